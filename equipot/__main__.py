@@ -1,0 +1,5 @@
+import sys
+
+from equipot.cli import main
+
+sys.exit(main())

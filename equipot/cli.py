@@ -1,0 +1,51 @@
+"""Command-line entry point: ``equipot train | eval | md | data``.
+
+Each sub-command lives next to the code it drives and registers itself here through a
+``register(subparsers)`` function, so this file stays a dispatcher and importing it is cheap
+(heavy modules are imported only when their command runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command name -> module that defines ``register(subparsers)``
+_COMMANDS = {
+    "data": "equipot.data.cli",
+    "train": "equipot.train.cli",
+    "eval": "equipot.train.cli_eval",
+    "md": "equipot.dynamics.cli",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="equipot", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module in _COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # a real missing dependency inside the module: surface it
+                raise
+            continue  # sub-command not implemented yet
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"equipot {args.command}: error: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

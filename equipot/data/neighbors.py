@@ -1,0 +1,129 @@
+"""Radius-graph neighbour lists.
+
+Convention used everywhere in equipot: an edge (src, dst) carries the message from atom
+``src`` to atom ``dst``, and its vector is
+
+    r_ij = positions[src] - positions[dst] + shifts @ cell
+
+with ``shifts`` integer lattice translations (zero for molecules). Every pair within the
+cutoff appears in both directions; an atom is never its own neighbour unless a periodic
+image of it is (small cells).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _check_positions(positions: np.ndarray) -> None:
+    if not np.all(np.isfinite(positions)):
+        bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
+        raise ValueError(f"positions contain NaN or inf (atoms {bad[:10].tolist()})")
+
+
+def neighbor_list(
+    positions: np.ndarray,
+    cutoff: float,
+    cell: np.ndarray | None = None,
+    pbc: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All pairs closer than ``cutoff`` (matscipy, O(N)), for molecules or periodic cells.
+
+    Args:
+        positions: (N, 3) Å.
+        cutoff: Å.
+        cell: (3, 3) lattice vectors as rows, or None for a molecule.
+        pbc: (3,) periodicity per lattice vector, or None for a molecule.
+
+    Returns:
+        (src, dst, shifts): int64 (E,), int64 (E,), float (E, 3) lattice translations.
+    """
+    from matscipy.neighbours import neighbour_list as _matscipy_neighbour_list
+
+    positions = np.asarray(positions, dtype=np.float64)
+    if positions.ndim != 2 or positions.shape[1] != 3:
+        raise ValueError(f"positions must have shape (N, 3), got {positions.shape}")
+    _check_positions(positions)
+    pbc = np.zeros(3, dtype=bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(3)
+    cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64).reshape(3, 3)
+    if len(positions) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros((0, 3))
+
+    if not pbc.any():
+        # matscipy bins atoms inside a cell; give a molecule a box that holds it with room.
+        lo = positions.min(axis=0)
+        positions = positions - lo + cutoff
+        cell = np.diag(positions.max(axis=0) + cutoff)
+    elif abs(np.linalg.det(cell)) < 1e-12:
+        raise ValueError(
+            "periodic system has a degenerate cell (zero volume); give every lattice vector "
+            "a non-zero length, including along non-periodic directions"
+        )
+    i, j, shifts = _matscipy_neighbour_list(
+        "ijS", positions=positions, cutoff=float(cutoff), cell=cell, pbc=pbc
+    )
+    # matscipy: D = positions[j] - positions[i] + S @ cell, i.e. j sends to i.
+    return j.astype(np.int64), i.astype(np.int64), shifts.astype(np.float64)
+
+
+def radius_graph(
+    positions: torch.Tensor,
+    cutoff: float,
+    batch: torch.Tensor | None = None,
+    max_num_neighbors: int = 1000,
+    use_torch_cluster: bool | None = None,
+) -> torch.Tensor:
+    """Edges between atoms of the same molecule closer than ``cutoff``, on the tensors' device.
+
+    For batches of isolated molecules (no periodic images). Uses torch-cluster's
+    ``radius_graph`` when installed (``pip install equipot[cluster]``), else a pure-torch
+    version that returns the same set of edges.
+
+    Args:
+        positions: (N, 3).
+        batch: (N,) molecule index of each atom, sorted; None for one molecule.
+        use_torch_cluster: force (True) or forbid (False) torch-cluster; None = if installed.
+
+    Returns:
+        edge_index (2, E) int64 as (src, dst), both directions of each pair.
+    """
+    if batch is None:
+        batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+    if use_torch_cluster is None:
+        use_torch_cluster = has_torch_cluster()
+    if use_torch_cluster:
+        import torch_cluster
+
+        # torch-cluster returns (source, target) with flow source -> target.
+        return torch_cluster.radius_graph(
+            positions, r=cutoff, batch=batch, loop=False, max_num_neighbors=max_num_neighbors
+        )
+    return _radius_graph_torch(positions, cutoff, batch)
+
+
+def has_torch_cluster() -> bool:
+    try:
+        import torch_cluster  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _radius_graph_torch(positions: torch.Tensor, cutoff: float, batch: torch.Tensor) -> torch.Tensor:
+    """Dense per-molecule distance matrices: O(n^2) per molecule, fine for molecules."""
+    counts = torch.bincount(batch)
+    starts = torch.cumsum(counts, 0) - counts
+    edges = []
+    for start, n in zip(starts.tolist(), counts.tolist()):
+        if n < 2:
+            continue
+        pos = positions[start : start + n]
+        dist = torch.cdist(pos, pos)
+        close = (dist < cutoff) & ~torch.eye(n, dtype=torch.bool, device=pos.device)
+        dst, src = torch.nonzero(close, as_tuple=True)
+        edges.append(torch.stack([src, dst]) + start)
+    if not edges:
+        return torch.zeros(2, 0, dtype=torch.long, device=positions.device)
+    return torch.cat(edges, dim=1)

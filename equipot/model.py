@@ -1,0 +1,276 @@
+"""Equiformer energy model: configuration and the network; forces and stress by autograd."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+from e3nn import o3
+from torch import nn
+
+from equipot.data.graph import AtomicGraph
+from equipot.nn.block import TransformerBlock
+from equipot.nn.embedding import AtomEmbedding, EdgeDegreeEmbedding
+from equipot.nn.head import EnergyHead
+from equipot.nn.radial import PolynomialEnvelope, radial_basis
+
+# Named configurations. "md17" is the paper's MD17 L_max=2 model (Liao & Smidt, ICLR 2023)
+# and the default; "small" trains and runs MD comfortably on a laptop CPU.
+PRESETS: dict[str, dict[str, Any]] = {
+    "md17": {},
+    "small": dict(
+        irreps_node="64x0e+16x1o+8x2e",
+        num_blocks=3,
+        num_heads=4,
+        num_basis=16,
+        radial_hidden=32,
+        ffn_multiplier=2,
+        output_hidden=64,
+    ),
+}
+
+
+@dataclass
+class EquiformerConfig:
+    """Architecture of an Equiformer potential; serialisable with ``to_dict``/``from_dict``.
+
+    Attributes:
+        species: element symbols the model knows, e.g. ["H", "C", "N", "O"].
+        irreps_node: node features; only natural parity (0e, 1o, 2e, 3o) so that the energy
+            is invariant under reflections as well as rotations.
+        num_blocks: Transformer blocks.
+        num_heads: attention heads; every multiplicity of irreps_node must divide by it.
+        lmax: highest L of the edge spherical harmonics; default the highest L of irreps_node.
+        cutoff: radial cutoff, Å.
+        radial_basis: "bessel" or "gaussian"; num_basis functions of it.
+        radial_hidden: width of the radial MLPs that make tensor-product weights.
+        envelope_exponent: p of the polynomial cutoff envelope.
+        ffn_multiplier: hidden width of the feed-forward networks, in units of irreps_node.
+        output_hidden: scalar width of the energy head.
+        avg_num_neighbors: normalises the edge-degree embedding; the trainer sets it from data.
+    """
+
+    species: list[str]
+    irreps_node: str = "128x0e+64x1o+32x2e"
+    num_blocks: int = 6
+    num_heads: int = 4
+    lmax: int | None = None
+    cutoff: float = 5.0
+    radial_basis: str = "bessel"
+    num_basis: int = 32
+    radial_hidden: int = 64
+    envelope_exponent: int = 6
+    ffn_multiplier: int = 3
+    output_hidden: int = 128
+    avg_num_neighbors: float = 15.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.species = list(self.species)
+        if not self.species:
+            raise ValueError("species must list at least one element, e.g. ['H', 'C', 'O']")
+        unknown = [s for s in self.species if s not in atomic_numbers or s == "X"]
+        if unknown:
+            raise ValueError(f"unknown element symbols in species: {unknown}")
+        if len(set(self.species)) != len(self.species):
+            raise ValueError(f"species has duplicates: {self.species}")
+        irreps = o3.Irreps(self.irreps_node)
+        wrong_parity = [str(ir) for _, ir in irreps if ir.p != (-1) ** ir.l]
+        if wrong_parity:
+            raise ValueError(
+                f"irreps_node {self.irreps_node} has {wrong_parity}: use natural parity "
+                "(0e, 1o, 2e, 3o) so vectors are 1o and the energy is E(3)-invariant"
+            )
+        if "0e" not in [str(ir) for _, ir in irreps]:
+            raise ValueError("irreps_node needs scalar (0e) channels")
+        if self.lmax is None:
+            self.lmax = irreps.lmax
+        if not 1 <= self.lmax <= 3:
+            raise ValueError(f"lmax must be 1, 2 or 3, got {self.lmax}")
+        if self.cutoff <= 0 or self.num_blocks < 1 or self.num_heads < 1:
+            raise ValueError("cutoff, num_blocks and num_heads must be positive")
+
+    @classmethod
+    def preset(cls, name: str, species: list[str], **overrides: Any) -> "EquiformerConfig":
+        """A named configuration ("md17" = the paper's, "small" = CPU) with overrides."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
+        return cls(species=species, **{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "EquiformerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown EquiformerConfig fields: {sorted(unknown)}")
+        return cls(**data)
+
+
+class Equiformer(nn.Module):
+    """Equivariant graph attention Transformer predicting the energy of atomic structures.
+
+    Per-atom energy: E_i = E0[z_i] + scale * (h(x_i) - h(x_i^isolated)), where h is the
+    read-out of the final node features and x^isolated the features the same species has
+    with no neighbours. The subtraction makes E0 exactly the energy of an isolated atom
+    (no separate shift is needed: it would be absorbed in E0). The total energy is the sum;
+    forces are -dE/dx and stress (1/V) dE/d(strain), both by autograd.
+    """
+
+    def __init__(self, config: EquiformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        irreps_node = o3.Irreps(c.irreps_node)
+        self.irreps_sh = o3.Irreps.spherical_harmonics(c.lmax)
+        num_species = len(c.species)
+
+        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+        for i, symbol in enumerate(c.species):
+            z_to_index[atomic_numbers[symbol]] = i
+        self.register_buffer("z_to_index", z_to_index)
+        self.register_buffer("reference_energies", torch.zeros(num_species))
+        self.register_buffer("scale", torch.ones(()))
+
+        self.basis = radial_basis(c.radial_basis, c.cutoff, c.num_basis)
+        self.envelope = PolynomialEnvelope(c.cutoff, c.envelope_exponent)
+        self.atom_embedding = AtomEmbedding(num_species, irreps_node)
+        self.edge_embedding = EdgeDegreeEmbedding(
+            irreps_node, self.irreps_sh, c.num_basis, c.radial_hidden, c.avg_num_neighbors
+        )
+        self.blocks = nn.ModuleList(
+            TransformerBlock(
+                irreps_node, self.irreps_sh, c.num_heads, c.num_basis, c.radial_hidden,
+                c.ffn_multiplier,
+            )
+            for _ in range(c.num_blocks)
+        )
+        self.head = EnergyHead(irreps_node, c.output_hidden)
+
+    @property
+    def species(self) -> list[str]:
+        return list(self.config.species)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.config.cutoff)
+
+    def species_index(self, numbers: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers (N,) -> model species indices (N,); ValueError for unknown elements."""
+        numbers = numbers.to(self.z_to_index.device)
+        out_of_range = (numbers < 1) | (numbers >= len(chemical_symbols))
+        index = self.z_to_index[numbers.clamp(0, len(chemical_symbols) - 1)]
+        if bool((out_of_range | (index < 0)).any()):
+            bad = sorted({int(z) for z in numbers[out_of_range | (index < 0)].tolist()})
+            names = [chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}" for z in bad]
+            raise ValueError(
+                f"this model knows {self.species}; the structure contains {names}, "
+                "which it was not trained on"
+            )
+        return index
+
+    def set_reference_energies(self, energies: dict[str, float]) -> None:
+        """Set E0 (eV) per element symbol; elements not listed keep their value."""
+        for symbol, value in energies.items():
+            if symbol not in self.config.species:
+                raise ValueError(f"{symbol} is not one of the model species {self.species}")
+            self.reference_energies[self.config.species.index(symbol)] = float(value)
+
+    def forward(
+        self,
+        graph: AtomicGraph,
+        compute_forces: bool = True,
+        compute_stress: bool = False,
+        create_graph: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Energies, and forces/stress by autograd.
+
+        Args:
+            graph: atoms and edges; positions in the model's dtype and device.
+            compute_forces: also return forces (N, 3), eV/Å.
+            compute_stress: also return stress (B, 3, 3), eV/Å^3 (periodic structures).
+            create_graph: keep the graph of the derivatives (training on forces).
+
+        Returns:
+            dict with "energy" (B,), "node_energy" (N,), and "forces"/"stress" if asked.
+        """
+        species = self.species_index(graph.numbers)
+        positions = graph.positions
+        cell = graph.cell
+        inputs = []
+        if compute_forces or compute_stress:
+            positions = positions.detach().requires_grad_(True)
+            inputs.append(positions)
+        if compute_stress:
+            # Differentiate with respect to a symmetric strain applied to atoms and cell.
+            strain = torch.zeros_like(cell, requires_grad=True)
+            inputs.append(strain)
+            sym = 0.5 * (strain + strain.transpose(1, 2))
+            positions = positions + torch.einsum("ni,nij->nj", positions, sym[graph.batch])
+            cell = cell + torch.bmm(cell, sym)
+
+        node_energy = self.node_energies(species, positions, cell, graph)
+        energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
+        out = {"energy": energy, "node_energy": node_energy}
+        if inputs:
+            grads = torch.autograd.grad(
+                energy.sum(), inputs, create_graph=create_graph, allow_unused=True
+            )
+            if compute_forces:
+                g = grads[0]
+                out["forces"] = -g if g is not None else torch.zeros_like(positions)
+            if compute_stress:
+                g = grads[-1] if grads[-1] is not None else torch.zeros_like(cell)
+                volume = torch.linalg.det(graph.cell).abs()
+                out["stress"] = g / volume.view(-1, 1, 1)
+        return out
+
+    def node_energies(
+        self,
+        species: torch.Tensor,
+        positions: torch.Tensor,
+        cell: torch.Tensor,
+        graph: AtomicGraph,
+    ) -> torch.Tensor:
+        """Per-atom energies (N,), eV."""
+        src, dst = graph.edge_index
+        vectors = positions[src] - positions[dst]
+        if graph.shifts.shape[0]:
+            vectors = vectors + torch.einsum("ei,eij->ej", graph.shifts, cell[graph.batch[src]])
+        lengths = vectors.norm(dim=-1)
+        sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
+        basis = self.basis(lengths)
+        env = self.envelope(lengths)
+
+        num_atoms = species.shape[0]
+        num_species = len(self.config.species)
+        dtype = positions.dtype
+        # One extra node per species with no edges: its read-out is the isolated-atom term.
+        all_species = torch.cat([species, torch.arange(num_species, device=species.device)])
+        x = self.atom_embedding(all_species, dtype)
+        x = x + self.edge_embedding(sh, basis, env, dst, num_atoms + num_species)
+        for block in self.blocks:
+            x = block(x, src, dst, sh, basis, env)
+        h = self.head(x)
+        interaction = h[:num_atoms] - h[num_atoms:][species]
+        return self.reference_energies[species] + self.scale * interaction
+
+    def _apply(self, fn, recurse=True):
+        # e3nn keeps its Clebsch-Gordan tables as float buffers made in the default dtype
+        # (float32). A cast to float64 alone would keep their float32 rounding and break
+        # equivariance at the 1e-7 level, so refill them exactly after every cast.
+        module = super()._apply(fn, recurse)
+        with torch.no_grad():
+            for name, buffer in self.named_buffers():
+                leaf = name.rsplit(".", 1)[-1]
+                if leaf.startswith("_w3j_"):
+                    l1, l2, l3 = (int(v) for v in leaf.split("_")[2:])
+                    buffer.copy_(o3.wigner_3j(l1, l2, l3, dtype=torch.float64, device=buffer.device))
+        return module
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

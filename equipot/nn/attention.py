@@ -1,0 +1,127 @@
+"""Equivariant graph attention with MLP attention and non-linear messages (Equiformer, Sec. 3.3)."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from equipot.nn.gate import Gate
+from equipot.nn.radial import RadialMLP
+from equipot.nn.tensor_product import DepthwiseTensorProduct
+
+
+def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
+    """Irreps of one attention head: every multiplicity divided by ``num_heads``."""
+    for mul, ir in irreps:
+        if mul % num_heads:
+            raise ValueError(
+                f"irreps {irreps}: multiplicity {mul} of {ir} is not divisible by "
+                f"num_heads={num_heads}"
+            )
+    return o3.Irreps([(mul // num_heads, ir) for mul, ir in irreps])
+
+
+def envelope_softmax(
+    logits: torch.Tensor, envelope: torch.Tensor, dst: torch.Tensor, num_nodes: int
+) -> torch.Tensor:
+    """Softmax over the incoming edges of each node, with the cutoff envelope inside it.
+
+    alpha_ij = u(r_ij) exp(a_ij) / (1 + sum_k u(r_ik) exp(a_ik))
+
+    The envelope u sits inside the normalisation, so a neighbour entering the cutoff sphere
+    (u = 0) changes no other weight. The 1 in the denominator is a null neighbour with logit
+    0: without it a node whose only neighbour leaves the sphere would jump from weight 1 to
+    no message at all. The maximum logit is subtracted for overflow safety; the result does
+    not depend on it, so it is detached.
+
+    Shapes: logits (E, H), envelope (E,), dst (E,) -> (E, H)
+    """
+    heads = logits.shape[1]
+    live = (envelope > 0).unsqueeze(-1)
+    masked = torch.where(live, logits, torch.full_like(logits, float("-inf"))).detach()
+    index = dst.unsqueeze(-1).expand(-1, heads)
+    # include_self with a zero start keeps the shift >= 0, so exp(-shift) <= 1 never overflows
+    shift = logits.new_zeros(num_nodes, heads).scatter_reduce(0, index, masked, "amax")
+    weights = envelope.unsqueeze(-1) * torch.exp(logits - shift[dst])
+    denom = torch.exp(-shift).index_add(0, dst, weights)
+    return weights / denom[dst]
+
+
+class GraphAttention(nn.Module):
+    """Equivariant graph attention of Equiformer with MLP attention and non-linear messages.
+
+    For each edge j -> i: x_ij = Linear_dst(x_i) + Linear_src(x_j); a depth-wise tensor
+    product with Y(r_ij) gives f_ij. Attention logits come from the scalars of f_ij through
+    LeakyReLU and a per-head dot product (MLP attention). Values are the gate of f_ij passed
+    through a second depth-wise tensor product (non-linear message passing). Heads are
+    summed with the envelope softmax weights, concatenated and projected back.
+
+    Shapes: x (N, irreps_node.dim), edge_src/edge_dst (E,), sh (E, irreps_sh.dim),
+            basis (E, num_basis), envelope (E,) -> (N, irreps_node.dim)
+    """
+
+    def __init__(
+        self,
+        irreps_node: str | o3.Irreps,
+        irreps_sh: str | o3.Irreps,
+        num_heads: int,
+        num_basis: int,
+        radial_hidden: int = 64,
+    ) -> None:
+        super().__init__()
+        self.irreps_node = o3.Irreps(irreps_node)
+        self.num_heads = num_heads
+        self.irreps_head = split_heads(self.irreps_node, num_heads)
+        self.alpha_channels = sum(mul for mul, ir in self.irreps_head if ir == o3.Irrep("0e"))
+        if self.alpha_channels == 0:
+            raise ValueError("attention needs scalar (0e) channels in every head")
+
+        self.linear_src = o3.Linear(self.irreps_node, self.irreps_node, biases=True)
+        self.linear_dst = o3.Linear(self.irreps_node, self.irreps_node)
+        self.tp_alpha = DepthwiseTensorProduct(self.irreps_node, irreps_sh, self.irreps_node)
+        self.radial_alpha = RadialMLP(num_basis, radial_hidden, self.tp_alpha.weight_numel)
+
+        alpha_irreps = o3.Irreps(f"{num_heads * self.alpha_channels}x0e")
+        self.linear_alpha = o3.Linear(self.tp_alpha.irreps_out, alpha_irreps)
+        self.alpha_act = nn.LeakyReLU(0.2)
+        self.alpha_dot = nn.Parameter(
+            torch.randn(num_heads, self.alpha_channels) / self.alpha_channels**0.5
+        )
+
+        self.value_gate = Gate(self.irreps_node)
+        self.linear_value_in = o3.Linear(self.tp_alpha.irreps_out, self.value_gate.irreps_in)
+        self.tp_value = DepthwiseTensorProduct(
+            self.value_gate.irreps_out, irreps_sh, self.irreps_node
+        )
+        self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
+        # Heads laid out one after another, so (E, H * head_dim) reshapes to (E, H, head_dim).
+        self.irreps_values = self.irreps_head * num_heads
+        self.linear_value = o3.Linear(self.tp_value.irreps_out, self.irreps_values)
+        self.linear_out = o3.Linear(self.irreps_values, self.irreps_node)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        sh: torch.Tensor,
+        basis: torch.Tensor,
+        envelope: torch.Tensor,
+    ) -> torch.Tensor:
+        num_nodes = x.shape[0]
+        env = envelope.unsqueeze(-1)
+        message = self.linear_src(x)[edge_src] + self.linear_dst(x)[edge_dst]
+        feat = self.tp_alpha(message, sh, self.radial_alpha(basis) * env)
+
+        alpha = self.alpha_act(self.linear_alpha(feat)).view(-1, self.num_heads, self.alpha_channels)
+        logits = (alpha * self.alpha_dot).sum(-1)
+        weights = envelope_softmax(logits, envelope, edge_dst, num_nodes)
+
+        value = self.value_gate(self.linear_value_in(feat))
+        value = self.tp_value(value, sh, self.radial_value(basis) * env)
+        value = self.linear_value(value).view(-1, self.num_heads, self.irreps_head.dim)
+
+        out = x.new_zeros(num_nodes, self.num_heads, self.irreps_head.dim)
+        out = out.index_add(0, edge_dst, weights.unsqueeze(-1) * value)
+        return self.linear_out(out.reshape(num_nodes, -1))

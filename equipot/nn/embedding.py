@@ -1,0 +1,68 @@
+"""Embeddings: atom type to node features, and Equiformer's edge-degree embedding."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from equipot.nn.radial import RadialMLP
+from equipot.nn.tensor_product import DepthwiseTensorProduct
+
+
+class AtomEmbedding(nn.Module):
+    """One-hot species -> scalar channels of the node irreps (L>0 channels start at zero).
+
+    Shapes: species (N,) int -> (N, irreps_node.dim)
+    """
+
+    def __init__(self, num_species: int, irreps_node: str | o3.Irreps) -> None:
+        super().__init__()
+        self.num_species = num_species
+        self.linear = o3.Linear(o3.Irreps(f"{num_species}x0e"), o3.Irreps(irreps_node))
+
+    def forward(self, species: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        onehot = torch.nn.functional.one_hot(species, self.num_species).to(dtype)
+        return self.linear(onehot)
+
+
+class EdgeDegreeEmbedding(nn.Module):
+    """Sum over neighbours of radial functions times spherical harmonics (Equiformer, Sec. 3.4).
+
+    Gives every node its first L>0 features before the first attention block. Each term is
+    multiplied by the cutoff envelope, and the sum is divided by the average number of
+    neighbours so its size does not grow with density.
+
+    Shapes: sh (E, irreps_sh.dim), basis (E, num_basis), envelope (E,), edge_dst (E,)
+            -> (N, irreps_node.dim)
+    """
+
+    def __init__(
+        self,
+        irreps_node: str | o3.Irreps,
+        irreps_sh: str | o3.Irreps,
+        num_basis: int,
+        radial_hidden: int,
+        avg_num_neighbors: float,
+    ) -> None:
+        super().__init__()
+        irreps_node = o3.Irreps(irreps_node)
+        channels = sum(mul for mul, ir in irreps_node if ir.l == 0)
+        self.channels = channels
+        self.tp = DepthwiseTensorProduct(f"{channels}x0e", irreps_sh, irreps_node)
+        self.radial = RadialMLP(num_basis, radial_hidden, self.tp.weight_numel)
+        self.linear = o3.Linear(self.tp.irreps_out, irreps_node)
+        self.avg_num_neighbors = float(avg_num_neighbors)
+
+    def forward(
+        self,
+        sh: torch.Tensor,
+        basis: torch.Tensor,
+        envelope: torch.Tensor,
+        edge_dst: torch.Tensor,
+        num_nodes: int,
+    ) -> torch.Tensor:
+        ones = sh.new_ones(sh.shape[0], self.channels)
+        edge_feat = self.tp(ones, sh, self.radial(basis) * envelope.unsqueeze(-1))
+        node = edge_feat.new_zeros(num_nodes, edge_feat.shape[1]).index_add(0, edge_dst, edge_feat)
+        return self.linear(node) / self.avg_num_neighbors

@@ -1,0 +1,45 @@
+"""Equivariant layer normalisation (Equiformer, Sec. 3.2)."""
+
+from __future__ import annotations
+
+import torch
+from e3nn import o3
+from torch import nn
+
+
+class EquivariantLayerNorm(nn.Module):
+    """Layer norm that commutes with rotations.
+
+    Scalars (L=0) get the usual layer norm: subtract the mean over channels, divide by the
+    standard deviation, scale and shift. Higher L get no mean and no bias (either would break
+    equivariance); they are divided by the root-mean-square of their norms over channels and
+    scaled per channel.
+
+    Shapes: x (N, irreps.dim) -> (N, irreps.dim)
+    """
+
+    def __init__(self, irreps: str | o3.Irreps, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.irreps = o3.Irreps(irreps)
+        self.eps = eps
+        self.weights = nn.ParameterList([nn.Parameter(torch.ones(mul)) for mul, _ in self.irreps])
+        n_scalar = sum(mul for mul, ir in self.irreps if ir.l == 0)
+        self.bias = nn.Parameter(torch.zeros(n_scalar))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = []
+        bias_start = 0
+        for (mul, ir), sl, w in zip(self.irreps, self.irreps.slices(), self.weights):
+            field = x[:, sl].reshape(-1, mul, ir.dim)
+            if ir.l == 0:
+                field = field - field.mean(dim=1, keepdim=True)
+                b = self.bias[bias_start : bias_start + mul]
+                bias_start += mul
+            # Mean over channels and components of the squared field: for L>0 this is the
+            # mean squared norm per component, i.e. the RMS-of-norms normalisation.
+            rms = field.pow(2).mean(dim=(1, 2), keepdim=True).add(self.eps).rsqrt()
+            field = field * rms * w.view(1, mul, 1)
+            if ir.l == 0:
+                field = field + b.view(1, mul, 1)
+            out.append(field.reshape(-1, mul * ir.dim))
+        return torch.cat(out, dim=-1)

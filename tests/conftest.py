@@ -1,0 +1,65 @@
+"""Shared fixtures: small random-weight models (fast on CPU) and test structures."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pytest
+import torch
+from ase.io import read
+
+from equipot import Equiformer, EquiformerConfig
+
+# Tiny but complete: every block type, L_max = 2, several heads.
+TINY = dict(
+    irreps_node="16x0e+8x1o+4x2e",
+    num_blocks=2,
+    num_heads=2,
+    num_basis=8,
+    radial_hidden=16,
+    ffn_multiplier=2,
+    output_hidden=16,
+)
+
+
+def make_model(species=("H", "C", "N", "O"), seed: int = 0, dtype=torch.float64, **overrides) -> Equiformer:
+    torch.manual_seed(seed)
+    model = Equiformer(EquiformerConfig(species=list(species), **{**TINY, **overrides}))
+    _randomise(model)
+    return model.to(dtype).eval()
+
+
+def _randomise(model: Equiformer) -> None:
+    """Perturb the norm weights and attention vectors away from their init values, so a
+    test cannot pass because some part of the network starts as an identity or a zero."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name or "alpha_dot" in name:
+                p.add_(0.3 * torch.randn_like(p))
+
+
+def molecule(name: str):
+    path = resources.files("equipot") / "geometries" / f"{name}.xyz"
+    return read(str(path))
+
+
+@pytest.fixture
+def tiny_model() -> Equiformer:
+    return make_model()
+
+
+@pytest.fixture
+def aspirin():
+    return molecule("aspirin")
+
+
+@pytest.fixture
+def ethanol():
+    return molecule("ethanol")
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    np.random.seed(1234)
+    torch.manual_seed(1234)

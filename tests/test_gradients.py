@@ -1,0 +1,75 @@
+"""Physics contract 2 and 4: forces = -dE/dx, stress = strain derivative, extensivity."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+
+from equipot import AtomicGraph, EquiformerCalculator, collate
+from tests.conftest import make_model
+
+
+def energy(model, atoms):
+    return model(AtomicGraph.from_atoms(atoms, model.cutoff), compute_forces=False)["energy"].item()
+
+
+def test_forces_match_central_differences(aspirin):
+    model = make_model()
+    forces = model(AtomicGraph.from_atoms(aspirin, model.cutoff))["forces"].detach().numpy()
+    h = 1e-4
+    rng = np.random.default_rng(0)
+    for atom in rng.choice(len(aspirin), 6, replace=False):
+        for axis in range(3):
+            plus, minus = aspirin.copy(), aspirin.copy()
+            plus.positions[atom, axis] += h
+            minus.positions[atom, axis] -= h
+            fd = -(energy(model, plus) - energy(model, minus)) / (2 * h)
+            assert abs(fd - forces[atom, axis]) < 1e-6 + 1e-5 * abs(fd)
+
+
+def periodic_carbon():
+    atoms = bulk("C", "diamond", a=3.6)
+    atoms.cell = atoms.cell.array @ np.array([[1.0, 0.08, 0.0], [0.0, 0.95, 0.1], [0.05, 0.0, 1.05]])
+    atoms.rattle(0.05, seed=3)
+    return atoms
+
+
+def test_supercell_is_extensive():
+    model = make_model(species=["C"])
+    cell = periodic_carbon()
+    e1 = energy(model, cell)
+    for reps in [(2, 1, 1), (2, 2, 3)]:
+        n = np.prod(reps)
+        assert energy(model, cell.repeat(reps)) == pytest.approx(n * e1, rel=1e-10, abs=1e-9)
+
+
+def test_stress_matches_strain_finite_differences():
+    model = make_model(species=["C"])
+    atoms = periodic_carbon()
+    atoms.calc = EquiformerCalculator(model, skin=0.0)
+    stress = atoms.get_stress(voigt=False)
+    h = 1e-5
+    volume = atoms.get_volume()
+    for i in range(3):
+        for j in range(3):
+            eps = np.zeros((3, 3))
+            eps[i, j] = eps[j, i] = h / 2 if i != j else h
+            de = []
+            for sign in (1, -1):
+                strained = atoms.copy()
+                strained.set_cell(atoms.cell.array @ (np.eye(3) + sign * eps), scale_atoms=True)
+                de.append(energy(model, strained))
+            fd = (de[0] - de[1]) / (2 * h) / volume
+            assert abs(fd - stress[i, j]) < 1e-7 + 1e-5 * abs(fd), (i, j)
+    assert np.abs(stress).max() > 1e-4  # not trivially zero
+
+
+def test_batch_equals_separate_structures(aspirin, ethanol):
+    model = make_model()
+    graphs = [AtomicGraph.from_atoms(a, model.cutoff) for a in (aspirin, ethanol, aspirin)]
+    batch = model(collate(graphs))
+    for k, g in enumerate(graphs):
+        single = model(g)
+        assert batch["energy"][k].item() == pytest.approx(single["energy"].item(), abs=1e-10)
+    forces_sep = torch.cat([model(g)["forces"] for g in graphs])
+    torch.testing.assert_close(batch["forces"], forces_sep, atol=1e-10, rtol=0)
