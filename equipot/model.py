@@ -15,6 +15,7 @@ from equipot.nn.block import TransformerBlock
 from equipot.nn.embedding import AtomEmbedding, EdgeDegreeEmbedding
 from equipot.nn.head import EnergyHead
 from equipot.nn.radial import PolynomialEnvelope, radial_basis
+from equipot.nn.repulsion import ZBLRepulsion
 
 # Named configurations. "md17" is the paper's MD17 L_max=2 model (Liao & Smidt, ICLR 2023)
 # and the default; "small" trains and runs MD comfortably on a laptop CPU.
@@ -50,6 +51,8 @@ class EquiformerConfig:
         ffn_multiplier: hidden width of the feed-forward networks, in units of irreps_node.
         output_hidden: scalar width of the energy head.
         avg_num_neighbors: normalises the edge-degree embedding; the trainer sets it from data.
+        zbl: add ZBL nuclear repulsion, switched off at covalent-radius sums (see
+            ``equipot.nn.repulsion``): keeps atoms from folding onto each other in MD.
     """
 
     species: list[str]
@@ -65,6 +68,7 @@ class EquiformerConfig:
     ffn_multiplier: int = 3
     output_hidden: int = 128
     avg_num_neighbors: float = 15.0
+    zbl: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -114,7 +118,7 @@ class EquiformerConfig:
 class Equiformer(nn.Module):
     """Equivariant graph attention Transformer predicting the energy of atomic structures.
 
-    Per-atom energy: E_i = E0[z_i] + scale * (h(x_i) - h(x_i^isolated)), where h is the
+    Per-atom energy: E_i = E0[z_i] + scale * (h(x_i) - h(x_i^isolated)) [+ ZBL_i], where h is the
     read-out of the final node features and x^isolated the features the same species has
     with no neighbours. The subtraction makes E0 exactly the energy of an isolated atom
     (no separate shift is needed: it would be absorbed in E0). The total energy is the sum;
@@ -150,6 +154,7 @@ class Equiformer(nn.Module):
             for _ in range(c.num_blocks)
         )
         self.head = EnergyHead(irreps_node, c.output_hidden)
+        self.repulsion = ZBLRepulsion(c.species, c.envelope_exponent) if c.zbl else None
 
     @property
     def species(self) -> list[str]:
@@ -257,7 +262,10 @@ class Equiformer(nn.Module):
             x = block(x, src, dst, sh, basis, env)
         h = self.head(x)
         interaction = h[:num_atoms] - h[num_atoms:][species]
-        return self.reference_energies[species] + self.scale * interaction
+        energy = self.reference_energies[species] + self.scale * interaction
+        if self.repulsion is not None:
+            energy = energy + self.repulsion(species, src, dst, lengths, num_atoms)
+        return energy
 
     def _apply(self, fn, recurse=True):
         # e3nn keeps its Clebsch-Gordan tables as float buffers made in the default dtype

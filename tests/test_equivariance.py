@@ -105,4 +105,5 @@ def test_float32_matches_float64(aspirin):
     out = m32(g)
     assert out["energy"].dtype == torch.float32
     assert abs(out["energy"].item() - e64) < 1e-4 * max(1, abs(e64))
-    np.testing.assert_allclose(out["forces"].detach().numpy(), f64, atol=1e-4)
+    # float32 carries ~7 digits; through a deep network forces keep ~4 of them.
+    np.testing.assert_allclose(out["forces"].detach().numpy(), f64, atol=1e-4 * np.abs(f64).max())

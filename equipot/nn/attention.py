@@ -22,6 +22,23 @@ def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
     return o3.Irreps([(mul // num_heads, ir) for mul, ir in irreps])
 
 
+class SmoothLeakyReLU(nn.Module):
+    """x * ((1+a)/2 + (1-a)/2 * tanh(x/2)): LeakyReLU with slope a for x << 0, 1 for x >> 0.
+
+    Smooth, unlike LeakyReLU, whose kink would make forces non-differentiable (the Hessian
+    would jump), which costs accuracy in MD integrators and vibrational analysis.
+    """
+
+    def __init__(self, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.negative_slope
+        # 2 * sigmoid(x) - 1 == tanh(x / 2)
+        return x * (0.5 * (1 + a) + 0.5 * (1 - a) * torch.tanh(0.5 * x))
+
+
 def envelope_softmax(
     logits: torch.Tensor, envelope: torch.Tensor, dst: torch.Tensor, num_nodes: int
 ) -> torch.Tensor:
@@ -53,7 +70,7 @@ class GraphAttention(nn.Module):
 
     For each edge j -> i: x_ij = Linear_dst(x_i) + Linear_src(x_j); a depth-wise tensor
     product with Y(r_ij) gives f_ij. Attention logits come from the scalars of f_ij through
-    LeakyReLU and a per-head dot product (MLP attention). Values are the gate of f_ij passed
+    a smooth LeakyReLU and a per-head dot product (MLP attention). Values are the gate of f_ij passed
     through a second depth-wise tensor product (non-linear message passing). Heads are
     summed with the envelope softmax weights, concatenated and projected back.
 
@@ -84,7 +101,7 @@ class GraphAttention(nn.Module):
 
         alpha_irreps = o3.Irreps(f"{num_heads * self.alpha_channels}x0e")
         self.linear_alpha = o3.Linear(self.tp_alpha.irreps_out, alpha_irreps)
-        self.alpha_act = nn.LeakyReLU(0.2)
+        self.alpha_act = SmoothLeakyReLU(0.2)
         self.alpha_dot = nn.Parameter(
             torch.randn(num_heads, self.alpha_channels) / self.alpha_channels**0.5
         )

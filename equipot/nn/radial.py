@@ -13,11 +13,24 @@ import torch
 from torch import nn
 
 
-class PolynomialEnvelope(nn.Module):
-    """Smooth cutoff u(r) (Klicpera et al., DimeNet), exactly 0 for r >= cutoff.
+def polynomial_envelope(d: torch.Tensor, p: int) -> torch.Tensor:
+    """u(d) = 1 - (p+1)(p+2)/2 d^p + p(p+2) d^(p+1) - p(p+1)/2 d^(p+2) for d < 1, else 0.
 
-    u(d) = 1 - (p+1)(p+2)/2 d^p + p(p+2) d^(p+1) - p(p+1)/2 d^(p+2),  d = r / cutoff.
-    u(1) = u'(1) = u''(1) = 0, so forces (first derivatives) are continuous at the cutoff.
+    u(1) = u'(1) = u''(1) = 0 (Klicpera et al., DimeNet), so forces built on it are
+    continuous, with continuous derivatives, where it switches off.
+    """
+    u = (
+        1.0
+        - 0.5 * (p + 1) * (p + 2) * d.pow(p)
+        + p * (p + 2) * d.pow(p + 1)
+        - 0.5 * p * (p + 1) * d.pow(p + 2)
+    )
+    # The polynomial is not zero beyond d = 1, so mask it; the mask has zero gradient.
+    return u * (d < 1.0).to(d.dtype)
+
+
+class PolynomialEnvelope(nn.Module):
+    """Smooth cutoff u(r / cutoff), exactly 0 for r >= cutoff (see ``polynomial_envelope``).
 
     Shapes: r (E,) -> (E,)
     """
@@ -32,16 +45,7 @@ class PolynomialEnvelope(nn.Module):
         self.p = int(exponent)
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
-        p = self.p
-        d = r / self.cutoff
-        u = (
-            1.0
-            - 0.5 * (p + 1) * (p + 2) * d.pow(p)
-            + p * (p + 2) * d.pow(p + 1)
-            - 0.5 * p * (p + 1) * d.pow(p + 2)
-        )
-        # The polynomial is not zero beyond d = 1, so mask it; the mask has zero gradient.
-        return u * (d < 1.0).to(r.dtype)
+        return polynomial_envelope(r / self.cutoff, self.p)
 
 
 class BesselBasis(nn.Module):

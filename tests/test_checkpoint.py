@@ -1,0 +1,85 @@
+"""Checkpoints: round trip, weights_only loading, clear errors on bad files."""
+
+import pytest
+import torch
+
+from equipot import AtomicGraph, Equiformer, EquiformerConfig, load_model, save_checkpoint
+from equipot.checkpoint import read_checkpoint
+from tests.conftest import make_model
+
+
+def test_round_trip_preserves_predictions_and_metadata(tmp_path, aspirin):
+    model = make_model()
+    model.set_reference_energies({"H": -10.0, "C": -1000.0, "O": -2000.0})
+    model.scale.fill_(0.5)
+    path = tmp_path / "m.pt"
+    save_checkpoint(model, path, metadata={"objective": "energy+forces", "epochs": 3})
+    raw = torch.load(path, weights_only=True)  # loads without running pickled code
+    assert raw["format"] == "equipot-checkpoint" and raw["format_version"] == 1
+    assert raw["species"] == ["H", "C", "N", "O"]
+    assert raw["reference_energies"]["C"] == -1000.0
+    assert raw["scale"] == 0.5
+    assert raw["metadata"]["objective"] == "energy+forces"
+    loaded = load_model(path)
+    g = AtomicGraph.from_atoms(aspirin, model.cutoff)
+    assert loaded(g)["energy"].item() == pytest.approx(model(g)["energy"].item(), abs=1e-10)
+    assert loaded.config == model.config
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="no checkpoint file"):
+        load_model("/nonexistent/model.pt")
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(make_model(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable equipot checkpoint"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("content", [[1, 2, 3], {"state_dict": {}}, {"format": "other"}])
+def test_foreign_torch_file(tmp_path, content):
+    path = tmp_path / "foreign.pt"
+    torch.save(content, path)
+    with pytest.raises(ValueError, match="not an equipot checkpoint"):
+        load_model(path)
+
+
+def test_text_file(tmp_path):
+    path = tmp_path / "notes.pt"
+    path.write_text("hello")
+    with pytest.raises(ValueError):
+        read_checkpoint(path)
+
+
+def test_weights_not_matching_config(tmp_path):
+    path = tmp_path / "m.pt"
+    save_checkpoint(make_model(), path)
+    data = torch.load(path, weights_only=True)
+    data["config"]["num_blocks"] = 3
+    torch.save(data, path)
+    with pytest.raises(ValueError, match="weights do not match"):
+        load_model(path)
+
+
+def test_bad_configs_are_clear_errors():
+    with pytest.raises(ValueError, match="natural parity"):
+        EquiformerConfig(species=["H"], irreps_node="16x0e+8x1e")
+    with pytest.raises(ValueError, match="lmax"):
+        EquiformerConfig(species=["H"], irreps_node="16x0e+8x1o", lmax=4)
+    with pytest.raises(ValueError, match="unknown element"):
+        EquiformerConfig(species=["H", "Xx"])
+    with pytest.raises(ValueError, match="divisible"):
+        Equiformer(EquiformerConfig(species=["H"], irreps_node="16x0e+6x1o", num_heads=4))
+    with pytest.raises(ValueError, match="preset"):
+        EquiformerConfig.preset("huge", species=["H"])
+
+
+def test_presets():
+    small = EquiformerConfig.preset("small", species=["H", "C"])
+    paper = EquiformerConfig.preset("md17", species=["H", "C"])
+    assert paper == EquiformerConfig(species=["H", "C"])
+    assert Equiformer(small).num_parameters() < Equiformer(paper).num_parameters() / 5
