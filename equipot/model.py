@@ -243,9 +243,9 @@ class Equiformer(nn.Module):
     ) -> torch.Tensor:
         """Per-atom energies (N,), eV."""
         src, dst = graph.edge_index
-        vectors = positions[src] - positions[dst]
+        vectors = positions.index_select(0, src) - positions.index_select(0, dst)
         if graph.shifts.shape[0]:
-            vectors = vectors + torch.einsum("ei,eij->ej", graph.shifts, cell[graph.batch[src]])
+            vectors = vectors + torch.einsum("ei,eij->ej", graph.shifts, cell.index_select(0, graph.batch.index_select(0, src)))
         lengths = vectors.norm(dim=-1)
         sh = o3.spherical_harmonics(self.irreps_sh, vectors, normalize=True, normalization="component")
         basis = self.basis(lengths)
@@ -266,19 +266,6 @@ class Equiformer(nn.Module):
         if self.repulsion is not None:
             energy = energy + self.repulsion(species, src, dst, lengths, num_atoms)
         return energy
-
-    def _apply(self, fn, recurse=True):
-        # e3nn keeps its Clebsch-Gordan tables as float buffers made in the default dtype
-        # (float32). A cast to float64 alone would keep their float32 rounding and break
-        # equivariance at the 1e-7 level, so refill them exactly after every cast.
-        module = super()._apply(fn, recurse)
-        with torch.no_grad():
-            for name, buffer in self.named_buffers():
-                leaf = name.rsplit(".", 1)[-1]
-                if leaf.startswith("_w3j_"):
-                    l1, l2, l3 = (int(v) for v in leaf.split("_")[2:])
-                    buffer.copy_(o3.wigner_3j(l1, l2, l3, dtype=torch.float64, device=buffer.device))
-        return module
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -7,6 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from equipot.nn.gate import Gate
+from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
 from equipot.nn.tensor_product import DepthwiseTensorProduct
 
@@ -60,9 +61,9 @@ def envelope_softmax(
     index = dst.unsqueeze(-1).expand(-1, heads)
     # include_self with a zero start keeps the shift >= 0, so exp(-shift) <= 1 never overflows
     shift = logits.new_zeros(num_nodes, heads).scatter_reduce(0, index, masked, "amax")
-    weights = envelope.unsqueeze(-1) * torch.exp(logits - shift[dst])
+    weights = envelope.unsqueeze(-1) * torch.exp(logits - shift.index_select(0, dst))
     denom = torch.exp(-shift).index_add(0, dst, weights)
-    return weights / denom[dst]
+    return weights / denom.index_select(0, dst)
 
 
 class GraphAttention(nn.Module):
@@ -94,28 +95,28 @@ class GraphAttention(nn.Module):
         if self.alpha_channels == 0:
             raise ValueError("attention needs scalar (0e) channels in every head")
 
-        self.linear_src = o3.Linear(self.irreps_node, self.irreps_node, biases=True)
-        self.linear_dst = o3.Linear(self.irreps_node, self.irreps_node)
+        self.linear_src = EquivariantLinear(self.irreps_node, self.irreps_node, biases=True)
+        self.linear_dst = EquivariantLinear(self.irreps_node, self.irreps_node)
         self.tp_alpha = DepthwiseTensorProduct(self.irreps_node, irreps_sh, self.irreps_node)
         self.radial_alpha = RadialMLP(num_basis, radial_hidden, self.tp_alpha.weight_numel)
 
         alpha_irreps = o3.Irreps(f"{num_heads * self.alpha_channels}x0e")
-        self.linear_alpha = o3.Linear(self.tp_alpha.irreps_out, alpha_irreps)
+        self.linear_alpha = EquivariantLinear(self.tp_alpha.irreps_out, alpha_irreps)
         self.alpha_act = SmoothLeakyReLU(0.2)
         self.alpha_dot = nn.Parameter(
             torch.randn(num_heads, self.alpha_channels) / self.alpha_channels**0.5
         )
 
         self.value_gate = Gate(self.irreps_node)
-        self.linear_value_in = o3.Linear(self.tp_alpha.irreps_out, self.value_gate.irreps_in)
+        self.linear_value_in = EquivariantLinear(self.tp_alpha.irreps_out, self.value_gate.irreps_in)
         self.tp_value = DepthwiseTensorProduct(
             self.value_gate.irreps_out, irreps_sh, self.irreps_node
         )
         self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
         # Heads laid out one after another, so (E, H * head_dim) reshapes to (E, H, head_dim).
         self.irreps_values = self.irreps_head * num_heads
-        self.linear_value = o3.Linear(self.tp_value.irreps_out, self.irreps_values)
-        self.linear_out = o3.Linear(self.irreps_values, self.irreps_node)
+        self.linear_value = EquivariantLinear(self.tp_value.irreps_out, self.irreps_values)
+        self.linear_out = EquivariantLinear(self.irreps_values, self.irreps_node)
 
     def forward(
         self,
@@ -128,7 +129,8 @@ class GraphAttention(nn.Module):
     ) -> torch.Tensor:
         num_nodes = x.shape[0]
         env = envelope.unsqueeze(-1)
-        message = self.linear_src(x)[edge_src] + self.linear_dst(x)[edge_dst]
+        # index_select, not x[idx]: its backward is an index_add, much cheaper than index_put on CPU
+        message = self.linear_src(x).index_select(0, edge_src) + self.linear_dst(x).index_select(0, edge_dst)
         feat = self.tp_alpha(message, sh, self.radial_alpha(basis) * env)
 
         alpha = self.alpha_act(self.linear_alpha(feat)).view(-1, self.num_heads, self.alpha_channels)

@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
 from equipot.nn.tensor_product import DepthwiseTensorProduct
 
@@ -19,7 +20,7 @@ class AtomEmbedding(nn.Module):
     def __init__(self, num_species: int, irreps_node: str | o3.Irreps) -> None:
         super().__init__()
         self.num_species = num_species
-        self.linear = o3.Linear(o3.Irreps(f"{num_species}x0e"), o3.Irreps(irreps_node))
+        self.linear = EquivariantLinear(o3.Irreps(f"{num_species}x0e"), o3.Irreps(irreps_node))
 
     def forward(self, species: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         onehot = torch.nn.functional.one_hot(species, self.num_species).to(dtype)
@@ -51,7 +52,7 @@ class EdgeDegreeEmbedding(nn.Module):
         self.channels = channels
         self.tp = DepthwiseTensorProduct(f"{channels}x0e", irreps_sh, irreps_node)
         self.radial = RadialMLP(num_basis, radial_hidden, self.tp.weight_numel)
-        self.linear = o3.Linear(self.tp.irreps_out, irreps_node)
+        self.linear = EquivariantLinear(self.tp.irreps_out, irreps_node)
         self.avg_num_neighbors = float(avg_num_neighbors)
 
     def forward(

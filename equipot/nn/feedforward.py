@@ -7,6 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from equipot.nn.gate import Gate
+from equipot.nn.linear import EquivariantLinear
 
 
 def scale_irreps(irreps: o3.Irreps, factor: int) -> o3.Irreps:
@@ -24,8 +25,8 @@ class FeedForward(nn.Module):
         super().__init__()
         irreps_node = o3.Irreps(irreps_node)
         self.gate = Gate(scale_irreps(irreps_node, multiplier))
-        self.linear_in = o3.Linear(irreps_node, self.gate.irreps_in, biases=True)
-        self.linear_out = o3.Linear(self.gate.irreps_out, irreps_node)
+        self.linear_in = EquivariantLinear(irreps_node, self.gate.irreps_in, biases=True)
+        self.linear_out = EquivariantLinear(self.gate.irreps_out, irreps_node)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear_out(self.gate(self.linear_in(x)))

@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equipot.nn.linear import EquivariantLinear
 from equipot.nn.norm import EquivariantLayerNorm
 
 
@@ -19,7 +20,7 @@ class EnergyHead(nn.Module):
         super().__init__()
         self.norm = EquivariantLayerNorm(irreps_node)
         # o3.Linear to scalars reads only the 0e channels: the energy is invariant by design.
-        self.linear_in = o3.Linear(o3.Irreps(irreps_node), o3.Irreps(f"{hidden}x0e"), biases=True)
+        self.linear_in = EquivariantLinear(o3.Irreps(irreps_node), o3.Irreps(f"{hidden}x0e"), biases=True)
         self.act = nn.SiLU()
         self.linear_out = nn.Linear(hidden, 1)
 

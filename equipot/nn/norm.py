@@ -27,19 +27,20 @@ class EquivariantLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_scalar))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
         out = []
         bias_start = 0
-        for (mul, ir), sl, w in zip(self.irreps, self.irreps.slices(), self.weights):
-            field = x[:, sl].reshape(-1, mul, ir.dim)
+        blocks = x.split([mul * ir.dim for mul, ir in self.irreps], dim=-1)
+        for (mul, ir), block, w in zip(self.irreps, blocks, self.weights):
+            field = block.reshape(n, mul, ir.dim)
             if ir.l == 0:
                 field = field - field.mean(dim=1, keepdim=True)
-                b = self.bias[bias_start : bias_start + mul]
-                bias_start += mul
             # Mean over channels and components of the squared field: for L>0 this is the
             # mean squared norm per component, i.e. the RMS-of-norms normalisation.
             rms = field.pow(2).mean(dim=(1, 2), keepdim=True).add(self.eps).rsqrt()
             field = field * rms * w.view(1, mul, 1)
             if ir.l == 0:
-                field = field + b.view(1, mul, 1)
-            out.append(field.reshape(-1, mul * ir.dim))
+                field = field + self.bias[bias_start : bias_start + mul].view(1, mul, 1)
+                bias_start += mul
+            out.append(field.reshape(n, mul * ir.dim))
         return torch.cat(out, dim=-1)

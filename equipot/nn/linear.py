@@ -1,0 +1,61 @@
+"""Equivariant linear layer: mixes channels of the same irrep, never across irreps."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from e3nn import o3
+from torch import nn
+
+SCALAR = o3.Irrep("0e")
+
+
+class EquivariantLinear(nn.Module):
+    """y[ir] = x[ir] @ W[ir] / sqrt(fan_in), plus a bias on scalar outputs if asked.
+
+    The same map and normalisation as ``e3nn.o3.Linear``, written with one matrix product
+    per irrep type and ``split`` instead of slicing: on CPU, where one molecule has few
+    edges, the backward pass of e3nn's per-slice indexing (a zero tensor the size of the
+    input for every slice) dominated the time of a force call. Outputs of an irrep absent
+    from the input are zero.
+
+    Shapes: x (..., irreps_in.dim) -> (..., irreps_out.dim)
+    """
+
+    def __init__(self, irreps_in: str | o3.Irreps, irreps_out: str | o3.Irreps, biases: bool = False) -> None:
+        super().__init__()
+        self.irreps_in = o3.Irreps(irreps_in)
+        self.irreps_out = o3.Irreps(irreps_out)
+        in_irs = {ir for _, ir in self.irreps_in}
+        self.irs = [ir for ir in dict.fromkeys(ir for _, ir in self.irreps_out) if ir in in_irs]
+        self.in_index = [[k for k, (_, i) in enumerate(self.irreps_in) if i == ir] for ir in self.irs]
+        self.out_muls = [[mul for mul, i in self.irreps_out if i == ir] for ir in self.irs]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.randn(sum(self.irreps_in[k].mul for k in idx), sum(muls)))
+            for idx, muls in zip(self.in_index, self.out_muls)
+        )
+        n_bias = sum(self.out_muls[self.irs.index(SCALAR)]) if biases and SCALAR in self.irs else 0
+        self.bias = nn.Parameter(torch.zeros(n_bias)) if n_bias else None
+        self.in_dims = [mul * ir.dim for mul, ir in self.irreps_in]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        x = x.reshape(-1, x.shape[-1])
+        n = x.shape[0]
+        blocks = x.split(self.in_dims, dim=-1)
+        outputs = {}
+        for ir, w, idx, muls in zip(self.irs, self.weights, self.in_index, self.out_muls):
+            parts = [blocks[k].reshape(n, self.irreps_in[k].mul, ir.dim) for k in idx]
+            inp = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, fan_out, 2l+1)
+            out = torch.matmul(inp.transpose(1, 2), w).transpose(1, 2) * (1.0 / math.sqrt(w.shape[0]))
+            if ir == SCALAR and self.bias is not None:
+                out = out + self.bias.view(1, -1, 1)
+            outputs[ir] = iter(out.split(muls, dim=1))
+        pieces = [
+            next(outputs[ir]).reshape(n, mul * ir.dim) if ir in outputs else x.new_zeros(n, mul * ir.dim)
+            for mul, ir in self.irreps_out
+        ]
+        y = torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
+        return y.reshape(*lead, self.irreps_out.dim)
