@@ -1,0 +1,81 @@
+"""Building blocks: our fused layers equal e3nn's reference ones; norm and gate are equivariant."""
+
+import pytest
+import torch
+from e3nn import o3
+
+from equipot.nn import DepthwiseTensorProduct, EquivariantLayerNorm, Gate
+from equipot.nn.linear import EquivariantLinear
+from equipot.nn.tensor_product import depthwise_paths
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def test_linear_equals_e3nn():
+    irreps_in, irreps_out = "16x0e+8x1o+4x2e", "8x0e+4x1o+2x2e+3x1e"
+    ref = o3.Linear(irreps_in, irreps_out, biases=True)
+    ours = EquivariantLinear(irreps_in, irreps_out, biases=True)
+    with torch.no_grad():
+        ref.bias.normal_()
+        offset = 0
+        for k, (m_in, m_out) in enumerate([(16, 8), (8, 4), (4, 2)]):
+            ours.weights[k].copy_(ref.weight[offset : offset + m_in * m_out].view(m_in, m_out))
+            offset += m_in * m_out
+        ours.bias.copy_(ref.bias)
+    x = torch.randn(7, o3.Irreps(irreps_in).dim)
+    torch.testing.assert_close(ours(x), ref(x), atol=1e-13, rtol=0)
+    assert ours(x)[:, -9:].abs().max() == 0  # 1e has no input: zero, as in e3nn
+
+
+@pytest.mark.parametrize("irreps_in,lmax", [("16x0e+8x1o+4x2e", 2), ("8x0e+4x1o", 1), ("4x0e+2x1o+2x2e+2x3o", 3)])
+def test_depthwise_tensor_product_equals_e3nn(irreps_in, lmax):
+    sh = o3.Irreps.spherical_harmonics(lmax)
+    allowed = o3.Irreps([(1, (l, (-1) ** l)) for l in range(lmax + 1)])
+    ours = DepthwiseTensorProduct(irreps_in, sh, allowed)
+    paths = depthwise_paths(o3.Irreps(irreps_in), sh, allowed)
+    instructions = [(i, s, k, "uvu", True) for k, (i, s, _) in enumerate(paths)]
+    ref = o3.TensorProduct(irreps_in, sh, ours.irreps_out, instructions, shared_weights=False, internal_weights=False)
+    assert ours.weight_numel == ref.weight_numel
+    n = 11
+    x = torch.randn(n, o3.Irreps(irreps_in).dim)
+    y = o3.spherical_harmonics(sh, torch.randn(n, 3), True, normalization="component")
+    w = torch.randn(n, ref.weight_numel)
+    torch.testing.assert_close(ours(x, y, w), ref(x, y, w), atol=1e-12, rtol=0)
+
+
+def test_tensor_product_constants_follow_dtype():
+    tp = DepthwiseTensorProduct("4x0e+2x1o", o3.Irreps.spherical_harmonics(1), "0e+1o")
+    x32 = torch.randn(3, tp.irreps_in.dim, dtype=torch.float32)
+    y32 = torch.randn(3, 4, dtype=torch.float32)
+    w32 = torch.randn(3, tp.weight_numel, dtype=torch.float32)
+    assert tp(x32, y32, w32).dtype == torch.float32
+    assert tp(x32.double(), y32.double(), w32.double()).dtype == torch.float64
+
+
+@pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e"), Gate("8x0e+4x1o+2x2e")])
+def test_norm_and_gate_are_equivariant(module):
+    irreps_in = o3.Irreps(getattr(module, "irreps_in", None) or module.irreps)
+    irreps_out = o3.Irreps(getattr(module, "irreps_out", None) or module.irreps)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    x = torch.randn(5, irreps_in.dim)
+    rot = -o3.rand_matrix()  # rotation times inversion
+    d_in, d_out = irreps_in.D_from_matrix(rot), irreps_out.D_from_matrix(rot)
+    torch.testing.assert_close(module(x @ d_in.T), module(x) @ d_out.T, atol=1e-12, rtol=0)
+
+
+def test_layer_norm_normalises():
+    norm = EquivariantLayerNorm("8x0e+4x1o")
+    x = 10 + 5 * torch.randn(3, 8 + 12)
+    y = norm(x)
+    scalars, vectors = y[:, :8], y[:, 8:].reshape(3, 4, 3)
+    torch.testing.assert_close(scalars.mean(1), torch.zeros(3), atol=1e-12, rtol=0)
+    torch.testing.assert_close(scalars.pow(2).mean(1), torch.ones(3), atol=1e-4, rtol=0)
+    torch.testing.assert_close(vectors.pow(2).mean((1, 2)), torch.ones(3), atol=1e-4, rtol=0)
