@@ -107,8 +107,10 @@ def model_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> E
 
 def shipped_models() -> dict[str, Path]:
     """Names of the models shipped inside the package -> checkpoint paths."""
-    folder = resources.files("equipot") / "models"
-    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".pt")}
+    folder = Path(str(resources.files("equipot") / "models"))
+    if not folder.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(folder.glob("*.pt"))}
 
 
 def load_model(

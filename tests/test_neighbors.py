@@ -76,3 +76,16 @@ def test_isolated_atoms_have_no_edges():
     assert len(src) == 0
     edges = radius_graph(torch.tensor(atoms.positions), 5.0, use_torch_cluster=False)
     assert edges.shape == (2, 0)
+
+
+def test_radius_graph_equal_size_replicas(aspirin):
+    """The batched fast path (all molecules the same size) gives the matscipy edges."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(4):
+        a = aspirin.copy()
+        a.positions += rng.normal(scale=0.2, size=a.positions.shape)
+        frames.append(a)
+    batch = collate([AtomicGraph.from_atoms(a, 4.0) for a in frames])
+    edges = radius_graph(batch.positions, 4.0, batch.batch, use_torch_cluster=False)
+    assert edge_set(*edges.numpy()) == edge_set(*batch.edge_index.numpy())

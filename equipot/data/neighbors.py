@@ -112,16 +112,26 @@ def has_torch_cluster() -> bool:
 
 
 def _radius_graph_torch(positions: torch.Tensor, cutoff: float, batch: torch.Tensor) -> torch.Tensor:
-    """Dense per-molecule distance matrices: O(n^2) per molecule, fine for molecules."""
+    """Dense per-molecule distance matrices: O(n^2) per molecule, fine for molecules.
+
+    Molecules of equal size (replicas) are done in one batched call.
+    """
     counts = torch.bincount(batch)
+    sizes = counts.tolist()
+    if len(set(sizes)) == 1:
+        n = sizes[0]
+        pos = positions.reshape(len(sizes), n, 3)
+        close = torch.cdist(pos, pos) < cutoff
+        close &= ~torch.eye(n, dtype=torch.bool, device=positions.device)
+        mol, dst, src = torch.nonzero(close, as_tuple=True)
+        return torch.stack([src, dst]) + mol * n
     starts = torch.cumsum(counts, 0) - counts
     edges = []
-    for start, n in zip(starts.tolist(), counts.tolist()):
+    for start, n in zip(starts.tolist(), sizes):
         if n < 2:
             continue
         pos = positions[start : start + n]
-        dist = torch.cdist(pos, pos)
-        close = (dist < cutoff) & ~torch.eye(n, dtype=torch.bool, device=pos.device)
+        close = (torch.cdist(pos, pos) < cutoff) & ~torch.eye(n, dtype=torch.bool, device=pos.device)
         dst, src = torch.nonzero(close, as_tuple=True)
         edges.append(torch.stack([src, dst]) + start)
     if not edges:
