@@ -1,0 +1,252 @@
+"""Batched molecular dynamics: many independent replicas, one model call per step.
+
+Each replica is its own molecule (copies of one, or different ones); they share nothing
+but the batch. Langevin (NVT) uses the BAOAB splitting (Leimkuhler & Matthews 2013), which
+samples configurations accurately at MD timesteps; NVE is velocity Verlet (BAAB). A replica
+that a monitor flags is recorded with its time to failure and dropped from the batch; the
+rest go on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase import Atoms, units
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+
+from equipot.checkpoint import load_model
+from equipot.data.graph import AtomicGraph
+from equipot.data.neighbors import radius_graph
+from equipot.model import Equiformer
+
+
+@dataclass
+class ReplicaFailure:
+    replica: int
+    monitor: str
+    reason: str
+    step: int
+    time_ps: float
+
+
+@dataclass
+class ReplicaResult:
+    steps: int
+    time_ps: float
+    wall_s: float
+    failures: list[ReplicaFailure | None]
+    replica_steps_per_s: float
+    energies: np.ndarray = field(repr=False)  # (n_logged, R) total energy, eV (NaN after failure)
+    log_time_ps: np.ndarray = field(repr=False)
+
+    @property
+    def stable_times_ps(self) -> list[float]:
+        """Time to failure of each replica, or the full run time when it never failed."""
+        return [f.time_ps if f else self.time_ps for f in self.failures]
+
+
+class ReplicaDynamics:
+    """Advance many molecules at once with one ``Equiformer`` call per step.
+
+    Args:
+        model: an ``Equiformer``, checkpoint path or shipped model name.
+        systems: the starting structures (non-periodic), one per replica.
+        temperature_K: Maxwell-Boltzmann start and Langevin target.
+        ensemble: "nvt" (Langevin, BAOAB) or "nve" (velocity Verlet).
+        timestep_fs, friction_per_fs: integrator settings (friction 1/fs).
+        seed: seeds the starting velocities and the Langevin noise.
+        monitors: objects with ``name`` and ``check(atoms, step, time_ps) -> str | None``
+            (those of ``equipot.dynamics.monitors``), applied to each live replica every
+            ``check_every`` steps.
+        skin: Verlet skin of the batched neighbour list, Å.
+    """
+
+    def __init__(
+        self,
+        model: Equiformer | str,
+        systems: Sequence[Atoms],
+        *,
+        temperature_K: float,
+        ensemble: str = "nvt",
+        timestep_fs: float = 0.5,
+        friction_per_fs: float = 0.01,
+        seed: int = 0,
+        device: str = "cpu",
+        dtype: str = "float64",
+        monitors: Sequence = (),
+        check_every: int = 10,
+        skin: float = 0.5,
+    ) -> None:
+        if ensemble not in ("nvt", "nve"):
+            raise ValueError(f"ensemble must be 'nvt' or 'nve', got {ensemble!r}")
+        if not systems:
+            raise ValueError("give at least one system")
+        if any(a.pbc.any() for a in systems):
+            raise ValueError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
+        self.model = load_model(model, device=device, dtype=dtype)
+        self.device = torch.device(device)
+        self.dtype = next(self.model.parameters()).dtype
+        self.ensemble = ensemble
+        self.temperature_K = float(temperature_K)
+        self.dt = timestep_fs * units.fs
+        self.gamma = friction_per_fs / units.fs
+        self.monitors = list(monitors)
+        self.check_every = int(check_every)
+        self.skin = float(skin)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+
+        self.templates = [a.copy() for a in systems]
+        rng = np.random.default_rng(seed)
+        velocities = []
+        for atoms in self.templates:
+            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+            Stationary(atoms)
+            ZeroRotation(atoms)
+            velocities.append(atoms.get_velocities())
+        t = dict(device=self.device, dtype=self.dtype)
+        self.sizes = [len(a) for a in self.templates]
+        self.replica_of_atom = torch.repeat_interleave(torch.arange(len(systems), device=self.device), torch.tensor(self.sizes, device=self.device))
+        self.positions = torch.tensor(np.concatenate([a.positions for a in self.templates]), **t)
+        self.velocities = torch.tensor(np.concatenate(velocities), **t)
+        self.masses = torch.tensor(np.concatenate([a.get_masses() for a in self.templates]), **t).unsqueeze(-1)
+        self.numbers = torch.tensor(np.concatenate([a.numbers for a in self.templates]), device=self.device)
+        self.model.species_index(self.numbers)  # unknown elements: clear error now
+        self.alive = np.ones(len(systems), dtype=bool)
+        self.failures: list[ReplicaFailure | None] = [None] * len(systems)
+        self._nl: dict | None = None
+        self.forces, self.energy = self._compute()
+
+    # --- model ---------------------------------------------------------------------------
+    def _live_atoms(self) -> torch.Tensor:
+        mask = torch.as_tensor(self.alive, device=self.device)[self.replica_of_atom]
+        return mask.nonzero().squeeze(-1)
+
+    def _graph(self) -> AtomicGraph:
+        live = self._live_atoms()
+        pos = self.positions.index_select(0, live)
+        rep = self.replica_of_atom.index_select(0, live)
+        batch = torch.unique_consecutive(rep, return_inverse=True)[1]
+        nl = self._nl
+        if nl is None or nl["live"].shape != live.shape or not torch.equal(nl["live"], live) or (
+            (pos - nl["positions"]).norm(dim=-1).max() > 0.5 * self.skin
+        ):
+            edges = radius_graph(pos, self.model.cutoff + self.skin, batch)
+            nl = self._nl = {"live": live, "positions": pos.detach().clone(), "edges": edges}
+        src, dst = nl["edges"]
+        keep = (pos.index_select(0, src) - pos.index_select(0, dst)).norm(dim=-1) < self.model.cutoff
+        n_graphs = int(batch.max()) + 1 if len(batch) else 0
+        return AtomicGraph(
+            numbers=self.numbers.index_select(0, live),
+            positions=pos,
+            cell=pos.new_zeros(n_graphs, 3, 3),
+            pbc=torch.zeros(n_graphs, 3, dtype=torch.bool, device=self.device),
+            edge_index=nl["edges"][:, keep],
+            shifts=pos.new_zeros(int(keep.sum()), 3),
+            batch=batch,
+        )
+
+    def _compute(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Forces (N_all, 3) with zeros on dead replicas, and energies (R,) with NaN there."""
+        out = self.model(self._graph())
+        forces = torch.zeros_like(self.positions)
+        forces[self._live_atoms()] = out["forces"].detach()
+        energy = torch.full((len(self.alive),), float("nan"), dtype=self.dtype, device=self.device)
+        energy[torch.as_tensor(self.alive, device=self.device)] = out["energy"].detach()
+        return forces, energy
+
+    # --- integrator ----------------------------------------------------------------------
+    def step(self) -> None:
+        """One BAOAB (NVT) or velocity-Verlet (NVE) step for every live replica."""
+        dt = self.dt
+        live = torch.as_tensor(self.alive, device=self.device)[self.replica_of_atom].unsqueeze(-1)
+        self.velocities += 0.5 * dt * self.forces / self.masses
+        self.positions += 0.5 * dt * self.velocities * live
+        if self.ensemble == "nvt":
+            c1 = math.exp(-self.gamma * dt)
+            kT = units.kB * self.temperature_K
+            noise = torch.randn(self.velocities.shape, generator=self.generator, device=self.device, dtype=self.dtype)
+            self.velocities = c1 * self.velocities + math.sqrt(1 - c1 * c1) * torch.sqrt(kT / self.masses) * noise
+        self.positions += 0.5 * dt * self.velocities * live
+        self.forces, self.energy = self._compute()
+        self.velocities += 0.5 * dt * self.forces / self.masses
+
+    def kinetic_energy(self) -> torch.Tensor:
+        """(R,) kinetic energy of each replica, eV."""
+        ke = 0.5 * (self.masses * self.velocities**2).sum(-1)
+        return torch.zeros(len(self.alive), dtype=self.dtype, device=self.device).index_add(0, self.replica_of_atom, ke)
+
+    def replica_atoms(self, k: int) -> Atoms:
+        """Replica ``k`` now, as ``ase.Atoms`` with velocities and a calculator holding its forces."""
+        sel = (self.replica_of_atom == k).nonzero().squeeze(-1)
+        atoms = self.templates[k].copy()
+        atoms.positions = self.positions[sel].cpu().numpy()
+        atoms.set_velocities(self.velocities[sel].cpu().numpy())
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=float(self.energy[k]), forces=self.forces[sel].cpu().numpy()
+        )
+        return atoms
+
+    def _check(self, step: int, time_ps: float) -> None:
+        bad = ~torch.isfinite(self.positions).all(-1) | ~torch.isfinite(self.forces).all(-1)
+        for k in np.flatnonzero(self.alive):
+            reason, name = None, ""
+            if bool(bad[self.replica_of_atom == k].any()):
+                reason, name = "non-finite positions or forces", "finite"
+            else:
+                atoms = None
+                for monitor in self.monitors:
+                    atoms = atoms or self.replica_atoms(k)
+                    reason = monitor.check(atoms, step, time_ps)
+                    if reason:
+                        name = getattr(monitor, "name", type(monitor).__name__)
+                        break
+            if reason:
+                self.failures[k] = ReplicaFailure(int(k), name, reason, step, time_ps)
+                self.alive[k] = False
+
+    def run(self, steps: int | None = None, duration_ps: float | None = None, log_every: int = 10,
+            progress: bool = True, log_path: str | Path | None = None) -> ReplicaResult:
+        """Run until ``steps`` (or ``duration_ps``) or until every replica has failed."""
+        if (steps is None) == (duration_ps is None):
+            raise ValueError("give exactly one of steps or duration_ps")
+        if steps is None:
+            steps = int(round(duration_ps * 1000 * units.fs / self.dt))
+        from tqdm.auto import tqdm
+
+        dt_ps = self.dt / (1000 * units.fs)
+        energies, times = [], []
+        bar = tqdm(total=steps, disable=not progress, unit="step", desc=f"{len(self.alive)} replicas")
+        t0 = time.perf_counter()
+        replica_steps = 0
+        done = 0
+        for done in range(1, steps + 1):
+            replica_steps += int(self.alive.sum())
+            self.step()
+            now = done * dt_ps
+            if done % self.check_every == 0 or done == steps:
+                self._check(done, now)
+            if done % log_every == 0:
+                energies.append((self.energy + self.kinetic_energy()).cpu().numpy())
+                times.append(now)
+                elapsed = time.perf_counter() - t0
+                bar.set_postfix(ps=f"{now:.3f}", alive=int(self.alive.sum()), ns_day=f"{now * 1e-3 / elapsed * 86400:.3g}")
+            bar.update()
+            if not self.alive.any():
+                break
+        bar.close()
+        wall = time.perf_counter() - t0
+        result = ReplicaResult(
+            steps=done, time_ps=done * dt_ps, wall_s=wall, failures=list(self.failures),
+            replica_steps_per_s=replica_steps / wall, energies=np.array(energies), log_time_ps=np.array(times),
+        )
+        if log_path is not None:
+            header = "time_ps," + ",".join(f"etot_{k}" for k in range(len(self.alive)))
+            np.savetxt(log_path, np.column_stack([result.log_time_ps, result.energies]), delimiter=",", header=header, comments="")
+        return result

@@ -1,0 +1,75 @@
+"""Batched replica dynamics: matches ASE's integrator, conserves energy, thermostats, monitors."""
+
+import numpy as np
+import pytest
+from ase import units
+from ase.md.verlet import VelocityVerlet
+
+from equipot import EquiformerCalculator
+from equipot.dynamics.replicas import ReplicaDynamics
+from tests.conftest import make_model
+
+
+def gentle_model():
+    model = make_model()
+    model.scale.fill_(0.3)  # see test_dynamics_core: unit-scale random forces are unphysical
+    return model
+
+
+def test_nve_replica_matches_ase_velocity_verlet(ethanol):
+    model = gentle_model()
+    replicas = ReplicaDynamics(model, [ethanol, ethanol], temperature_K=300, ensemble="nve", seed=3)
+    atoms = replicas.replica_atoms(1)
+    atoms.calc = EquiformerCalculator(model, skin=0.0)
+    dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
+    for _ in range(20):
+        replicas.step()
+        dyn.run(1)
+    np.testing.assert_allclose(replicas.replica_atoms(1).positions, atoms.positions, atol=1e-9)
+    np.testing.assert_allclose(replicas.replica_atoms(1).get_velocities(), atoms.get_velocities(), atol=1e-9)
+
+
+def test_nve_conserves_energy_for_every_replica(aspirin, ethanol):
+    replicas = ReplicaDynamics(gentle_model(), [aspirin, ethanol, aspirin], temperature_K=300, ensemble="nve", seed=1)
+    result = replicas.run(steps=200, log_every=5, progress=False)
+    sizes = np.array([21, 9, 21])
+    drift = np.polyfit(result.log_time_ps, result.energies, 1)[0] * 1000 / sizes  # meV/atom/ps
+    assert np.all(np.abs(drift) < 0.5), drift
+    assert all(f is None for f in result.failures)
+    # replicas 0 and 2 start from the same geometry but different velocities
+    assert not np.allclose(replicas.replica_atoms(0).positions, replicas.replica_atoms(2).positions)
+
+
+def test_langevin_reaches_target_temperature(ethanol):
+    replicas = ReplicaDynamics(gentle_model(), [ethanol] * 16, temperature_K=500, ensemble="nvt",
+                               friction_per_fs=0.1, seed=2)
+    replicas.run(steps=150, progress=False)
+    temps = []
+    for _ in range(10):
+        replicas.run(steps=5, progress=False)
+        temps.append(2 * replicas.kinetic_energy().numpy() / (3 * len(ethanol) * units.kB))
+    assert np.mean(temps) == pytest.approx(500, rel=0.15)
+
+
+def test_failed_replica_is_dropped_and_timed(ethanol):
+    class Explodes:
+        name = "test"
+
+        def check(self, atoms, step, time_ps):
+            return "boom" if step >= 20 and atoms.info.get("doomed") else None
+
+    doomed = ethanol.copy()
+    doomed.info["doomed"] = True
+    replicas = ReplicaDynamics(gentle_model(), [ethanol, doomed], temperature_K=300, monitors=[Explodes()], check_every=10)
+    result = replicas.run(steps=40, progress=False)
+    assert result.failures[0] is None
+    assert result.failures[1].step == 20 and result.failures[1].time_ps == pytest.approx(0.01)
+    assert result.stable_times_ps == pytest.approx([0.02, 0.01])
+    assert np.isnan(result.energies[-1, 1]) and np.isfinite(result.energies[-1, 0])
+
+
+def test_periodic_systems_rejected():
+    from ase.build import bulk
+
+    with pytest.raises(ValueError, match="isolated molecules"):
+        ReplicaDynamics(make_model(species=["C"]), [bulk("C")], temperature_K=300)
