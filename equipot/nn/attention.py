@@ -131,15 +131,15 @@ class GraphAttention(nn.Module):
         env = envelope.unsqueeze(-1)
         # index_select, not x[idx]: its backward is an index_add, much cheaper than index_put on CPU
         message = self.linear_src(x).index_select(0, edge_src) + self.linear_dst(x).index_select(0, edge_dst)
-        feat = self.tp_alpha(message, sh, self.radial_alpha(basis) * env)
+        feat = self.tp_alpha.forward_blocks(message, sh, self.radial_alpha(basis) * env)
 
-        alpha = self.alpha_act(self.linear_alpha(feat)).view(-1, self.num_heads, self.alpha_channels)
+        alpha = self.alpha_act(self.linear_alpha.forward_blocks(feat)).view(-1, self.num_heads, self.alpha_channels)
         logits = (alpha * self.alpha_dot).sum(-1)
         weights = envelope_softmax(logits, envelope, edge_dst, num_nodes)
 
-        value = self.value_gate(self.linear_value_in(feat))
-        value = self.tp_value(value, sh, self.radial_value(basis) * env)
-        value = self.linear_value(value).view(-1, self.num_heads, self.irreps_head.dim)
+        value = self.value_gate(self.linear_value_in.forward_blocks(feat))
+        value = self.tp_value.forward_blocks(value, sh, self.radial_value(basis) * env)
+        value = self.linear_value.forward_blocks(value).view(-1, self.num_heads, self.irreps_head.dim)
 
         out = x.new_zeros(num_nodes, self.num_heads, self.irreps_head.dim)
         out = out.index_add(0, edge_dst, weights.unsqueeze(-1) * value)

@@ -43,19 +43,35 @@ class EquivariantLinear(nn.Module):
         lead = x.shape[:-1]
         x = x.reshape(-1, x.shape[-1])
         n = x.shape[0]
-        blocks = x.split(self.in_dims, dim=-1)
+        blocks = [
+            b.reshape(n, mul, ir.dim) for b, (mul, ir) in zip(x.split(self.in_dims, dim=-1), self.irreps_in)
+        ]
+        return self.forward_blocks(blocks).reshape(*lead, self.irreps_out.dim)
+
+    def forward_blocks(self, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """Same map on input already split per irreps entry: blocks[k] (n, mul_k, 2l_k+1).
+
+        Saves concatenating a wide input (a tensor-product output, say) only to split it again.
+        """
+        n = blocks[0].shape[0]
         outputs = {}
         for ir, w, idx, muls in zip(self.irs, self.weights, self.in_index, self.out_muls):
-            parts = [blocks[k].reshape(n, self.irreps_in[k].mul, ir.dim) for k in idx]
-            inp = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
-            # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, fan_out, 2l+1)
-            out = torch.matmul(inp.transpose(1, 2), w).transpose(1, 2) * (1.0 / math.sqrt(w.shape[0]))
+            # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, fan_out, 2l+1), one product per
+            # input entry against its rows of W, summed: no concatenation of the input
+            out = None
+            row = 0
+            for k in idx:
+                mul = self.irreps_in[k].mul
+                w_k = w if len(idx) == 1 else w[row : row + mul]
+                row += mul
+                term = torch.matmul(blocks[k].transpose(1, 2), w_k)
+                out = term if out is None else out + term
+            out = out.transpose(1, 2) * (1.0 / math.sqrt(w.shape[0]))
             if ir == SCALAR and self.bias is not None:
                 out = out + self.bias.view(1, -1, 1)
             outputs[ir] = iter(out.split(muls, dim=1))
         pieces = [
-            next(outputs[ir]).reshape(n, mul * ir.dim) if ir in outputs else x.new_zeros(n, mul * ir.dim)
+            next(outputs[ir]).reshape(n, mul * ir.dim) if ir in outputs else blocks[0].new_zeros(n, mul * ir.dim)
             for mul, ir in self.irreps_out
         ]
-        y = torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
-        return y.reshape(*lead, self.irreps_out.dim)
+        return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]

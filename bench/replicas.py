@@ -1,0 +1,73 @@
+"""Replica-steps per second: R aspirin replicas batched vs. the same replicas run one by one
+through ASE (VelocityVerlet + EquiformerCalculator).
+
+    python bench/replicas.py [--replicas 32] [--steps 20] [--preset small] [--dtype float32] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from importlib import resources
+
+import numpy as np
+import torch
+from ase import units
+from ase.io import read
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.verlet import VelocityVerlet
+
+from equipot import Equiformer, EquiformerCalculator, EquiformerConfig, load_model
+from equipot.dynamics.replicas import ReplicaDynamics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicas", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--sequential-steps", type=int, default=5, help="ASE steps per replica")
+    parser.add_argument("--model", default=None, help="checkpoint or shipped name; default a random 'small' model")
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
+    if args.model:
+        model = load_model(args.model, dtype=args.dtype, device=args.device)
+    else:
+        torch.manual_seed(0)
+        model = Equiformer(EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"]))
+
+    # sequential: one ASE run per replica, a few steps each (the rate does not depend on count)
+    calc = EquiformerCalculator(model, dtype=args.dtype, device=args.device)
+    a = atoms.copy()
+    a.calc = calc
+    MaxwellBoltzmannDistribution(a, temperature_K=500, rng=np.random.default_rng(0))
+    dyn = VelocityVerlet(a, timestep=0.5 * units.fs)
+    dyn.run(2)
+    t0 = time.perf_counter()
+    dyn.run(args.sequential_steps * 4)
+    sequential = args.sequential_steps * 4 / (time.perf_counter() - t0)
+
+    replicas = ReplicaDynamics(model, [atoms] * args.replicas, temperature_K=500, ensemble="nvt",
+                               dtype=args.dtype, device=args.device)
+    replicas.run(steps=2, progress=False)
+    result = replicas.run(steps=args.steps, progress=False)
+    batched = result.replica_steps_per_s
+    row = dict(replicas=args.replicas, dtype=args.dtype, device=args.device,
+               sequential_replica_steps_per_s=sequential, batched_replica_steps_per_s=batched,
+               speedup=batched / sequential, threads=torch.get_num_threads())
+    print(f"aspirin, {args.replicas} replicas, {args.dtype}, {args.device}, torch threads {row['threads']}")
+    print(f"{'mode':<28} {'replica-steps/s':>16}")
+    print(f"{'sequential ASE runs':<28} {sequential:>16.2f}")
+    print(f"{'batched ReplicaDynamics':<28} {batched:>16.2f}")
+    print(f"{'speed-up':<28} {batched / sequential:>16.2f}x")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(row, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
