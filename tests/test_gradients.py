@@ -73,3 +73,13 @@ def test_batch_equals_separate_structures(aspirin, ethanol):
         assert batch["energy"][k].item() == pytest.approx(single["energy"].item(), abs=1e-10)
     forces_sep = torch.cat([model(g)["forces"] for g in graphs])
     torch.testing.assert_close(batch["forces"], forces_sep, atol=1e-10, rtol=0)
+
+
+def test_activation_checkpointing_changes_nothing(aspirin):
+    model = make_model()
+    g = AtomicGraph.from_atoms(aspirin, model.cutoff)
+    plain = model(g)
+    model.checkpoint_blocks = True
+    ckpt = model(g)
+    assert ckpt["energy"].item() == pytest.approx(plain["energy"].item(), abs=1e-12)
+    torch.testing.assert_close(ckpt["forces"], plain["forces"], atol=1e-12, rtol=0)

@@ -1,0 +1,115 @@
+"""Energy+forces time and peak memory against system size: periodic polyethylene crystals.
+
+Orthorhombic polyethylene (2 chains per cell, C4H8, a=7.42 b=4.95 c=2.55 Å) repeated to
+about 100, 1,000 and 10,000 atoms. Neighbour-list time (matscipy) is reported separately
+from the model time; peak memory is the resident-set high-water mark of a fresh process
+per size (so sizes do not inherit each other's peak).
+
+    python bench/scaling.py [--sizes 100 1000 10000] [--preset small] [--dtype float32] [--json F]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def polyethylene(target_atoms: int):
+    from ase import Atoms
+
+    a, b, c = 7.42, 4.95, 2.55
+    # two zig-zag chains; carbons at +-0.4 Å off the chain axis, hydrogens 1.09 Å from C
+    carbons = []
+    hydrogens = []
+    for x0, y0, phase in [(0.0, 0.0, 1.0), (a / 2, b / 2, -1.0)]:
+        for k in range(2):
+            z = k * c / 2
+            s = phase * (1 if k == 0 else -1)
+            cx, cy = x0 + 0.35 * s, y0 + 0.25 * s
+            carbons.append((cx, cy, z))
+            for h in (-1, 1):
+                hydrogens.append((cx + 0.55 * s + 0.3 * h, cy + 0.5 * s - 0.55 * h, z))
+    cell = Atoms("C4H8", positions=carbons + hydrogens, cell=[a, b, c], pbc=True)
+    cell.wrap()
+    # the repeat (nx, ny, nz) closest to the target size, preferring near-cubic boxes
+    best = min(
+        ((nx, ny, nz) for nx in range(1, 30) for ny in range(1, 40) for nz in range(1, 80)),
+        key=lambda r: (abs(12 * r[0] * r[1] * r[2] - target_atoms) / target_atoms > 0.05,
+                       np.ptp([r[0] * a, r[1] * b, r[2] * c]), abs(12 * r[0] * r[1] * r[2] - target_atoms)),
+    )
+    return cell.repeat(best)
+
+
+def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool) -> dict:
+    import torch
+
+    from equipot import AtomicGraph, Equiformer, EquiformerConfig
+
+    torch.manual_seed(0)
+    model = Equiformer(EquiformerConfig.preset(preset, species=["H", "C"])).to(getattr(torch, dtype)).eval()
+    model.checkpoint_blocks = checkpoint
+    atoms = polyethylene(size)
+    atoms.rattle(0.02, seed=1)
+    nl, calls = [], []
+    for k in range(repeats + 1):
+        t0 = time.perf_counter()
+        graph = AtomicGraph.from_atoms(atoms, model.cutoff, dtype=getattr(torch, dtype))
+        t1 = time.perf_counter()
+        model(graph, compute_forces=True, compute_stress=True)
+        t2 = time.perf_counter()
+        if k:  # first call warms up
+            nl.append(t1 - t0)
+            calls.append(t2 - t1)
+    return dict(
+        atoms=len(atoms), edges=int(graph.edge_index.shape[1]), preset=preset, dtype=dtype, checkpoint=checkpoint,
+        neighbor_list_ms=1000 * float(np.median(nl)), model_ms=1000 * float(np.median(calls)),
+        model_us_per_atom=1e6 * float(np.median(calls)) / len(atoms),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        threads=torch.get_num_threads(),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--checkpoint", action="store_true", help="activation checkpointing of the blocks")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one is not None:  # child process: one size
+        print(json.dumps(measure(args.one, args.preset, args.dtype, args.repeats, args.checkpoint)))
+        return
+    rows = []
+    for size in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(size), "--preset", args.preset, "--dtype", args.dtype,
+               "--repeats", str(args.repeats if size < 5000 else 1)] + (["--checkpoint"] if args.checkpoint else [])
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            rows.append(dict(atoms=size, error=(out.stderr.strip().splitlines() or ["killed"])[-1]))
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"periodic polyethylene, energy+forces+stress, preset {args.preset}, {args.dtype}, "
+          f"checkpointing {'on' if args.checkpoint else 'off'}, torch threads {rows[0].get('threads', '?')}")
+    print(f"{'atoms':>7} {'edges':>9} {'nlist ms':>9} {'model ms':>10} {'us/atom':>8} {'peak MB':>8}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['atoms']:>7}  failed: {r['error']}")
+            continue
+        print(f"{r['atoms']:>7} {r['edges']:>9} {r['neighbor_list_ms']:>9.1f} {r['model_ms']:>10.1f} "
+              f"{r['model_us_per_atom']:>8.1f} {r['peak_rss_mb']:>8.0f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
