@@ -1,0 +1,164 @@
+"""Reference data: ab-initio MD sampling and labelling with GFN2-xTB (tblite) or DFT (PySCF).
+
+Energies are stored in eV and forces in eV/Å whatever the code's native units.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.calculators.calculator import Calculator, all_changes
+
+from equipot.data.store import Frame, FrameStore
+
+
+def gfn2_calculator() -> Calculator:
+    """GFN2-xTB from tblite with its default settings (needs ``pip install tblite``)."""
+    try:
+        from tblite.ase import TBLite
+    except ImportError as err:
+        raise ImportError("GFN2-xTB labels need tblite: pip install 'equipot[xtb]'") from err
+    return TBLite(method="GFN2-xTB", verbosity=0)
+
+
+def code_version(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+class PySCFCalculator(Calculator):
+    """Kohn-Sham DFT with PySCF: energy (eV) and forces (eV/Å) of a molecule.
+
+    Args:
+        xc: functional, e.g. "PBE".
+        basis: basis set, e.g. "def2-SVP".
+        density_fit: use density fitting (RI-J) for speed.
+    """
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, xc: str = "PBE", basis: str = "def2-SVP", charge: int = 0, spin: int = 0,
+                 density_fit: bool = False, conv_tol: float = 1e-10, **kwargs) -> None:
+        super().__init__(**kwargs)
+        try:
+            import pyscf  # noqa: F401
+        except ImportError as err:
+            raise ImportError("DFT labels need PySCF: pip install 'equipot[dft]'") from err
+        self.xc, self.basis, self.charge, self.spin = xc, basis, charge, spin
+        self.density_fit, self.conv_tol = density_fit, conv_tol
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        from pyscf import dft, gto
+
+        super().calculate(atoms, properties, system_changes)
+        mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(self.atoms.get_chemical_symbols(), self.atoms.positions)],
+                    basis=self.basis, charge=self.charge, spin=self.spin, unit="Angstrom", verbose=0)
+        mf = dft.RKS(mol) if self.spin == 0 else dft.UKS(mol)
+        mf.xc = self.xc
+        mf.conv_tol = self.conv_tol
+        if self.density_fit:
+            mf = mf.density_fit()
+        energy = mf.kernel()
+        if not mf.converged:
+            raise RuntimeError("PySCF SCF did not converge")
+        gradient = mf.nuc_grad_method().kernel()  # Hartree/Bohr
+        self.results = {"energy": energy * units.Hartree, "forces": -gradient * units.Hartree / units.Bohr}
+
+
+def sample_md(
+    atoms: Atoms,
+    calculator: Calculator,
+    out_path: str | Path,
+    *,
+    temperature_K: float,
+    n_frames: int,
+    stride: int,
+    equilibration_steps: int,
+    timestep_fs: float = 0.5,
+    friction_per_fs: float = 0.01,
+    seed: int = 0,
+    level_of_theory: str,
+    code: str,
+    created_with: str | None = None,
+    progress: bool = True,
+) -> FrameStore:
+    """Langevin MD on the reference calculator, keeping a frame every ``stride`` steps.
+
+    Frames (with velocities) are appended to the store as they come. If ``out_path`` already
+    holds frames, the run resumes from the last one (its positions and velocities, with a
+    new noise seed) and only makes the missing frames.
+    """
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from tqdm.auto import tqdm
+
+    out_path = Path(out_path)
+    atoms = atoms.copy()
+    if out_path.exists():
+        store = FrameStore(out_path, mode="a")
+        done = len(store)
+        if done:
+            last = store[done - 1]
+            if not np.array_equal(last.numbers, atoms.numbers):
+                raise ValueError(f"{out_path} holds a different system; refusing to resume into it")
+            atoms = last.to_atoms()
+    else:
+        store = FrameStore.create(
+            out_path, level_of_theory=level_of_theory, code=code, code_version=code_version(code),
+            created_with=created_with or " ".join(sys.argv),
+            metadata=dict(temperature_K=temperature_K, timestep_fs=timestep_fs, stride=stride,
+                          equilibration_steps=equilibration_steps, friction_per_fs=friction_per_fs, seed=seed),
+        )
+        done = 0
+    if done >= n_frames:
+        return store
+    atoms.calc = calculator
+    if not atoms.pbc.any():
+        atoms.set_constraint(FixCom())
+    rng = np.random.default_rng([seed, done])
+    if done == 0:
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
+        Stationary(atoms)
+        if not atoms.pbc.any():
+            ZeroRotation(atoms)
+    dyn = Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
+                   friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
+    if done == 0 and equilibration_steps:
+        dyn.run(equilibration_steps)
+    with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
+        while done < n_frames:
+            dyn.run(stride)
+            atoms.get_potential_energy()
+            store.append(Frame.from_atoms(atoms, frame_id=done))
+            done += 1
+            bar.update()
+    return store
+
+
+def label_frames(store_in: str | Path, calculator: Calculator, store_out: str | Path, *,
+                 level_of_theory: str, code: str, indices=None, progress: bool = True) -> FrameStore:
+    """Recompute energy and forces of frames sampled elsewhere (resumable: frames already
+    in ``store_out`` are skipped)."""
+    from tqdm.auto import tqdm
+
+    source = FrameStore(store_in)
+    indices = list(range(len(source))) if indices is None else [int(i) for i in indices]
+    store_out = Path(store_out)
+    if store_out.exists():
+        target = FrameStore(store_out, mode="a")
+    else:
+        target = FrameStore.create(store_out, level_of_theory=level_of_theory, code=code,
+                                   code_version=code_version(code), created_with=" ".join(sys.argv),
+                                   metadata=dict(sampled_from=str(store_in), sampled_with=source.attrs.get("level_of_theory", "")))
+    for i in tqdm(indices[len(target):], desc=store_out.name, unit="frame", disable=not progress):
+        atoms = source[i].to_atoms()
+        atoms.calc = calculator
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        target.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=energy, forces=forces,
+                            cell=atoms.cell.array, pbc=atoms.pbc, frame_id=source[i].frame_id))
+    return target

@@ -1,0 +1,52 @@
+"""Train/validation/test splits by frame index, seeded and saved next to the data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def make_splits(n_frames: int, sizes: dict[str, int | float], seed: int) -> dict[str, np.ndarray]:
+    """Disjoint random index sets. A size < 1 is a fraction of ``n_frames``, else a count."""
+    counts = {k: int(round(v * n_frames)) if 0 < v < 1 else int(v) for k, v in sizes.items()}
+    if sum(counts.values()) > n_frames:
+        raise ValueError(f"split sizes {counts} add up to more than the {n_frames} frames")
+    order = np.random.default_rng(seed).permutation(n_frames)
+    out, start = {}, 0
+    for name, count in counts.items():
+        out[name] = np.sort(order[start : start + count])
+        start += count
+    return out
+
+
+def splits_path(data_path: str | Path) -> Path:
+    return Path(str(data_path) + ".splits.json")
+
+
+def save_splits(path: str | Path, splits: dict[str, np.ndarray], seed: int) -> None:
+    payload = {"seed": seed, **{k: np.asarray(v).tolist() for k, v in splits.items()}}
+    Path(path).write_text(json.dumps(payload))
+
+
+def load_splits(path: str | Path) -> dict[str, np.ndarray]:
+    data = json.loads(Path(path).read_text())
+    data.pop("seed", None)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in data.items()}
+
+
+def load_or_make_splits(data_path: str | Path, n_frames: int, sizes: dict[str, int | float], seed: int) -> dict[str, np.ndarray]:
+    """The splits saved next to the data when they match ``sizes`` and ``seed``; else new ones,
+    saved there (or, if that folder is read-only, not saved)."""
+    path = splits_path(data_path)
+    wanted = make_splits(n_frames, sizes, seed)
+    if path.is_file():
+        saved = load_splits(path)
+        if set(saved) == set(wanted) and all(np.array_equal(saved[k], wanted[k]) for k in wanted):
+            return saved
+    try:
+        save_splits(path, wanted, seed)
+    except OSError:
+        pass
+    return wanted

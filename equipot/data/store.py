@@ -1,0 +1,259 @@
+"""HDF5 frame store: many structures of varying size, appendable, read lazily.
+
+Layout (one HDF5 file; all datasets chunked, gzip-compressed, resizable):
+
+    /numbers     (A,)     uint8    atomic numbers of all frames, concatenated
+    /positions   (A, 3)   float32  Å
+    /forces      (A, 3)   float32  eV/Å                      (if the store has forces)
+    /velocities  (A, 3)   float32  Å/fs                      (optional: MD restart state)
+    /energy      (F,)     float64  eV
+    /n_atoms     (F,)     int32
+    /offset      (F,)     int64    start of each frame in the per-atom arrays
+    /frame_id    (F,)     int64
+    /cell        (F, 3, 3) float64 Å, lattice vectors as rows (zeros for molecules)
+    /pbc         (F, 3)   bool
+    /stress      (F, 6)   float64  eV/Å^3, ASE Voigt order xx yy zz yz xz xy (optional)
+
+File attributes: format="equipot-h5", format_version=1, energy_unit="eV",
+length_unit="Angstrom", force_unit="eV/Angstrom", level_of_theory, code, code_version,
+created_with (the command or recipe), created (ISO date), plus free-form metadata.
+
+A frame is appended and flushed at once, so a generation run that is killed loses at most
+the frame it was computing; reopening in mode "a" continues after the last frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import h5py
+import numpy as np
+
+FORMAT = "equipot-h5"
+FORMAT_VERSION = 1
+_PER_ATOM = {"numbers": ((), "uint8"), "positions": ((3,), "float32"), "forces": ((3,), "float32"),
+             "velocities": ((3,), "float32")}
+_PER_FRAME = {"energy": ((), "float64"), "n_atoms": ((), "int32"), "offset": ((), "int64"),
+              "frame_id": ((), "int64"), "cell": ((3, 3), "float64"), "pbc": ((3,), "bool"),
+              "stress": ((6,), "float64")}
+_OPTIONAL = ("forces", "velocities", "stress")
+
+
+@dataclass
+class Frame:
+    """One structure. numbers (n,), positions (n, 3) Å, energy eV, forces (n, 3) eV/Å,
+    cell (3, 3) Å, pbc (3,), stress (6,) eV/Å^3 Voigt, velocities (n, 3) Å/fs."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    energy: float | None = None
+    forces: np.ndarray | None = None
+    cell: np.ndarray | None = None
+    pbc: np.ndarray | None = None
+    stress: np.ndarray | None = None
+    velocities: np.ndarray | None = None
+    frame_id: int = -1
+
+    @classmethod
+    def from_atoms(cls, atoms, frame_id: int = -1) -> "Frame":
+        """Energy/forces/stress from ``atoms.calc`` results, else ``atoms.info["energy"]``
+        and ``atoms.arrays["forces"]``; velocities from the momenta when they are set."""
+        from ase import units
+
+        results = dict(atoms.calc.results) if atoms.calc is not None else {}
+        energy = results.get("energy", atoms.info.get("energy"))
+        forces = results.get("forces", atoms.arrays.get("forces"))
+        stress = results.get("stress", atoms.info.get("stress"))
+        velocities = atoms.get_velocities() * units.fs if atoms.has("momenta") else None
+        return cls(
+            numbers=atoms.numbers.copy(), positions=atoms.positions.copy(),
+            energy=None if energy is None else float(energy),
+            forces=None if forces is None else np.asarray(forces, dtype=float),
+            cell=atoms.cell.array.copy(), pbc=atoms.pbc.copy(),
+            stress=None if stress is None else np.asarray(stress, dtype=float).reshape(-1),
+            velocities=velocities, frame_id=frame_id,
+        )
+
+    def to_atoms(self):
+        """``ase.Atoms`` with a SinglePointCalculator holding energy/forces/stress."""
+        from ase import Atoms, units
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        atoms = Atoms(numbers=self.numbers, positions=self.positions,
+                      cell=self.cell if self.cell is not None else np.zeros((3, 3)),
+                      pbc=self.pbc if self.pbc is not None else False)
+        if self.velocities is not None:
+            atoms.set_velocities(self.velocities / units.fs)
+        results = {k: v for k, v in (("energy", self.energy), ("forces", self.forces), ("stress", self.stress)) if v is not None}
+        if results:
+            atoms.calc = SinglePointCalculator(atoms, **results)
+        atoms.info["frame_id"] = self.frame_id
+        return atoms
+
+
+class FrameStore:
+    """Frames in an HDF5 file. ``FrameStore(path)`` reads; ``FrameStore.create`` makes one;
+    mode "a" appends. Reading is lazy: ``store[i]`` reads only frame i, so a store larger
+    than memory still trains. The file is opened on first access in each process, so a
+    store can be handed to DataLoader worker processes."""
+
+    def __init__(self, path: str | os.PathLike, mode: str = "r") -> None:
+        if mode not in ("r", "a"):
+            raise ValueError(f"mode must be 'r' or 'a' (use FrameStore.create for new files), got {mode!r}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"no frame store at {self.path}")
+        self.mode = mode
+        self._file: h5py.File | None = None
+        self._pid: int | None = None
+        with h5py.File(self.path, "r") as fh:
+            if fh.attrs.get("format") != FORMAT:
+                raise ValueError(f"{self.path} is not an equipot frame store (no format='{FORMAT}' attribute)")
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, *, level_of_theory: str, code: str, code_version: str,
+               created_with: str, metadata: dict[str, Any] | None = None, overwrite: bool = False,
+               chunk_atoms: int = 4096) -> "FrameStore":
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True or open it with mode='a'")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as fh:
+            attrs = dict(format=FORMAT, format_version=FORMAT_VERSION, energy_unit="eV", length_unit="Angstrom",
+                         force_unit="eV/Angstrom", stress_unit="eV/Angstrom^3", velocity_unit="Angstrom/fs",
+                         level_of_theory=level_of_theory, code=code, code_version=code_version,
+                         created_with=created_with, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            attrs.update(metadata or {})
+            for key, value in attrs.items():
+                fh.attrs[key] = value
+            for name, (shape, dtype) in {**_PER_ATOM, **_PER_FRAME}.items():
+                chunk = chunk_atoms if name in _PER_ATOM else 1024
+                fh.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
+                                  chunks=(chunk, *shape), compression="gzip", compression_opts=4, shuffle=True)
+        return cls(path, mode="a")
+
+    # --- file handling ----------------------------------------------------------------------
+    @property
+    def file(self) -> h5py.File:
+        if self._file is None or self._pid != os.getpid():  # re-open after a fork
+            self._file = h5py.File(self.path, self.mode)
+            self._pid = os.getpid()
+        return self._file
+
+    def close(self) -> None:
+        if self._file is not None and self._pid == os.getpid():
+            self._file.close()
+        self._file = None
+
+    def __enter__(self) -> "FrameStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "mode": self.mode, "_file": None, "_pid": None}
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in self.file.attrs.items()}
+
+    def __len__(self) -> int:
+        return int(self.file["energy"].shape[0])
+
+    # --- writing ----------------------------------------------------------------------------
+    def append(self, frames: Any) -> None:
+        """Append ``ase.Atoms`` or ``Frame`` objects (one or an iterable), flushing at the end."""
+        if self.mode != "a":
+            raise ValueError("store opened read-only; use FrameStore(path, mode='a')")
+        if not isinstance(frames, Iterable) or hasattr(frames, "positions"):
+            frames = [frames]
+        fh = self.file
+        for frame in frames:
+            if not isinstance(frame, Frame):
+                frame = Frame.from_atoms(frame)
+            self._append_one(fh, frame)
+        fh.flush()
+
+    def _append_one(self, fh: h5py.File, frame: Frame) -> None:
+        n = len(frame.numbers)
+        f = fh["energy"].shape[0]
+        start = fh["numbers"].shape[0]
+        if frame.energy is None:
+            raise ValueError("a frame needs an energy to be stored")
+        for name in _OPTIONAL:
+            has = getattr(frame, name) is not None
+            if f > 0 and has != bool(fh.attrs.get(f"has_{name}", False)):
+                raise ValueError(f"frame {f}: {name} {'present' if has else 'missing'}, unlike earlier frames")
+            fh.attrs[f"has_{name}"] = has
+        per_atom = {"numbers": frame.numbers, "positions": frame.positions, "forces": frame.forces,
+                    "velocities": frame.velocities}
+        for name, value in per_atom.items():
+            ds = fh[name]
+            ds.resize(start + n, axis=0)
+            if value is not None:
+                ds[start:] = value
+        per_frame = {"energy": frame.energy, "n_atoms": n, "offset": start,
+                     "frame_id": frame.frame_id if frame.frame_id >= 0 else f,
+                     "cell": frame.cell if frame.cell is not None else np.zeros((3, 3)),
+                     "pbc": frame.pbc if frame.pbc is not None else np.zeros(3, bool),
+                     "stress": frame.stress if frame.stress is not None else np.zeros(6)}
+        for name, value in per_frame.items():
+            ds = fh[name]
+            ds.resize(f + 1, axis=0)
+            ds[f] = value
+
+    # --- reading ----------------------------------------------------------------------------
+    def __getitem__(self, i: int) -> Frame:
+        n_frames = len(self)
+        if not -n_frames <= i < n_frames:
+            raise IndexError(f"frame {i} out of range for a store of {n_frames} frames")
+        i = int(i) % n_frames
+        fh = self.file
+        start, n = int(fh["offset"][i]), int(fh["n_atoms"][i])
+        sl = slice(start, start + n)
+        has = {name: bool(fh.attrs.get(f"has_{name}", False)) for name in _OPTIONAL}
+        return Frame(
+            numbers=fh["numbers"][sl].astype(np.int64),
+            positions=fh["positions"][sl].astype(np.float64),
+            energy=float(fh["energy"][i]),
+            forces=fh["forces"][sl].astype(np.float64) if has["forces"] else None,
+            cell=fh["cell"][i], pbc=fh["pbc"][i],
+            stress=fh["stress"][i] if has["stress"] else None,
+            velocities=fh["velocities"][sl].astype(np.float64) if has["velocities"] else None,
+            frame_id=int(fh["frame_id"][i]),
+        )
+
+    def to_atoms(self, i: int):
+        return self[i].to_atoms()
+
+    def summary(self) -> dict[str, Any]:
+        """Frames, elements, sizes, energy and force statistics (reads the whole file)."""
+        from ase.data import chemical_symbols
+
+        fh = self.file
+        numbers = fh["numbers"][:]
+        n_atoms = fh["n_atoms"][:]
+        energy = fh["energy"][:]
+        z, counts = np.unique(numbers, return_counts=True)
+        out: dict[str, Any] = {
+            "frames": int(len(energy)),
+            "atoms": int(len(numbers)),
+            "elements": {chemical_symbols[int(k)]: int(c) for k, c in zip(z, counts)},
+            "n_atoms_min": int(n_atoms.min()) if len(n_atoms) else 0,
+            "n_atoms_max": int(n_atoms.max()) if len(n_atoms) else 0,
+        }
+        if len(energy):
+            per_atom = energy / n_atoms
+            out.update(energy_mean=float(energy.mean()), energy_std=float(energy.std()),
+                       energy_min=float(energy.min()), energy_max=float(energy.max()),
+                       energy_per_atom_mean=float(per_atom.mean()), energy_per_atom_std=float(per_atom.std()))
+        if fh.attrs.get("has_forces", False) and len(numbers):
+            forces = fh["forces"][:]
+            out.update(force_rms=float(np.sqrt((forces.astype(np.float64) ** 2).mean())),
+                       force_max=float(np.linalg.norm(forces, axis=1).max()))
+        return out

@@ -1,0 +1,66 @@
+"""``equipot eval CKPT DATA``: error metrics table and parity plots."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("eval", help="error metrics of a model on a frame store")
+    p.add_argument("model", help="checkpoint path or shipped model name")
+    p.add_argument("data", help="frame store (.h5)")
+    p.add_argument("--split", default="all", help="'all', or a split name saved next to the data (e.g. test)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--plot", default=None, help="write energy/force parity plots to this PNG")
+    p.add_argument("--dtype", default="float64")
+    p.set_defaults(func=run)
+
+
+def evaluate_model(model, data: str, indices=None, batch_size: int = 16) -> tuple[dict, tuple]:
+    """Metrics (meV, meV/atom, meV/Å) of ``model`` on frames ``indices`` of store ``data``."""
+    import numpy as np
+
+    from equipot.data.graph import collate
+    from equipot.train.data import GraphDataset
+    from equipot.train.metrics import error_metrics
+
+    dataset = GraphDataset(data, model.cutoff, indices, cache=False)
+    dtype = next(model.parameters()).dtype
+    device = next(model.parameters()).device
+    parts = [[], [], [], [], []]
+    for start in range(0, len(dataset), batch_size):
+        batch = collate([dataset[k] for k in range(start, min(start + batch_size, len(dataset)))]).to(device, dtype)
+        out = model(batch)
+        for lst, value in zip(parts, (out["energy"], batch.energy, out["forces"], batch.forces, batch.atoms_per_graph())):
+            lst.append(value.detach().cpu().numpy())
+    arrays = tuple(np.concatenate(p) for p in parts)
+    return error_metrics(*arrays), arrays
+
+
+def run(args: argparse.Namespace) -> int:
+    from equipot.checkpoint import load_model
+    from equipot.data.splits import load_splits, splits_path
+
+    model = load_model(args.model, dtype=args.dtype)
+    indices = None
+    if args.split != "all":
+        path = splits_path(args.data)
+        if not path.is_file():
+            raise ValueError(f"no splits saved next to {args.data} ({path}); use --split all")
+        splits = load_splits(path)
+        if args.split not in splits:
+            raise ValueError(f"split {args.split!r} not in {sorted(splits)}")
+        indices = splits[args.split]
+    metrics, arrays = evaluate_model(model, args.data, indices, args.batch_size)
+    print(f"{args.model} on {args.data} ({args.split}, {len(arrays[0])} frames)")
+    print(f"{'metric':<24} {'value':>10}")
+    units = {"energy_mae": "meV", "energy_rmse": "meV", "energy_per_atom_mae": "meV/atom",
+             "energy_per_atom_rmse": "meV/atom", "force_mae": "meV/Å", "force_rmse": "meV/Å"}
+    for key, value in metrics.items():
+        print(f"{key:<24} {value:>10.2f} {units[key]}")
+    if args.plot:
+        from equipot.train.plots import plot_parity
+
+        plot_parity(arrays, metrics, args.plot, title=f"{args.model} on {args.data}")
+        print(f"parity plot: {args.plot}")
+    return 0

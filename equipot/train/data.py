@@ -1,0 +1,87 @@
+"""Datasets of ``AtomicGraph``s for training, and the statistics computed from them once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from ase.data import chemical_symbols
+
+from equipot.data.graph import AtomicGraph
+from equipot.data.store import Frame, FrameStore
+
+
+class GraphDataset(torch.utils.data.Dataset):
+    """Frames of a ``FrameStore`` (or a list of ``ase.Atoms``) as graphs with targets.
+
+    Each frame's neighbour list is built once and kept in memory when ``cache`` is true;
+    otherwise frames are read lazily from the store every epoch (larger-than-memory data).
+    """
+
+    def __init__(self, source: str | Path | FrameStore | Sequence, cutoff: float,
+                 indices: Sequence[int] | None = None, cache: bool = True) -> None:
+        if isinstance(source, (str, Path)):
+            source = FrameStore(source)
+        self.source = source
+        self.cutoff = float(cutoff)
+        self.indices = list(range(len(source))) if indices is None else [int(i) for i in indices]
+        self.cache: dict[int, AtomicGraph] | None = {} if cache else None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def frame(self, k: int) -> Frame:
+        item = self.source[self.indices[k]]
+        return item if isinstance(item, Frame) else Frame.from_atoms(item)
+
+    def __getitem__(self, k: int) -> AtomicGraph:
+        if self.cache is not None and k in self.cache:
+            return self.cache[k]
+        f = self.frame(k)
+        if f.energy is None or f.forces is None:
+            raise ValueError(f"frame {self.indices[k]} has no energy or forces to train on")
+        graph = AtomicGraph.from_arrays(f.numbers, f.positions, self.cutoff, cell=f.cell, pbc=f.pbc,
+                                        energy=f.energy, forces=f.forces, dtype=torch.float64)
+        if self.cache is not None:
+            self.cache[k] = graph
+        return graph
+
+
+def fit_reference_energies(dataset: GraphDataset, species: list[str]) -> dict[str, float]:
+    """Per-element energies E0 minimising sum_frames (E - sum_atoms E0[z])^2 (least squares).
+
+    Elements that never vary independently (one molecule) share the energy through the
+    minimum-norm solution, which is what keeps predicted energies meaningful.
+    """
+    counts = np.zeros((len(dataset), len(species)))
+    energies = np.zeros(len(dataset))
+    index = {s: i for i, s in enumerate(species)}
+    for k in range(len(dataset)):
+        f = dataset.frame(k)
+        for z in f.numbers:
+            counts[k, index[chemical_symbols[int(z)]]] += 1
+        energies[k] = f.energy
+    e0, *_ = np.linalg.lstsq(counts, energies, rcond=None)
+    return dict(zip(species, map(float, e0)))
+
+
+def dataset_statistics(dataset: GraphDataset) -> dict[str, float]:
+    """RMS force component (eV/Å) and mean neighbour count of the training frames."""
+    sq, n_comp, edges, atoms = 0.0, 0, 0, 0
+    for k in range(len(dataset)):
+        g = dataset[k]
+        sq += float((g.forces**2).sum())
+        n_comp += g.forces.numel()
+        edges += g.edge_index.shape[1]
+        atoms += g.num_atoms
+    return {"force_rms": (sq / max(n_comp, 1)) ** 0.5, "avg_num_neighbors": edges / max(atoms, 1)}
+
+
+def species_in(dataset: GraphDataset) -> list[str]:
+    """Element symbols present, in atomic-number order."""
+    zs = set()
+    for k in range(len(dataset)):
+        zs.update(int(z) for z in dataset.frame(k).numbers)
+    return [chemical_symbols[z] for z in sorted(zs)]

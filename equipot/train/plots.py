@@ -1,0 +1,58 @@
+"""Learning-curve and parity plots (PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curve(history: list[dict], path: str | Path) -> None:
+    if not history:
+        return
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.semilogy(epochs, [r["train_loss"] for r in history], label="train")
+    ax1.semilogy(epochs, [r["val_loss"] for r in history], label="validation")
+    ax1.set(xlabel="epoch", ylabel="loss", title="loss")
+    ax1.legend()
+    ax2.semilogy(epochs, [r["val_force_mae"] for r in history], label="force MAE (meV/Å)")
+    ax2.semilogy(epochs, [r["val_energy_per_atom_mae"] for r in history], label="energy MAE (meV/atom)")
+    ax2.set(xlabel="epoch", title="validation error")
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_parity(arrays, metrics: dict, path: str | Path, title: str = "") -> None:
+    """arrays = (energy_pred, energy_ref, forces_pred, forces_ref, n_atoms), eV and eV/Å."""
+    plt = _pyplot()
+    e_p, e_r, f_p, f_r, n = arrays
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.5))
+    x, y = e_r / n, e_p / n
+    ax1.scatter(x, y, s=4, alpha=0.6)
+    lims = [min(x.min(), y.min()), max(x.max(), y.max())]
+    ax1.plot(lims, lims, "k--", lw=0.8)
+    ax1.set(xlabel="reference energy (eV/atom)", ylabel="predicted (eV/atom)",
+            title=f"energy MAE {metrics['energy_per_atom_mae']:.2f} meV/atom")
+    fx, fy = f_r.reshape(-1), f_p.reshape(-1)
+    ax2.scatter(fx, fy, s=2, alpha=0.3)
+    lims = [min(fx.min(), fy.min()), max(fx.max(), fy.max())]
+    ax2.plot(lims, lims, "k--", lw=0.8)
+    ax2.set(xlabel="reference force component (eV/Å)", ylabel="predicted (eV/Å)",
+            title=f"force MAE {metrics['force_mae']:.1f} meV/Å")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,112 @@
+"""Frame store: exact round trip, append after reopen, lazy reads, clear errors; splits."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from equipot.data.splits import load_or_make_splits, make_splits, splits_path
+from equipot.data.store import Frame, FrameStore
+
+
+def frames(n, rng, periodic=False):
+    out = []
+    for k in range(n):
+        if periodic:
+            atoms = bulk("Cu", "fcc", a=3.6).repeat((1, 1, 1 + k % 3))
+            stress = rng.normal(size=6) * 0.01
+        else:
+            atoms = Atoms("C" * (2 + k % 4) + "H" * (k % 3), positions=rng.normal(size=(2 + k % 4 + k % 3, 3)) * 2)
+            stress = None
+        atoms.positions = atoms.positions.astype(np.float32).astype(float)  # exactly representable
+        forces = rng.normal(size=(len(atoms), 3)).astype(np.float32).astype(float)
+        atoms.calc = SinglePointCalculator(atoms, energy=float(rng.normal() * 100), forces=forces, stress=stress)
+        out.append(atoms)
+    return out
+
+
+def create(path):
+    return FrameStore.create(path, level_of_theory="test", code="none", code_version="0", created_with="pytest")
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_round_trip_exact(tmp_path, periodic):
+    rng = np.random.default_rng(0)
+    written = frames(7, rng, periodic)
+    with create(tmp_path / "s.h5") as store:
+        store.append(written)
+    store = FrameStore(tmp_path / "s.h5")
+    assert len(store) == 7
+    for k, atoms in enumerate(written):
+        back = store.to_atoms(k)
+        assert np.array_equal(back.numbers, atoms.numbers)
+        assert np.array_equal(back.positions, atoms.positions)
+        assert back.get_potential_energy() == atoms.get_potential_energy()
+        assert np.array_equal(back.get_forces(), atoms.get_forces())
+        assert np.array_equal(back.pbc, atoms.pbc)
+        np.testing.assert_array_equal(back.cell.array, atoms.cell.array)
+        if periodic:
+            np.testing.assert_array_equal(back.get_stress(), atoms.get_stress())
+    attrs = store.attrs
+    assert attrs["format"] == "equipot-h5" and attrs["energy_unit"] == "eV" and attrs["length_unit"] == "Angstrom"
+    assert attrs["level_of_theory"] == "test"
+
+
+def test_append_after_reopen_keeps_everything(tmp_path):
+    rng = np.random.default_rng(1)
+    first, second = frames(3, rng), frames(4, rng)
+    with create(tmp_path / "s.h5") as store:
+        store.append(first)
+    with FrameStore(tmp_path / "s.h5", mode="a") as store:
+        store.append(second)
+    store = FrameStore(tmp_path / "s.h5")
+    assert len(store) == 7
+    for k, atoms in enumerate(first + second):
+        assert store[k].energy == atoms.get_potential_energy()
+        assert np.array_equal(store[k].positions, atoms.positions)
+        assert store[k].frame_id == k
+
+
+def test_summary_and_errors(tmp_path):
+    rng = np.random.default_rng(2)
+    written = frames(5, rng)
+    with create(tmp_path / "s.h5") as store:
+        store.append(written)
+        summary = store.summary()
+    energies = [a.get_potential_energy() for a in written]
+    assert summary["frames"] == 5
+    assert summary["energy_mean"] == pytest.approx(np.mean(energies))
+    assert summary["elements"]["C"] == sum(a.get_chemical_symbols().count("C") for a in written)
+    with pytest.raises(FileExistsError):
+        create(tmp_path / "s.h5")
+    with pytest.raises(IndexError):
+        FrameStore(tmp_path / "s.h5")[5]
+    with pytest.raises(ValueError, match="read-only"):
+        FrameStore(tmp_path / "s.h5").append(written[0])
+    (tmp_path / "other.h5").write_bytes(b"")
+    import h5py
+
+    h5py.File(tmp_path / "other.h5", "w").close()
+    with pytest.raises(ValueError, match="not an equipot frame store"):
+        FrameStore(tmp_path / "other.h5")
+    with FrameStore(tmp_path / "s.h5", mode="a") as store:
+        with pytest.raises(ValueError, match="energy"):
+            store.append(Frame(numbers=np.array([1]), positions=np.zeros((1, 3))))
+
+
+def test_splits_disjoint_reproducible_and_saved(tmp_path):
+    a = make_splits(100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)
+    b = make_splits(100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)
+    assert [len(a[k]) for k in ("train", "val", "test")] == [70, 10, 20]
+    for k in a:
+        assert np.array_equal(a[k], b[k])
+    assert len(set(np.concatenate(list(a.values())))) == 100
+    c = make_splits(100, {"train": 0.7, "val": 10, "test": 0.2}, seed=4)
+    assert not np.array_equal(a["train"], c["train"])
+    with pytest.raises(ValueError, match="more than"):
+        make_splits(10, {"train": 8, "val": 5}, seed=0)
+    data = tmp_path / "d.h5"
+    saved = load_or_make_splits(data, 100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)
+    assert splits_path(data).is_file()
+    assert np.array_equal(saved["test"], a["test"])

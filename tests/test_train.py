@@ -1,0 +1,118 @@
+"""Trainer: losses and metrics by hand, force-only objective, overfitting, exact resume."""
+
+import numpy as np
+import pytest
+import torch
+from ase.calculators.morse import MorsePotential
+
+from equipot import load_model
+from equipot.data.store import FrameStore
+from equipot.train import TrainConfig, Trainer, energy_force_loss, error_metrics
+from equipot.train.data import GraphDataset, fit_reference_energies
+from tests.conftest import TINY, molecule
+
+
+@pytest.fixture
+def morse_store(tmp_path):
+    """24 rattled ethanol frames labelled with a Morse pair potential (smooth, learnable)."""
+    path = tmp_path / "ethanol_morse.h5"
+    store = FrameStore.create(path, level_of_theory="Morse", code="ase", code_version="test", created_with="pytest")
+    rng = np.random.default_rng(0)
+    base = molecule("ethanol")
+    for _ in range(24):
+        atoms = base.copy()
+        atoms.positions += rng.normal(scale=0.08, size=atoms.positions.shape)
+        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
+        atoms.get_forces()
+        store.append(atoms)
+    store.close()
+    return path
+
+
+def config(store, out, **kw):
+    base = dict(data=str(store), out=str(out), train_size=16, val_size=4, test_size=4, epochs=4, batch_size=4,
+                lr=5e-3, model={"preset": "small", **TINY, "cutoff": 4.0}, progress=False, warmup_epochs=0.5)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_loss_by_hand():
+    pred = {"energy": torch.tensor([1.0, 2.0]), "forces": torch.tensor([[1.0, 0, 0], [0, 0, 0], [0, 2.0, 0]])}
+    energy = torch.tensor([0.0, 0.0])
+    forces = torch.zeros(3, 3)
+    n = torch.tensor([1, 2])
+    loss, parts = energy_force_loss(pred, energy, forces, n, energy_weight=2.0, force_weight=10.0)
+    # energy per atom errors 1 and 1 -> MSE 1; force errors 1 and 2 over 9 components -> 5/9
+    assert parts["energy_loss"] == pytest.approx(1.0)
+    assert parts["force_loss"] == pytest.approx(5 / 9)
+    assert float(loss) == pytest.approx(2.0 + 10 * 5 / 9)
+
+
+def test_force_only_ignores_energies():
+    pred = {"energy": torch.tensor([1.0], requires_grad=True), "forces": torch.ones(2, 3, requires_grad=True)}
+    a, _ = energy_force_loss(pred, torch.tensor([5.0]), torch.zeros(2, 3), torch.tensor([2]), force_only=True)
+    b, _ = energy_force_loss(pred, torch.tensor([-99.0]), torch.zeros(2, 3), torch.tensor([2]), force_only=True)
+    assert float(a) == float(b)
+    (grad,) = torch.autograd.grad(a, pred["energy"], allow_unused=True)
+    assert grad is None
+
+
+def test_metrics_by_hand():
+    m = error_metrics([1.0, 2.0], [1.001, 1.998], np.zeros((2, 3)), np.full((2, 3), 0.003), [1, 2])
+    assert m["energy_mae"] == pytest.approx(1.5)  # meV
+    assert m["energy_per_atom_mae"] == pytest.approx((1.0 + 1.0) / 2)
+    assert m["force_mae"] == pytest.approx(3.0) and m["force_rmse"] == pytest.approx(3.0)
+
+
+def test_least_squares_reference_energies(tmp_path):
+    """Frames with varying composition and energies sum(E0[z]) recover E0 exactly."""
+    from ase import Atoms
+
+    e0 = {"H": -13.6, "C": -1029.0, "O": -2041.5}
+    store = FrameStore.create(tmp_path / "x.h5", level_of_theory="synthetic", code="none", code_version="0", created_with="pytest")
+    rng = np.random.default_rng(1)
+    for _ in range(12):
+        symbols = "".join(rng.choice(["H", "C", "O"], size=rng.integers(2, 8)))
+        atoms = Atoms(symbols, positions=rng.normal(size=(len(symbols), 3)) * 3)
+        atoms.info["energy"] = sum(e0[s] for s in atoms.get_chemical_symbols())
+        atoms.arrays["forces"] = np.zeros((len(atoms), 3))
+        store.append(atoms)
+    store.close()
+    fitted = fit_reference_energies(GraphDataset(tmp_path / "x.h5", 4.0), ["H", "C", "O"])
+    for s in e0:
+        assert fitted[s] == pytest.approx(e0[s], abs=1e-8)
+
+
+def test_tiny_model_overfits(morse_store, tmp_path):
+    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=40, lr=1e-2, train_size=4, val_size=4, batch_size=4,
+                             ema_decay=0.0))
+    before = trainer.evaluate(trainer.train_set, trainer.model)["force_mae"]
+    trainer.fit()
+    after = trainer.evaluate(trainer.train_set, trainer.model)["force_mae"]
+    assert after < before / 5, (before, after)
+
+
+def test_resume_equals_uninterrupted(morse_store, tmp_path):
+    straight = Trainer(config(morse_store, tmp_path / "a"))
+    straight.fit()
+    first = Trainer(config(morse_store, tmp_path / "b"))
+    first.fit(stop_after=2)  # as if killed after epoch 2
+    resumed = Trainer(config(morse_store, tmp_path / "b"), resume=True)
+    assert resumed.epoch == 2
+    resumed.fit()
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+    for p, q in zip(straight.ema.parameters(), resumed.ema.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_checkpoints_load_and_record_objective(morse_store, tmp_path):
+    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=1, force_only=True))
+    trainer.fit()
+    for name in ("best.pt", "last.pt"):
+        raw = torch.load(tmp_path / "run" / name, weights_only=True)
+        assert raw["metadata"]["objective"] == "forces"
+        load_model(tmp_path / "run" / name)
+    assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 2
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+    # force-only still fits E0 so energies stay meaningful
+    assert trainer.stats["reference_energies"]["C"] != 0.0
