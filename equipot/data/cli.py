@@ -1,0 +1,61 @@
+"""``equipot data convert | info``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("data", help="convert and inspect datasets")
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    c = sub.add_parser("convert", help="extxyz / ASE db / MD17 / rMD17 npz -> equipot HDF5 store")
+    c.add_argument("inputs", nargs="+")
+    c.add_argument("-o", "--output", required=True)
+    c.add_argument("--format", default=None, choices=["extxyz", "ase-db", "md17", "rmd17"])
+    c.add_argument("--energy-key", default="energy")
+    c.add_argument("--forces-key", default="forces")
+    c.add_argument("--stress-key", default=None)
+    c.add_argument("--level-of-theory", default=None)
+    c.add_argument("--overwrite", action="store_true")
+    c.set_defaults(func=run_convert)
+    i = sub.add_parser("info", help="frames, elements, energy and force statistics of a store")
+    i.add_argument("path")
+    i.set_defaults(func=run_info)
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from equipot.data.readers import convert
+
+    keys = {}
+    fmt = args.format
+    if fmt in (None, "extxyz", "ase-db"):
+        keys = dict(energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key)
+    if fmt is None and all(str(p).endswith(".npz") for p in args.inputs):
+        keys = {}
+    store = convert(args.inputs, args.output, fmt=fmt, level_of_theory=args.level_of_theory,
+                    overwrite=args.overwrite, **keys)
+    print(f"wrote {len(store)} frames to {args.output}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from equipot.data.store import FrameStore
+
+    with FrameStore(args.path) as store:
+        s = store.summary()
+        attrs = store.attrs
+    print(f"{args.path}")
+    print(f"  level of theory   {attrs.get('level_of_theory')}  ({attrs.get('code')} {attrs.get('code_version')})")
+    print(f"  frames            {s['frames']}  ({s['n_atoms_min']}-{s['n_atoms_max']} atoms)")
+    print(f"  elements          " + ", ".join(f"{k} {v}" for k, v in s["elements"].items()))
+    if s["frames"]:
+        print(f"  energy (eV)       mean {s['energy_mean']:.4f}  std {s['energy_std']:.4f}  "
+              f"min {s['energy_min']:.4f}  max {s['energy_max']:.4f}")
+        print(f"  energy/atom (eV)  mean {s['energy_per_atom_mean']:.4f}  std {s['energy_per_atom_std']:.4f}")
+    if "force_rms" in s:
+        print(f"  forces (eV/Å)     RMS component {s['force_rms']:.4f}  max |F| {s['force_max']:.4f}")
+    for key in ("temperature_K", "timestep_fs", "stride", "created_with"):
+        if key in attrs:
+            print(f"  {key:<17} {attrs[key]}")
+    return 0

@@ -1,0 +1,131 @@
+"""Readers that turn what users have into ``Frame``s: extxyz, ASE databases, MD17 / rMD17 npz.
+
+Units are converted to eV and Å on the way in (MD17 files are in kcal/mol and kcal/mol/Å).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import units
+
+from equipot.data.store import Frame, FrameStore
+
+KCAL_PER_MOL = units.kcal / units.mol  # eV
+
+
+def _take(atoms, key: str | None, kind: str):
+    """A property from atoms.info/arrays, or from the calculator results (ASE's own keys)."""
+    if key is None:
+        return None
+    if kind == "info" and key in atoms.info:
+        return atoms.info[key]
+    if kind == "arrays" and key in atoms.arrays:
+        return atoms.arrays[key]
+    if atoms.calc is not None and key in atoms.calc.results:
+        return atoms.calc.results[key]
+    if atoms.calc is not None and key in ("energy", "forces", "stress") and key in atoms.calc.results:
+        return atoms.calc.results[key]
+    have = sorted(set(atoms.info) | set(atoms.arrays) | set(atoms.calc.results if atoms.calc else {}))
+    raise ValueError(f"frame has no {key!r}; keys present: {have}")
+
+
+def frames_from_atoms(images, energy_key: str = "energy", forces_key: str | None = "forces",
+                      stress_key: str | None = None) -> list[Frame]:
+    out = []
+    for k, atoms in enumerate(images):
+        out.append(Frame(
+            numbers=atoms.numbers.copy(), positions=atoms.positions.copy(),
+            energy=float(_take(atoms, energy_key, "info")),
+            forces=None if forces_key is None else np.asarray(_take(atoms, forces_key, "arrays"), float),
+            cell=atoms.cell.array.copy(), pbc=atoms.pbc.copy(),
+            stress=None if stress_key is None else np.asarray(_take(atoms, stress_key, "info"), float).reshape(-1),
+            frame_id=k))
+    return out
+
+
+def read_extxyz(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
+                stress_key: str | None = None, index: str = ":") -> list[Frame]:
+    """Extended XYZ with any energy/forces/stress keys (in ``info``/``arrays`` or calculator results)."""
+    from ase.io import read
+
+    return frames_from_atoms(read(str(path), index=index, format="extxyz"), energy_key, forces_key, stress_key)
+
+
+def read_ase_db(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
+                stress_key: str | None = None, selection: str | None = None) -> list[Frame]:
+    """An ASE database (.db); rows in id order."""
+    from ase.db import connect
+
+    with connect(str(path)) as db:
+        images = [row.toatoms(add_additional_information=True) for row in db.select(selection)]
+    for atoms in images:
+        atoms.info.update(atoms.info.pop("key_value_pairs", {}))
+        atoms.info.update({k: v for k, v in atoms.info.pop("data", {}).items() if np.ndim(v) == 0})
+    return frames_from_atoms(images, energy_key, forces_key, stress_key)
+
+
+def _npz(path: str | Path, keys: tuple[str, ...], dataset: str) -> dict:
+    data = np.load(path)
+    missing = [k for k in keys if k not in data]
+    if missing:
+        raise ValueError(f"{path} is not an {dataset} file: missing {missing}; it has {sorted(data.files)}")
+    return {k: data[k] for k in keys}
+
+
+def read_md17_npz(path: str | Path) -> list[Frame]:
+    """Original MD17: R (F, n, 3) Å, E (F, 1) kcal/mol, F (F, n, 3) kcal/mol/Å, z (n,)."""
+    d = _npz(path, ("R", "E", "F", "z"), "MD17")
+    energies = d["E"].reshape(-1) * KCAL_PER_MOL
+    return [Frame(numbers=d["z"].astype(np.int64), positions=d["R"][k].astype(float), energy=float(energies[k]),
+                  forces=d["F"][k] * KCAL_PER_MOL, frame_id=k) for k in range(len(energies))]
+
+
+def read_rmd17_npz(path: str | Path) -> list[Frame]:
+    """Revised MD17: coords (F, n, 3) Å, energies (F,) kcal/mol, forces kcal/mol/Å, nuclear_charges (n,)."""
+    d = _npz(path, ("coords", "energies", "forces", "nuclear_charges"), "rMD17")
+    energies = d["energies"].reshape(-1) * KCAL_PER_MOL
+    return [Frame(numbers=d["nuclear_charges"].astype(np.int64), positions=d["coords"][k].astype(float),
+                  energy=float(energies[k]), forces=d["forces"][k] * KCAL_PER_MOL, frame_id=k)
+            for k in range(len(energies))]
+
+
+def detect_format(path: str | Path) -> str:
+    path = Path(path)
+    if path.suffix == ".npz":
+        files = set(np.load(path).files)
+        if {"coords", "nuclear_charges"} <= files:
+            return "rmd17"
+        if {"R", "z"} <= files:
+            return "md17"
+        raise ValueError(f"{path}: npz with keys {sorted(files)} is neither MD17 nor rMD17")
+    if path.suffix == ".db":
+        return "ase-db"
+    if path.suffix in (".xyz", ".extxyz"):
+        return "extxyz"
+    raise ValueError(f"cannot tell the format of {path}; pass fmt= (extxyz, ase-db, md17, rmd17)")
+
+
+LEVEL_OF_THEORY = {"md17": "PBE+vdW-TS (MD17)", "rmd17": "PBE/def2-SVP (rMD17)"}
+
+
+def convert(inputs, output: str | Path, fmt: str | None = None, level_of_theory: str | None = None,
+            overwrite: bool = False, **keys) -> FrameStore:
+    """Read every input file and write one frame store at ``output``."""
+    inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    readers = {"extxyz": read_extxyz, "ase-db": read_ase_db, "md17": read_md17_npz, "rmd17": read_rmd17_npz}
+    all_frames = []
+    for path in inputs:
+        kind = fmt or detect_format(path)
+        if kind not in readers:
+            raise ValueError(f"unknown format {kind!r}; choose from {sorted(readers)}")
+        reader = readers[kind]
+        all_frames += reader(path, **keys) if kind in ("extxyz", "ase-db") else reader(path)
+    store = FrameStore.create(output, level_of_theory=level_of_theory or LEVEL_OF_THEORY.get(kind, "unknown"),
+                              code="converted", code_version="", created_with=f"equipot data convert {' '.join(map(str, inputs))}",
+                              metadata={"source_format": kind}, overwrite=overwrite)
+    for k, frame in enumerate(all_frames):
+        frame.frame_id = k
+    store.append(all_frames)
+    return store
