@@ -57,7 +57,7 @@ def test_extxyz_custom_keys_and_cli(tmp_path, capsys):
         np.testing.assert_allclose(store[k].forces, atoms.arrays["dft_forces"], atol=1e-6)
     assert main(["data", "info", str(tmp_path / "d.h5")]) == 0
     out = capsys.readouterr().out
-    assert "frames            4" in out and "C 4, H 16" in out
+    assert "frames            4 " in out and "H 16, C 4" in out
 
 
 def test_ase_db(tmp_path):
