@@ -1,0 +1,67 @@
+"""Reference sampling: frames appear as MD goes, a stopped run resumes, labels are right."""
+
+import numpy as np
+import pytest
+from ase.calculators.morse import MorsePotential
+
+from equipot.data.reference import PySCFCalculator, gfn2_calculator, label_frames, sample_md
+from equipot.data.store import FrameStore
+from tests.conftest import molecule
+
+
+def morse():
+    return MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
+
+
+def test_sampling_resumes_where_it_stopped(tmp_path):
+    path = tmp_path / "eth.h5"
+    kw = dict(temperature_K=300, stride=5, equilibration_steps=10, level_of_theory="Morse", code="ase", progress=False)
+    store = sample_md(molecule("ethanol"), morse(), path, n_frames=4, **kw)
+    store.close()
+    first = [FrameStore(path)[k] for k in range(4)]
+    store = sample_md(molecule("ethanol"), morse(), path, n_frames=7, **kw)
+    assert len(store) == 7
+    assert [store[k].frame_id for k in range(7)] == list(range(7))
+    for k in range(4):
+        assert np.array_equal(store[k].positions, first[k].positions)
+    # the continuation starts from the last stored frame: no jump back to the start geometry
+    step = np.abs(store[4].positions - store[3].positions).max()
+    assert 0 < step < 0.5
+    assert store[6].velocities is not None
+    assert store.attrs["temperature_K"] == 300 and store.attrs["stride"] == 5
+    # stored labels are the calculator's at the stored positions
+    atoms = store[5].to_atoms()
+    expected = atoms.get_forces()
+    atoms.calc = morse()
+    np.testing.assert_allclose(atoms.get_forces(), expected, atol=1e-5)
+
+
+def test_gfn2_label_frames(tmp_path):
+    pytest.importorskip("tblite")
+    path = tmp_path / "eth.h5"
+    sample_md(molecule("ethanol"), morse(), path, temperature_K=300, n_frames=2, stride=3, equilibration_steps=0,
+              level_of_theory="Morse", code="ase", progress=False).close()
+    labelled = label_frames(path, gfn2_calculator(), tmp_path / "gfn2.h5", level_of_theory="GFN2-xTB", code="tblite",
+                            progress=False)
+    assert len(labelled) == 2 and labelled.attrs["level_of_theory"] == "GFN2-xTB"
+    atoms = labelled[1].to_atoms()
+    ref = atoms.get_potential_energy()
+    atoms.calc = gfn2_calculator()
+    assert atoms.get_potential_energy() == pytest.approx(ref, abs=1e-4)
+
+
+def test_pyscf_units_against_finite_difference():
+    pytest.importorskip("pyscf")
+    from ase import Atoms
+
+    h2 = Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]])
+    h2.calc = PySCFCalculator(xc="PBE", basis="sto-3g")
+    f = h2.get_forces()[1, 2]
+    e = []
+    for dz in (1e-3, -1e-3):
+        other = h2.copy()
+        other.positions[1, 2] += dz
+        other.calc = PySCFCalculator(xc="PBE", basis="sto-3g")
+        e.append(other.get_potential_energy())
+    assert f == pytest.approx(-(e[0] - e[1]) / 2e-3, abs=2e-3)  # eV/Å
+    assert h2.get_potential_energy() == pytest.approx(-1.16 * 27.2114, rel=0.03)  # ~ -1.16 Ha
