@@ -1,0 +1,84 @@
+"""``equipot md STRUCTURE --model NAME|PATH ...``"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from importlib import resources
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("md", help="molecular dynamics with stability checks",
+                              description="Run MD; STRUCTURE is a file or a shipped MD17 molecule name.")
+    p.add_argument("structure", help="structure file (any ASE format) or MD17 name, e.g. aspirin")
+    p.add_argument("--model", action="append", required=True,
+                   help="checkpoint path or shipped model name; repeat for a committee")
+    p.add_argument("--ensemble", default="nvt", choices=["nvt", "nve", "bussi", "nose-hoover"])
+    p.add_argument("--temperature", type=float, default=300.0, help="K")
+    p.add_argument("--timestep", type=float, default=0.5, help="fs")
+    p.add_argument("--friction", type=float, default=0.01, help="1/fs (Langevin)")
+    p.add_argument("--duration", default="1ps", help="e.g. 10ps, 500fs, 2000steps, or a number of ps")
+    p.add_argument("--uncertainty", type=float, default=None, help="stop when committee disagreement (eV/Å) passes this")
+    p.add_argument("--out", default="md_out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", default="float64")
+    p.add_argument("--traj-every", type=int, default=20)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def parse_duration(text: str, timestep_fs: float) -> int:
+    """Number of steps from '10ps', '500fs', '2000steps' or a plain number of ps."""
+    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(ps|fs|steps?)?\s*", text)
+    if not m:
+        raise ValueError(f"cannot read duration {text!r}; use e.g. 10ps, 500fs or 2000steps")
+    value, unit = float(m.group(1)), m.group(2) or "ps"
+    if unit.startswith("step"):
+        return int(value)
+    fs = value * (1000 if unit == "ps" else 1)
+    return int(round(fs / timestep_fs))
+
+
+def read_structure(spec: str):
+    from ase.io import read
+
+    path = Path(spec)
+    if path.is_file():
+        return read(path)
+    shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
+    if shipped.is_file():
+        return read(str(shipped))
+    names = sorted(p.name[:-4] for p in (resources.files("equipot") / "geometries").iterdir() if p.name.endswith(".xyz"))
+    raise FileNotFoundError(f"no file {spec!r} and no shipped molecule of that name; shipped: {', '.join(names)}")
+
+
+def make_calculator(args: argparse.Namespace):
+    from equipot.calculator import EquiformerCalculator
+
+    return EquiformerCalculator(args.model if len(args.model) > 1 else args.model[0], device=args.device, dtype=args.dtype)
+
+
+def run(args: argparse.Namespace) -> int:
+    from equipot.dynamics.md import run_md
+    from equipot.dynamics.monitors import Uncertainty, default_monitors
+
+    atoms = read_structure(args.structure)
+    atoms.calc = make_calculator(args)
+    monitors = default_monitors(args.temperature)
+    if args.uncertainty is not None:
+        monitors.append(Uncertainty(args.uncertainty))
+    steps = parse_duration(args.duration, args.timestep)
+    result = run_md(atoms, ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
+                    friction_per_fs=args.friction, steps=steps, seed=args.seed, monitors=monitors,
+                    traj_every=args.traj_every, out_dir=args.out, progress=not args.no_progress)
+    status = f"stopped at {result.failure.time_ps:.3f} ps ({result.failure.monitor}: {result.failure.reason})" \
+        if result.failure else "stable"
+    print(f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
+          f"({result.ns_per_day:.3g} ns/day), {status}")
+    if result.drift:
+        print(f"NVE drift {result.drift['drift_meV_per_atom_per_ps']:.4f} meV/atom/ps, "
+              f"fluctuation {result.drift['fluctuation_meV_per_atom']:.4f} meV/atom")
+    print(f"report: {args.out}/report.json, {args.out}/report.png")
+    return 0
