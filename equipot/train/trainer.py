@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import csv
-import json
 import math
 import random
 import time
@@ -25,6 +24,7 @@ import torch
 
 from equipot.checkpoint import atomic_save, checkpoint_dict, parse_dtype
 from equipot.data.graph import collate
+from equipot.data.store import FrameStore
 from equipot.data.splits import load_or_make_splits
 from equipot.model import Equiformer, EquiformerConfig
 from equipot.train.data import GraphDataset, dataset_statistics, fit_reference_energies, species_in
@@ -98,8 +98,9 @@ class Trainer:
 
         model_cfg = dict(c.model)
         preset = model_cfg.pop("preset", "md17")
-        probe = GraphDataset(c.data, cutoff=model_cfg.get("cutoff", 5.0), cache=False)
-        self.splits = load_or_make_splits(c.data, len(probe), {"train": c.train_size, "val": c.val_size, "test": c.test_size},
+        with FrameStore(c.data) as store:
+            n_frames = len(store)
+        self.splits = load_or_make_splits(c.data, n_frames, {"train": c.train_size, "val": c.val_size, "test": c.test_size},
                                           seed=c.split_seed)
         cutoff = EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
         self.train_set = GraphDataset(c.data, cutoff, self.splits["train"])
@@ -221,8 +222,9 @@ class Trainer:
             "plateau": self.plateau.state_dict() if self.plateau else None,
             "epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
             "history": self.history,
-            "rng": {"torch": torch.get_rng_state(), "numpy": json.dumps(np.random.get_state()[1].tolist()),
-                    "python": json.dumps(random.getstate()[1])},
+            # batch order comes from a generator seeded per epoch; only torch's global RNG
+            # (parameter init happened before) needs restoring
+            "rng": {"torch": torch.get_rng_state()},
         }
         atomic_save(ckpt, self.out / "last.pt")
 
