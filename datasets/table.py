@@ -12,9 +12,13 @@ ROOT = Path(__file__).parent
 print("| file | molecule(s) | level of theory | temperature | timestep | stride | frames | size |")
 print("|---|---|---|---|---|---|---|---|")
 for path in sorted(ROOT.rglob("*.h5")):
-    with FrameStore(path) as store:
-        a = store.attrs
-        s = store.summary()
+    try:
+        with FrameStore(path) as store:
+            a = store.attrs
+            s = store.summary()
+    except BlockingIOError:  # HDF5 lock: a generation run is still writing it
+        print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
+        continue
     formula = ", ".join(f"{k}{v // s['frames']}" for k, v in s["elements"].items()) if s["n_atoms_min"] == s["n_atoms_max"] else "various"
     print(f"| `{path.relative_to(ROOT)}` | {formula} | {a['level_of_theory']} ({a['code']} {a['code_version']}) | "
           f"{a.get('temperature_K', '-')} K | {a.get('timestep_fs', '-')} fs | {a.get('stride', '-')} | {s['frames']} | "

@@ -71,3 +71,28 @@ def test_ase_db(tmp_path):
             db.write(atoms)
     store = convert(tmp_path / "x.db", tmp_path / "x.h5")
     assert [store[k].energy for k in range(3)] == [0.0, 1.0, 2.0]
+
+
+def test_calc_results_style_extxyz_md17_attrs_and_missing_keys(tmp_path):
+    rng = np.random.default_rng(3)
+    images = []
+    for k in range(3):
+        atoms = Atoms("H2O", positions=rng.normal(size=(3, 3)))
+        atoms.calc = SinglePointCalculator(atoms, energy=float(k) - 0.25, forces=rng.normal(size=(3, 3)))
+        images.append(atoms)
+    write(tmp_path / "c.extxyz", images, format="extxyz")  # ASE writes these as calculator results
+    frames = read_extxyz(tmp_path / "c.extxyz")
+    assert [f.energy for f in frames] == [-0.25, 0.75, 1.75]
+    np.testing.assert_allclose(frames[1].forces, images[1].get_forces(), atol=1e-8)
+    assert len(read_extxyz(tmp_path / "c.extxyz", index="1:")) == 2
+
+    np.savez(tmp_path / "m.npz", R=rng.normal(size=(2, 3, 3)), E=np.array([[1.0], [2.0]]),
+             F=np.zeros((2, 3, 3)), z=np.array([8, 1, 1]))
+    store = convert([tmp_path / "m.npz"], tmp_path / "m.h5")
+    assert store.attrs["level_of_theory"] == "PBE+vdW-TS (MD17)"
+    assert store[1].energy == 2.0 * units.kcal / units.mol
+    np.savez(tmp_path / "bad.npz", R=np.zeros((1, 3, 3)), z=np.array([8, 1, 1]))
+    with pytest.raises(ValueError, match=r"missing \['E', 'F'\].*'R', 'z'"):
+        read_md17_npz(tmp_path / "bad.npz")
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        convert(tmp_path / "x.txt", tmp_path / "x.h5")

@@ -110,3 +110,83 @@ def test_splits_disjoint_reproducible_and_saved(tmp_path):
     saved = load_or_make_splits(data, 100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)
     assert splits_path(data).is_file()
     assert np.array_equal(saved["test"], a["test"])
+
+
+def test_reads_are_lazy(tmp_path, monkeypatch):
+    """store[i] reads only frame i's slice of the per-atom arrays, never a whole dataset."""
+    import h5py
+
+    rng = np.random.default_rng(5)
+    with create(tmp_path / "s.h5") as store:
+        store.append(frames(20, rng))
+    store = FrameStore(tmp_path / "s.h5")
+    reads = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, key):
+        reads.append((self.name, key))
+        return original(self, key)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    frame = store[13]
+    per_atom = [key for name, key in reads if name in ("/numbers", "/positions", "/forces")]
+    assert per_atom and all(isinstance(k, slice) and k.stop - k.start == len(frame.numbers) for k in per_atom)
+    assert all(not (isinstance(k, slice) and k == slice(None)) for _, k in reads)
+
+
+def _energy_in_child(args):
+    store, i = args
+    return store[i].energy
+
+
+def test_store_works_in_forked_workers(tmp_path):
+    """Like DataLoader workers: a store already open in the parent is reopened per process."""
+    import multiprocessing
+
+    rng = np.random.default_rng(6)
+    written = frames(6, rng)
+    with create(tmp_path / "s.h5") as store:
+        store.append(written)
+    store = FrameStore(tmp_path / "s.h5")
+    assert store[0].energy == written[0].get_potential_energy()  # parent holds an open handle
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        energies = pool.map(_energy_in_child, [(store, i) for i in range(6)])
+    assert energies == [a.get_potential_energy() for a in written]
+    assert store[5].energy == written[5].get_potential_energy()  # parent handle still fine
+
+
+def test_append_atoms_with_info_and_arrays(tmp_path):
+    """Without a calculator, energy comes from atoms.info['energy'], forces from arrays['forces']."""
+    atoms = Atoms("H2O", positions=[[0, 0, 0], [0.75, 0.5, 0], [-0.75, 0.5, 0]])
+    atoms.info["energy"] = -12.5
+    atoms.arrays["forces"] = np.arange(9, dtype=float).reshape(3, 3)
+    with create(tmp_path / "s.h5") as store:
+        store.append(atoms)
+        store.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=-1.0,
+                           forces=np.zeros((3, 3)), frame_id=42))
+        assert store[0].energy == -12.5 and np.array_equal(store[0].forces, atoms.arrays["forces"])
+        assert store[1].frame_id == 42
+        with pytest.raises(ValueError, match="forces missing"):
+            store.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=0.0))
+
+
+def test_half_written_frame_is_ignored_and_overwritten(tmp_path):
+    """A run killed inside append leaves extra rows in some arrays; the store ignores them."""
+    import h5py
+
+    rng = np.random.default_rng(7)
+    written = frames(4, rng)
+    with create(tmp_path / "s.h5") as store:
+        store.append(written[:2])
+    with h5py.File(tmp_path / "s.h5", "a") as fh:  # simulate the kill: per-atom + some per-frame rows
+        fh["numbers"].resize(fh["numbers"].shape[0] + 3, axis=0)
+        fh["positions"].resize(fh["positions"].shape[0] + 3, axis=0)
+        fh["n_atoms"].resize(3, axis=0)
+        fh["offset"].resize(3, axis=0)
+    with FrameStore(tmp_path / "s.h5", mode="a") as store:
+        assert len(store) == 2
+        store.append(written[2:])
+        assert len(store) == 4
+        for k, atoms in enumerate(written):
+            assert np.array_equal(store[k].positions, atoms.positions)
+            assert store[k].energy == atoms.get_potential_energy()

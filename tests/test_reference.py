@@ -65,3 +65,32 @@ def test_pyscf_units_against_finite_difference():
         e.append(other.get_potential_energy())
     assert f == pytest.approx(-(e[0] - e[1]) / 2e-3, abs=2e-3)  # eV/Å
     assert h2.get_potential_energy() == pytest.approx(-1.16 * 27.2114, rel=0.03)  # ~ -1.16 Ha
+
+
+def test_cli_generate_split_resume(tmp_path, capsys):
+    pytest.importorskip("tblite")
+    import json
+
+    from equipot.cli import main
+
+    out = tmp_path / "eth.h5"
+    argv = ["data", "generate", str(out), "--molecule", "ethanol", "--stride", "1", "--equilibration", "0"]
+    assert main(argv + ["--frames", "2"]) == 0
+    assert main(argv + ["--frames", "3"]) == 0  # resumes: one more frame
+    store = FrameStore(out)
+    assert len(store) == 3 and store.attrs["level_of_theory"] == "GFN2-xTB" and store.attrs["code"] == "tblite"
+    assert "--molecule ethanol" in store.attrs["created_with"]
+    store.close()
+    assert main(["data", "split", str(out), "--train", "2", "--test", "1", "--seed", "1"]) == 0
+    saved = json.loads((tmp_path / "eth.h5.splits.json").read_text())
+    assert saved["seed"] == 1 and sorted(saved["train"] + saved["test"]) == [0, 1, 2]
+    assert main(["data", "generate", str(tmp_path / "x.h5"), "--molecule", "unobtainium"]) == 1
+    assert "no bundled geometry" in capsys.readouterr().err
+
+
+def test_pyscf_calculator_defaults():
+    pytest.importorskip("pyscf")
+    from equipot.data.reference import pyscf_calculator
+
+    calc = pyscf_calculator()
+    assert (calc.xc, calc.basis, calc.density_fit) == ("PBE", "def2-SVP", False)

@@ -14,25 +14,60 @@ REQUIRED = ("format", "format_version", "energy_unit", "length_unit", "force_uni
             "code_version", "created_with", "created")
 
 
-@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
+def _open(path: Path) -> FrameStore:
+    try:
+        store = FrameStore(path)
+        len(store)
+    except BlockingIOError:  # HDF5 lock held: a generation run is writing this file right now
+        pytest.skip(f"{path.name} is being written by a generation run")
+    return store
+
+
+def _is_dft(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as fh:
+            return fh.attrs.get("code") == "pyscf"
+    except BlockingIOError:
+        return False
+
+
+def _cases():
+    for path in FILES:
+        marks = [pytest.mark.slow] if _is_dft(path) else []  # ~10-30 s per DFT frame on a CPU core
+        yield pytest.param(path, id=str(path.relative_to(ROOT)), marks=marks)
+
+
+@pytest.mark.parametrize("path", list(_cases()))
 def test_shipped_dataset(path):
-    store = FrameStore(path)
+    store = _open(path)
     attrs = store.attrs
     for key in REQUIRED:
         assert key in attrs, key
-    assert attrs["energy_unit"] == "eV" and attrs["length_unit"] == "Angstrom"
+    assert attrs["format"] == "equipot-h5" and attrs["format_version"] == 1
+    assert attrs["energy_unit"] == "eV" and attrs["length_unit"] == "Angstrom" and attrs["force_unit"] == "eV/Angstrom"
     assert len(store) > 0
-    if attrs["level_of_theory"] == "GFN2-xTB":
+    if attrs["code"] == "tblite":
         pytest.importorskip("tblite")
         from equipot.data.reference import gfn2_calculator as make
+    elif attrs["code"] == "pyscf":
+        pytest.importorskip("pyscf")
+        from equipot.data.reference import pyscf_calculator
+
+        xc, basis = attrs["level_of_theory"].split("/")
+
+        def make():
+            return pyscf_calculator(xc, basis)
     else:
-        pytest.skip(f"no recompute check for {attrs['level_of_theory']}")
+        pytest.skip(f"no recompute check for {attrs['code']}")
     rng = np.random.default_rng(0)
-    for k in rng.choice(len(store), size=3, replace=False):
+    for k in rng.choice(len(store), size=min(3, len(store)), replace=False):
         frame = store[int(k)]
         atoms = frame.to_atoms()
         atoms.calc = make()
         assert atoms.get_potential_energy() == pytest.approx(frame.energy, abs=1e-4)
-        # 1 meV/Å: SCF convergence noise of the reference plus float32 storage of positions;
-        # two orders below any model's force error
-        np.testing.assert_allclose(atoms.get_forces(), frame.forces, atol=1e-3)
+        # measured differences are up to 2e-4 eV/Å: the labels were computed at float64
+        # positions that the store rounds to float32, plus the reference's SCF tolerance;
+        # still two orders below any model's force error
+        np.testing.assert_allclose(atoms.get_forces(), frame.forces, atol=5e-4)

@@ -114,5 +114,6 @@ def test_checkpoints_load_and_record_objective(morse_store, tmp_path):
         load_model(tmp_path / "run" / name)
     assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 2
     assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "parity_val.png").stat().st_size > 1000
     # force-only still fits E0 so energies stay meaningful
     assert trainer.stats["reference_energies"]["C"] != 0.0

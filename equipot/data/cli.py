@@ -1,4 +1,12 @@
-"""``equipot data convert | info``."""
+"""``equipot data convert | info | split | generate``.
+
+    equipot data convert INPUT... -o OUT.h5 [--format md17] [--energy-key K] [--forces-key K]
+    equipot data info FILE
+    equipot data split FILE --train 1000 --val 100 --test 500 --seed 0
+    equipot data generate OUT.h5 --molecule aspirin --method gfn2 --temperature 500 --frames 2000
+    equipot data generate OUT.h5 --polymer pvc --target-atoms 60 --method gfn2 --frames 500
+    equipot data generate OUT.h5 --label IN.h5 --method pyscf      # label frames sampled elsewhere
+"""
 
 from __future__ import annotations
 
@@ -21,6 +29,32 @@ def register(subparsers) -> None:
     i = sub.add_parser("info", help="frames, elements, energy and force statistics of a store")
     i.add_argument("path")
     i.set_defaults(func=run_info)
+    s = sub.add_parser("split", help="seeded train/val/test split saved next to the store (FILE.splits.json)")
+    s.add_argument("path")
+    for name in ("train", "val", "test"):
+        s.add_argument(f"--{name}", type=float, default=0, help="count, or fraction if < 1")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=run_split)
+    g = sub.add_parser("generate", help="reference MD sampling (GFN2-xTB / PySCF), resumable, or labelling")
+    g.add_argument("output")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--molecule", help="a bundled MD17 geometry (aspirin, ethanol, ...)")
+    src.add_argument("--xyz", help="starting structure file (any ASE format)")
+    src.add_argument("--polymer", help="polymer family, alias or repeat-unit SMILES (needs RDKit)")
+    src.add_argument("--label", metavar="STORE", help="recompute the frames of this store instead of sampling")
+    g.add_argument("--n-repeat", type=int, default=None)
+    g.add_argument("--target-atoms", type=int, default=60)
+    g.add_argument("--method", choices=["gfn2", "pyscf"], default="gfn2")
+    g.add_argument("--xc", default="PBE")
+    g.add_argument("--basis", default="def2-SVP")
+    g.add_argument("--temperature", type=float, default=500.0, help="K")
+    g.add_argument("--timestep", type=float, default=0.5, help="fs")
+    g.add_argument("--friction", type=float, default=0.01, help="1/fs")
+    g.add_argument("--frames", type=int, default=2000)
+    g.add_argument("--stride", type=int, default=20)
+    g.add_argument("--equilibration", type=int, default=2000)
+    g.add_argument("--seed", type=int, default=0)
+    g.set_defaults(func=run_generate)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
@@ -58,4 +92,63 @@ def run_info(args: argparse.Namespace) -> int:
     for key in ("temperature_K", "timestep_fs", "stride", "created_with"):
         if key in attrs:
             print(f"  {key:<17} {attrs[key]}")
+    return 0
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from equipot.data.splits import make_splits, save_splits, splits_path
+    from equipot.data.store import FrameStore
+
+    with FrameStore(args.path) as store:
+        n = len(store)
+    sizes = {k: getattr(args, k) for k in ("train", "val", "test") if getattr(args, k) > 0}
+    if not sizes:
+        raise ValueError("give at least one of --train/--val/--test")
+    splits = make_splits(n, sizes, seed=args.seed)
+    save_splits(splits_path(args.path), splits, seed=args.seed)
+    print(f"{splits_path(args.path)}: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f" of {n} frames")
+    return 0
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The full generate command (every option, defaults included), from the parsed arguments,
+    so the file records how to remake it however the CLI was invoked."""
+    skip = {"command", "data_command", "func", "output"}
+    opts = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in skip and v is not None]
+    return " ".join(["equipot data generate", str(args.output), *opts])
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from equipot.data import reference
+
+    if args.method == "gfn2":
+        calc, lot, code = reference.gfn2_calculator(), "GFN2-xTB", "tblite"
+    else:
+        calc, lot, code = reference.pyscf_calculator(args.xc, args.basis), f"{args.xc}/{args.basis}", "pyscf"
+    if args.label:
+        store = reference.label_frames(args.label, calc, args.output, level_of_theory=lot, code=code)
+        print(f"{args.output}: {len(store)} labelled frames")
+        return 0
+    from ase.io import read
+
+    if args.molecule:
+        from importlib import resources
+
+        path = resources.files("equipot") / "geometries" / f"{args.molecule}.xyz"
+        if not path.is_file():
+            raise ValueError(f"no bundled geometry {args.molecule!r}")
+        atoms = read(str(path))
+    elif args.xyz:
+        atoms = read(args.xyz)
+    else:
+        from equipot.data.polymers import build_oligomer, n_repeat_for_atoms
+
+        n = args.n_repeat or n_repeat_for_atoms(args.polymer, args.target_atoms)
+        atoms = build_oligomer(args.polymer, n, seed=args.seed)
+    store = reference.sample_md(
+        atoms, calc, args.output, temperature_K=args.temperature, timestep_fs=args.timestep,
+        friction_per_fs=args.friction, n_frames=args.frames, stride=args.stride,
+        equilibration_steps=args.equilibration, seed=args.seed, level_of_theory=lot, code=code,
+        created_with=_command_line(args))
+    print(f"{args.output}: {len(store)} frames")
     return 0

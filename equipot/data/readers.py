@@ -23,9 +23,9 @@ def _take(atoms, key: str | None, kind: str):
         return atoms.info[key]
     if kind == "arrays" and key in atoms.arrays:
         return atoms.arrays[key]
+    # ASE moves "energy"/"forces"/"stress" (and other known properties) of an extxyz file or
+    # a database row into a SinglePointCalculator: look there too
     if atoms.calc is not None and key in atoms.calc.results:
-        return atoms.calc.results[key]
-    if atoms.calc is not None and key in ("energy", "forces", "stress") and key in atoms.calc.results:
         return atoms.calc.results[key]
     have = sorted(set(atoms.info) | set(atoms.arrays) | set(atoms.calc.results if atoms.calc else {}))
     raise ValueError(f"frame has no {key!r}; keys present: {have}")
@@ -33,6 +33,9 @@ def _take(atoms, key: str | None, kind: str):
 
 def frames_from_atoms(images, energy_key: str = "energy", forces_key: str | None = "forces",
                       stress_key: str | None = None) -> list[Frame]:
+    """``Frame``s from ``ase.Atoms``: energy (eV) from ``info[energy_key]``, forces (n, 3) eV/Å
+    from ``arrays[forces_key]``, stress (6,) Voigt eV/Å^3 from ``info[stress_key]``, each falling
+    back to the calculator results under the same key. ``forces_key=None`` stores no forces."""
     out = []
     for k, atoms in enumerate(images):
         out.append(Frame(

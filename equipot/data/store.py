@@ -197,11 +197,15 @@ class FrameStore:
             ds.resize(start + n, axis=0)
             if value is not None:
                 ds[start:] = value
-        per_frame = {"energy": frame.energy, "n_atoms": n, "offset": start,
+        # "energy" is written last: its length is the frame count, so a run killed half-way
+        # through this function leaves a store whose complete frames are all still valid
+        # (per-atom leftovers are never referenced; per-frame ones are overwritten next time)
+        per_frame = {"n_atoms": n, "offset": start,
                      "frame_id": frame.frame_id if frame.frame_id >= 0 else f,
                      "cell": frame.cell if frame.cell is not None else np.zeros((3, 3)),
                      "pbc": frame.pbc if frame.pbc is not None else np.zeros(3, bool),
-                     "stress": frame.stress if frame.stress is not None else np.zeros(6)}
+                     "stress": frame.stress if frame.stress is not None else np.zeros(6),
+                     "energy": frame.energy}
         for name, value in per_frame.items():
             ds = fh[name]
             ds.resize(f + 1, axis=0)
@@ -251,7 +255,8 @@ class FrameStore:
             per_atom = energy / n_atoms
             out.update(energy_mean=float(energy.mean()), energy_std=float(energy.std()),
                        energy_min=float(energy.min()), energy_max=float(energy.max()),
-                       energy_per_atom_mean=float(per_atom.mean()), energy_per_atom_std=float(per_atom.std()))
+                       energy_per_atom_mean=float(per_atom.mean()), energy_per_atom_std=float(per_atom.std()),
+                       energy_per_atom_min=float(per_atom.min()), energy_per_atom_max=float(per_atom.max()))
         if fh.attrs.get("has_forces", False) and len(numbers):
             forces = fh["forces"][:]
             out.update(force_rms=float(np.sqrt((forces.astype(np.float64) ** 2).mean())),

@@ -1,52 +1,91 @@
-"""Trajectory analysis: energy drift, distance distribution h(r), chain shape."""
+"""Trajectory analysis: NVE energy drift, distance distribution h(r), chain shape."""
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 
 
-def energy_drift(time_ps, total_energy_eV, n_atoms: int) -> dict[str, float]:
-    """Least-squares slope of the total energy (meV/atom/ps) and its fluctuation (meV/atom)."""
-    t = np.asarray(time_ps, float)
-    e = np.asarray(total_energy_eV, float) * 1000 / n_atoms
-    if len(t) < 2:
-        return {"drift_meV_per_atom_per_ps": float("nan"), "fluctuation_meV_per_atom": float("nan")}
-    slope, intercept = np.polyfit(t, e, 1)
-    return {"drift_meV_per_atom_per_ps": float(slope),
-            "fluctuation_meV_per_atom": float(np.std(e - (slope * t + intercept))),
-            "max_abs_deviation_meV_per_atom": float(np.abs(e - e[0]).max())}
+def energy_drift(time_ps: Sequence[float], etot_eV: Sequence[float], n_atoms: int) -> dict[str, float]:
+    """NVE total-energy drift, per atom.
 
-
-def distance_histogram(positions: np.ndarray, bins: int = 500, r_max: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
-    """h(r) of Fu et al.: normalised histogram of all interatomic distances over frames.
-
-    positions (T, n, 3) or (n, 3); returns (bin centres (bins,), h (bins,)) with sum(h) * dr = 1.
+    Returns ``slope_meV_per_atom_per_ps`` (least-squares slope of E_tot/N against time),
+    ``fluctuation_meV_per_atom`` (std of the residual about that line) and
+    ``max_abs_dev_meV_per_atom`` (largest |E_tot(t) - E_tot(0)| / N). NaN with < 2 points.
     """
+    t = np.asarray(time_ps, float)
+    if n_atoms < 1:
+        raise ValueError(f"n_atoms must be at least 1, got {n_atoms}")
+    e = np.asarray(etot_eV, float) * 1000.0 / n_atoms  # meV/atom
+    if t.shape != e.shape or t.ndim != 1:
+        raise ValueError(f"time_ps and etot_eV must be 1-D of equal length, got {t.shape} and {e.shape}")
+    nan = float("nan")
+    if len(t) < 2 or np.ptp(t) == 0:
+        return {"slope_meV_per_atom_per_ps": nan, "fluctuation_meV_per_atom": nan, "max_abs_dev_meV_per_atom": nan}
+    slope, intercept = np.polyfit(t, e, 1)
+    return {
+        "slope_meV_per_atom_per_ps": float(slope),
+        "fluctuation_meV_per_atom": float(np.std(e - (slope * t + intercept))),
+        "max_abs_dev_meV_per_atom": float(np.abs(e - e[0]).max()),
+    }
+
+
+def _as_frames(positions) -> np.ndarray:
+    """(T, n, 3) float array from (n, 3), (T, n, 3) or a list of Atoms."""
+    if not isinstance(positions, np.ndarray) and len(positions) and hasattr(positions[0], "positions"):
+        positions = np.stack([a.positions for a in positions])
     pos = np.asarray(positions, float)
     pos = pos[None] if pos.ndim == 2 else pos
+    if pos.ndim != 3 or pos.shape[-1] != 3:
+        raise ValueError(f"positions must be (n, 3), (T, n, 3) or a list of Atoms, got shape {pos.shape}")
+    return pos
+
+
+def distance_histogram(positions, bins: int = 500, r_max: float = 10.0) -> tuple[np.ndarray, np.ndarray]:
+    """h(r) of Fu et al. (TMLR 2023): the normalised histogram of all interatomic distances
+    (each pair once, pooled over frames) on (0, r_max] Å, as a density: sum(h) * dr = 1 (1/Å).
+
+    positions: (n, 3), (T, n, 3) or a list of Atoms; distances have no periodic images.
+    Returns (bin centres (bins,) Å, h (bins,) 1/Å); h is all zeros if no distance is in range.
+    """
+    pos = _as_frames(positions)
+    if pos.shape[1] < 2:
+        raise ValueError("h(r) needs at least two atoms")
     i, j = np.triu_indices(pos.shape[1], 1)
     d = np.linalg.norm(pos[:, i] - pos[:, j], axis=-1).reshape(-1)
-    h, edges = np.histogram(d, bins=bins, range=(0.0, r_max), density=True)
+    d = d[(d > 0) & (d <= r_max)]  # the half-open range (0, r_max]
+    edges = np.linspace(0.0, r_max, bins + 1)
+    counts, _ = np.histogram(d, bins=edges)
+    total = counts.sum()
+    h = counts / (total * np.diff(edges)) if total else np.zeros(bins)
     return 0.5 * (edges[1:] + edges[:-1]), h
 
 
 def distance_histogram_error(positions, reference_positions, bins: int = 500, r_max: float = 10.0) -> float:
-    """Fu et al.'s h(r) error: the mean over bins of |h - h_ref|, times 10, with both
-    histograms normalised on (0, 10] Å in 500 bins."""
+    """Fu et al.'s h(r) error: mean over bins of |h - h_ref| times r_max (10 Å by default),
+    i.e. the integral of |h - h_ref| dr, between 0 (identical) and 2 (disjoint)."""
     _, h = distance_histogram(positions, bins, r_max)
     _, h_ref = distance_histogram(reference_positions, bins, r_max)
-    return float(np.abs(h - h_ref).mean() * 10)
+    return float(np.abs(h - h_ref).mean() * r_max)
 
 
-def radius_of_gyration(positions: np.ndarray, masses: np.ndarray | None = None) -> np.ndarray:
-    """Rg (Å) of each frame; positions (..., n, 3)."""
+def radius_of_gyration(positions, masses: Sequence[float] | None = None) -> np.ndarray:
+    """Radius of gyration (Å) of each frame, positions (..., n, 3); mass-weighted if masses
+    (n,) are given, else every atom counts the same."""
     pos = np.asarray(positions, float)
     w = np.ones(pos.shape[-2]) if masses is None else np.asarray(masses, float)
+    if w.shape != (pos.shape[-2],):
+        raise ValueError(f"masses must have shape ({pos.shape[-2]},), got {w.shape}")
     centre = (pos * w[:, None]).sum(-2, keepdims=True) / w.sum()
     return np.sqrt((((pos - centre) ** 2).sum(-1) * w).sum(-1) / w.sum())
 
 
-def end_to_end(positions: np.ndarray, first: int, last: int) -> np.ndarray:
-    """Distance (Å) between two chain-end atoms in each frame."""
+def end_to_end(positions, first: int, last: int) -> np.ndarray:
+    """Distance (Å) between the chain-end atoms ``first`` and ``last`` in each frame."""
     pos = np.asarray(positions, float)
+    n = pos.shape[-2]
+    for k in (first, last):
+        if not -n <= k < n:
+            raise ValueError(f"end atom index {k} out of range for {n} atoms")
     return np.linalg.norm(pos[..., last, :] - pos[..., first, :], axis=-1)

@@ -23,22 +23,29 @@ def register(subparsers) -> None:
     p.add_argument("--out", default="md_out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", default="float64")
-    p.add_argument("--traj-every", type=int, default=20)
+    p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
+    p.add_argument("--traj-every", type=int, default=20, help="steps between trajectory frames")
+    p.add_argument("--log-every", type=int, default=10, help="steps between CSV log rows")
+    p.add_argument("--reference", default=None, help="reference trajectory file: h(r) error and mean bond lengths")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def parse_duration(text: str, timestep_fs: float) -> int:
-    """Number of steps from '10ps', '500fs', '2000steps' or a plain number of ps."""
-    m = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(ps|fs|steps?)?\s*", text)
+    """Number of steps from '10ps', '500fs', '0.1ns', '2000steps' or a plain number of ps."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|ps|fs|steps?)?\s*", text)
     if not m:
-        raise ValueError(f"cannot read duration {text!r}; use e.g. 10ps, 500fs or 2000steps")
+        raise ValueError(f"cannot read duration {text!r}; use e.g. 10ps, 500fs, 2000steps or a number of ps")
     value, unit = float(m.group(1)), m.group(2) or "ps"
     if unit.startswith("step"):
-        return int(value)
-    fs = value * (1000 if unit == "ps" else 1)
-    return int(round(fs / timestep_fs))
+        if value != int(value):
+            raise ValueError(f"a number of steps must be whole, got {text!r}")
+        steps = int(value)
+    else:
+        steps = int(round(value * {"ns": 1e6, "ps": 1e3, "fs": 1.0}[unit] / timestep_fs))
+    if steps < 1:
+        raise ValueError(f"duration {text!r} is less than one {timestep_fs} fs step")
+    return steps
 
 
 def read_structure(spec: str):
@@ -54,7 +61,9 @@ def read_structure(spec: str):
     raise FileNotFoundError(f"no file {spec!r} and no shipped molecule of that name; shipped: {', '.join(names)}")
 
 
-def make_calculator(args: argparse.Namespace):
+def _make_calculator(args: argparse.Namespace):
+    """The calculator for ``--model`` (one model, or a committee when repeated). Imported
+    here so ``equipot md --help`` does not load torch; tests replace this function."""
     from equipot.calculator import EquiformerCalculator
 
     return EquiformerCalculator(args.model if len(args.model) > 1 else args.model[0], device=args.device, dtype=args.dtype)
@@ -62,23 +71,37 @@ def make_calculator(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from equipot.dynamics.md import run_md
-    from equipot.dynamics.monitors import Uncertainty, default_monitors
+    from equipot.dynamics.monitors import (BondStability, Uncertainty, bonds_of, default_monitors,
+                                           reference_bond_lengths)
 
     atoms = read_structure(args.structure)
-    atoms.calc = make_calculator(args)
+    steps = parse_duration(args.duration, args.timestep)  # bad input fails before the model loads
+    atoms.calc = _make_calculator(args)
     monitors = default_monitors(args.temperature)
+    reference = None
+    if args.reference:
+        from equipot.dynamics.report import load_positions
+
+        reference = load_positions(args.reference)
+        if reference.shape[1:] != atoms.positions.shape:
+            raise ValueError(f"reference has {reference.shape[1]} atoms, the structure {len(atoms)}")
+        # Fu et al.: bond lengths are compared with their mean over the reference trajectory
+        bonds = bonds_of(atoms)
+        monitors[0] = BondStability(0.5, reference_lengths=reference_bond_lengths(reference, bonds), bonds=bonds)
     if args.uncertainty is not None:
         monitors.append(Uncertainty(args.uncertainty))
-    steps = parse_duration(args.duration, args.timestep)
     result = run_md(atoms, ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
                     friction_per_fs=args.friction, steps=steps, seed=args.seed, monitors=monitors,
-                    traj_every=args.traj_every, out_dir=args.out, progress=not args.no_progress)
+                    traj_every=args.traj_every, log_every=args.log_every, report_dir=args.out,
+                    reference=reference, progress=not args.no_progress)
     status = f"stopped at {result.failure.time_ps:.3f} ps ({result.failure.monitor}: {result.failure.reason})" \
         if result.failure else "stable"
     print(f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
           f"({result.ns_per_day:.3g} ns/day), {status}")
     if result.drift:
-        print(f"NVE drift {result.drift['drift_meV_per_atom_per_ps']:.4f} meV/atom/ps, "
+        print(f"NVE drift {result.drift['slope_meV_per_atom_per_ps']:.4f} meV/atom/ps, "
               f"fluctuation {result.drift['fluctuation_meV_per_atom']:.4f} meV/atom")
+    if result.hr_error is not None:
+        print(f"h(r) error against the reference: {result.hr_error:.4f}")
     print(f"report: {args.out}/report.json, {args.out}/report.png")
     return 0

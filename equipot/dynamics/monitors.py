@@ -1,129 +1,254 @@
 """Stability monitors that run during MD and stop it with a reason (Fu et al., TMLR 2023).
 
 Each monitor has a ``name`` and ``check(atoms, step, time_ps) -> str | None``: a reason when
-the trajectory has failed, else None. The checks themselves are functions of arrays, so the
-batched replica driver uses the same code through ``ase.Atoms`` views of each replica.
+the trajectory has failed, else None. ``run_md`` also calls an optional
+``start(atoms, temperature_K)`` once before the first step, so a monitor can take its
+reference (bonds of the first frame, the target temperature) or switch itself off.
+
+The checks themselves are array functions (``bond_deviation``, ``min_pair_distance``,
+``max_force_norm``, ``kinetic_temperature``) taking one frame (n, 3) or a batch of replicas
+(R, n, 3) and returning one value per frame, so a batched integrator can call them directly.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from ase import Atoms
+from ase import Atoms, units
+
+# ----------------------------------------------------------------------------- array checks
+
+
+def bond_lengths(positions: np.ndarray, bonds: np.ndarray) -> np.ndarray:
+    """Lengths (..., B) in Å of ``bonds`` (B, 2) for positions (..., n, 3); no periodic images."""
+    positions = np.asarray(positions, float)
+    bonds = np.asarray(bonds, int).reshape(-1, 2)
+    return np.linalg.norm(positions[..., bonds[:, 0], :] - positions[..., bonds[:, 1], :], axis=-1)
+
+
+def bond_deviation(positions: np.ndarray, bonds: np.ndarray, reference_lengths: np.ndarray) -> np.ndarray:
+    """Largest |length - reference| (Å) over all bonds: a scalar for (n, 3), (R,) for (R, n, 3)."""
+    if len(bonds) == 0:
+        return np.zeros(np.asarray(positions).shape[:-2])
+    return np.abs(bond_lengths(positions, bonds) - reference_lengths).max(axis=-1)
+
+
+def min_pair_distance(positions: np.ndarray, limit: np.ndarray | float | None = None) -> np.ndarray:
+    """Smallest interatomic distance (Å) of each frame, or with ``limit`` (n, n) the smallest
+    ratio distance/limit (used for "closer than a fraction of the covalent-radius sum")."""
+    pos = np.asarray(positions, float)
+    if pos.shape[-2] < 2:
+        return np.full(pos.shape[:-2], np.inf)
+    i, j = np.triu_indices(pos.shape[-2], 1)
+    d = np.linalg.norm(pos[..., i, :] - pos[..., j, :], axis=-1)
+    if limit is not None:
+        d = d / (np.asarray(limit)[i, j] if np.ndim(limit) == 2 else limit)
+    return d.min(axis=-1)
+
+
+def max_force_norm(forces: np.ndarray) -> np.ndarray:
+    """Largest per-atom |F| (eV/Å) of each frame; inf when any component is not finite."""
+    f = np.asarray(forces, float)
+    norm = np.linalg.norm(f, axis=-1).max(axis=-1)
+    return np.where(np.isfinite(f).all(axis=(-1, -2)), norm, np.inf)
+
+
+def kinetic_temperature(velocities: np.ndarray, masses: np.ndarray, removed_dof: int = 0) -> np.ndarray:
+    """Instantaneous temperature (K) from velocities (..., n, 3) in ASE units and masses (n,) amu,
+    with 3n - ``removed_dof`` degrees of freedom (3 when the centre of mass is fixed)."""
+    v = np.asarray(velocities, float)
+    ekin = 0.5 * (np.asarray(masses, float)[:, None] * v**2).sum(axis=(-1, -2))
+    return 2 * ekin / ((3 * v.shape[-2] - removed_dof) * units.kB)
+
+
+# ------------------------------------------------------------------------------- bond lists
 
 
 def bonds_of(atoms: Atoms, mult: float = 1.0) -> np.ndarray:
     """Bonded pairs (B, 2), i < j, in this frame: ASE's ``NeighborList`` on natural cutoffs
     (covalent radii) with its default 0.3 Å skin, as Fu et al. built their bond lists (plain
-    covalent-radius sums miss C-H bonds, 1.09 Å against 0.76 + 0.31 Å)."""
+    covalent-radius sums miss C-H bonds, 1.09 Å against 0.76 + 0.31 Å). Only bonds within the
+    cell image are kept, since ``bond_lengths`` does not apply periodic shifts."""
     from ase.neighborlist import NeighborList, natural_cutoffs
 
     nl = NeighborList(natural_cutoffs(atoms, mult=mult), self_interaction=False, bothways=False)
     nl.update(atoms)
-    pairs = [(i, j) for i in range(len(atoms)) for j, offset in zip(*nl.get_neighbors(i)) if not offset.any()]
-    return np.array(sorted((min(p), max(p)) for p in pairs), dtype=int).reshape(-1, 2)
-
-
-def bond_lengths(positions: np.ndarray, bonds: np.ndarray) -> np.ndarray:
-    """(..., B) lengths of ``bonds`` for positions (..., n, 3) (no periodic images)."""
-    return np.linalg.norm(positions[..., bonds[:, 0], :] - positions[..., bonds[:, 1], :], axis=-1)
+    pairs = {(min(i, j), max(i, j)) for i in range(len(atoms))
+             for j, offset in zip(*nl.get_neighbors(i)) if not np.any(offset)}
+    return np.array(sorted(pairs), dtype=int).reshape(-1, 2)
 
 
 def reference_bond_lengths(frames, bonds: np.ndarray) -> np.ndarray:
-    """Mean bond lengths over a reference trajectory (list of Atoms or (T, n, 3) array)."""
-    pos = np.stack([f.positions for f in frames]) if not isinstance(frames, np.ndarray) else frames
+    """Mean length (Å) of each bond over a reference trajectory: a list of Atoms or (T, n, 3)."""
+    pos = frames if isinstance(frames, np.ndarray) else np.stack([f.positions for f in frames])
+    if pos.ndim != 3:
+        raise ValueError(f"reference frames must be (T, n, 3), got shape {pos.shape}")
     return bond_lengths(pos, bonds).mean(axis=0)
 
 
+# ---------------------------------------------------------------------------------- monitors
+
+
 class BondStability:
-    """Unstable at the first frame where any bond deviates more than ``max_deviation`` Å from
-    its reference length: the mean over a reference trajectory if given, else its length in
-    the first frame checked. Bonds are those of the first frame (ASE natural cutoffs)."""
+    """Fu et al.'s criterion: unstable at the first frame where any bond deviates more than
+    ``max_deviation`` Å from its reference length (the mean over a reference trajectory if
+    given, else its length in the first frame). Bonds are those of the first frame."""
 
     name = "bond"
 
     def __init__(self, max_deviation: float = 0.5, reference_lengths: np.ndarray | None = None,
                  bonds: np.ndarray | None = None) -> None:
-        self.max_deviation = max_deviation
-        self.reference = reference_lengths
-        self.bonds = bonds
+        if max_deviation <= 0:
+            raise ValueError(f"max_deviation must be positive (Å), got {max_deviation}")
+        self.max_deviation = float(max_deviation)
+        self.reference = None if reference_lengths is None else np.asarray(reference_lengths, float)
+        self.bonds = None if bonds is None else np.asarray(bonds, int).reshape(-1, 2)
+        if self.reference is not None and self.bonds is not None and len(self.reference) != len(self.bonds):
+            raise ValueError(f"{len(self.reference)} reference lengths for {len(self.bonds)} bonds")
 
-    def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+    def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
         if self.bonds is None:
             self.bonds = bonds_of(atoms)
         if self.reference is None:
             self.reference = bond_lengths(atoms.positions, self.bonds)
+        elif len(self.reference) != len(self.bonds):
+            raise ValueError(f"{len(self.reference)} reference lengths but the first frame has "
+                             f"{len(self.bonds)} bonds; pass bonds= as well")
+
+    def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+        if self.bonds is None or self.reference is None:
+            self.start(atoms)
         if len(self.bonds) == 0:
             return None
         dev = np.abs(bond_lengths(atoms.positions, self.bonds) - self.reference)
-        k = int(np.argmax(dev))
-        if dev[k] > self.max_deviation:
+        k = int(np.argmax(np.where(np.isfinite(dev), dev, np.inf)))
+        if not dev[k] <= self.max_deviation:
             i, j = self.bonds[k]
             return f"bond {i}-{j} deviates {dev[k]:.2f} Å from {self.reference[k]:.2f} Å"
         return None
 
 
 class TemperatureBlowup:
-    """Instantaneous temperature above ``max_K``."""
+    """Instantaneous temperature above ``max_K``, or above ``factor`` × the run's target."""
 
     name = "temperature"
 
-    def __init__(self, max_K: float) -> None:
+    def __init__(self, max_K: float | None = None, *, factor: float | None = None) -> None:
+        if (max_K is None) == (factor is None):
+            raise ValueError("give exactly one of max_K or factor (x target temperature)")
+        if (max_K is not None and max_K <= 0) or (factor is not None and factor <= 1):
+            raise ValueError("max_K must be positive and factor greater than 1")
         self.max_K = max_K
+        self.factor = factor
+
+    def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
+        if self.factor is not None:
+            if not temperature_K:
+                raise ValueError("TemperatureBlowup(factor=...) needs a target temperature")
+            self.max_K = self.factor * temperature_K
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+        if self.max_K is None:
+            raise ValueError("TemperatureBlowup(factor=...) used before start(atoms, temperature_K)")
         t = atoms.get_temperature()
         return f"temperature {t:.0f} K above {self.max_K:.0f} K" if not t <= self.max_K else None
 
 
 class ForceSanity:
-    """Non-finite forces or any |F| above ``max_force`` eV/Å."""
+    """Non-finite positions or forces, or any per-atom |F| above ``max_force`` eV/Å."""
 
     name = "forces"
 
     def __init__(self, max_force: float = 50.0) -> None:
-        self.max_force = max_force
+        if max_force <= 0:
+            raise ValueError(f"max_force must be positive (eV/Å), got {max_force}")
+        self.max_force = float(max_force)
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+        if not np.isfinite(atoms.positions).all():
+            return "non-finite positions"
         f = atoms.get_forces()
-        if not np.all(np.isfinite(f)):
+        if not np.isfinite(f).all():
             return "non-finite forces"
-        biggest = float(np.linalg.norm(f, axis=1).max())
+        biggest = float(max_force_norm(f))
         return f"force {biggest:.1f} eV/Å above {self.max_force} eV/Å" if biggest > self.max_force else None
 
 
 class MinDistance:
-    """Two atoms closer than ``min_distance`` Å."""
+    """Two atoms closer than ``min_distance`` Å, or (with ``covalent_fraction``) closer than
+    that fraction of the sum of their covalent radii. Periodic cells use minimum images."""
 
     name = "distance"
 
-    def __init__(self, min_distance: float = 0.5) -> None:
+    def __init__(self, min_distance: float | None = 0.5, *, covalent_fraction: float | None = None) -> None:
+        if covalent_fraction is not None:
+            min_distance = None
+            if not 0 < covalent_fraction < 1:
+                raise ValueError(f"covalent_fraction must be in (0, 1), got {covalent_fraction}")
+        elif min_distance is None or min_distance <= 0:
+            raise ValueError(f"min_distance must be positive (Å), got {min_distance}")
         self.min_distance = min_distance
+        self.covalent_fraction = covalent_fraction
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
         if len(atoms) < 2:
             return None
         d = atoms.get_all_distances(mic=bool(atoms.pbc.any()))
-        d[np.diag_indices_from(d)] = np.inf
-        i, j = np.unravel_index(np.argmin(d), d.shape)
-        return f"atoms {i} and {j} at {d[i, j]:.2f} Å" if d[i, j] < self.min_distance else None
+        if self.covalent_fraction is not None:
+            from ase.data import covalent_radii
+
+            r = covalent_radii[atoms.numbers]
+            limit = self.covalent_fraction * (r[:, None] + r[None, :])
+        else:
+            limit = np.full_like(d, self.min_distance)
+        ratio = d / limit
+        ratio[np.diag_indices_from(ratio)] = np.inf
+        i, j = np.unravel_index(np.argmin(ratio), ratio.shape)
+        if ratio[i, j] < 1:
+            return f"atoms {i} and {j} at {d[i, j]:.2f} Å (limit {limit[i, j]:.2f} Å)"
+        return None
 
 
 class Uncertainty:
-    """Committee force disagreement above ``threshold`` eV/Å on any atom (active learning)."""
+    """Committee force disagreement (``calc.results["force_uncertainty"]``, eV/Å per atom)
+    above ``threshold`` on any atom. A calculator that does not provide it (one model, or a
+    non-equipot calculator) switches the monitor off with a warning instead of failing."""
 
     name = "uncertainty"
 
     def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
+        if threshold <= 0:
+            raise ValueError(f"threshold must be positive (eV/Å), got {threshold}")
+        self.threshold = float(threshold)
+        self.active = True
+
+    def _switch_off(self, atoms: Atoms) -> None:
+        self.active = False
+        warnings.warn(f"Uncertainty monitor skipped: {type(atoms.calc).__name__} does not provide "
+                      "results['force_uncertainty'] (use a committee of several models)", stacklevel=3)
+
+    def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
+        atoms.get_forces()  # make the calculator fill its results for this frame
+        if "force_uncertainty" not in getattr(atoms.calc, "results", {}):
+            self._switch_off(atoms)
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+        if not self.active:
+            return None
         results = getattr(atoms.calc, "results", {})
         if "force_uncertainty" not in results:
-            raise ValueError("Uncertainty monitor needs a committee calculator (several models)")
-        u = float(np.max(results["force_uncertainty"]))
-        return f"force disagreement {u:.3f} eV/Å above {self.threshold}" if u > self.threshold else None
+            self._switch_off(atoms)
+            return None
+        u = np.asarray(results["force_uncertainty"], float).reshape(-1)
+        u = np.where(np.isfinite(u), u, np.inf)  # a NaN disagreement is a failure, not a pass
+        k = int(np.argmax(u))
+        if u[k] > self.threshold:
+            return f"force disagreement {u[k]:.3f} eV/Å on atom {k} above {self.threshold} eV/Å"
+        return None
 
 
 def default_monitors(temperature_K: float) -> list:
-    """The checks every run gets: bonds (0.5 Å), 5x temperature, forces, 0.5 Å contacts."""
+    """The checks every run gets: bonds (0.5 Å), temperature (5x target, at least 1000 K),
+    forces (50 eV/Å), contacts (0.5 Å)."""
     return [BondStability(0.5), TemperatureBlowup(max(5 * temperature_K, 1000.0)), ForceSanity(), MinDistance(0.5)]

@@ -1,45 +1,93 @@
-"""End-of-run report: JSON and a PNG with energy, temperature and h(r) panels."""
+"""End-of-run report: ``report.json`` and ``report.png`` (energy, temperature and h(r) panels)."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def write_report(out: Path, settings: dict, result, rows: list[dict], traj: Path | None) -> None:
-    from equipot.dynamics.analysis import distance_histogram
-    from equipot.dynamics.md import result_dict
+def load_positions(source) -> np.ndarray:
+    """(T, n, 3) positions from a trajectory file (any ASE format), a list of Atoms or an array."""
+    if isinstance(source, (str, Path)):
+        from ase.io import read
 
-    report = {"settings": settings, "result": result_dict(result)}
-    (out / "report.json").write_text(json.dumps(report, indent=2, default=float))
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no trajectory file {path}")
+        source = read(path, index=":")
+    if not isinstance(source, np.ndarray):
+        source = np.stack([a.positions for a in source]) if len(source) else np.zeros((0, 0, 3))
+    pos = np.asarray(source, float)
+    return pos[None] if pos.ndim == 2 else pos
+
+
+def _jsonable(x: Any) -> Any:
+    """NaN/inf become null (JSON has no NaN); numpy scalars become Python numbers."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
+                 traj_path: str | Path | None = None, reference=None) -> dict[str, str]:
+    """Write ``report.json`` (settings, result, drift, failure, h(r) error) and ``report.png``
+    into ``out``; records both in ``result.paths`` and returns them."""
+    from equipot.dynamics.analysis import distance_histogram
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"report": str(out / "report.json"), "plot": str(out / "report.png")}
+    result.paths.update(paths)
+    frames = load_positions(traj_path) if traj_path is not None and Path(traj_path).is_file() else None
+    ref = load_positions(reference) if reference is not None else None
+
+    report = {
+        "settings": settings,
+        "result": result.to_dict(),
+        "drift": result.drift or None,
+        "failure": result.to_dict()["failure"],
+        "hr_error": result.hr_error,
+    }
+    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=2, default=str))
 
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
 
-    t = np.array([r["time_ps"] for r in rows])
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    t = np.array([r["time_ps"] for r in rows])
     if len(t):
         axes[0].plot(t, [r["etot_eV"] for r in rows], label="total")
         axes[0].plot(t, [r["epot_eV"] for r in rows], label="potential")
-        axes[0].set(xlabel="time (ps)", ylabel="energy (eV)", title="energy")
         axes[0].legend()
         axes[1].plot(t, [r["temperature_K"] for r in rows])
-        axes[1].axhline(settings["temperature_K"], color="k", ls="--", lw=0.8)
-        axes[1].set(xlabel="time (ps)", ylabel="K", title="temperature")
-    if traj is not None and traj.is_file():
-        from ase.io import read
-
-        frames = read(traj, index=":")
-        if frames:
-            r, h = distance_histogram(np.stack([f.positions for f in frames]))
-            axes[2].plot(r, h)
-    axes[2].set(xlabel="r (Å)", ylabel="h(r)", title="interatomic distances")
+        axes[1].axhline(settings.get("temperature_K", 0), color="k", ls="--", lw=0.8, label="target")
+    axes[0].set(xlabel="time (ps)", ylabel="energy (eV)", title="energy")
+    axes[1].set(xlabel="time (ps)", ylabel="temperature (K)", title="temperature")
+    if frames is not None and len(frames) and frames.shape[1] > 1:
+        r, h = distance_histogram(frames)
+        axes[2].plot(r, h, label="this run")
+    if ref is not None and len(ref) and ref.shape[1] > 1:
+        r, h_ref = distance_histogram(ref)
+        axes[2].plot(r, h_ref, ls="--", label="reference")
+    if axes[2].lines:
+        axes[2].legend()
+    title = "interatomic distances" + (f" (error {result.hr_error:.3f})" if result.hr_error is not None else "")
+    axes[2].set(xlabel="r (Å)", ylabel="h(r) (1/Å)", title=title)
     if result.failure:
-        fig.suptitle(f"stopped at {result.failure.time_ps:.3f} ps: {result.failure.reason}")
+        fig.suptitle(f"stopped at {result.failure.time_ps:.3f} ps by {result.failure.monitor}: {result.failure.reason}")
     fig.tight_layout()
     fig.savefig(out / "report.png", dpi=110)
     plt.close(fig)
+    return paths

@@ -1,7 +1,7 @@
 """Training Equiformer potentials on reference trajectories."""
 
-from equipot.train.losses import energy_force_loss
+from equipot.train.losses import energy_force_loss, loss_terms
 from equipot.train.metrics import error_metrics
 from equipot.train.trainer import TrainConfig, Trainer
 
-__all__ = ["TrainConfig", "Trainer", "energy_force_loss", "error_metrics"]
+__all__ = ["TrainConfig", "Trainer", "energy_force_loss", "error_metrics", "loss_terms"]

@@ -13,6 +13,29 @@ def _error(pred: torch.Tensor, target: torch.Tensor, kind: str, delta: float) ->
     raise ValueError(f"loss must be 'mse' or 'huber', got {kind!r}")
 
 
+def loss_terms(
+    pred: dict[str, torch.Tensor],
+    energy: torch.Tensor,
+    forces: torch.Tensor,
+    atoms_per_graph: torch.Tensor,
+    *,
+    force_only: bool = False,
+    kind: str = "mse",
+    huber_delta: float = 0.01,
+) -> dict[str, torch.Tensor]:
+    """Unweighted loss terms as tensors: "force" (mean over the N*3 components, (eV/Å)^2) and,
+    unless ``force_only``, "energy" (mean over the B structures of the per-atom error, (eV/atom)^2).
+
+    The trainer re-weights these by each rank's share of the global batch under DDP, so the
+    averaged gradient equals the single-process one.
+    """
+    terms = {"force": _error(pred["forces"], forces, kind, huber_delta)}
+    if not force_only:
+        n = atoms_per_graph.to(pred["energy"].dtype)
+        terms["energy"] = _error(pred["energy"] / n, energy / n, kind, huber_delta)
+    return terms
+
+
 def energy_force_loss(
     pred: dict[str, torch.Tensor],
     energy: torch.Tensor,
@@ -34,11 +57,11 @@ def energy_force_loss(
     Shapes: pred["energy"] (B,), pred["forces"] (N, 3), energy (B,), forces (N, 3),
     atoms_per_graph (B,).
     """
-    force_term = _error(pred["forces"], forces, kind, huber_delta)
-    parts = {"force_loss": float(force_term.detach())}
-    if force_only:
-        return force_weight * force_term, parts
-    n = atoms_per_graph.to(pred["energy"].dtype)
-    energy_term = _error(pred["energy"] / n, energy / n, kind, huber_delta)
-    parts["energy_loss"] = float(energy_term.detach())
-    return energy_weight * energy_term + force_weight * force_term, parts
+    terms = loss_terms(pred, energy, forces, atoms_per_graph, force_only=force_only, kind=kind,
+                       huber_delta=huber_delta)
+    total = force_weight * terms["force"]
+    parts = {"force_loss": float(terms["force"].detach())}
+    if "energy" in terms:
+        total = total + energy_weight * terms["energy"]
+        parts["energy_loss"] = float(terms["energy"].detach())
+    return total, parts

@@ -5,7 +5,21 @@ Python API::
     from equipot.train import TrainConfig, Trainer
     Trainer(TrainConfig(data="datasets/md17_gfn2/aspirin.h5", out="runs/aspirin")).fit()
 
-or ``equipot train CONFIG.yaml`` with the same fields in YAML (see ``example.yaml``).
+or ``equipot train CONFIG.yaml`` with the same fields in YAML (see ``example.yaml``);
+multi-GPU / multi-node: ``torchrun --nproc_per_node=N -m equipot train CONFIG.yaml`` (each
+global batch of ``batch_size`` frames is split over the ranks, gradients summed; only rank 0
+writes checkpoints, logs and plots).
+
+Config fields (YAML keys, all of ``TrainConfig``):
+    data: frame store (.h5); train_size/val_size/test_size: frame counts or fractions;
+    split_seed. model: ``preset`` (small | md17) plus any ``EquiformerConfig`` field.
+    epochs, batch_size (global, frames), lr, min_lr, weight_decay, warmup_epochs,
+    scheduler (cosine | plateau), energy_weight ((eV/atom)^-2), force_weight ((eV/Å)^-2),
+    loss (mse | huber), huber_delta, force_only, reference_energies ({symbol: eV} or null:
+    least squares on training energies), ema_decay, grad_clip, patience (epochs without a
+    better validation loss), seed, device, dtype, num_workers (DataLoader), cache
+    (neighbour lists kept in memory), tensorboard (needs the tensorboard package), num_threads,
+    progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots).
 """
 
 from __future__ import annotations
@@ -28,7 +42,8 @@ from equipot.data.store import FrameStore
 from equipot.data.splits import load_or_make_splits
 from equipot.model import Equiformer, EquiformerConfig
 from equipot.train.data import GraphDataset, dataset_statistics, fit_reference_energies, species_in
-from equipot.train.losses import energy_force_loss
+from equipot.train import distributed as ddp
+from equipot.train.losses import loss_terms
 from equipot.train.metrics import error_metrics
 
 
@@ -63,6 +78,9 @@ class TrainConfig:
     device: str = "cpu"
     dtype: str = "float32"
     num_threads: int | None = None
+    num_workers: int = 0
+    cache: bool = True
+    tensorboard: bool = False
     progress: bool = True
 
     @classmethod
@@ -92,7 +110,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if c.num_threads:
             torch.set_num_threads(c.num_threads)
-        self.device = torch.device(c.device)
+        self.rank, self.world_size, self.device = ddp.init_from_env(c.device)
+        self.is_main = self.rank == 0
         self.dtype = parse_dtype(c.dtype)
         _seed_everything(c.seed)
 
@@ -103,8 +122,8 @@ class Trainer:
         self.splits = load_or_make_splits(c.data, n_frames, {"train": c.train_size, "val": c.val_size, "test": c.test_size},
                                           seed=c.split_seed)
         cutoff = EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
-        self.train_set = GraphDataset(c.data, cutoff, self.splits["train"])
-        self.val_set = GraphDataset(c.data, cutoff, self.splits["val"])
+        self.train_set = GraphDataset(c.data, cutoff, self.splits["train"], cache=c.cache)
+        self.val_set = GraphDataset(c.data, cutoff, self.splits["val"], cache=c.cache)
         species = model_cfg.pop("species", None) or species_in(self.train_set)
         stats = dataset_statistics(self.train_set)
         e0 = c.reference_energies or fit_reference_energies(self.train_set, species)
@@ -114,6 +133,8 @@ class Trainer:
         self.model.set_reference_energies(e0)
         self.model.scale.fill_(stats["force_rms"])
         self.model.to(device=self.device, dtype=self.dtype)
+        if ddp.is_distributed():
+            ddp.broadcast_parameters(self.model)
         self.ema = copy.deepcopy(self.model).eval()
 
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -143,22 +164,33 @@ class Trainer:
             self._load_state(self.out / "last.pt")
 
     # --- one epoch -----------------------------------------------------------------------
-    def _batches(self, dataset: GraphDataset, shuffle: bool, epoch: int):
+    def _batches(self, dataset: GraphDataset, shuffle: bool, epoch: int, split: bool = True):
+        """Batches of this rank: the global batches of ``batch_size`` frames (in an order
+        seeded by seed and epoch, identical on all ranks) cut into ``world_size`` slices."""
         order = list(range(len(dataset)))
         if shuffle:  # a generator per epoch: the order does not depend on what ran before
             g = torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
             order = torch.randperm(len(dataset), generator=g).tolist()
         bs = self.config.batch_size
-        for start in range(0, len(order), bs):
-            yield collate([dataset[k] for k in order[start : start + bs]]).to(self.device, self.dtype)
+        batches = [order[i : i + bs] for i in range(0, len(order), bs)]
+        if split and self.world_size > 1:
+            batches = [b[self.rank :: self.world_size] for b in batches]
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=_collate_or_none,
+                                             num_workers=self.config.num_workers)
+        for batch in loader:
+            yield None if batch is None else batch.to(self.device, self.dtype)
 
-    def _loss(self, model: Equiformer, batch, create_graph: bool):
+    def _loss(self, model: Equiformer, batch, create_graph: bool, shares: tuple[float, float] = (1.0, 1.0)):
+        """Weighted loss; ``shares`` = (this rank's fraction of the global batch's structures,
+        of its atoms), so the gradients summed over ranks equal the global-batch ones."""
         c = self.config
         pred = model(batch, compute_forces=True, create_graph=create_graph)
-        loss, parts = energy_force_loss(
-            pred, batch.energy, batch.forces, batch.atoms_per_graph(), energy_weight=c.energy_weight,
-            force_weight=c.force_weight, force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta)
-        return loss, parts, pred
+        terms = loss_terms(pred, batch.energy, batch.forces, batch.atoms_per_graph(), force_only=c.force_only,
+                           kind=c.loss, huber_delta=c.huber_delta)
+        loss = c.force_weight * shares[1] * terms["force"]
+        if "energy" in terms:
+            loss = loss + c.energy_weight * shares[0] * terms["energy"]
+        return loss, terms, pred
 
     def train_epoch(self) -> float:
         self.model.train()
@@ -166,17 +198,33 @@ class Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(self._batches(self.train_set, True, self.epoch), total=self.steps_per_epoch,
-                   desc=f"epoch {self.epoch + 1}/{self.config.epochs}", disable=not self.config.progress, leave=False)
+                   desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+                   disable=not (self.config.progress and self.is_main), leave=False)
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
-            loss, parts, _ = self._loss(self.model, batch, create_graph=True)
-            loss.backward()
+            if self.world_size > 1:
+                local = [batch.num_graphs, batch.num_atoms] if batch is not None else [0, 0]
+                n_glob, a_glob = ddp.all_sum([float(x) for x in local], self.device)
+                if batch is not None:
+                    shares = (local[0] / n_glob, local[1] / a_glob)
+                    loss, _, _ = self._loss(self.model, batch, True, shares)
+                    loss.backward()
+                    loss_value = float(loss.detach())
+                else:  # fewer frames than ranks in the last batch: contribute zero gradient
+                    loss_value = 0.0
+                ddp.sum_gradients(self.model)
+                (loss_value,) = ddp.all_sum([loss_value], self.device)
+                batch_graphs = int(n_glob)
+            else:
+                loss, _, _ = self._loss(self.model, batch, create_graph=True)
+                loss.backward()
+                loss_value, batch_graphs = float(loss.detach()), batch.num_graphs
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
             self.scheduler.step()
             self._update_ema()
-            total += float(loss.detach()) * batch.num_graphs
-            n += batch.num_graphs
+            total += loss_value * batch_graphs
+            n += batch_graphs
             bar.set_postfix(loss=f"{total / n:.4g}")
         return total / max(n, 1)
 
@@ -193,9 +241,10 @@ class Trainer:
         model = model or self.ema
         model.eval()
         e_p, e_r, f_p, f_r, n_at, loss_sum = [], [], [], [], [], 0.0
-        for batch in self._batches(dataset, False, 0):
+        # every rank evaluates the whole set (same numbers everywhere, no gather needed)
+        for batch in self._batches(dataset, False, 0, split=False):
             loss, _, pred = self._loss(model, batch, create_graph=False)
-            loss_sum += float(loss) * batch.num_graphs
+            loss_sum += float(loss.detach()) * batch.num_graphs
             e_p.append(pred["energy"].detach().cpu().numpy())
             e_r.append(batch.energy.cpu().numpy())
             f_p.append(pred["forces"].detach().cpu().numpy())
@@ -212,6 +261,8 @@ class Trainer:
                 "statistics": self.stats, "best_val_loss": self.best}
 
     def _save(self, improved: bool) -> None:
+        if not self.is_main:
+            return
         ckpt = checkpoint_dict(self.ema, self._metadata())
         if improved:
             atomic_save(ckpt, self.out / "best.pt")
@@ -254,6 +305,7 @@ class Trainer:
         """
         c = self.config
         log_path = self.out / "metrics.csv"
+        writer_tb = _tensorboard(self.out) if (c.tensorboard and self.is_main) else None
         last = c.epochs if stop_after is None else min(c.epochs, stop_after)
         while self.epoch < last and self.bad_epochs < c.patience:
             t0 = time.perf_counter()
@@ -269,16 +321,41 @@ class Trainer:
                    "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
                    **{f"val_{k}": v for k, v in val.items() if k not in ("loss", "arrays")}}
             self.history.append(row)
-            with open(log_path, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(row))
-                writer.writeheader()
-                writer.writerows(self.history)
+            if self.is_main:
+                with open(log_path, "w", newline="") as fh:
+                    writer = csv.DictWriter(fh, fieldnames=list(row))
+                    writer.writeheader()
+                    writer.writerows(self.history)
+                if writer_tb is not None:
+                    for key, value in row.items():
+                        if key != "epoch":
+                            writer_tb.add_scalar(key, value, self.epoch)
             self._save(improved)
-            if c.progress:
+            if c.progress and self.is_main:
                 print(f"epoch {self.epoch:4d}  train {train_loss:.4g}  val {val['loss']:.4g}  "
                       f"F MAE {val['force_mae']:.1f} meV/Å  E MAE {val['energy_mae']:.1f} meV  "
                       f"({row['seconds']:.0f} s)", flush=True)
-        from equipot.train.plots import plot_learning_curve
+        if writer_tb is not None:
+            writer_tb.close()
+        if self.is_main and self.history:
+            from equipot.train.plots import plot_learning_curve, plot_parity
 
-        plot_learning_curve(self.history, self.out / "learning_curve.png")
+            plot_learning_curve(self.history, self.out / "learning_curve.png")
+            val = self.evaluate(self.val_set)  # EMA weights, as saved
+            plot_parity(val["arrays"], val, self.out / "parity_val.png", title=f"validation, epoch {self.epoch}")
         return min(self.history, key=lambda r: r["val_loss"]) if self.history else {}
+
+
+def _collate_or_none(graphs):
+    """``collate`` that lets a rank receive an empty slice of a short last batch."""
+    return collate(graphs) if graphs else None
+
+
+def _tensorboard(out: Path):
+    """A SummaryWriter in ``out/tensorboard``, or None (with a note) if tensorboard is missing."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        print("tensorboard is not installed; logging to metrics.csv only", flush=True)
+        return None
+    return SummaryWriter(str(out / "tensorboard"))

@@ -1,0 +1,162 @@
+"""Capped oligomer chains of common polymers, built from repeat-unit SMILES with RDKit.
+
+A repeat unit is a SMILES string with exactly two attachment points written ``[*]``: the
+first is the head (bonds to the previous unit), the second the tail (bonds to the next unit).
+``build_oligomer("polystyrene", 4)`` joins four units head-to-tail, caps both free ends with
+hydrogen, adds hydrogens, embeds in 3D with ETKDG and relaxes with MMFF94 (UFF if MMFF has no
+parameters). Stereocentres are left unspecified, so the seed picks a random (atactic) chain.
+
+RDKit is an optional dependency: ``pip install equipot[polymers]``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# name -> repeat unit with head/tail attachment points, in that order
+POLYMER_FAMILIES: dict[str, str] = {
+    "polyethylene": "[*]CC[*]",
+    "polypropylene": "[*]CC(C)[*]",
+    "poly(ethylene oxide)": "[*]CCO[*]",
+    "poly(vinyl chloride)": "[*]CC(Cl)[*]",
+    "polystyrene": "[*]CC(c1ccccc1)[*]",
+    "PMMA": "[*]CC(C)(C(=O)OC)[*]",
+    "nylon-6": "[*]NCCCCCC(=O)[*]",
+    "PET": "[*]OCCOC(=O)c1ccc(cc1)C(=O)[*]",
+    "polyacrylonitrile": "[*]CC(C#N)[*]",
+    "poly(vinyl alcohol)": "[*]CC(O)[*]",
+}
+
+# short names accepted on the command line and in file names
+ALIASES: dict[str, str] = {
+    "pe": "polyethylene", "pp": "polypropylene", "peo": "poly(ethylene oxide)", "peg": "poly(ethylene oxide)",
+    "pvc": "poly(vinyl chloride)", "ps": "polystyrene", "pmma": "PMMA", "nylon6": "nylon-6", "pa6": "nylon-6",
+    "pet": "PET", "pan": "polyacrylonitrile", "pva": "poly(vinyl alcohol)",
+}
+
+_HEAD, _TAIL = 1, 2  # isotope labels marking the two dummy atoms of a unit
+
+
+def _rdkit():
+    try:
+        from rdkit import Chem
+        from rdkit.Chem import AllChem
+    except ImportError as err:
+        raise ImportError("building polymer chains needs RDKit: pip install equipot[polymers]") from err
+    return Chem, AllChem
+
+
+def short_name(family: str) -> str:
+    """A file-name-safe short name for a family (``"poly(vinyl chloride)" -> "pvc"``)."""
+    for alias, name in ALIASES.items():
+        if name == family:
+            return alias
+    return "".join(c for c in family.lower() if c.isalnum())
+
+
+def repeat_smiles(family_or_smiles: str) -> str:
+    """The repeat-unit SMILES of a family name, alias, or a SMILES given directly."""
+    key = ALIASES.get(family_or_smiles.lower(), family_or_smiles)
+    if key in POLYMER_FAMILIES:
+        return POLYMER_FAMILIES[key]
+    if family_or_smiles.count("*") == 2:
+        return family_or_smiles
+    raise ValueError(f"unknown polymer {family_or_smiles!r}: use one of {sorted(POLYMER_FAMILIES)} "
+                     f"(or aliases {sorted(ALIASES)}) or a repeat-unit SMILES with two [*] attachment points")
+
+
+def _unit(smiles: str):
+    Chem, _ = _rdkit()
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise ValueError(f"RDKit cannot parse the repeat unit {smiles!r}")
+    dummies = [a for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
+    if len(dummies) != 2 or any(a.GetDegree() != 1 for a in dummies):
+        raise ValueError(f"repeat unit {smiles!r} needs exactly two [*] attachment points, each on one atom")
+    dummies[0].SetIsotope(_HEAD)
+    dummies[1].SetIsotope(_TAIL)
+    return mol
+
+
+def oligomer_mol(family_or_smiles: str, n_repeat: int):
+    """RDKit molecule (explicit H, no coordinates) of an H-capped ``n_repeat``-mer."""
+    Chem, _ = _rdkit()
+    if n_repeat < 1:
+        raise ValueError(f"n_repeat must be at least 1, got {n_repeat}")
+    unit = _unit(repeat_smiles(family_or_smiles))
+    chain = Chem.Mol(unit)
+    for _ in range(n_repeat - 1):
+        n_old = chain.GetNumAtoms()
+        rw = Chem.RWMol(Chem.CombineMols(chain, unit))
+        tail = next(a for a in rw.GetAtoms() if a.GetIdx() < n_old and a.GetIsotope() == _TAIL)
+        head = next(a for a in rw.GetAtoms() if a.GetIdx() >= n_old and a.GetIsotope() == _HEAD)
+        # bond the atoms the two dummies hang on, then drop the dummies (higher index first)
+        a, b = tail.GetNeighbors()[0].GetIdx(), head.GetNeighbors()[0].GetIdx()
+        rw.AddBond(a, b, Chem.BondType.SINGLE)
+        for idx in sorted((tail.GetIdx(), head.GetIdx()), reverse=True):
+            rw.RemoveAtom(idx)
+        chain = rw.GetMol()
+    rw = Chem.RWMol(chain)
+    for atom in rw.GetAtoms():  # cap the two free ends with hydrogen
+        if atom.GetAtomicNum() == 0:
+            atom.SetAtomicNum(1)
+            atom.SetIsotope(0)
+    mol = rw.GetMol()
+    Chem.SanitizeMol(mol)
+    return Chem.AddHs(mol)
+
+
+def atoms_per_repeat(family_or_smiles: str) -> tuple[int, int]:
+    """(atoms added per repeat unit, atoms of the two caps): n atoms = caps + n_repeat * per_unit."""
+    one = oligomer_mol(family_or_smiles, 1).GetNumAtoms()
+    two = oligomer_mol(family_or_smiles, 2).GetNumAtoms()
+    return two - one, one - (two - one)
+
+
+def n_repeat_for_atoms(family_or_smiles: str, target_atoms: int) -> int:
+    """The number of repeat units whose capped chain is closest to ``target_atoms`` atoms (>= 1)."""
+    per_unit, caps = atoms_per_repeat(family_or_smiles)
+    return max(1, int(round((target_atoms - caps) / per_unit)))
+
+
+def build_oligomer(family_or_smiles: str, n_repeat: int, seed: int = 0, relax: bool = True):
+    """An H-capped oligomer as ``ase.Atoms`` with 3D coordinates (Å), centred at the origin.
+
+    Args:
+        family_or_smiles: a key of ``POLYMER_FAMILIES``, an alias (``"pvc"``) or a repeat-unit
+            SMILES with two ``[*]`` attachment points.
+        n_repeat: number of repeat units.
+        seed: ETKDG random seed (conformer and, for unspecified stereocentres, tacticity).
+        relax: relax with MMFF94 (UFF when MMFF lacks parameters).
+    """
+    from ase import Atoms
+
+    Chem, AllChem = _rdkit()
+    mol = oligomer_mol(family_or_smiles, n_repeat)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = int(seed)
+    # ETKDG's torsion/linearity knowledge can make long chains with several nitriles fail
+    # after minutes of retries: bound the attempts, then fall back to plain distance geometry
+    # (the force-field relaxation below restores good local geometry)
+    params.maxIterations = 200
+    if AllChem.EmbedMolecule(mol, params) != 0:
+        params.useBasicKnowledge = False
+        params.useExpTorsionAnglePrefs = False
+        if AllChem.EmbedMolecule(mol, params) != 0:
+            raise ValueError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
+    if relax:
+        if AllChem.MMFFHasAllMoleculeParams(mol):
+            AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+        else:
+            AllChem.UFFOptimizeMolecule(mol, maxIters=2000)
+    positions = mol.GetConformer().GetPositions()
+    atoms = Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()], positions=positions - positions.mean(0))
+    atoms.info.update(polymer=str(family_or_smiles), n_repeat=int(n_repeat),
+                      smiles=Chem.MolToSmiles(Chem.RemoveHs(mol)))
+    return atoms
+
+
+def min_distance(atoms) -> float:
+    """Shortest interatomic distance (Å): a quick sanity check on an embedded chain."""
+    d = np.linalg.norm(atoms.positions[:, None] - atoms.positions[None], axis=-1)
+    return float(d[np.triu_indices(len(atoms), 1)].min())

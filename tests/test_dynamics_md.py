@@ -1,0 +1,207 @@
+"""run_md over ASE integrators with ASE calculators (EMT, a harmonic toy): NVE drift, Langevin
+reproducibility and temperature, early stopping, files written, and the ``equipot md`` CLI."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.calculators.calculator import Calculator, all_changes
+from ase.calculators.emt import EMT
+from ase.cluster import Icosahedron
+from ase.constraints import FixAtoms
+from ase.io import read
+
+from equipot.cli import main
+from equipot.dynamics import cli as md_cli
+from equipot.dynamics.md import run_md
+from equipot.dynamics.monitors import bonds_of
+from tests.conftest import molecule
+
+
+class Springs(Calculator):
+    """Harmonic bonds: E = sum k/2 (r - r0)^2 over ``bonds``, k in eV/Å^2, r0 in Å."""
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, bonds, rest, k=10.0):
+        super().__init__()
+        self.bonds, self.rest, self.k = np.asarray(bonds), np.asarray(rest, float), k
+
+    @classmethod
+    def around(cls, atoms, k=10.0):
+        """Springs on the bonds of ``atoms`` at their present lengths (a minimum)."""
+        bonds = bonds_of(atoms)
+        d = atoms.positions[bonds[:, 1]] - atoms.positions[bonds[:, 0]]
+        return cls(bonds, np.linalg.norm(d, axis=1), k)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        i, j = self.bonds.T
+        d = self.atoms.positions[j] - self.atoms.positions[i]
+        r = np.linalg.norm(d, axis=1)
+        f = (-self.k * (r - self.rest) / r)[:, None] * d  # force on j
+        forces = np.zeros((len(self.atoms), 3))
+        np.add.at(forces, j, f)
+        np.add.at(forces, i, -f)
+        energy = 0.5 * self.k * ((r - self.rest) ** 2).sum()
+        self.results = {"energy": energy, "free_energy": energy, "forces": forces}
+
+
+class Explodes(Calculator):
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        raise ValueError("positions are not finite")
+
+
+def cu_cluster():
+    atoms = Icosahedron("Cu", 2)  # 13 atoms
+    atoms.calc = EMT()
+    return atoms
+
+
+def water_springs():
+    atoms = Atoms("OH2", positions=[[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]])
+    atoms.calc = Springs.around(atoms, k=30.0)
+    return atoms
+
+
+def test_nve_drift_of_harmonic_toy_is_zero(tmp_path):
+    atoms = water_springs()
+    result = run_md(atoms, ensemble="nve", temperature_K=300, timestep_fs=0.25, steps=2000, monitors=[],
+                    log_every=5, log_path=tmp_path / "nve.csv", progress=False)
+    assert not result.stopped_early and result.steps_done == 2000 and result.time_ps == pytest.approx(0.5)
+    drift = result.drift
+    assert abs(drift["slope_meV_per_atom_per_ps"]) < 0.05, drift
+    assert drift["fluctuation_meV_per_atom"] < 0.5 and drift["max_abs_dev_meV_per_atom"] < 1.5, drift
+    rows = list(csv.DictReader(open(tmp_path / "nve.csv")))
+    assert list(rows[0]) == ["time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"]
+    assert len(rows) == 401 and float(rows[-1]["time_ps"]) == pytest.approx(0.5)
+    # the molecule vibrated: kinetic and potential energy exchanged
+    assert np.ptp([float(r["epot_eV"]) for r in rows]) > 0.01
+
+
+def test_start_is_at_exact_temperature_without_drift(tmp_path):
+    atoms = cu_cluster()
+    run_md(atoms, ensemble="nve", temperature_K=400, steps=1, monitors=[], progress=False,
+           log_path=tmp_path / "md.csv")
+    first = next(csv.DictReader(open(tmp_path / "md.csv")))
+    assert float(first["time_ps"]) == 0 and float(first["temperature_K"]) == pytest.approx(400, rel=1e-9)
+    assert np.abs(atoms.get_momenta().sum(0)).max() < 1e-10
+    assert atoms.constraints == []  # FixCom was for the run only
+
+
+def test_langevin_is_reproducible_with_seed():
+    runs = []
+    for seed in (7, 7, 8):
+        atoms = cu_cluster()
+        run_md(atoms, temperature_K=500, timestep_fs=2.0, steps=40, seed=seed, progress=False)
+        runs.append(atoms.positions.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("ensemble, steps", [("nvt", 1500), ("bussi", 600), ("nose-hoover", 600)])
+def test_thermostat_reaches_target_temperature(tmp_path, ensemble, steps):
+    atoms = cu_cluster()
+    log = tmp_path / "md.csv"
+    result = run_md(atoms, ensemble=ensemble, temperature_K=600, timestep_fs=4.0, friction_per_fs=0.05,
+                    thermostat_time_fs=40.0, steps=steps, seed=1, log_path=log, log_every=5, progress=False,
+                    monitors=[])  # a hot 13-atom Cu cluster rearranges: the molecular bond test does not apply
+    assert not result.stopped_early, result.failure
+    temps = np.array([float(r["temperature_K"]) for r in csv.DictReader(open(log))])
+    mean = temps[len(temps) // 3:].mean()  # after equilibration (half the kinetic energy goes to potential)
+    assert mean == pytest.approx(600, rel=0.2), mean
+    assert np.allclose(atoms.get_momenta().sum(0), 0, atol=1e-8)  # FixCom kept the centre still
+
+
+def test_monitor_stops_run_and_report_records_it(tmp_path):
+    class FailAt:
+        name = "test"
+
+        def check(self, atoms, step, time_ps):
+            return "planned" if step >= 30 else None
+
+    atoms = cu_cluster()
+    result = run_md(atoms, temperature_K=300, steps=100, monitors=[FailAt()], check_every=10, traj_every=10,
+                    report_dir=tmp_path, progress=False)
+    assert result.stopped_early and result.failure.step == 30 and result.steps_done == 30
+    assert result.time_to_failure_ps == pytest.approx(0.015)
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["failure"] == {"monitor": "test", "reason": "planned", "step": 30, "time_ps": pytest.approx(0.015)}
+    assert report["result"]["stopped_early"] is True and report["settings"]["calculator"] == "EMT"
+    assert len(read(tmp_path / "trajectory.extxyz", index=":")) == 4  # steps 0, 10, 20, 30
+    assert (tmp_path / "report.png").stat().st_size > 1000
+    assert set(result.paths) == {"trajectory", "log", "report", "plot"}
+
+
+def test_calculator_error_is_a_failure_and_constraints_are_restored():
+    atoms = cu_cluster()
+    atoms.set_constraint(FixAtoms([0]))
+    atoms.calc = Explodes()
+    result = run_md(atoms, temperature_K=300, steps=10, monitors=[], progress=False, init_velocities=False)
+    assert result.stopped_early and result.failure.monitor == "calculator" and "not finite" in result.failure.reason
+    assert len(atoms.constraints) == 1 and isinstance(atoms.constraints[0], FixAtoms)
+
+
+def test_traj_format_and_hr_error_against_itself(tmp_path):
+    atoms = cu_cluster()
+    traj = tmp_path / "run.traj"
+    result = run_md(atoms, temperature_K=300, steps=20, traj_path=traj, traj_every=5, progress=False)
+    frames = read(traj, index=":")
+    assert len(frames) == 5
+    again = cu_cluster()
+    result = run_md(again, temperature_K=300, steps=20, traj_path=tmp_path / "b.extxyz", traj_every=5,
+                    reference=frames, progress=False)
+    assert result.hr_error == pytest.approx(0.0, abs=1e-12)  # same seed, same trajectory
+
+
+def test_bad_input_is_a_clear_value_error():
+    atoms = cu_cluster()
+    with pytest.raises(ValueError, match="ensemble"):
+        run_md(atoms, ensemble="npt", temperature_K=300, steps=1)
+    with pytest.raises(ValueError, match="exactly one"):
+        run_md(atoms, temperature_K=300, steps=1, duration_ps=1.0)
+    with pytest.raises(ValueError, match=r"\.traj"):
+        run_md(atoms, temperature_K=300, steps=1, traj_path="x.pdb")
+    atoms.calc = None
+    with pytest.raises(ValueError, match="calculator"):
+        run_md(atoms, temperature_K=300, steps=1)
+
+
+def test_parse_duration():
+    assert md_cli.parse_duration("10ps", 0.5) == 20000
+    assert md_cli.parse_duration("2000steps", 0.5) == 2000
+    assert md_cli.parse_duration("500fs", 0.5) == 1000
+    assert md_cli.parse_duration("0.1", 0.5) == 200
+    for bad in ("ten ps", "0fs", "2.5steps"):
+        with pytest.raises(ValueError):
+            md_cli.parse_duration(bad, 0.5)
+
+
+def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(md_cli, "_make_calculator", lambda args: Springs.around(molecule("ethanol")))
+    out = tmp_path / "run"
+    rc = main(["md", "ethanol", "--model", "toy", "--duration", "20steps", "--ensemble", "nve",
+               "--temperature", "300", "--out", str(out), "--no-progress", "--traj-every", "5", "--log-every", "5"])
+    assert rc == 0
+    for name in ("md.csv", "report.json", "report.png", "trajectory.extxyz"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["result"]["steps_done"] == 20 and report["settings"]["ensemble"] == "nve"
+    assert "slope_meV_per_atom_per_ps" in report["drift"]
+    assert len(list(csv.DictReader(open(out / "md.csv")))) == 5
+    printed = capsys.readouterr().out
+    assert "C2H6O" in printed and "stable" in printed
+    # a reference trajectory: h(r) error of the run against its own frames is reported
+    rc = main(["md", "ethanol", "--model", "toy", "--duration", "20steps", "--ensemble", "nve",
+               "--out", str(tmp_path / "again"), "--no-progress", "--traj-every", "5",
+               "--reference", str(out / "trajectory.extxyz")])
+    assert rc == 0
+    assert json.loads((tmp_path / "again" / "report.json").read_text())["hr_error"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(SystemExit):
+        main(["md", "ethanol"])  # --model is required
+    assert main(["md", "notamolecule", "--model", "toy"]) == 1
+    assert "shipped" in capsys.readouterr().err
