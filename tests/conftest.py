@@ -63,3 +63,23 @@ def ethanol():
 def _seed():
     np.random.seed(1234)
     torch.manual_seed(1234)
+
+
+def write_morse_store(path, n_frames: int, vary_size: bool = False):
+    """A frame store of rattled ethanol frames labelled with a Morse pair potential (smooth,
+    learnable, instant). With ``vary_size`` frames keep the first 6, 7 or 8 atoms."""
+    from ase.calculators.morse import MorsePotential
+
+    from equipot.data.store import FrameStore
+
+    store = FrameStore.create(path, level_of_theory="Morse", code="ase", code_version="test", created_with="pytest")
+    rng = np.random.default_rng(0)
+    base = molecule("ethanol")
+    for k in range(n_frames):
+        atoms = base[: 6 + k % 3].copy() if vary_size else base.copy()
+        atoms.positions += rng.normal(scale=0.08, size=atoms.positions.shape)
+        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
+        atoms.get_forces()
+        store.append(atoms)
+    store.close()
+    return path

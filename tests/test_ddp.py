@@ -3,14 +3,11 @@
 import os
 import socket
 
-import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from ase.calculators.morse import MorsePotential
 
-from equipot.data.store import FrameStore
-from tests.conftest import TINY, molecule
+from tests.conftest import TINY, write_morse_store
 
 
 def _free_port() -> int:
@@ -48,18 +45,8 @@ def _worker(rank: int, world: int, port: int, store: str, out: str) -> None:
 
 @pytest.fixture
 def store(tmp_path):
-    path = tmp_path / "morse.h5"
-    s = FrameStore.create(path, level_of_theory="Morse", code="ase", code_version="test", created_with="pytest")
-    rng = np.random.default_rng(0)
-    base = molecule("ethanol")
-    for k in range(10):
-        atoms = base[: 6 + k % 3].copy()  # unequal sizes: shares by atoms differ from shares by frames
-        atoms.positions += rng.normal(scale=0.08, size=atoms.positions.shape)
-        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
-        atoms.get_forces()
-        s.append(atoms)
-    s.close()
-    return path
+    # unequal sizes: shares by atoms differ from shares by frames
+    return write_morse_store(tmp_path / "morse.h5", 10, vary_size=True)
 
 
 def test_two_gloo_processes_equal_single_process(store, tmp_path):

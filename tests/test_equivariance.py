@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from ase import Atoms
 from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
 from equipot import AtomicGraph, Equiformer, EquiformerConfig
-from tests.conftest import make_model, molecule
+from tests.conftest import make_model
 
 
 def energy_forces(model, atoms):

@@ -3,30 +3,18 @@
 import numpy as np
 import pytest
 import torch
-from ase.calculators.morse import MorsePotential
 
 from equipot import load_model
 from equipot.data.store import FrameStore
 from equipot.train import TrainConfig, Trainer, energy_force_loss, error_metrics
 from equipot.train.data import GraphDataset, fit_reference_energies
-from tests.conftest import TINY, molecule
+from tests.conftest import TINY, write_morse_store
 
 
 @pytest.fixture
 def morse_store(tmp_path):
-    """24 rattled ethanol frames labelled with a Morse pair potential (smooth, learnable)."""
-    path = tmp_path / "ethanol_morse.h5"
-    store = FrameStore.create(path, level_of_theory="Morse", code="ase", code_version="test", created_with="pytest")
-    rng = np.random.default_rng(0)
-    base = molecule("ethanol")
-    for _ in range(24):
-        atoms = base.copy()
-        atoms.positions += rng.normal(scale=0.08, size=atoms.positions.shape)
-        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
-        atoms.get_forces()
-        store.append(atoms)
-    store.close()
-    return path
+    """24 rattled ethanol frames labelled with a Morse pair potential."""
+    return write_morse_store(tmp_path / "ethanol_morse.h5", 24)
 
 
 def config(store, out, **kw):

@@ -82,7 +82,7 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"{args.path}")
     print(f"  level of theory   {attrs.get('level_of_theory')}  ({attrs.get('code')} {attrs.get('code_version')})")
     print(f"  frames            {s['frames']}  ({s['n_atoms_min']}-{s['n_atoms_max']} atoms)")
-    print(f"  elements          " + ", ".join(f"{k} {v}" for k, v in s["elements"].items()))
+    print("  elements          " + ", ".join(f"{k} {v}" for k, v in s["elements"].items()))
     if s["frames"]:
         print(f"  energy (eV)       mean {s['energy_mean']:.4f}  std {s['energy_std']:.4f}  "
               f"min {s['energy_min']:.4f}  max {s['energy_max']:.4f}")
