@@ -73,3 +73,15 @@ def test_periodic_systems_rejected():
 
     with pytest.raises(ValueError, match="isolated molecules"):
         ReplicaDynamics(make_model(species=["C"]), [bulk("C")], temperature_K=300)
+
+
+def test_default_monitors_are_per_replica(aspirin, ethanol):
+    """Bond lists differ between molecules: each replica's monitors are its own copies."""
+    from equipot.dynamics.monitors import default_monitors
+
+    replicas = ReplicaDynamics(gentle_model(), [ethanol, aspirin], temperature_K=300,
+                               monitors=default_monitors(300), check_every=5)
+    result = replicas.run(steps=10, progress=False)
+    assert result.failures == [None, None]
+    bonds = [next(m for m in ms if m.name == "bond").bonds for ms in replicas.monitors]
+    assert len(bonds[0]) == 8 and len(bonds[1]) == 21

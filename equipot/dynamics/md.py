@@ -52,11 +52,6 @@ class MDResult:
         return asdict(self)
 
 
-def result_dict(result: MDResult) -> dict[str, Any]:
-    """JSON-ready dict of a result (kept for callers of the first version)."""
-    return result.to_dict()
-
-
 def make_integrator(atoms: Atoms, ensemble: str, timestep_fs: float, temperature_K: float,
                     friction_per_fs: float, rng: np.random.Generator, thermostat_time_fs: float = 100.0):
     """The ASE integrator for ``ensemble``: "nvt" Langevin (friction 1/fs), "nve" velocity

@@ -9,6 +9,7 @@ rest go on.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass, field
@@ -97,7 +98,6 @@ class ReplicaDynamics:
         self.temperature_K = float(temperature_K)
         self.dt = timestep_fs * units.fs
         self.gamma = friction_per_fs / units.fs
-        self.monitors = list(monitors)
         self.check_every = int(check_every)
         self.skin = float(skin)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -122,6 +122,14 @@ class ReplicaDynamics:
         self.failures: list[ReplicaFailure | None] = [None] * len(systems)
         self._nl: dict | None = None
         self.forces, self.energy = self._compute()
+        # Monitors keep per-system state (a bond list, reference lengths, a limit set from
+        # the target temperature), so every replica gets its own copies, started on it.
+        self.monitors = [[copy.deepcopy(m) for m in monitors] for _ in systems]
+        for k, replica_monitors in enumerate(self.monitors):
+            atoms = self.replica_atoms(k)
+            for monitor in replica_monitors:
+                if hasattr(monitor, "start"):
+                    monitor.start(atoms, self.temperature_K)
 
     # --- model ---------------------------------------------------------------------------
     def _live_atoms(self) -> torch.Tensor:
@@ -201,7 +209,7 @@ class ReplicaDynamics:
                 reason, name = "non-finite positions or forces", "finite"
             else:
                 atoms = None
-                for monitor in self.monitors:
+                for monitor in self.monitors[k]:
                     atoms = atoms or self.replica_atoms(k)
                     reason = monitor.check(atoms, step, time_ps)
                     if reason:
