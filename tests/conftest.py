@@ -65,7 +65,7 @@ def _seed():
     torch.manual_seed(1234)
 
 
-def write_morse_store(path, n_frames: int, vary_size: bool = False):
+def write_morse_store(path, n_frames: int, vary_size: bool = False, seed: int = 0):
     """A frame store of rattled ethanol frames labelled with a Morse pair potential (smooth,
     learnable, instant). With ``vary_size`` frames keep the first 6, 7 or 8 atoms."""
     from ase.calculators.morse import MorsePotential
@@ -73,7 +73,7 @@ def write_morse_store(path, n_frames: int, vary_size: bool = False):
     from equipot.data.store import FrameStore
 
     store = FrameStore.create(path, level_of_theory="Morse", code="ase", code_version="test", created_with="pytest")
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     base = molecule("ethanol")
     for k in range(n_frames):
         atoms = base[: 6 + k % 3].copy() if vary_size else base.copy()

@@ -85,3 +85,22 @@ def test_default_monitors_are_per_replica(aspirin, ethanol):
     assert result.failures == [None, None]
     bonds = [next(m for m in ms if m.name == "bond").bonds for ms in replicas.monitors]
     assert len(bonds[0]) == 8 and len(bonds[1]) == 21
+
+
+def test_per_replica_monitors_and_recorded_positions(ethanol):
+    """Each replica can have its own monitors (here only replica 1 has an impossible bond
+    reference and fails at the first check); positions are recorded while a replica lives."""
+    from equipot.dynamics.monitors import BondStability, bonds_of, bond_lengths
+
+    bonds = bonds_of(ethanol)
+    wrong = bond_lengths(ethanol.positions, bonds) + 1.0  # every bond 1 Å off its reference
+    monitors = [[BondStability()], [BondStability(reference_lengths=wrong, bonds=bonds)]]
+    replicas = ReplicaDynamics(gentle_model(), [ethanol, ethanol], temperature_K=300, seed=1,
+                               monitors=monitors, check_every=5)
+    result = replicas.run(steps=20, progress=False, record_every=2)
+    assert result.failures[0] is None
+    assert result.failures[1] is not None and result.failures[1].step == 5
+    assert result.positions[0].shape == (10, len(ethanol), 3)
+    assert result.positions[1].shape == (2, len(ethanol), 3)  # steps 2 and 4, then it failed
+    with pytest.raises(ValueError, match="monitor lists"):
+        ReplicaDynamics(gentle_model(), [ethanol] * 3, temperature_K=300, monitors=monitors)

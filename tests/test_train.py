@@ -105,3 +105,33 @@ def test_checkpoints_load_and_record_objective(morse_store, tmp_path):
     assert (tmp_path / "run" / "parity_val.png").stat().st_size > 1000
     # force-only still fits E0 so energies stay meaningful
     assert trainer.stats["reference_energies"]["C"] != 0.0
+
+
+def test_training_on_several_files_splits_each(tmp_path):
+    """A list (or glob) of stores trains on their union; each file gets its own saved split."""
+    from equipot.data.splits import load_splits, splits_path
+
+    a = write_morse_store(tmp_path / "a_1.h5", 12)
+    b = write_morse_store(tmp_path / "a_2.h5", 12, seed=5)
+    trainer = Trainer(config(str(tmp_path / "a_*.h5"), tmp_path / "run", train_size=8, val_size=2, test_size=2,
+                             epochs=1))
+    assert trainer.data_paths == [str(a), str(b)]
+    assert len(trainer.train_set) == 16 and len(trainer.val_set) == 4
+    for path in (a, b):
+        assert len(load_splits(splits_path(path))["train"]) == 8
+    # frames of the second file come from that file
+    np.testing.assert_allclose(trainer.train_set.frame(8).positions,
+                               FrameStore(b)[int(trainer.splits[str(b)]["train"][0])].positions)
+    trainer.fit()
+    assert load_model(tmp_path / "run" / "best.pt").metadata["data"] == [str(a), str(b)]
+    with pytest.raises(ValueError, match="no frame stores match"):
+        Trainer(config(str(tmp_path / "none_*.h5"), tmp_path / "run2"))
+
+
+def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
+    """A budget too small for the planned epochs ends the run early, with the cosine
+    schedule shortened to the epochs that fit (learning rate at min_lr at the end)."""
+    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=1e-6, min_lr=1e-5))
+    trainer.fit()
+    assert trainer.epoch == 1 and trainer.epochs == 1 and len(trainer.history) == 1
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)

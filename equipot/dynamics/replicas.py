@@ -46,6 +46,8 @@ class ReplicaResult:
     replica_steps_per_s: float
     energies: np.ndarray = field(repr=False)  # (n_logged, R) total energy, eV (NaN after failure)
     log_time_ps: np.ndarray = field(repr=False)
+    # per replica (T_k, n_k, 3) positions every ``record_every`` steps while it was alive
+    positions: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
     def stable_times_ps(self) -> list[float]:
@@ -65,7 +67,8 @@ class ReplicaDynamics:
         seed: seeds the starting velocities and the Langevin noise.
         monitors: objects with ``name`` and ``check(atoms, step, time_ps) -> str | None``
             (those of ``equipot.dynamics.monitors``), applied to each live replica every
-            ``check_every`` steps.
+            ``check_every`` steps; or one such list per replica (different molecules with
+            their own reference bond lengths, say).
         skin: Verlet skin of the batched neighbour list, Å.
     """
 
@@ -124,7 +127,11 @@ class ReplicaDynamics:
         self.forces, self.energy = self._compute()
         # Monitors keep per-system state (a bond list, reference lengths, a limit set from
         # the target temperature), so every replica gets its own copies, started on it.
-        self.monitors = [[copy.deepcopy(m) for m in monitors] for _ in systems]
+        per_replica = len(monitors) > 0 and all(isinstance(m, (list, tuple)) for m in monitors)
+        if per_replica and len(monitors) != len(systems):
+            raise ValueError(f"{len(monitors)} monitor lists for {len(systems)} replicas")
+        self.monitors = [[copy.deepcopy(m) for m in (monitors[k] if per_replica else monitors)]
+                         for k in range(len(systems))]
         for k, replica_monitors in enumerate(self.monitors):
             atoms = self.replica_atoms(k)
             for monitor in replica_monitors:
@@ -220,8 +227,12 @@ class ReplicaDynamics:
                 self.alive[k] = False
 
     def run(self, steps: int | None = None, duration_ps: float | None = None, log_every: int = 10,
-            progress: bool = True, log_path: str | Path | None = None) -> ReplicaResult:
-        """Run until ``steps`` (or ``duration_ps``) or until every replica has failed."""
+            progress: bool = True, log_path: str | Path | None = None, record_every: int = 0) -> ReplicaResult:
+        """Run until ``steps`` (or ``duration_ps``) or until every replica has failed.
+
+        ``record_every`` > 0 keeps every replica's positions each that many steps (for h(r),
+        radius of gyration...), in ``result.positions``.
+        """
         if (steps is None) == (duration_ps is None):
             raise ValueError("give exactly one of steps or duration_ps")
         if steps is None:
@@ -234,12 +245,18 @@ class ReplicaDynamics:
         t0 = time.perf_counter()
         replica_steps = 0
         done = 0
+        frames: list[list[np.ndarray]] = [[] for _ in self.sizes]
+        bounds = np.cumsum([0] + self.sizes)
         for done in range(1, steps + 1):
             replica_steps += int(self.alive.sum())
             self.step()
             now = done * dt_ps
             if done % self.check_every == 0 or done == steps:
                 self._check(done, now)
+            if record_every and done % record_every == 0:
+                pos = self.positions.cpu().numpy()
+                for k in np.flatnonzero(self.alive):
+                    frames[k].append(pos[bounds[k] : bounds[k + 1]].copy())
             if done % log_every == 0:
                 energies.append((self.energy + self.kinetic_energy()).cpu().numpy())
                 times.append(now)
@@ -253,6 +270,7 @@ class ReplicaDynamics:
         result = ReplicaResult(
             steps=done, time_ps=done * dt_ps, wall_s=wall, failures=list(self.failures),
             replica_steps_per_s=replica_steps / wall, energies=np.array(energies), log_time_ps=np.array(times),
+            positions=[np.array(f).reshape(-1, n, 3) for f, n in zip(frames, self.sizes)],
         )
         if log_path is not None:
             header = "time_ps," + ",".join(f"etot_{k}" for k in range(len(self.alive)))

@@ -49,7 +49,54 @@ class GraphDataset(torch.utils.data.Dataset):
         return graph
 
 
-def fit_reference_energies(dataset: GraphDataset, species: list[str]) -> dict[str, float]:
+class ConcatGraphDataset(torch.utils.data.Dataset):
+    """Several ``GraphDataset``s (one per frame store) seen as one: training on many files."""
+
+    def __init__(self, parts: Sequence[GraphDataset]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [len(p) for p in self.parts])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def _locate(self, k: int) -> tuple[GraphDataset, int]:
+        if not 0 <= k < len(self):
+            raise IndexError(k)
+        part = int(np.searchsorted(self.offsets, k, side="right")) - 1
+        return self.parts[part], k - int(self.offsets[part])
+
+    def frame(self, k: int) -> Frame:
+        part, i = self._locate(k)
+        return part.frame(i)
+
+    def __getitem__(self, k: int) -> AtomicGraph:
+        part, i = self._locate(k)
+        return part[i]
+
+
+def expand_data_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
+    """Frame-store paths from one path, a glob pattern, or a list of either (sorted per pattern)."""
+    import glob
+
+    items = [data] if isinstance(data, (str, Path)) else list(data)
+    paths: list[str] = []
+    for item in items:
+        item = str(item)
+        if any(ch in item for ch in "*?["):
+            found = sorted(glob.glob(item))
+            if not found:
+                raise ValueError(f"no frame stores match {item!r}")
+            paths.extend(found)
+        else:
+            if not Path(item).is_file():
+                raise ValueError(f"frame store {item!r} does not exist")
+            paths.append(item)
+    if not paths:
+        raise ValueError("no training data given")
+    return paths
+
+
+def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: list[str]) -> dict[str, float]:
     """Per-element energies E0 minimising sum_frames (E - sum_atoms E0[z])^2 (least squares).
 
     Elements that never vary independently (one molecule) share the energy through the
@@ -67,7 +114,7 @@ def fit_reference_energies(dataset: GraphDataset, species: list[str]) -> dict[st
     return dict(zip(species, map(float, e0)))
 
 
-def dataset_statistics(dataset: GraphDataset) -> dict[str, float]:
+def dataset_statistics(dataset: GraphDataset | ConcatGraphDataset) -> dict[str, float]:
     """RMS force component (eV/Å) and mean neighbour count of the training frames."""
     sq, n_comp, edges, atoms = 0.0, 0, 0, 0
     for k in range(len(dataset)):
@@ -79,7 +126,7 @@ def dataset_statistics(dataset: GraphDataset) -> dict[str, float]:
     return {"force_rms": (sq / max(n_comp, 1)) ** 0.5, "avg_num_neighbors": edges / max(atoms, 1)}
 
 
-def species_in(dataset: GraphDataset) -> list[str]:
+def species_in(dataset: GraphDataset | ConcatGraphDataset) -> list[str]:
     """Element symbols present, in atomic-number order."""
     zs = set()
     for k in range(len(dataset)):

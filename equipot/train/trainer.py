@@ -11,15 +11,18 @@ global batch of ``batch_size`` frames is split over the ranks, gradients summed;
 writes checkpoints, logs and plots).
 
 Config fields (YAML keys, all of ``TrainConfig``):
-    data: frame store (.h5); train_size/val_size/test_size: frame counts or fractions;
-    split_seed. model: ``preset`` (small | md17) plus any ``EquiformerConfig`` field.
+    data: frame store (.h5), a glob pattern, or a list of them; train_size/val_size/test_size:
+    frame counts or fractions, applied to each file; split_seed. model: ``preset``
+    (small | medium | md17) plus any ``EquiformerConfig`` field.
     epochs, batch_size (global, frames), lr, min_lr, weight_decay, warmup_epochs,
     scheduler (cosine | plateau), energy_weight ((eV/atom)^-2), force_weight ((eV/Å)^-2),
     loss (mse | huber), huber_delta, force_only, reference_energies ({symbol: eV} or null:
     least squares on training energies), ema_decay, grad_clip, patience (epochs without a
     better validation loss), seed, device, dtype, num_workers (DataLoader), cache
     (neighbour lists kept in memory), tensorboard (needs the tensorboard package), num_threads,
-    progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots).
+    progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots), time_limit_minutes
+    (wall-clock budget: after every epoch the run shortens ``epochs`` to what fits, and the
+    cosine schedule with it, so a budgeted run still anneals).
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from equipot.data.graph import collate
 from equipot.data.store import FrameStore
 from equipot.data.splits import load_or_make_splits
 from equipot.model import Equiformer, EquiformerConfig
-from equipot.train.data import GraphDataset, dataset_statistics, fit_reference_energies, species_in
+from equipot.train.data import (ConcatGraphDataset, GraphDataset, dataset_statistics, expand_data_paths,
+                                fit_reference_energies, species_in)
 from equipot.train import distributed as ddp
 from equipot.train.losses import loss_terms
 from equipot.train.metrics import error_metrics
@@ -51,7 +55,7 @@ from equipot.train.metrics import error_metrics
 class TrainConfig:
     """Everything a run needs; serialisable to YAML. Sizes are frame counts or fractions."""
 
-    data: str
+    data: str | list[str]
     out: str = "runs/train"
     train_size: float = 0.8
     val_size: float = 0.1
@@ -82,6 +86,7 @@ class TrainConfig:
     cache: bool = True
     tensorboard: bool = False
     progress: bool = True
+    time_limit_minutes: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -117,13 +122,18 @@ class Trainer:
 
         model_cfg = dict(c.model)
         preset = model_cfg.pop("preset", "md17")
-        with FrameStore(c.data) as store:
-            n_frames = len(store)
-        self.splits = load_or_make_splits(c.data, n_frames, {"train": c.train_size, "val": c.val_size, "test": c.test_size},
-                                          seed=c.split_seed)
+        # one split per file (sizes apply to each), saved next to it
+        self.data_paths = expand_data_paths(c.data)
+        self.splits = {}
+        for path in self.data_paths:
+            with FrameStore(path) as store:
+                n_frames = len(store)
+            self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
+                                                                     "test": c.test_size}, seed=c.split_seed)
         cutoff = EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
-        self.train_set = GraphDataset(c.data, cutoff, self.splits["train"], cache=c.cache)
-        self.val_set = GraphDataset(c.data, cutoff, self.splits["val"], cache=c.cache)
+        self.train_set, self.val_set = (
+            ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
+            for name in ("train", "val"))
         species = model_cfg.pop("species", None) or species_in(self.train_set)
         stats = dataset_statistics(self.train_set)
         e0 = c.reference_energies or fit_reference_energies(self.train_set, species)
@@ -139,7 +149,7 @@ class Trainer:
 
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
-        total = c.epochs * self.steps_per_epoch
+        self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
         warmup = max(1, int(c.warmup_epochs * self.steps_per_epoch))
         floor = c.min_lr / c.lr
 
@@ -147,12 +157,14 @@ class Trainer:
             if step < warmup:
                 return (step + 1) / warmup
             if c.scheduler == "cosine":
+                total = self.epochs * self.steps_per_epoch
                 progress = min(1.0, (step - warmup) / max(1, total - warmup))
                 return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
             return 1.0
 
         if c.scheduler not in ("cosine", "plateau"):
             raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
+        self._lr_factor = lr_factor
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor)
         self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=10, min_lr=c.min_lr)
                         if c.scheduler == "plateau" else None)
@@ -198,7 +210,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(self._batches(self.train_set, True, self.epoch), total=self.steps_per_epoch,
-                   desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+                   desc=f"epoch {self.epoch + 1}/{self.epochs}",
                    disable=not (self.config.progress and self.is_main), leave=False)
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
@@ -257,7 +269,8 @@ class Trainer:
     def _metadata(self) -> dict[str, Any]:
         c = self.config
         return {"objective": "forces" if c.force_only else "energy+forces", "epoch": self.epoch,
-                "train_config": asdict(c), "data": str(c.data), "train_frames": len(self.train_set),
+                "epochs": self.epochs,
+                "train_config": asdict(c), "data": self.data_paths, "train_frames": len(self.train_set),
                 "statistics": self.stats, "best_val_loss": self.best}
 
     def _save(self, improved: bool) -> None:
@@ -271,7 +284,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "plateau": self.plateau.state_dict() if self.plateau else None,
-            "epoch": self.epoch, "best": self.best, "bad_epochs": self.bad_epochs,
+            "epoch": self.epoch, "epochs": self.epochs, "best": self.best, "bad_epochs": self.bad_epochs,
             "history": self.history,
             # batch order comes from a generator seeded per epoch; only torch's global RNG
             # (parameter init happened before) needs restoring
@@ -293,6 +306,7 @@ class Trainer:
         if self.plateau and state["plateau"]:
             self.plateau.load_state_dict(state["plateau"])
         self.epoch, self.best, self.bad_epochs = state["epoch"], state["best"], state["bad_epochs"]
+        self.epochs = state.get("epochs", self.config.epochs)
         self.history = list(state["history"])
         torch.set_rng_state(state["rng"]["torch"])
 
@@ -306,8 +320,9 @@ class Trainer:
         c = self.config
         log_path = self.out / "metrics.csv"
         writer_tb = _tensorboard(self.out) if (c.tensorboard and self.is_main) else None
-        last = c.epochs if stop_after is None else min(c.epochs, stop_after)
-        while self.epoch < last and self.bad_epochs < c.patience:
+        start = time.perf_counter()
+        while self.epoch < (self.epochs if stop_after is None else min(self.epochs, stop_after)) \
+                and self.bad_epochs < c.patience:
             t0 = time.perf_counter()
             train_loss = self.train_epoch()
             val = self.evaluate(self.val_set)
@@ -330,6 +345,8 @@ class Trainer:
                     for key, value in row.items():
                         if key != "epoch":
                             writer_tb.add_scalar(key, value, self.epoch)
+            if c.time_limit_minutes:
+                self._fit_time_budget(time.perf_counter() - start, [r["seconds"] for r in self.history])
             self._save(improved)
             if c.progress and self.is_main:
                 print(f"epoch {self.epoch:4d}  train {train_loss:.4g}  val {val['loss']:.4g}  "
@@ -344,6 +361,29 @@ class Trainer:
             val = self.evaluate(self.val_set)  # EMA weights, as saved
             plot_parity(val["arrays"], val, self.out / "parity_val.png", title=f"validation, epoch {self.epoch}")
         return min(self.history, key=lambda r: r["val_loss"]) if self.history else {}
+
+    def _fit_time_budget(self, elapsed: float, epoch_seconds: list[float]) -> None:
+        """Shorten ``epochs`` so this call ends within ``time_limit_minutes`` (never lengthen).
+
+        Re-estimated after every epoch from the mean of the last three epoch times (the first
+        also builds the neighbour lists), so the cosine schedule still reaches ``min_lr`` at
+        the end of a budgeted run.
+        """
+        budget = self.config.time_limit_minutes * 60 - elapsed
+        recent = epoch_seconds[-3:] if len(epoch_seconds) > 1 else epoch_seconds
+        per_epoch = sum(recent) / len(recent)
+        affordable = self.epoch + max(0, int(budget // max(per_epoch, 1e-9)))
+        if self.world_size > 1:  # rank 0 decides: ranks timing themselves could disagree and hang
+            (affordable,) = ddp.all_sum([float(affordable) if self.is_main else 0.0], self.device)
+            affordable = int(affordable)
+        if affordable < self.epochs:
+            if self.is_main:
+                print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
+            self.epochs = max(self.epoch, affordable)
+            if self.plateau is None:  # the learning rate of the shortened cosine, from now on
+                step = self.scheduler.last_epoch
+                for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+                    group["lr"] = base * self._lr_factor(step)
 
 
 def _collate_or_none(graphs):

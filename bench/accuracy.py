@@ -1,0 +1,101 @@
+"""Accuracy of the shipped models on held-out data: the model-card numbers of the README.
+
+For each model, the test split of every file it was trained on (rebuilt from the split sizes
+and seed stored in its checkpoint, the same split as ``DATA.splits.json``), plus extra sets:
+aspirin at 600 K, and for the polymer models the two held-out families (all their frames).
+
+    python bench/accuracy.py [--models aspirin-gfn2 ...] [--max-frames 500] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from equipot.checkpoint import load_model, shipped_models  # noqa: E402
+from equipot.data.splits import make_splits  # noqa: E402
+from equipot.data.store import FrameStore  # noqa: E402
+from equipot.train.cli_eval import evaluate_model  # noqa: E402
+
+EXTRA = {
+    "aspirin-gfn2": {"aspirin 600 K (all 300 frames)": ["datasets/md17_gfn2/aspirin_600K.h5"]},
+    "aspirin-gfn2-small": {"aspirin 600 K (all 300 frames)": ["datasets/md17_gfn2/aspirin_600K.h5"]},
+    "polymers-gfn2": {"held-out families PMMA, PVA (all frames)": ["datasets/polymers_gfn2/pmma_*.h5",
+                                                                   "datasets/polymers_gfn2/pva_*.h5"]},
+}
+EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
+
+
+def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
+    """{label: [(file, indices or None for all)]}: per-file test splits, then the extras."""
+    meta = model.metadata
+    cfg = meta["train_config"]
+    sizes = {"train": cfg["train_size"], "val": cfg["val_size"], "test": cfg["test_size"]}
+    sets = {}
+    for path in meta["data"]:
+        with FrameStore(ROOT / path) as store:
+            n = len(store)
+        test = make_splits(n, sizes, cfg["split_seed"])["test"]
+        sets.setdefault("test split", []).append((path, [int(i) for i in test]))
+    return sets
+
+
+def evaluate(name: str, max_frames: int | None) -> list[dict]:
+    model = load_model(name, dtype="float64")
+    rows = []
+    sets = test_sets(model)
+    for label, patterns in EXTRA.get(name, {}).items():
+        sets[label] = [(p, None) for pat in patterns for p in sorted(glob.glob(str(ROOT / pat)))]
+    for label, parts in sets.items():
+        per_file = {}
+        for path, indices in parts:
+            if indices is not None and max_frames:
+                indices = indices[:max_frames]
+            t0 = time.perf_counter()
+            metrics, arrays = evaluate_model(model, str(ROOT / path), indices, batch_size=16)
+            per_file[Path(path).name] = {**metrics, "frames": int(len(arrays[0])), "seconds": time.perf_counter() - t0}
+        frames = sum(m["frames"] for m in per_file.values())
+        pooled = {k: sum(m[k] * m["frames"] for m in per_file.values()) / frames
+                  for k in ("force_mae", "energy_mae", "energy_per_atom_mae")}
+        rows.append({"model": name, "set": label, "frames": frames, **pooled, "files": per_file})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=None, help="default: every shipped model")
+    parser.add_argument("--max-frames", type=int, default=None, help="first N test frames of each file")
+    parser.add_argument("--per-file", action="store_true", help="also print each file's row")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = args.models or sorted(shipped_models())
+    print("| model | set | frames | force MAE (meV/Å) | energy MAE (meV) | energy MAE (meV/atom) |")
+    print("|---|---|---|---|---|---|")
+    rows = []
+    for name in names:
+        for row in evaluate(name, args.max_frames):
+            rows.append(row)
+            print(f"| {name} | {row['set']} | {row['frames']} | {row['force_mae']:.1f} | {row['energy_mae']:.1f} | "
+                  f"{row['energy_per_atom_mae']:.2f} |", flush=True)
+            if args.per_file:
+                for fname, m in row["files"].items():
+                    print(f"| | {fname} | {m['frames']} | {m['force_mae']:.1f} | {m['energy_mae']:.1f} | "
+                          f"{m['energy_per_atom_mae']:.2f} |", flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

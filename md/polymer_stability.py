@@ -1,0 +1,169 @@
+"""Polymer stability study: chains of the training and held-out families under Langevin MD
+with the energy+force and the force-only polymer models, against GFN2-xTB reference dynamics.
+
+For each family, the chain of one shipped trajectory (``datasets/polymers_gfn2/<family>_<n>.h5``)
+starts from that trajectory's first frame and runs at its temperature; every chain of both
+models advances in one batched integrator. Reported per chain: bond stability (Fu et al.'s
+0.5 Å criterion against the reference trajectory's mean bond lengths), radius of gyration and
+end-to-end distance (mean ± std) against the GFN2-xTB trajectory, h(r) error. Long chains
+(``--long``: built with RDKit, two to four times the longest training chain) have no
+affordable reference and report stability, Rg and end-to-end only.
+
+    python md/polymer_stability.py [--chain-atoms 55] [--duration-ps 1] [--long 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from equipot.data.store import FrameStore
+from equipot.dynamics.analysis import distance_histogram_error, end_to_end, radius_of_gyration
+from equipot.dynamics.monitors import BondStability, ForceSanity, MinDistance, TemperatureBlowup, bonds_of, reference_bond_lengths
+from equipot.dynamics.replicas import ReplicaDynamics
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "datasets" / "polymers_gfn2"
+TRAINING = ["pe", "pp", "peo", "pvc", "ps", "nylon6", "pet", "pan"]
+HELD_OUT = ["pmma", "pva"]
+
+
+def chain_ends(atoms) -> tuple[int, int]:
+    """The two heavy atoms furthest apart along the bond graph: the ends of the backbone."""
+    heavy = set(np.flatnonzero(atoms.numbers > 1).tolist())
+    graph: dict[int, list[int]] = {i: [] for i in heavy}
+    for i, j in bonds_of(atoms):
+        if i in heavy and j in heavy:
+            graph[i].append(j)
+            graph[j].append(i)
+
+    def farthest(start: int) -> int:
+        seen, queue, last = {start}, deque([start]), start
+        while queue:
+            last = queue.popleft()
+            for k in graph[last]:
+                if k not in seen:
+                    seen.add(k)
+                    queue.append(k)
+        return last
+
+    a = farthest(min(heavy))
+    return a, farthest(a)
+
+
+def trajectory_file(family: str, target_atoms: int) -> Path:
+    """The shipped trajectory of ``family`` whose chain length is closest to ``target_atoms``."""
+    files = sorted(DATA.glob(f"{family}_*.h5"), key=lambda p: abs(int(p.stem.split("_")[1]) - target_atoms))
+    if not files:
+        raise FileNotFoundError(f"no polymer trajectory for {family} in {DATA}")
+    return files[0]
+
+
+def shape_stats(frames: np.ndarray, ends: tuple[int, int]) -> dict[str, float]:
+    rg, ee = radius_of_gyration(frames), end_to_end(frames, *ends)
+    return {"rg_mean": float(rg.mean()), "rg_std": float(rg.std()), "ee_mean": float(ee.mean()), "ee_std": float(ee.std())}
+
+
+def systems_and_references(families, target_atoms: int, long_atoms: int | None):
+    """[(label, family, atoms, temperature, reference positions or None)]."""
+    out = []
+    for fam in families:
+        path = trajectory_file(fam, target_atoms)
+        with FrameStore(path) as store:
+            ref = np.stack([store[i].positions for i in range(len(store))])
+            atoms = store[0].to_atoms()
+            temperature = float(store.attrs["temperature_K"])
+        out.append((path.stem, fam, atoms, temperature, ref))
+        if long_atoms:
+            from equipot.data.polymers import ALIASES, build_oligomer, n_repeat_for_atoms
+
+            family = ALIASES.get(fam, fam)
+            chain = build_oligomer(family, n_repeat_for_atoms(family, long_atoms), seed=0)
+            out.append((f"{fam}_{len(chain)} (long)", fam, chain, temperature, None))
+    return out
+
+
+def run_model(model: str, entries, args) -> dict:
+    """All chains of one model at their temperatures: one batched run per temperature."""
+    results = {}
+    for temperature in sorted({e[3] for e in entries}):
+        group = [e for e in entries if e[3] == temperature]
+        monitors = []
+        for label, fam, atoms, _, ref in group:
+            bonds = bonds_of(atoms)
+            reference = None if ref is None else reference_bond_lengths(ref, bonds)
+            monitors.append([BondStability(0.5, reference, bonds), TemperatureBlowup(factor=4.0), ForceSanity(),
+                             MinDistance()])
+        dyn = ReplicaDynamics(model, [e[2] for e in group], temperature_K=temperature, timestep_fs=args.timestep,
+                              seed=args.seed, dtype=args.dtype, monitors=monitors, check_every=20)
+        res = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet)
+        for k, (label, fam, atoms, _, ref) in enumerate(group):
+            ends = chain_ends(atoms)
+            frames = res.positions[k]
+            row = {"family": fam, "atoms": len(atoms), "temperature_K": temperature,
+                   "held_out": fam in HELD_OUT, "stable_ps": res.stable_times_ps[k],
+                   "failure": res.failures[k].reason if res.failures[k] else None,
+                   "replica_steps_per_s": res.replica_steps_per_s}
+            if len(frames):
+                row.update({f"model_{key}": v for key, v in shape_stats(frames, ends).items()})
+            if ref is not None:
+                row.update({f"ref_{key}": v for key, v in shape_stats(ref, ends).items()})
+                if len(frames):
+                    row["hr_mae"] = distance_histogram_error(frames, ref)
+            results[label] = row
+    return results
+
+
+def write_report(all_results: dict, args, out: Path) -> None:
+    lines = ["# Polymer stability study", "",
+             f"Command: `python md/polymer_stability.py {' '.join(args.argv)}`", "",
+             f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}) for {args.duration_ps} ps per "
+             "chain, each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
+             "first frame. Held-out families (not in training): " + ", ".join(HELD_OUT) + ". Rg and end-to-end "
+             "distance (backbone ends) as mean ± std over frames every 10 fs; reference = the shipped GFN2-xTB "
+             "trajectory of the same chain.", ""]
+    for model, results in all_results.items():
+        lines += [f"## `{model}`", "",
+                  "| chain | held out | T (K) | stable (ps) | Rg model (Å) | Rg GFN2 (Å) | end-to-end model (Å) "
+                  "| end-to-end GFN2 (Å) | h(r) MAE |", "|---|---|---|---|---|---|---|---|---|"]
+        for label, r in results.items():
+            def pm(prefix, key):
+                return f"{r[f'{prefix}_{key}_mean']:.2f} ± {r[f'{prefix}_{key}_std']:.2f}" if f"{prefix}_{key}_mean" in r else "-"
+            lines.append(f"| {label} | {'yes' if r['held_out'] else ''} | {r['temperature_K']:.0f} | {r['stable_ps']:.2f}"
+                         f"{' (' + r['failure'] + ')' if r['failure'] else ''} | {pm('model', 'rg')} | {pm('ref', 'rg')} | "
+                         f"{pm('model', 'ee')} | {pm('ref', 'ee')} | {r.get('hr_mae', float('nan')):.3f} |")
+        lines.append("")
+    (out / "report.md").write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["polymers-gfn2", "polymers-gfn2-fo"])
+    parser.add_argument("--families", nargs="+", default=TRAINING + HELD_OUT)
+    parser.add_argument("--chain-atoms", type=int, default=55, help="pick the shipped chain closest to this size")
+    parser.add_argument("--long", type=int, default=None, help="also run chains of about this many atoms (RDKit)")
+    parser.add_argument("--duration-ps", type=float, default=1.0)
+    parser.add_argument("--timestep", type=float, default=0.5)
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "polymers"))
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    entries = systems_and_references(args.families, args.chain_atoms, args.long)
+    all_results = {m: run_model(m, entries, args) for m in args.models}
+    write_report(all_results, args, out)
+    (out / "results.json").write_text(json.dumps({"settings": {k: v for k, v in vars(args).items()},
+                                                  "results": all_results}, indent=1))
+    print((out / "report.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
