@@ -19,6 +19,9 @@ for path in sorted(ROOT.rglob("*.h5")):
     except BlockingIOError:  # HDF5 lock: a generation run is still writing it
         print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
         continue
+    if "sampled_from" in a:  # labelled frames: the MD settings are the sampling run's
+        with FrameStore(ROOT / Path(a["sampled_from"]).relative_to(Path(a["sampled_from"]).parents[1])) as source:
+            a = {**source.attrs, **{k: a[k] for k in ("level_of_theory", "code", "code_version")}}
     formula = ", ".join(f"{k}{v // s['frames']}" for k, v in s["elements"].items()) if s["n_atoms_min"] == s["n_atoms_max"] else "various"
     print(f"| `{path.relative_to(ROOT)}` | {formula} | {a['level_of_theory']} ({a['code']} {a['code_version']}) | "
           f"{a.get('temperature_K', '-')} K | {a.get('timestep_fs', '-')} fs | {a.get('stride', '-')} | {s['frames']} | "

@@ -26,8 +26,15 @@ def splits_path(data_path: str | Path) -> Path:
 
 
 def save_splits(path: str | Path, splits: dict[str, np.ndarray], seed: int) -> None:
+    """Written to a temporary file and renamed, so a run reading it meanwhile (two trainings
+    on the same data) never sees half a file."""
+    import os
+
     payload = {"seed": seed, **{k: np.asarray(v).tolist() for k, v in splits.items()}}
-    Path(path).write_text(json.dumps(payload))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
 
 
 def load_splits(path: str | Path) -> dict[str, np.ndarray]:

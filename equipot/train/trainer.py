@@ -130,11 +130,12 @@ class Trainer:
                 n_frames = len(store)
             self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
                                                                      "test": c.test_size}, seed=c.split_seed)
+        species = model_cfg.pop("species", None)
         cutoff = EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
         self.train_set, self.val_set = (
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
             for name in ("train", "val"))
-        species = model_cfg.pop("species", None) or species_in(self.train_set)
+        species = species or species_in(self.train_set)
         stats = dataset_statistics(self.train_set)
         e0 = c.reference_energies or fit_reference_energies(self.train_set, species)
         self.stats = {**stats, "reference_energies": e0}
