@@ -135,3 +135,11 @@ def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
     trainer.fit()
     assert trainer.epoch == 1 and trainer.epochs == 1 and len(trainer.history) == 1
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
+
+
+def test_species_given_in_the_model_config(morse_store, tmp_path):
+    """Species listed in the config (elements beyond the data's, for a later fine-tune) are used."""
+    trainer = Trainer(config(morse_store, tmp_path / "run", model={"preset": "small", **TINY, "cutoff": 4.0,
+                                                                   "species": ["H", "C", "N", "O", "Cl"]}))
+    assert trainer.model.config.species == ["H", "C", "N", "O", "Cl"]
+    assert trainer.model.config.cutoff == 4.0
