@@ -27,9 +27,9 @@ from equipot.data.store import FrameStore  # noqa: E402
 from equipot.train.cli_eval import evaluate_model  # noqa: E402
 
 EXTRA = {
-    "aspirin-gfn2": {"aspirin 600 K (all 300 frames)": ["datasets/md17_gfn2/aspirin_600K.h5"]},
-    "aspirin-gfn2-small": {"aspirin 600 K (all 300 frames)": ["datasets/md17_gfn2/aspirin_600K.h5"]},
-    "polymers-gfn2": {"held-out families PMMA, PVA (all frames)": ["datasets/polymers_gfn2/pmma_*.h5",
+    "aspirin-gfn2": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
+    "aspirin-gfn2-small": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
+    "polymers-gfn2": {"held-out families PMMA, PVA": ["datasets/polymers_gfn2/pmma_*.h5",
                                                                    "datasets/polymers_gfn2/pva_*.h5"]},
 }
 EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
@@ -58,7 +58,10 @@ def evaluate(name: str, max_frames: int | None) -> list[dict]:
     for label, parts in sets.items():
         per_file = {}
         for path, indices in parts:
-            if indices is not None and max_frames:
+            if max_frames:  # the first N test frames (or, for the extra sets, frames) of each file
+                if indices is None:
+                    with FrameStore(ROOT / path) as store:
+                        indices = list(range(len(store)))
                 indices = indices[:max_frames]
             t0 = time.perf_counter()
             metrics, arrays = evaluate_model(model, str(ROOT / path), indices, batch_size=16)
@@ -73,7 +76,7 @@ def evaluate(name: str, max_frames: int | None) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=None, help="default: every shipped model")
-    parser.add_argument("--max-frames", type=int, default=None, help="first N test frames of each file")
+    parser.add_argument("--max-frames", type=int, default=None, help="first N frames of each file's set")
     parser.add_argument("--per-file", action="store_true", help="also print each file's row")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
