@@ -36,7 +36,7 @@ EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
 
 
 def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
-    """{label: [(file, indices or None for all)]}: per-file test splits, then the extras."""
+    """{"test split": [(file, test indices)]}: the test split of every training file."""
     meta = model.metadata
     cfg = meta["train_config"]
     sizes = {"train": cfg["train_size"], "val": cfg["val_size"], "test": cfg["test_size"]}

@@ -38,7 +38,7 @@ def reference_positions(molecule: str) -> np.ndarray:
         return np.stack([store[i].positions for i in range(len(store))])
 
 
-def monitors_for(atoms, reference: np.ndarray, temperature_K: float) -> list:
+def monitors_for(atoms, reference: np.ndarray) -> list:
     """Fu et al.'s bond criterion against the reference trajectory's mean bond lengths, plus the
     sanity monitors (temperature blow-up, non-finite or huge forces, atoms too close)."""
     bonds = bonds_of(atoms)
@@ -46,14 +46,14 @@ def monitors_for(atoms, reference: np.ndarray, temperature_K: float) -> list:
             ForceSanity(), MinDistance()]
 
 
-def run_nvt(model, molecules, args) -> dict:
+def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.ndarray]]:
+    """Results per molecule, and each molecule's frames (all its replicas, every 10 fs)."""
+    molecules = list(starts)
     systems, monitors, owner = [], [], []
-    refs = {m: reference_positions(m) for m in molecules}
-    for m in molecules:
-        atoms = read(ROOT / "equipot" / "geometries" / f"{m}.xyz")
+    for m, atoms in starts.items():
         for _ in range(args.replicas):
             systems.append(atoms)
-            monitors.append(monitors_for(atoms, refs[m], args.temperature))
+            monitors.append(monitors_for(atoms, refs[m]))
             owner.append(m)
     dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
                           friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,
@@ -61,23 +61,24 @@ def run_nvt(model, molecules, args) -> dict:
     result = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet)
     out = {"replica_steps_per_s": result.replica_steps_per_s, "wall_s": result.wall_s, "run_ps": result.time_ps,
            "molecules": {}}
+    frames_of = {}
     for m in molecules:
         ks = [k for k, o in enumerate(owner) if o == m]
         times = [result.stable_times_ps[k] for k in ks]
         fails = [result.failures[k] for k in ks]
-        frames = np.concatenate([result.positions[k] for k in ks if len(result.positions[k])])
+        frames = np.concatenate([result.positions[k] for k in ks])
         out["molecules"][m] = {
             "stable_ps": times, "failed": sum(f is not None for f in fails),
             "reasons": [f.reason for f in fails if f is not None],
             "hr_mae": distance_histogram_error(frames, refs[m]) if len(frames) else float("nan"),
             "frames": int(len(frames)),
         }
-        out["molecules"][m]["_frames"] = frames
-    return out
+        frames_of[m] = frames
+    return out, frames_of
 
 
-def run_nve(model, molecules, args) -> dict:
-    systems = [read(ROOT / "equipot" / "geometries" / f"{m}.xyz") for m in molecules]
+def run_nve(model, starts: dict, args) -> dict:
+    molecules, systems = list(starts), list(starts.values())
     dyn = ReplicaDynamics(model, systems, temperature_K=args.nve_temperature, ensemble="nve", timestep_fs=args.timestep,
                           seed=args.seed, device=args.device, dtype="float64", monitors=[ForceSanity()])
     result = dyn.run(duration_ps=args.nve_duration_ps, log_every=10, progress=not args.quiet)
@@ -88,19 +89,20 @@ def run_nve(model, molecules, args) -> dict:
     return out
 
 
-def plots(nvt: dict, nve: dict, molecules, out: Path) -> None:
+def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    molecules = list(starts)
     cols = 4
     rows = int(np.ceil(len(molecules) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     for ax, m in zip(axes.flat, molecules):
-        r, h_ref = distance_histogram(reference_positions(m))
+        r, h_ref = distance_histogram(refs[m])
         ax.plot(r, h_ref, color="k", lw=1.5, label="GFN2-xTB")
-        frames = nvt["molecules"][m]["_frames"]
+        frames = frames_of[m]
         if len(frames):
             ax.plot(r, distance_histogram(frames)[1], color="C1", lw=1, label="Equiformer")
         ax.set_title(f"{m}  h(r) MAE {nvt['molecules'][m]['hr_mae']:.3f}")
@@ -116,7 +118,7 @@ def plots(nvt: dict, nve: dict, molecules, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4))
     for m in molecules:
         e = np.asarray(nve[m]["etot_eV"])
-        n = len(read(ROOT / "equipot" / "geometries" / f"{m}.xyz"))
+        n = len(starts[m])
         ax.plot(nve[m]["time_ps"], (e - e[0]) * 1000 / n, lw=1, label=m)
     ax.set_xlabel("time (ps)")
     ax.set_ylabel("E_tot - E_tot(0) (meV/atom)")
@@ -193,12 +195,12 @@ def main(argv: list[str] | None = None) -> None:
     info = {"params": sum(p.numel() for p in model.parameters()),
             "objective": getattr(model, "metadata", {}).get("objective", "?")}
     t0 = time.perf_counter()
-    nvt = run_nvt(args.model, args.molecules, args)
-    nve = run_nve(args.model, args.molecules, args)
-    plots(nvt, nve, args.molecules, out)
+    starts = {m: read(ROOT / "equipot" / "geometries" / f"{m}.xyz") for m in args.molecules}
+    refs = {m: reference_positions(m) for m in args.molecules}
+    nvt, frames_of = run_nvt(args.model, starts, refs, args)
+    nve = run_nve(args.model, starts, args)
+    plots(nvt, frames_of, nve, starts, refs, out)
     write_report(nvt, nve, args.molecules, args, info, out)
-    for m in args.molecules:
-        nvt["molecules"][m].pop("_frames")
     payload = {"settings": {k: v for k, v in vars(args).items()}, "model": info, "nvt": nvt,
                "nve": {m: {k: v for k, v in d.items() if k not in ("time_ps", "etot_eV")} for m, d in nve.items()},
                "wall_s": time.perf_counter() - t0}
