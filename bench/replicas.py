@@ -7,6 +7,7 @@ through ASE (VelocityVerlet + EquiformerCalculator).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import time
 from importlib import resources
@@ -31,8 +32,14 @@ def main() -> None:
     parser.add_argument("--preset", default="small")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sequential-device", default=None,
+                        help="device of the sequential ASE runs (default: --device), e.g. cpu vs. a cuda batch")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    seq_device = args.sequential_device or args.device
     atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
     if args.model:
         model = load_model(args.model, dtype=args.dtype, device=args.device)
@@ -41,7 +48,7 @@ def main() -> None:
         model = Equiformer(EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"]))
 
     # sequential: one ASE run per replica, a few steps each (the rate does not depend on count)
-    calc = EquiformerCalculator(model, dtype=args.dtype, device=args.device)
+    calc = EquiformerCalculator(copy.deepcopy(model), dtype=args.dtype, device=seq_device)
     a = atoms.copy()
     a.calc = calc
     MaxwellBoltzmannDistribution(a, temperature_K=500, rng=np.random.default_rng(0))
@@ -56,10 +63,11 @@ def main() -> None:
     replicas.run(steps=2, progress=False)
     result = replicas.run(steps=args.steps, progress=False)
     batched = result.replica_steps_per_s
-    row = dict(replicas=args.replicas, dtype=args.dtype, device=args.device,
+    row = dict(replicas=args.replicas, dtype=args.dtype, device=args.device, sequential_device=seq_device,
                sequential_replica_steps_per_s=sequential, batched_replica_steps_per_s=batched,
                speedup=batched / sequential, threads=torch.get_num_threads())
-    print(f"aspirin, {args.replicas} replicas, {args.dtype}, {args.device}, torch threads {row['threads']}")
+    print(f"aspirin, {args.replicas} replicas, {args.dtype}, batched on {args.device}, sequential on {seq_device}, "
+          f"torch threads {row['threads']}")
     print(f"{'mode':<28} {'replica-steps/s':>16}")
     print(f"{'sequential ASE runs':<28} {sequential:>16.2f}")
     print(f"{'batched ReplicaDynamics':<28} {batched:>16.2f}")

@@ -58,7 +58,8 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.n
     dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
                           friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,
                           monitors=monitors, check_every=20)
-    result = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet)
+    result = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,
+                     max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
     out = {"replica_steps_per_s": result.replica_steps_per_s, "wall_s": result.wall_s, "run_ps": result.time_ps,
            "molecules": {}}
     frames_of = {}
@@ -81,8 +82,9 @@ def run_nve(model, starts: dict, args) -> dict:
     molecules, systems = list(starts), list(starts.values())
     dyn = ReplicaDynamics(model, systems, temperature_K=args.nve_temperature, ensemble="nve", timestep_fs=args.timestep,
                           seed=args.seed, device=args.device, dtype="float64", monitors=[ForceSanity()])
-    result = dyn.run(duration_ps=args.nve_duration_ps, log_every=10, progress=not args.quiet)
-    out = {}
+    result = dyn.run(duration_ps=args.nve_duration_ps, log_every=10, progress=not args.quiet,
+                     max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None)
+    out = {"run_ps": result.time_ps}
     for k, m in enumerate(molecules):
         drift = energy_drift(result.log_time_ps, result.energies[:, k], len(systems[k]))
         out[m] = {**drift, "time_ps": result.log_time_ps.tolist(), "etot_eV": result.energies[:, k].tolist()}
@@ -143,7 +145,7 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
         "error = mean |h - h_ref| x 10 against the shipped GFN2-xTB 500 K trajectory (2,000 frames), over the "
         "replicas' frames every 10 fs.", "",
         f"NVE: one replica per molecule from a {args.nve_temperature:.0f} K Maxwell-Boltzmann start, velocity "
-        f"Verlet {args.timestep} fs, float64, {args.nve_duration_ps} ps; drift = least-squares slope of E_tot/N.", "",
+        f"Verlet {args.timestep} fs, float64, {nve['run_ps']:.2f} ps; drift = least-squares slope of E_tot/N.", "",
         "| molecule | stable replicas | mean stable time (ps) | shortest (ps) | h(r) MAE | NVE drift (meV/atom/ps) "
         "| NVE fluctuation (meV/atom) |",
         "|---|---|---|---|---|---|---|",
@@ -177,6 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--friction", type=float, default=0.01)
     parser.add_argument("--nve-duration-ps", type=float, default=5.0)
     parser.add_argument("--nve-temperature", type=float, default=300.0)
+    parser.add_argument("--max-wall-minutes", type=float, default=None,
+                        help="stop the NVT replicas after this much wall time (the report says how far they got)")
+    parser.add_argument("--nve-max-wall-minutes", type=float, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--seed", type=int, default=0)
@@ -202,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     plots(nvt, frames_of, nve, starts, refs, out)
     write_report(nvt, nve, args.molecules, args, info, out)
     payload = {"settings": {k: v for k, v in vars(args).items()}, "model": info, "nvt": nvt,
-               "nve": {m: {k: v for k, v in d.items() if k not in ("time_ps", "etot_eV")} for m, d in nve.items()},
+               "nve": {m: ({k: v for k, v in d.items() if k not in ("time_ps", "etot_eV")} if isinstance(d, dict) else d)
+                       for m, d in nve.items()},
                "wall_s": time.perf_counter() - t0}
     (out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
     print((out / "report.md").read_text())

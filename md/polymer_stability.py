@@ -69,9 +69,16 @@ def shape_stats(frames: np.ndarray, ends: tuple[int, int]) -> dict[str, float]:
     return {"rg_mean": float(rg.mean()), "rg_std": float(rg.std()), "ee_mean": float(ee.mean()), "ee_std": float(ee.std())}
 
 
-def systems_and_references(families, target_atoms: int, long_atoms: int | None):
-    """[(label, family, atoms, temperature, reference positions or None)]."""
+def systems_and_references(families, target_atoms: int, long_atoms: int | None, extra: list[str] = ()):
+    """[(label, family, atoms, temperature, reference positions or None)]. ``extra``: chain
+    files named ``<family>_...`` (no reference), each run at 300 K and at 600 K."""
+    from ase.io import read
+
     out = []
+    for path in map(Path, extra):
+        atoms = read(path)
+        for temperature in (300.0, 600.0):
+            out.append((f"{path.stem} ({len(atoms)} atoms)", path.stem.split("_")[0], atoms, temperature, None))
     for fam in families:
         path = trajectory_file(fam, target_atoms)
         with FrameStore(path) as store:
@@ -100,13 +107,14 @@ def run_model(model: str, entries, args) -> dict:
             monitors.append([BondStability(0.5, reference, bonds), TemperatureBlowup(factor=4.0), ForceSanity(),
                              MinDistance()])
         dyn = ReplicaDynamics(model, [e[2] for e in group], temperature_K=temperature, timestep_fs=args.timestep,
-                              seed=args.seed, dtype=args.dtype, monitors=monitors, check_every=20)
-        res = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet)
+                              seed=args.seed, dtype=args.dtype, device=args.device, monitors=monitors, check_every=20)
+        res = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,
+                      max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
         for k, (label, fam, atoms, _, ref) in enumerate(group):
             ends = chain_ends(atoms)
             frames = res.positions[k]
             row = {"family": fam, "atoms": len(atoms), "temperature_K": temperature,
-                   "held_out": fam in HELD_OUT, "stable_ps": res.stable_times_ps[k],
+                   "held_out": fam in HELD_OUT, "stable_ps": res.stable_times_ps[k], "run_ps": res.time_ps,
                    "failure": res.failures[k].reason if res.failures[k] else None,
                    "replica_steps_per_s": res.replica_steps_per_s}
             if len(frames):
@@ -115,26 +123,26 @@ def run_model(model: str, entries, args) -> dict:
                 row.update({f"ref_{key}": v for key, v in shape_stats(ref, ends).items()})
                 if len(frames):
                     row["hr_mae"] = distance_histogram_error(frames, ref)
-            results[label] = row
+            results[f"{label} {temperature:.0f} K" if ref is None else label] = row
     return results
 
 
 def write_report(all_results: dict, args, out: Path) -> None:
     lines = ["# Polymer stability study", "",
              f"Command: `python md/polymer_stability.py {' '.join(args.argv)}`", "",
-             f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}) for {args.duration_ps} ps per "
-             "chain, each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
+             f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}, {args.device}) for up to "
+             f"{args.duration_ps} ps per chain (run length per row below), each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
              "first frame. Held-out families (not in training): " + ", ".join(HELD_OUT) + ". Rg and end-to-end "
              "distance (backbone ends) as mean ± std over frames every 10 fs; reference = the shipped GFN2-xTB "
              "trajectory of the same chain.", ""]
     for model, results in all_results.items():
         lines += [f"## `{model}`", "",
-                  "| chain | held out | T (K) | stable (ps) | Rg model (Å) | Rg GFN2 (Å) | end-to-end model (Å) "
-                  "| end-to-end GFN2 (Å) | h(r) MAE |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| chain | held out | T (K) | run (ps) | stable (ps) | Rg model (Å) | Rg GFN2 (Å) | end-to-end model (Å) "
+                  "| end-to-end GFN2 (Å) | h(r) MAE |", "|---|---|---|---|---|---|---|---|---|---|"]
         for label, r in results.items():
             def pm(prefix, key):
                 return f"{r[f'{prefix}_{key}_mean']:.2f} ± {r[f'{prefix}_{key}_std']:.2f}" if f"{prefix}_{key}_mean" in r else "-"
-            lines.append(f"| {label} | {'yes' if r['held_out'] else ''} | {r['temperature_K']:.0f} | {r['stable_ps']:.2f}"
+            lines.append(f"| {label} | {'yes' if r['held_out'] else ''} | {r['temperature_K']:.0f} | {r['run_ps']:.2f} | {r['stable_ps']:.2f}"
                          f"{' (' + r['failure'] + ')' if r['failure'] else ''} | {pm('model', 'rg')} | {pm('ref', 'rg')} | "
                          f"{pm('model', 'ee')} | {pm('ref', 'ee')} | {r.get('hr_mae', float('nan')):.3f} |")
         lines.append("")
@@ -147,7 +155,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--families", nargs="+", default=TRAINING + HELD_OUT)
     parser.add_argument("--chain-atoms", type=int, default=55, help="pick the shipped chain closest to this size")
     parser.add_argument("--long", type=int, default=None, help="also run chains of about this many atoms (RDKit)")
+    parser.add_argument("--extra", nargs="*", default=[],
+                        help="more chains or boxes (files named <family>_*.xyz), run at 300 K and 600 K without reference")
     parser.add_argument("--duration-ps", type=float, default=1.0)
+    parser.add_argument("--max-wall-minutes", type=float, default=None, help="wall-time cap of each batched run")
+    parser.add_argument("--device", default="cpu")
     parser.add_argument("--timestep", type=float, default=0.5)
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--seed", type=int, default=0)
@@ -157,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     args.argv = sys.argv[1:] if argv is None else argv
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    entries = systems_and_references(args.families, args.chain_atoms, args.long)
+    entries = systems_and_references(args.families, args.chain_atoms, args.long, args.extra)
     all_results = {m: run_model(m, entries, args) for m in args.models}
     write_report(all_results, args, out)
     (out / "results.json").write_text(json.dumps({"settings": {k: v for k, v in vars(args).items()},

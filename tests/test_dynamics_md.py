@@ -205,3 +205,12 @@ def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
         main(["md", "ethanol"])  # --model is required
     assert main(["md", "notamolecule", "--model", "toy"]) == 1
     assert "shipped" in capsys.readouterr().err
+
+
+def test_wall_clock_cap_is_not_a_failure():
+    """max_wall_s ends the run at the first stop point after the cap, as a completed run."""
+    atoms = cu_cluster()
+    result = run_md(atoms, temperature_K=300, timestep_fs=2.0, steps=100_000, progress=False, max_wall_s=0.0,
+                    log_every=10, check_every=10)
+    assert result.steps_done == 10 and result.time_ps == pytest.approx(0.02)
+    assert not result.stopped_early and result.failure is None

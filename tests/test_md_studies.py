@@ -51,3 +51,19 @@ def test_md17_study_writes_its_report(tmp_path):
     assert 0 < ethanol["hr_mae"] < 2  # the metric is bounded by 2 (disjoint histograms)
     assert np.isfinite(results["nve"]["ethanol"]["slope_meV_per_atom_per_ps"])
     assert (tmp_path / "hr.png").stat().st_size > 0 and (tmp_path / "nve_energy.png").stat().st_size > 0
+
+
+def test_polymer_box_keeps_chains_apart_across_the_boundaries():
+    """The box builder: all chains' atoms, a periodic cubic cell, and no two atoms of
+    different chains (periodic images included) closer than the requested gap."""
+    from ase.build import molecule
+    from ase.neighborlist import neighbor_list
+
+    box_module = _load("polymer_box")
+    chains = [molecule("C6H6"), molecule("CH3CH2OH"), molecule("C6H6")]
+    box = box_module.pack_chains(chains, gap=3.0, seed=1)
+    assert len(box) == sum(len(c) for c in chains) and box.pbc.all()
+    assert np.allclose(box.cell.array, np.eye(3) * box.cell.lengths()[0])
+    owner = np.repeat(np.arange(len(chains)), [len(c) for c in chains])
+    i, j = neighbor_list("ij", box, 3.0)
+    assert np.all(owner[i] == owner[j])  # within 3 Å: only atoms of the same chain

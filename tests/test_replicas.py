@@ -104,3 +104,13 @@ def test_per_replica_monitors_and_recorded_positions(ethanol):
     assert result.positions[1].shape == (2, len(ethanol), 3)  # steps 2 and 4, then it failed
     with pytest.raises(ValueError, match="monitor lists"):
         ReplicaDynamics(gentle_model(), [ethanol] * 3, temperature_K=300, monitors=monitors)
+
+
+def test_wall_clock_cap_ends_the_run_without_a_failure(ethanol):
+    """max_wall_s stops after the step that passes it; time_ps says how far the run got and
+    the live replicas' stable time is that run time."""
+    replicas = ReplicaDynamics(gentle_model(), [ethanol, ethanol], temperature_K=300, seed=1)
+    result = replicas.run(steps=10_000, progress=False, max_wall_s=0.0)
+    assert result.steps == 1 and result.time_ps == pytest.approx(0.0005)
+    assert result.failures == [None, None]
+    assert result.stable_times_ps == [pytest.approx(0.0005)] * 2

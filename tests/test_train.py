@@ -143,3 +143,52 @@ def test_species_given_in_the_model_config(morse_store, tmp_path):
                                                                    "species": ["H", "C", "N", "O", "Cl"]}))
     assert trainer.model.config.species == ["H", "C", "N", "O", "Cl"]
     assert trainer.model.config.cutoff == 4.0
+
+
+def test_force_only_refits_the_energy_scale(morse_store, tmp_path):
+    """Forces cannot see a constant per-element energy; after each force-only epoch E0 is
+    refitted on the training energies, so the validation energy error is that of the model's
+    energy *differences*, not of an arbitrary offset."""
+    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=2, force_only=True))
+    trainer.model.reference_energies.add_(50.0)  # a model that drifted far off the energy scale
+    trainer.ema.reference_energies.add_(50.0)
+    trainer.fit()
+    val = trainer.evaluate(trainer.train_set)
+    mean_error = float(np.mean(val["arrays"][0] - val["arrays"][1]))
+    assert abs(mean_error) < 1e-3  # eV; least squares with a shared composition leaves zero mean error
+    # without the refit the 50 eV/atom offset alone would give 450 eV on these 9-atom frames
+    assert val["energy_mae"] < 45_000.0  # meV
+    saved = load_model(tmp_path / "run" / "best.pt")
+    np.testing.assert_allclose(saved.reference_energies.numpy(), trainer.ema.reference_energies.cpu().numpy(), rtol=1e-6)
+
+
+def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
+    """init_from takes weights, E0 and scale from a checkpoint (the model config is ignored)."""
+    Trainer(config(morse_store, tmp_path / "base", epochs=2)).fit()
+    base = load_model(tmp_path / "base" / "best.pt", dtype="float32")
+    tuned = Trainer(config(morse_store, tmp_path / "tuned", epochs=1, model={"preset": "medium"},
+                           init_from=str(tmp_path / "base" / "best.pt")))
+    assert tuned.model.config.to_dict() == base.config.to_dict()
+    for (name, p), q in zip(base.state_dict().items(), tuned.model.state_dict().values()):
+        assert torch.equal(p, q.cpu()), name
+    # same starting point: the validation loss before any step equals the base model's
+    before = tuned.evaluate(tuned.val_set, tuned.model)["loss"]
+    assert before == pytest.approx(tuned.evaluate(tuned.val_set, base)["loss"], rel=1e-6)
+    tuned.fit()
+    assert load_model(tmp_path / "tuned" / "best.pt").metadata["init_from"] == str(tmp_path / "base" / "best.pt")
+    # data with an element the checkpoint does not know
+    from ase.build import molecule
+    from ase.calculators.morse import MorsePotential
+
+    store = FrameStore.create(tmp_path / "mecn.h5", level_of_theory="Morse", code="ase", code_version="test",
+                              created_with="pytest")
+    for k in range(12):
+        atoms = molecule("CH3CN")
+        atoms.positions += np.random.default_rng(k).normal(scale=0.05, size=atoms.positions.shape)
+        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
+        atoms.get_forces()
+        store.append(atoms)
+    store.close()
+    with pytest.raises(ValueError, match=r"not \['N'\]"):
+        Trainer(config(tmp_path / "mecn.h5", tmp_path / "mecn", train_size=8, val_size=2, test_size=2,
+                       init_from=str(tmp_path / "base" / "best.pt")))

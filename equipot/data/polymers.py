@@ -143,7 +143,10 @@ def build_oligomer(family_or_smiles: str, n_repeat: int, seed: int = 0, relax: b
         params.useBasicKnowledge = False
         params.useExpTorsionAnglePrefs = False
         if AllChem.EmbedMolecule(mol, params) != 0:
-            raise ValueError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
+            # long flexible chains: start from random coordinates instead of eigenvector embedding
+            params.useRandomCoords = True
+            if AllChem.EmbedMolecule(mol, params) != 0:
+                    raise ValueError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
     if relax:
         if AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)

@@ -27,6 +27,7 @@ def register(subparsers) -> None:
     p.add_argument("--traj-every", type=int, default=20, help="steps between trajectory frames")
     p.add_argument("--log-every", type=int, default=10, help="steps between CSV log rows")
     p.add_argument("--reference", default=None, help="reference trajectory file: h(r) error and mean bond lengths")
+    p.add_argument("--max-wall", type=float, default=None, help="stop after this many minutes of wall time")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -93,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_md(atoms, ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
                     friction_per_fs=args.friction, steps=steps, seed=args.seed, monitors=monitors,
                     traj_every=args.traj_every, log_every=args.log_every, report_dir=args.out,
-                    reference=reference, progress=not args.no_progress)
+                    reference=reference, progress=not args.no_progress,
+                    max_wall_s=args.max_wall * 60 if args.max_wall else None)
     status = f"stopped at {result.failure.time_ps:.3f} ps ({result.failure.monitor}: {result.failure.reason})" \
         if result.failure else "stable"
     print(f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "

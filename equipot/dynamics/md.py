@@ -165,6 +165,7 @@ def run_md(
     exact_temperature: bool = True,
     report_dir: str | Path | None = None,
     reference=None,
+    max_wall_s: float | None = None,
 ) -> MDResult:
     """Run MD on ``atoms`` (calculator attached) for ``steps`` or ``duration_ps``, or until a
     monitor (``default_monitors`` when None; ``[]`` for none) reports a failure.
@@ -177,7 +178,8 @@ def run_md(
     ``log_every``; monitors run every ``check_every`` steps. ``report_dir`` writes
     ``report.json`` and ``report.png`` there (and the log and trajectory, unless given
     elsewhere). ``reference`` (frames, (T, n, 3) array or a trajectory file) adds Fu et al.'s
-    h(r) error to the report.
+    h(r) error to the report. ``max_wall_s`` ends the run (not a failure) after that much wall
+    time; ``result.time_ps`` says how far it got.
     """
     from ase.constraints import FixCom
     from tqdm.auto import tqdm
@@ -270,6 +272,8 @@ def run_md(
                     if reason:
                         failure = Failure(getattr(monitor, "name", type(monitor).__name__), reason, step, step * dt_ps)
                         break
+            if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
+                break
     finally:
         bar.close()
         if writer:
@@ -298,7 +302,7 @@ def run_md(
         settings = dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
                         friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
                         thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
-                        steps=n_steps, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
+                        steps=n_steps, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
                         formula=atoms.get_chemical_formula(), calculator=type(atoms.calc).__name__,
                         monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
                         check_every=check_every, log_every=log_every, traj_every=traj_every)

@@ -227,8 +227,10 @@ class ReplicaDynamics:
                 self.alive[k] = False
 
     def run(self, steps: int | None = None, duration_ps: float | None = None, log_every: int = 10,
-            progress: bool = True, log_path: str | Path | None = None, record_every: int = 0) -> ReplicaResult:
-        """Run until ``steps`` (or ``duration_ps``) or until every replica has failed.
+            progress: bool = True, log_path: str | Path | None = None, record_every: int = 0,
+            max_wall_s: float | None = None) -> ReplicaResult:
+        """Run until ``steps`` (or ``duration_ps``), until every replica has failed, or until
+        ``max_wall_s`` seconds have passed (``result.time_ps`` says how far it got).
 
         ``record_every`` > 0 keeps every replica's positions each that many steps (for h(r),
         radius of gyration...), in ``result.positions``.
@@ -264,6 +266,9 @@ class ReplicaDynamics:
                 bar.set_postfix(ps=f"{now:.3f}", alive=int(self.alive.sum()), ns_day=f"{now * 1e-3 / elapsed * 86400:.3g}")
             bar.update()
             if not self.alive.any():
+                break
+            if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
+                self._check(done, now)  # failures up to the last step count
                 break
         bar.close()
         wall = time.perf_counter() - t0

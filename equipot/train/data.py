@@ -96,8 +96,10 @@ def expand_data_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
     return paths
 
 
-def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: list[str]) -> dict[str, float]:
-    """Per-element energies E0 minimising sum_frames (E - sum_atoms E0[z])^2 (least squares).
+def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: list[str],
+                           offsets: np.ndarray | None = None) -> dict[str, float]:
+    """Per-element energies E0 minimising sum_frames (E - offset - sum_atoms E0[z])^2 (least
+    squares; ``offsets``, one per frame, default 0, e.g. a model's current predictions).
 
     Elements that never vary independently (one molecule) share the energy through the
     minimum-norm solution, which is what keeps predicted energies meaningful.
@@ -110,6 +112,8 @@ def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: 
         for z in f.numbers:
             counts[k, index[chemical_symbols[int(z)]]] += 1
         energies[k] = f.energy
+    if offsets is not None:
+        energies -= np.asarray(offsets, dtype=float)
     e0, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return dict(zip(species, map(float, e0)))
 

@@ -22,7 +22,9 @@ Config fields (YAML keys, all of ``TrainConfig``):
     (neighbour lists kept in memory), tensorboard (needs the tensorboard package), num_threads,
     progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots), time_limit_minutes
     (wall-clock budget: after every epoch the run shortens ``epochs`` to what fits, and the
-    cosine schedule with it, so a budgeted run still anneals).
+    cosine schedule with it, so a budgeted run still anneals), init_from (fine-tuning: start
+    from the weights, architecture, reference energies and scale of a checkpoint or shipped
+    model name; ``model`` is then ignored; optimizer and schedule start fresh).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class TrainConfig:
     tensorboard: bool = False
     progress: bool = True
     time_limit_minutes: float | None = None
+    init_from: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
@@ -131,18 +134,27 @@ class Trainer:
             self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
                                                                      "test": c.test_size}, seed=c.split_seed)
         species = model_cfg.pop("species", None)
-        cutoff = EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
+        pretrained = _pretrained(c.init_from) if c.init_from else None
+        cutoff = pretrained.cutoff if pretrained else EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
         self.train_set, self.val_set = (
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
             for name in ("train", "val"))
         species = species or species_in(self.train_set)
         stats = dataset_statistics(self.train_set)
-        e0 = c.reference_energies or fit_reference_energies(self.train_set, species)
+        if pretrained:
+            unknown = sorted(set(species) - set(pretrained.species))
+            if unknown:
+                raise ValueError(f"init_from {c.init_from!r} knows {pretrained.species}, not {unknown} in the data")
+            self.model = pretrained
+            e0 = dict(zip(self.model.species, self.model.reference_energies.tolist()))
+        else:
+            e0 = c.reference_energies or fit_reference_energies(self.train_set, species)
+            model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
+            self.model = Equiformer(EquiformerConfig.preset(preset, species=species, **model_cfg))
+            self.model.set_reference_energies(e0)
+            self.model.scale.fill_(stats["force_rms"])
         self.stats = {**stats, "reference_energies": e0}
-        model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
-        self.model = Equiformer(EquiformerConfig.preset(preset, species=species, **model_cfg))
-        self.model.set_reference_energies(e0)
-        self.model.scale.fill_(stats["force_rms"])
+        self.has_energies = all(_finite(self.train_set.frame(k).energy) for k in range(len(self.train_set)))
         self.model.to(device=self.device, dtype=self.dtype)
         if ddp.is_distributed():
             ddp.broadcast_parameters(self.model)
@@ -266,10 +278,26 @@ class Trainer:
         arrays = [np.concatenate(a) for a in (e_p, e_r, f_p, f_r, n_at)]
         return {"loss": loss_sum / len(dataset), **error_metrics(*arrays), "arrays": arrays}
 
+    @torch.no_grad()
+    def _refit_reference_energies(self) -> None:
+        """Force-only training cannot see a constant per-element energy, so the network drifts
+        off the energy scale; after each epoch E0 is refitted by least squares on the training
+        energies minus the EMA model's, and copied into the trained model (loss unaffected)."""
+        predicted = []
+        for batch in self._batches(self.train_set, False, 0, split=False):
+            predicted.append(self.ema(batch, compute_forces=False)["energy"].detach().double().cpu().numpy())
+        species = self.ema.species
+        shift = fit_reference_energies(self.train_set, species, offsets=np.concatenate(predicted))
+        e0 = {s: float(v) + shift[s] for s, v in zip(species, self.ema.reference_energies.tolist())}
+        self.ema.set_reference_energies(e0)
+        self.model.set_reference_energies(e0)
+        self.stats["reference_energies"] = e0
+
     # --- checkpoints ---------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
         c = self.config
         return {"objective": "forces" if c.force_only else "energy+forces", "epoch": self.epoch,
+                "init_from": c.init_from,
                 "epochs": self.epochs,
                 "train_config": asdict(c), "data": self.data_paths, "train_frames": len(self.train_set),
                 "statistics": self.stats, "best_val_loss": self.best}
@@ -326,6 +354,8 @@ class Trainer:
                 and self.bad_epochs < c.patience:
             t0 = time.perf_counter()
             train_loss = self.train_epoch()
+            if c.force_only and self.has_energies:
+                self._refit_reference_energies()
             val = self.evaluate(self.val_set)
             self.epoch += 1
             if self.plateau:
@@ -385,6 +415,17 @@ class Trainer:
                 step = self.scheduler.last_epoch
                 for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
                     group["lr"] = base * self._lr_factor(step)
+
+
+def _pretrained(spec: str) -> Equiformer:
+    """The model to fine-tune (checkpoint path or shipped name), in training mode."""
+    from equipot.checkpoint import load_model
+
+    return load_model(spec, device="cpu", dtype="float32").train()
+
+
+def _finite(energy: float | None) -> bool:
+    return energy is not None and bool(np.isfinite(energy))
 
 
 def _collate_or_none(graphs):
