@@ -141,6 +141,9 @@ class Trainer:
             for name in ("train", "val"))
         species = species or species_in(self.train_set)
         stats = dataset_statistics(self.train_set)
+        self.has_energies = all(_finite(self.train_set.frame(k).energy) for k in range(len(self.train_set)))
+        if not (self.has_energies or c.force_only):
+            raise ValueError("some training frames have no energy: train with force_only: true, or label them")
         if pretrained:
             unknown = sorted(set(species) - set(pretrained.species))
             if unknown:
@@ -148,13 +151,14 @@ class Trainer:
             self.model = pretrained
             e0 = dict(zip(self.model.species, self.model.reference_energies.tolist()))
         else:
-            e0 = c.reference_energies or fit_reference_energies(self.train_set, species)
+            # without energies (force-only on force labels alone) E0 stays as given, or zero
+            e0 = c.reference_energies or (fit_reference_energies(self.train_set, species) if self.has_energies
+                                          else {s: 0.0 for s in species})
             model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
             self.model = Equiformer(EquiformerConfig.preset(preset, species=species, **model_cfg))
             self.model.set_reference_energies(e0)
             self.model.scale.fill_(stats["force_rms"])
         self.stats = {**stats, "reference_energies": e0}
-        self.has_energies = all(_finite(self.train_set.frame(k).energy) for k in range(len(self.train_set)))
         self.model.to(device=self.device, dtype=self.dtype)
         if ddp.is_distributed():
             ddp.broadcast_parameters(self.model)
