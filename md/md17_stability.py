@@ -24,8 +24,7 @@ from ase.io import read
 from equipot.checkpoint import load_model
 from equipot.data.store import FrameStore
 from equipot.dynamics.analysis import distance_histogram, distance_histogram_error, energy_drift
-from equipot.dynamics.monitors import (BondStability, ForceSanity, MinDistance, TemperatureBlowup, bonds_of,
-                                       reference_bond_lengths)
+from equipot.dynamics.monitors import ForceSanity, study_monitors
 from equipot.dynamics.replicas import ReplicaDynamics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,14 +37,6 @@ def reference_positions(molecule: str) -> np.ndarray:
         return np.stack([store[i].positions for i in range(len(store))])
 
 
-def monitors_for(atoms, reference: np.ndarray) -> list:
-    """Fu et al.'s bond criterion against the reference trajectory's mean bond lengths, plus the
-    sanity monitors (temperature blow-up, non-finite or huge forces, atoms too close)."""
-    bonds = bonds_of(atoms)
-    return [BondStability(0.5, reference_bond_lengths(reference, bonds), bonds), TemperatureBlowup(factor=4.0),
-            ForceSanity(), MinDistance()]
-
-
 def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.ndarray]]:
     """Results per molecule, and each molecule's frames (all its replicas, every 10 fs)."""
     molecules = list(starts)
@@ -53,7 +44,7 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.n
     for m, atoms in starts.items():
         for _ in range(args.replicas):
             systems.append(atoms)
-            monitors.append(monitors_for(atoms, refs[m]))
+            monitors.append(study_monitors(atoms, refs[m]))
             owner.append(m)
     dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
                           friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,

@@ -24,7 +24,7 @@ import numpy as np
 
 from equipot.data.store import FrameStore
 from equipot.dynamics.analysis import distance_histogram_error, end_to_end, radius_of_gyration
-from equipot.dynamics.monitors import BondStability, ForceSanity, MinDistance, TemperatureBlowup, bonds_of, reference_bond_lengths
+from equipot.dynamics.monitors import bonds_of, study_monitors
 from equipot.dynamics.replicas import ReplicaDynamics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,12 +100,7 @@ def run_model(model: str, entries, args) -> dict:
     results = {}
     for temperature in sorted({e[3] for e in entries}):
         group = [e for e in entries if e[3] == temperature]
-        monitors = []
-        for label, fam, atoms, _, ref in group:
-            bonds = bonds_of(atoms)
-            reference = None if ref is None else reference_bond_lengths(ref, bonds)
-            monitors.append([BondStability(0.5, reference, bonds), TemperatureBlowup(factor=4.0), ForceSanity(),
-                             MinDistance()])
+        monitors = [study_monitors(atoms, ref) for _, _, atoms, _, ref in group]
         dyn = ReplicaDynamics(model, [e[2] for e in group], temperature_K=temperature, timestep_fs=args.timestep,
                               seed=args.seed, dtype=args.dtype, device=args.device, monitors=monitors, check_every=20)
         res = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,

@@ -67,3 +67,15 @@ def test_polymer_box_keeps_chains_apart_across_the_boundaries():
     owner = np.repeat(np.arange(len(chains)), [len(c) for c in chains])
     i, j = neighbor_list("ij", box, 3.0)
     assert np.all(owner[i] == owner[j])  # within 3 Å: only atoms of the same chain
+
+
+def test_polymer_study_writes_its_report(tmp_path):
+    """A few steps of one training-family chain with a shipped polymer model, against its
+    GFN2-xTB trajectory: the report row and the reference Rg are there."""
+    study = _load("polymer_stability")
+    study.main(["--families", "pe", "--models", "polymers-gfn2", "--chain-atoms", "30", "--duration-ps", "0.01",
+                "--out", str(tmp_path), "--quiet"])
+    results = json.loads((tmp_path / "results.json").read_text())["results"]["polymers-gfn2"]
+    (row,) = results.values()
+    assert row["family"] == "pe" and row["failure"] is None and row["run_ps"] == pytest.approx(0.01)
+    assert 2.0 < row["ref_rg_mean"] < 10.0 and "| pe_32 |" in (tmp_path / "report.md").read_text()

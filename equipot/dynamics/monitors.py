@@ -252,3 +252,13 @@ def default_monitors(temperature_K: float) -> list:
     """The checks every run gets: bonds (0.5 Å), temperature (5x target, at least 1000 K),
     forces (50 eV/Å), contacts (0.5 Å)."""
     return [BondStability(0.5), TemperatureBlowup(max(5 * temperature_K, 1000.0)), ForceSanity(), MinDistance(0.5)]
+
+
+def study_monitors(atoms: Atoms, reference: np.ndarray | None = None) -> list:
+    """The stability studies' checks for one system: Fu et al.'s bond criterion (0.5 Å, bonds
+    of ``atoms`` with ASE natural cutoffs, against their mean length over the ``reference``
+    trajectory (T, n, 3) when given, else the starting lengths), temperature blow-up (4x the
+    target), non-finite or huge forces, atoms closer than 0.5 Å."""
+    bonds = bonds_of(atoms)
+    lengths = None if reference is None else reference_bond_lengths(reference, bonds)
+    return [BondStability(0.5, lengths, bonds), TemperatureBlowup(factor=4.0), ForceSanity(), MinDistance()]
