@@ -18,7 +18,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import yaml
 
-    from equipot.train.trainer import TrainConfig, Trainer
+    from equipot.train.config import TrainConfig
+    from equipot.train.trainer import Trainer
 
     data = yaml.safe_load(open(args.config)) or {}
     for item in args.set:

@@ -10,21 +10,7 @@ multi-GPU / multi-node: ``torchrun --nproc_per_node=N -m equipot train CONFIG.ya
 global batch of ``batch_size`` frames is split over the ranks, gradients summed; only rank 0
 writes checkpoints, logs and plots).
 
-Config fields (YAML keys, all of ``TrainConfig``):
-    data: frame store (.h5), a glob pattern, or a list of them; train_size/val_size/test_size:
-    frame counts or fractions, applied to each file; split_seed. model: ``preset``
-    (small | medium | md17) plus any ``EquiformerConfig`` field.
-    epochs, batch_size (global, frames), lr, min_lr, weight_decay, warmup_epochs,
-    scheduler (cosine | plateau), energy_weight ((eV/atom)^-2), force_weight ((eV/Å)^-2),
-    loss (mse | huber), huber_delta, force_only, reference_energies ({symbol: eV} or null:
-    least squares on training energies), ema_decay, grad_clip, patience (epochs without a
-    better validation loss), seed, device, dtype, num_workers (DataLoader), cache
-    (neighbour lists kept in memory), tensorboard (needs the tensorboard package), num_threads,
-    progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots), time_limit_minutes
-    (wall-clock budget: after every epoch the run shortens ``epochs`` to what fits, and the
-    cosine schedule with it, so a budgeted run still anneals), init_from (fine-tuning: start
-    from the weights, architecture, reference energies and scale of a checkpoint or shipped
-    model name; ``model`` is then ignored; optimizer and schedule start fresh).
+The fields of a run are those of ``TrainConfig`` (``equipot/train/config.py``).
 """
 
 from __future__ import annotations
@@ -34,7 +20,7 @@ import csv
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -49,60 +35,9 @@ from equipot.model import Equiformer, EquiformerConfig
 from equipot.train.data import (ConcatGraphDataset, GraphDataset, dataset_statistics, expand_data_paths,
                                 fit_reference_energies, species_in)
 from equipot.train import distributed as ddp
+from equipot.train.config import TrainConfig
 from equipot.train.losses import loss_terms
 from equipot.train.metrics import error_metrics
-
-
-@dataclass
-class TrainConfig:
-    """Everything a run needs; serialisable to YAML. Sizes are frame counts or fractions."""
-
-    data: str | list[str]
-    out: str = "runs/train"
-    train_size: float = 0.8
-    val_size: float = 0.1
-    test_size: float = 0.1
-    split_seed: int = 0
-    model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 2e-3
-    min_lr: float = 1e-5
-    weight_decay: float = 1e-6
-    warmup_epochs: float = 1.0
-    scheduler: str = "cosine"
-    energy_weight: float = 1.0
-    force_weight: float = 80.0
-    loss: str = "mse"
-    huber_delta: float = 0.01
-    force_only: bool = False
-    reference_energies: dict[str, float] | None = None
-    ema_decay: float = 0.99
-    grad_clip: float = 10.0
-    patience: int = 50
-    seed: int = 0
-    device: str = "cpu"
-    dtype: str = "float32"
-    num_threads: int | None = None
-    num_workers: int = 0
-    cache: bool = True
-    tensorboard: bool = False
-    progress: bool = True
-    time_limit_minutes: float | None = None
-    init_from: str | None = None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        import yaml
-
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
 
 
 def _seed_everything(seed: int) -> None:
