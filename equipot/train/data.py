@@ -96,14 +96,9 @@ def expand_data_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
     return paths
 
 
-def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: list[str],
-                           offsets: np.ndarray | None = None) -> dict[str, float]:
-    """Per-element energies E0 minimising sum_frames (E - offset - sum_atoms E0[z])^2 (least
-    squares; ``offsets``, one per frame, default 0, e.g. a model's current predictions).
-
-    Elements that never vary independently (one molecule) share the energy through the
-    minimum-norm solution, which is what keeps predicted energies meaningful.
-    """
+def composition_and_energies(dataset: GraphDataset | ConcatGraphDataset,
+                             species: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, species) element counts and (frames,) energies of ``dataset`` (one read pass)."""
     counts = np.zeros((len(dataset), len(species)))
     energies = np.zeros(len(dataset))
     index = {s: i for i, s in enumerate(species)}
@@ -112,10 +107,22 @@ def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: 
         for z in f.numbers:
             counts[k, index[chemical_symbols[int(z)]]] += 1
         energies[k] = f.energy
-    if offsets is not None:
-        energies -= np.asarray(offsets, dtype=float)
+    return counts, energies
+
+
+def least_squares_reference_energies(counts: np.ndarray, energies: np.ndarray, species: list[str]) -> dict[str, float]:
+    """Per-element energies E0 minimising sum_frames (E - sum_atoms E0[z])^2.
+
+    Elements that never vary independently (one molecule) share the energy through the
+    minimum-norm solution, which is what keeps predicted energies meaningful.
+    """
     e0, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return dict(zip(species, map(float, e0)))
+
+
+def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: list[str]) -> dict[str, float]:
+    """Least-squares E0 (``least_squares_reference_energies``) of the frames of ``dataset``."""
+    return least_squares_reference_energies(*composition_and_energies(dataset, species), species)
 
 
 def dataset_statistics(dataset: GraphDataset | ConcatGraphDataset) -> dict[str, float]:

@@ -32,8 +32,8 @@ from equipot.data.graph import collate
 from equipot.data.store import FrameStore
 from equipot.data.splits import load_or_make_splits
 from equipot.model import Equiformer, EquiformerConfig
-from equipot.train.data import (ConcatGraphDataset, GraphDataset, dataset_statistics, expand_data_paths,
-                                fit_reference_energies, species_in)
+from equipot.train.data import (ConcatGraphDataset, GraphDataset, composition_and_energies, dataset_statistics,
+                                expand_data_paths, least_squares_reference_energies, species_in)
 from equipot.train import distributed as ddp
 from equipot.train.config import TrainConfig
 from equipot.train.losses import loss_terms
@@ -75,20 +75,25 @@ class Trainer:
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
             for name in ("train", "val"))
         species = species or species_in(self.train_set)
+        unknown = sorted(set(species) - set(pretrained.species)) if pretrained else []
+        if unknown:
+            raise ValueError(f"init_from {c.init_from!r} knows {pretrained.species}, not {unknown} in the data")
         stats = dataset_statistics(self.train_set)
-        self.has_energies = all(_finite(self.train_set.frame(k).energy) for k in range(len(self.train_set)))
+        # element counts and energies of the training frames, read once: the E0 fit at the start
+        # and the force-only refit after every epoch both use them
+        e0_species = pretrained.species if pretrained else species
+        counts, energies = composition_and_energies(self.train_set, e0_species)
+        self.has_energies = bool(np.isfinite(energies).all())
         if not (self.has_energies or c.force_only):
             raise ValueError("some training frames have no energy: train with force_only: true, or label them")
+        self._composition = (e0_species, counts, energies)
         if pretrained:
-            unknown = sorted(set(species) - set(pretrained.species))
-            if unknown:
-                raise ValueError(f"init_from {c.init_from!r} knows {pretrained.species}, not {unknown} in the data")
             self.model = pretrained
             e0 = dict(zip(self.model.species, self.model.reference_energies.tolist()))
         else:
             # without energies (force-only on force labels alone) E0 stays as given, or zero
-            e0 = c.reference_energies or (fit_reference_energies(self.train_set, species) if self.has_energies
-                                          else {s: 0.0 for s in species})
+            e0 = c.reference_energies or (least_squares_reference_energies(counts, energies, species)
+                                          if self.has_energies else {s: 0.0 for s in species})
             model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
             self.model = Equiformer(EquiformerConfig.preset(preset, species=species, **model_cfg))
             self.model.set_reference_energies(e0)
@@ -225,9 +230,10 @@ class Trainer:
         predicted = []
         for batch in self._batches(self.train_set, False, 0, split=False):
             predicted.append(self.ema(batch, compute_forces=False)["energy"].detach().double().cpu().numpy())
-        species = self.ema.species
-        shift = fit_reference_energies(self.train_set, species, offsets=np.concatenate(predicted))
-        e0 = {s: float(v) + shift[s] for s, v in zip(species, self.ema.reference_energies.tolist())}
+        species, counts, energies = self._composition
+        shift = least_squares_reference_energies(counts, energies - np.concatenate(predicted), species)
+        current = dict(zip(self.ema.species, self.ema.reference_energies.tolist()))
+        e0 = {s: current[s] + shift[s] for s in species}
         self.ema.set_reference_energies(e0)
         self.model.set_reference_energies(e0)
         self.stats["reference_energies"] = e0
@@ -361,10 +367,6 @@ def _pretrained(spec: str) -> Equiformer:
     from equipot.checkpoint import load_model
 
     return load_model(spec, device="cpu", dtype="float32").train()
-
-
-def _finite(energy: float | None) -> bool:
-    return energy is not None and bool(np.isfinite(energy))
 
 
 def _collate_or_none(graphs):
