@@ -1,0 +1,51 @@
+"""Where one aspirin energy+forces call of a model spends its time (torch.profiler, CPU).
+
+    python bench/profile_call.py [--model aspirin-gfn2] [--dtype float32] [--threads 2]
+
+Prints the aten operations per call and the operations with the largest self time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from importlib import resources
+
+import torch
+from ase.io import read
+from torch.profiler import ProfilerActivity, profile
+
+from equipot import EquiformerCalculator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="aspirin-gfn2")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=12)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
+    atoms.calc = EquiformerCalculator(args.model, dtype=args.dtype)
+
+    def call() -> None:
+        atoms.positions += 1e-3  # a new geometry each call: nothing cached
+        atoms.get_forces()
+
+    for _ in range(2):
+        call()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.calls):
+            call()
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"{args.model}, {args.dtype}, {args.threads} threads: {sum(e.count for e in events) / args.calls:,.0f} "
+          f"operations and {total / args.calls / 1000:.1f} ms (profiled) per call")
+    print(f"{'operation':<40} {'share':>7} {'calls/call':>11}")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.rows]:
+        print(f"{e.key[:40]:<40} {100 * e.self_cpu_time_total / total:>6.1f}% {e.count / args.calls:>11.0f}")
+
+
+if __name__ == "__main__":
+    main()
