@@ -32,9 +32,9 @@ from equipot import Equiformer, EquiformerCalculator, EquiformerConfig
 XYZ = str(resources.files("equipot") / "geometries" / "aspirin.xyz")
 
 
-def equipot_rate(model, dtype: str, steps: int) -> float:
+def equipot_rate(calc: EquiformerCalculator, steps: int) -> float:
     atoms = read(XYZ)
-    atoms.calc = EquiformerCalculator(model, dtype=dtype)
+    atoms.calc = calc
     MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     dyn.run(3)
@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--mace-hidden", nargs="+", default=["128x0e", "128x0e+128x1o"])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="equipot with torch.compile (compiled once per dtype, before timing)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.model:
@@ -67,11 +68,15 @@ def main() -> None:
         torch.manual_seed(0)
         model = Equiformer(EquiformerConfig.preset("small", species=["H", "C", "N", "O"]))
         label = "equipot small (random weights)"
+    if args.compile:
+        label += " compiled"
     rows = []
     for dtype in ("float32", "float64"):
         rates: dict[str, list[float]] = {label: []} | {f"MACE {h}": [] for h in args.mace_hidden}
+        calc = EquiformerCalculator(model, dtype=dtype, compile=args.compile)
+        equipot_rate(calc, 1)  # a compiled model compiles here, outside the timing
         for _ in range(args.rounds):
-            rates[label].append(equipot_rate(model, dtype, args.steps))
+            rates[label].append(equipot_rate(calc, args.steps))
             for h in args.mace_hidden:
                 rates[f"MACE {h}"].append(mace_rate(args.mace_python, h, dtype, args.steps))
         ours = rates[label]

@@ -38,6 +38,8 @@ class EquiformerCalculator(Calculator):
         skin: Verlet skin (Å). The neighbour list is built at cutoff + skin and reused until
             an atom has moved more than skin/2, the cell, periodicity or atoms change.
         num_threads: if given, ``torch.set_num_threads`` for CPU runs.
+        compile: ``torch.compile`` the models (``Equiformer.compile_inference``): about 2x faster calls
+            for long MD, after a first call that compiles for minutes.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
@@ -49,6 +51,7 @@ class EquiformerCalculator(Calculator):
         dtype: str | torch.dtype = "float64",
         skin: float = 0.5,
         num_threads: int | None = None,
+        compile: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -59,6 +62,9 @@ class EquiformerCalculator(Calculator):
             torch.set_num_threads(int(num_threads))
         self.device = torch.device(device)
         self.models = [load_model(s, device=self.device, dtype=dtype) for s in specs]
+        if compile:
+            for m in self.models:
+                m.compile_inference()
         first = self.models[0]
         for other in self.models[1:]:
             if other.species != first.species or other.cutoff != first.cutoff:

@@ -131,3 +131,22 @@ def test_committee_mean_and_disagreement(ethanol):
 def test_committee_must_share_species():
     with pytest.raises(ValueError, match="species"):
         EquiformerCalculator([make_model(), make_model(species=["H", "C"])])
+
+
+@pytest.mark.slow
+def test_compiled_model_matches_eager(aspirin):
+    """torch.compile (minutes on 2 cores: opt-in) must not change energies, forces or stress,
+    including when the number of edges changes between calls (dynamic shapes)."""
+    eager = EquiformerCalculator(make_model(), skin=0.0)
+    compiled = EquiformerCalculator(make_model(), skin=0.0, compile=True)
+    rng = np.random.default_rng(1)
+    edges = set()
+    for _ in range(3):
+        atoms = aspirin.copy()
+        atoms.positions += rng.normal(scale=0.3, size=atoms.positions.shape)
+        eager.calculate(atoms, ["energy", "forces"])
+        compiled.calculate(atoms, ["energy", "forces"])
+        edges.add(len(compiled._nl_cache["src"]))
+        assert compiled.results["energy"] == pytest.approx(eager.results["energy"], abs=1e-9)
+        np.testing.assert_allclose(compiled.results["forces"], eager.results["forces"], atol=1e-9)
+    assert len(edges) > 1

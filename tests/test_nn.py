@@ -54,8 +54,13 @@ def test_tensor_product_constants_follow_dtype():
     x32 = torch.randn(3, tp.irreps_in.dim, dtype=torch.float32)
     y32 = torch.randn(3, 4, dtype=torch.float32)
     w32 = torch.randn(3, tp.weight_numel, dtype=torch.float32)
-    assert tp(x32, y32, w32).dtype == torch.float32
+    assert tp.float()(x32, y32, w32).dtype == torch.float32
+    # float32 -> float64 must give the exact coefficients, not float32 ones widened
+    tp = tp.float().double()
     assert tp(x32.double(), y32.double(), w32.double()).dtype == torch.float64
+    for k, master in enumerate(tp._cg64):
+        assert torch.equal(getattr(tp, f"cg{k}"), master)
+    assert not any(k.startswith("cg") for k in tp.state_dict())
 
 
 @pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e"), Gate("8x0e+4x1o+2x2e")])

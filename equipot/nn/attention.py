@@ -91,6 +91,7 @@ class GraphAttention(nn.Module):
         self.irreps_node = o3.Irreps(irreps_node)
         self.num_heads = num_heads
         self.irreps_head = split_heads(self.irreps_node, num_heads)
+        self.head_dim = self.irreps_head.dim
         self.alpha_channels = sum(mul for mul, ir in self.irreps_head if ir == o3.Irrep("0e"))
         if self.alpha_channels == 0:
             raise ValueError("attention needs scalar (0e) channels in every head")
@@ -139,8 +140,8 @@ class GraphAttention(nn.Module):
 
         value = self.value_gate(self.linear_value_in.forward_blocks(feat))
         value = self.tp_value.forward_blocks(value, sh, self.radial_value(basis) * env)
-        value = self.linear_value.forward_blocks(value).view(-1, self.num_heads, self.irreps_head.dim)
+        value = self.linear_value.forward_blocks(value).view(-1, self.num_heads, self.head_dim)
 
-        out = x.new_zeros(num_nodes, self.num_heads, self.irreps_head.dim)
+        out = x.new_zeros(num_nodes, self.num_heads, self.head_dim)
         out = out.index_add(0, edge_dst, weights.unsqueeze(-1) * value)
         return self.linear_out(out.reshape(num_nodes, -1))

@@ -37,16 +37,23 @@ class EquivariantLinear(nn.Module):
         )
         n_bias = sum(self.out_muls[self.irs.index(SCALAR)]) if biases and SCALAR in self.irs else 0
         self.bias = nn.Parameter(torch.zeros(n_bias)) if n_bias else None
-        self.in_dims = [mul * ir.dim for mul, ir in self.irreps_in]
+        # Plain-int layouts for forward: no e3nn Irreps objects on the hot path (cheaper in
+        # eager mode, and torch.compile cannot guard on Irreps).
+        self.in_layout = [(mul, ir.dim) for mul, ir in self.irreps_in]
+        self.in_dims = [mul * d for mul, d in self.in_layout]
+        self.in_muls = [[self.irreps_in[k].mul for k in idx] for idx in self.in_index]
+        self.bias_at = self.irs.index(SCALAR) if self.bias is not None else -1
+        self.out_layout = [(mul, ir.dim, self.irs.index(ir) if ir in self.irs else -1) for mul, ir in self.irreps_out]
+        self.out_dim = self.irreps_out.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
         x = x.reshape(-1, x.shape[-1])
         n = x.shape[0]
         blocks = [
-            b.reshape(n, mul, ir.dim) for b, (mul, ir) in zip(x.split(self.in_dims, dim=-1), self.irreps_in)
+            b.reshape(n, mul, d) for b, (mul, d) in zip(x.split(self.in_dims, dim=-1), self.in_layout)
         ]
-        return self.forward_blocks(blocks).reshape(*lead, self.irreps_out.dim)
+        return self.forward_blocks(blocks).reshape(*lead, self.out_dim)
 
     def forward_blocks(self, blocks: list[torch.Tensor]) -> torch.Tensor:
         """Same map on input already split per irreps entry: blocks[k] (n, mul_k, 2l_k+1).
@@ -54,24 +61,23 @@ class EquivariantLinear(nn.Module):
         Saves concatenating a wide input (a tensor-product output, say) only to split it again.
         """
         n = blocks[0].shape[0]
-        outputs = {}
-        for ir, w, idx, muls in zip(self.irs, self.weights, self.in_index, self.out_muls):
+        outputs = []
+        for t, (w, idx, in_muls, muls) in enumerate(zip(self.weights, self.in_index, self.in_muls, self.out_muls)):
             # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, fan_out, 2l+1), one product per
             # input entry against its rows of W, summed: no concatenation of the input
             out = None
             row = 0
-            for k in idx:
-                mul = self.irreps_in[k].mul
+            for k, mul in zip(idx, in_muls):
                 w_k = w if len(idx) == 1 else w[row : row + mul]
                 row += mul
                 term = torch.matmul(blocks[k].transpose(1, 2), w_k)
                 out = term if out is None else out + term
             out = out.transpose(1, 2) * (1.0 / math.sqrt(w.shape[0]))
-            if ir == SCALAR and self.bias is not None:
+            if t == self.bias_at:
                 out = out + self.bias.view(1, -1, 1)
-            outputs[ir] = iter(out.split(muls, dim=1))
+            outputs.append(iter(out.split(muls, dim=1)))
         pieces = [
-            next(outputs[ir]).reshape(n, mul * ir.dim) if ir in outputs else blocks[0].new_zeros(n, mul * ir.dim)
-            for mul, ir in self.irreps_out
+            next(outputs[t]).reshape(n, mul * d) if t >= 0 else blocks[0].new_zeros(n, mul * d)
+            for mul, d, t in self.out_layout
         ]
         return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]

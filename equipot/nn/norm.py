@@ -25,22 +25,23 @@ class EquivariantLayerNorm(nn.Module):
         self.weights = nn.ParameterList([nn.Parameter(torch.ones(mul)) for mul, _ in self.irreps])
         n_scalar = sum(mul for mul, ir in self.irreps if ir.l == 0)
         self.bias = nn.Parameter(torch.zeros(n_scalar))
+        self.layout = [(mul, ir.dim, ir.l == 0) for mul, ir in self.irreps]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         out = []
         bias_start = 0
-        blocks = x.split([mul * ir.dim for mul, ir in self.irreps], dim=-1)
-        for (mul, ir), block, w in zip(self.irreps, blocks, self.weights):
-            field = block.reshape(n, mul, ir.dim)
-            if ir.l == 0:
+        blocks = x.split([mul * d for mul, d, _ in self.layout], dim=-1)
+        for (mul, d, scalar), block, w in zip(self.layout, blocks, self.weights):
+            field = block.reshape(n, mul, d)
+            if scalar:
                 field = field - field.mean(dim=1, keepdim=True)
             # Mean over channels and components of the squared field: for L>0 this is the
             # mean squared norm per component, i.e. the RMS-of-norms normalisation.
             rms = field.pow(2).mean(dim=(1, 2), keepdim=True).add(self.eps).rsqrt()
             field = field * rms * w.view(1, mul, 1)
-            if ir.l == 0:
+            if scalar:
                 field = field + self.bias[bias_start : bias_start + mul].view(1, mul, 1)
                 bias_start += mul
-            out.append(field.reshape(n, mul * ir.dim))
+            out.append(field.reshape(n, mul * d))
         return torch.cat(out, dim=-1)

@@ -61,8 +61,8 @@ class DepthwiseTensorProduct(nn.Module):
 
         sh_slices = self.irreps_sh.slices()
         self._cg64: list[torch.Tensor] = []
-        self._cache: dict = {}
-        self.entries: list[tuple[int, int, list[int]]] = []  # (input entry, n_paths, out dims)
+        # (input entry, mul, 2l_in+1, n_paths, out dims), plain ints for the forward pass
+        self.entries: list[tuple[int, int, int, int, list[int]]] = []
         for i_in, (mul, ir_in) in enumerate(self.irreps_in):
             mine = [(i_sh, ir) for i, i_sh, ir in paths if i == i_in]
             if not mine:
@@ -76,20 +76,21 @@ class DepthwiseTensorProduct(nn.Module):
                 # component normalisation, as e3nn: outputs have unit variance per component
                 cg[:, sh_slices[i_sh], k : k + ir_out.dim] = block * math.sqrt(ir_out.dim)
                 k += ir_out.dim
-            self.entries.append((i_in, len(mine), [ir.dim for _, ir in mine]))
+            self.entries.append((i_in, mul, ir_in.dim, len(mine), [ir.dim for _, ir in mine]))
             self._cg64.append(cg)
+            # not in the state dict: always rebuilt from the masters (see _apply)
+            self.register_buffer(f"cg{len(self._cg64) - 1}", cg.to(torch.get_default_dtype()), persistent=False)
         self.in_dims = [mul * ir.dim for mul, ir in self.irreps_in]
 
-    def _constants(self, like: torch.Tensor) -> list[torch.Tensor]:
-        """CG tensors in the dtype/device of ``like``, cast from exact float64 masters.
-
-        They are not buffers on purpose: a model cast float32 -> float64 must get exact
-        coefficients, not float32 ones padded with zeros (that broke equivariance at 1e-7).
-        """
-        key = (like.dtype, like.device)
-        if key not in self._cache:
-            self._cache[key] = [cg.to(like) for cg in self._cg64]
-        return self._cache[key]
+    def _apply(self, fn, recurse=True):
+        """Casts and moves as any module, then re-derives the CG buffers from exact float64
+        masters: a float32 -> float64 cast would keep float32 rounding (that broke
+        equivariance at 1e-7)."""
+        super()._apply(fn, recurse)
+        for k, master in enumerate(self._cg64):
+            buf = getattr(self, f"cg{k}")
+            setattr(self, f"cg{k}", master.to(device=buf.device, dtype=buf.dtype))
+        return self
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         blocks = self.forward_blocks(x, sh, weight)
@@ -102,13 +103,13 @@ class DepthwiseTensorProduct(nn.Module):
         blocks = x.split(self.in_dims, dim=-1)
         offset = 0
         outputs = []
-        for (i_in, n_paths, out_dims), cg in zip(self.entries, self._constants(x)):
-            mul, ir = self.irreps_in[i_in]
+        for k, (i_in, mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
+            cg = getattr(self, f"cg{k}")
             # contract the harmonics first: (E, 2l_in+1, K), then the channels: (E, mul, K).
             # (Measured on CPU against broadcast sums and one large GEMM over an outer
             # product: this batched product was fastest in the full model.)
             coupling = torch.einsum("es,dsk->edk", sh, cg)
-            t = torch.bmm(blocks[i_in].reshape(num_edges, mul, ir.dim), coupling)
+            t = torch.bmm(blocks[i_in].reshape(num_edges, mul, dim_in), coupling)
             # weights laid out path-major, as e3nn's 'uvu' instructions: (E, n_paths, mul)
             w = weight[:, offset : offset + n_paths * mul].reshape(num_edges, n_paths, mul)
             offset += n_paths * mul
