@@ -178,9 +178,10 @@ class Equiformer(nn.Module):
 
         About 2x faster force calls for aspirin on a 2-core CPU in float32
         (``python bench/compile_speedup.py``). The first call compiles: minutes on 2 cores,
-        about a minute when inductor's on-disk cache is warm; shapes are dynamic, so edges
-        changing during MD do not recompile. Needs a C++ compiler on CPU. Not for training:
-        force training needs double backward, which compiled graphs do not support.
+        a minute or two when inductor's on-disk cache is warm; shapes are dynamic, so edges
+        changing during MD do not recompile. Needs a C++ compiler on CPU. Calls with
+        ``create_graph=True`` (force training) keep the eager network: they need double
+        backward, which compiled graphs do not support.
         """
         self._compiled_node_energies = torch.compile(self.node_energies, dynamic=True)
 
@@ -246,7 +247,8 @@ class Equiformer(nn.Module):
             positions = positions + torch.einsum("ni,nij->nj", positions, sym[graph.batch])
             cell = cell + torch.bmm(cell, sym)
 
-        node_energies = self._compiled_node_energies or self.node_energies
+        compiled = self._compiled_node_energies
+        node_energies = compiled if compiled is not None and not create_graph else self.node_energies
         node_energy = node_energies(species, positions, cell, graph)
         energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
         out = {"energy": energy, "node_energy": node_energy}

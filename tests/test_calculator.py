@@ -150,3 +150,8 @@ def test_compiled_model_matches_eager(aspirin):
         assert compiled.results["energy"] == pytest.approx(eager.results["energy"], abs=1e-9)
         np.testing.assert_allclose(compiled.results["forces"], eager.results["forces"], atol=1e-9)
     assert len(edges) > 1
+    # force training (create_graph) falls back to the eager network: double backward works
+    model = compiled.model
+    out = model(AtomicGraph.from_atoms(aspirin, model.cutoff), create_graph=True)
+    out["forces"].pow(2).sum().backward()
+    assert all(p.grad is not None for p in model.blocks[0].parameters())
