@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from equipot.checkpoint import load_model, shipped_models  # noqa: E402
-from equipot.data.splits import make_splits  # noqa: E402
+from equipot.data.splits import training_splits  # noqa: E402
 from equipot.data.store import FrameStore  # noqa: E402
 from equipot.train.cli_eval import evaluate_model  # noqa: E402
 
@@ -37,14 +37,10 @@ EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
 
 def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
     """{"test split": [(file, test indices)]}: the test split of every training file."""
-    meta = model.metadata
-    cfg = meta["train_config"]
-    sizes = {"train": cfg["train_size"], "val": cfg["val_size"], "test": cfg["test_size"]}
     sets = {}
-    for path in meta["data"]:
+    for path in model.metadata["data"]:
         with FrameStore(ROOT / path) as store:
-            n = len(store)
-        test = make_splits(n, sizes, cfg["split_seed"])["test"]
+            test = training_splits(model.metadata, len(store))["test"]
         sets.setdefault("test split", []).append((path, [int(i) for i in test]))
     return sets
 

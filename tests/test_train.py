@@ -107,6 +107,32 @@ def test_checkpoints_load_and_record_objective(morse_store, tmp_path):
     assert trainer.stats["reference_energies"]["C"] != 0.0
 
 
+def test_eval_uses_the_checkpoints_own_split(morse_store, tmp_path, capsys):
+    """A second run with another split seed leaves the saved split alone, and ``equipot eval
+    --split test`` scores each checkpoint on the test frames of its own run, not the saved file's."""
+    from equipot.cli import main
+    from equipot.data.splits import load_splits, make_splits, splits_path
+    from equipot.train.cli_eval import split_indices
+
+    Trainer(config(morse_store, tmp_path / "a", epochs=1)).fit()
+    first = load_splits(splits_path(morse_store))
+    with pytest.warns(UserWarning, match="different split"):
+        Trainer(config(morse_store, tmp_path / "b", epochs=1, split_seed=7)).fit()
+    for k in first:  # the file still holds the first run's split
+        assert np.array_equal(load_splits(splits_path(morse_store))[k], first[k])
+    own = make_splits(24, {"train": 16, "val": 4, "test": 4}, seed=7)
+    assert not np.array_equal(own["test"], first["test"])
+    model_b = load_model(tmp_path / "b" / "best.pt")
+    indices, source = split_indices(model_b, str(morse_store), "test")
+    assert np.array_equal(indices, own["test"]) and "checkpoint" in source
+    assert main(["eval", str(tmp_path / "b" / "best.pt"), str(morse_store), "--split", "test"]) == 0
+    assert "4 frames; from the checkpoint's training split" in capsys.readouterr().out
+    # a file the model never saw: the split saved next to it, or a clear error
+    other = write_morse_store(tmp_path / "other.h5", 10, seed=3)
+    with pytest.raises(ValueError, match="records no split of other.h5"):
+        split_indices(model_b, str(other), "test")
+
+
 def test_training_on_several_files_splits_each(tmp_path):
     """A list (or glob) of stores trains on their union; each file gets its own saved split."""
     from equipot.data.splits import load_splits, splits_path

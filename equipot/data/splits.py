@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,16 +45,34 @@ def load_splits(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def load_or_make_splits(data_path: str | Path, n_frames: int, sizes: dict[str, int | float], seed: int) -> dict[str, np.ndarray]:
-    """The splits saved next to the data when they match ``sizes`` and ``seed``; else new ones,
-    saved there (or, if that folder is read-only, not saved)."""
+    """The splits for ``sizes`` and ``seed``, saved next to the data unless a different split
+    is already saved there (or the folder is read-only).
+
+    A different saved split is left alone: another run on the same data made it, and
+    ``equipot eval --split`` may still need it. Each checkpoint records its own split
+    (sizes and seed in its training config), which ``equipot eval`` re-draws.
+    """
     path = splits_path(data_path)
     wanted = make_splits(n_frames, sizes, seed)
     if path.is_file():
         saved = load_splits(path)
         if set(saved) == set(wanted) and all(np.array_equal(saved[k], wanted[k]) for k in wanted):
             return saved
+        warnings.warn(f"{path} holds a different split (other sizes or seed); this run draws its own "
+                      f"(seed {seed}) and leaves that file as it is", stacklevel=2)
+        return wanted
     try:
         save_splits(path, wanted, seed)
     except OSError:
         pass
     return wanted
+
+
+def training_splits(metadata: dict, n_frames: int) -> dict[str, np.ndarray] | None:
+    """The split a checkpoint's training run drew for each of its files of ``n_frames`` frames,
+    re-drawn from the sizes and seed in its training config; None if it records none."""
+    cfg = (metadata or {}).get("train_config") or {}
+    if "split_seed" not in cfg:
+        return None
+    sizes = {"train": cfg["train_size"], "val": cfg["val_size"], "test": cfg["test_size"]}
+    return make_splits(n_frames, sizes, cfg["split_seed"])

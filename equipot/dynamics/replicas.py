@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 
 from equipot.checkpoint import load_model
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import radius_graph
+from equipot.dynamics.md import initialise_velocities
 from equipot.model import Equiformer
 
 
@@ -70,6 +70,8 @@ class ReplicaDynamics:
             ``check_every`` steps; or one such list per replica (different molecules with
             their own reference bond lengths, say).
         skin: Verlet skin of the batched neighbour list, Å.
+        compile: ``torch.compile`` the energy network (``Equiformer.compile_inference``):
+            faster steps for long runs after a first call that compiles for minutes.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class ReplicaDynamics:
         monitors: Sequence = (),
         check_every: int = 10,
         skin: float = 0.5,
+        compile: bool = False,
     ) -> None:
         if ensemble not in ("nvt", "nve"):
             raise ValueError(f"ensemble must be 'nvt' or 'nve', got {ensemble!r}")
@@ -95,6 +98,8 @@ class ReplicaDynamics:
         if any(a.pbc.any() for a in systems):
             raise ValueError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
         self.model = load_model(model, device=device, dtype=dtype)
+        if compile:
+            self.model.compile_inference()
         self.device = torch.device(device)
         self.dtype = next(self.model.parameters()).dtype
         self.ensemble = ensemble
@@ -109,9 +114,7 @@ class ReplicaDynamics:
         rng = np.random.default_rng(seed)
         velocities = []
         for atoms in self.templates:
-            MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-            Stationary(atoms)
-            ZeroRotation(atoms)
+            initialise_velocities(atoms, temperature_K, rng, exact=False)
             velocities.append(atoms.get_velocities())
         t = dict(device=self.device, dtype=self.dtype)
         self.sizes = [len(a) for a in self.templates]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import numpy as np
 
 
 def register(subparsers) -> None:
@@ -37,22 +40,43 @@ def evaluate_model(model, data: str, indices=None, batch_size: int = 16) -> tupl
     return error_metrics(*arrays), arrays
 
 
+def split_indices(model, data: str, split: str) -> tuple[np.ndarray, str]:
+    """Frame indices of ``split`` in ``data``, and where they came from.
+
+    When the checkpoint was trained on a file of this name, its own split is drawn again from
+    the sizes and seed in its training config: the file saved next to the data may belong to
+    another run, whose test frames this model may have trained on. Otherwise the saved file.
+    """
+    from equipot.data.splits import load_splits, splits_path, training_splits
+    from equipot.data.store import FrameStore
+
+    meta = getattr(model, "metadata", {}) or {}
+    trained_on = {Path(p).name for p in meta.get("data") or []}
+    splits, source = None, "the checkpoint's training split"
+    if Path(data).name in trained_on:
+        with FrameStore(data) as store:
+            splits = training_splits(meta, len(store))
+    if splits is None:
+        path = splits_path(data)
+        if not path.is_file():
+            raise ValueError(f"the checkpoint records no split of {Path(data).name} and none is saved next to "
+                             f"it ({path}); use --split all")
+        splits = load_splits(path)
+        source = str(path)
+    if split not in splits:
+        raise ValueError(f"split {split!r} not in {sorted(splits)}")
+    return splits[split], source
+
+
 def run(args: argparse.Namespace) -> int:
     from equipot.checkpoint import load_model
-    from equipot.data.splits import load_splits, splits_path
 
     model = load_model(args.model, dtype=args.dtype)
-    indices = None
+    indices, source = None, "all frames"
     if args.split != "all":
-        path = splits_path(args.data)
-        if not path.is_file():
-            raise ValueError(f"no splits saved next to {args.data} ({path}); use --split all")
-        splits = load_splits(path)
-        if args.split not in splits:
-            raise ValueError(f"split {args.split!r} not in {sorted(splits)}")
-        indices = splits[args.split]
+        indices, source = split_indices(model, args.data, args.split)
     metrics, arrays = evaluate_model(model, args.data, indices, args.batch_size)
-    print(f"{args.model} on {args.data} ({args.split}, {len(arrays[0])} frames)")
+    print(f"{args.model} on {args.data} ({args.split}, {len(arrays[0])} frames; from {source})")
     print(f"{'metric':<24} {'value':>10}")
     units = {"energy_mae": "meV", "energy_rmse": "meV", "energy_per_atom_mae": "meV/atom",
              "energy_per_atom_rmse": "meV/atom", "force_mae": "meV/Å", "force_rmse": "meV/Å"}
