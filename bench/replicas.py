@@ -1,7 +1,9 @@
 """Replica-steps per second: R aspirin replicas batched vs. the same replicas run one by one
 through ASE (VelocityVerlet + EquiformerCalculator).
 
-    python bench/replicas.py [--replicas 32] [--steps 20] [--preset small] [--dtype float32] [--json F]
+    python bench/replicas.py [--replicas 32] [--steps 20] [--preset small] [--dtype float32] [--compile] [--json F]
+
+With ``--compile`` both sides run through ``torch.compile``, compiled before the timing.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def main() -> None:
     parser.add_argument("--sequential-device", default=None,
                         help="device of the sequential ASE runs (default: --device), e.g. cpu vs. a cuda batch")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both sides (compiled before timing)")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.threads:
@@ -48,7 +51,7 @@ def main() -> None:
         model = Equiformer(EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"]))
 
     # sequential: one ASE run per replica, a few steps each (the rate does not depend on count)
-    calc = EquiformerCalculator(copy.deepcopy(model), dtype=args.dtype, device=seq_device)
+    calc = EquiformerCalculator(copy.deepcopy(model), dtype=args.dtype, device=seq_device, compile=args.compile)
     a = atoms.copy()
     a.calc = calc
     MaxwellBoltzmannDistribution(a, temperature_K=500, rng=np.random.default_rng(0))
@@ -59,14 +62,15 @@ def main() -> None:
     sequential = args.sequential_steps * 4 / (time.perf_counter() - t0)
 
     replicas = ReplicaDynamics(model, [atoms] * args.replicas, temperature_K=500, ensemble="nvt",
-                               dtype=args.dtype, device=args.device)
+                               dtype=args.dtype, device=args.device, compile=args.compile)
     replicas.run(steps=2, progress=False)
     result = replicas.run(steps=args.steps, progress=False)
     batched = result.replica_steps_per_s
-    row = dict(replicas=args.replicas, dtype=args.dtype, device=args.device, sequential_device=seq_device,
+    row = dict(replicas=args.replicas, dtype=args.dtype, compiled=args.compile, device=args.device,
+               sequential_device=seq_device,
                sequential_replica_steps_per_s=sequential, batched_replica_steps_per_s=batched,
                speedup=batched / sequential, threads=torch.get_num_threads())
-    print(f"aspirin, {args.replicas} replicas, {args.dtype}, batched on {args.device}, sequential on {seq_device}, "
+    print(f"aspirin, {args.replicas} replicas, {args.dtype}{', compiled' if args.compile else ''}, batched on {args.device}, sequential on {seq_device}, "
           f"torch threads {row['threads']}")
     print(f"{'mode':<28} {'replica-steps/s':>16}")
     print(f"{'sequential ASE runs':<28} {sequential:>16.2f}")

@@ -89,7 +89,7 @@ def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: 
     import matplotlib.pyplot as plt
 
     molecules = list(starts)
-    cols = 4
+    cols = min(4, len(molecules))
     rows = int(np.ceil(len(molecules) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     for ax, m in zip(axes.flat, molecules):
