@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from ase import units
 from ase.io import read
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
 from ase.md.verlet import VelocityVerlet
 
 from equipot import Equiformer, EquiformerCalculator, EquiformerConfig, load_model
+from equipot.dynamics.md import initialise_velocities
 from equipot.dynamics.replicas import ReplicaDynamics
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     calc = EquiformerCalculator(copy.deepcopy(model), dtype=args.dtype, device=seq_device, compile=args.compile)
     a = atoms.copy()
     a.calc = calc
-    MaxwellBoltzmannDistribution(a, temperature_K=500, rng=np.random.default_rng(0))
+    initialise_velocities(a, 500, np.random.default_rng(0), exact=False)
     dyn = VelocityVerlet(a, timestep=0.5 * units.fs)
     dyn.run(2)
     t0 = time.perf_counter()

@@ -5,7 +5,8 @@ about 100, 1,000 and 10,000 atoms. Neighbour-list time (matscipy) is reported se
 from the model time; peak memory is the resident-set high-water mark of a fresh process
 per size (so sizes do not inherit each other's peak).
 
-    python bench/scaling.py [--sizes 100 1000 10000] [--preset small] [--dtype float32] [--json F]
+    python bench/scaling.py [--sizes 100 1000 10000] [--preset small] [--dtype float32]
+                            [--checkpoint] [--edge-chunk 20000] [--json F]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def polyethylene(target_atoms: int):
     return cell.repeat(best)
 
 
-def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool) -> dict:
+def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool, edge_chunk: int | None) -> dict:
     import torch
 
     from equipot import AtomicGraph, Equiformer, EquiformerConfig
@@ -54,6 +55,7 @@ def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool) 
     torch.manual_seed(0)
     model = Equiformer(EquiformerConfig.preset(preset, species=["H", "C"])).to(getattr(torch, dtype)).eval()
     model.checkpoint_blocks = checkpoint
+    model.edge_chunk_size = edge_chunk
     atoms = polyethylene(size)
     atoms.rattle(0.02, seed=1)
     nl, calls = [], []
@@ -67,7 +69,7 @@ def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool) 
             nl.append(t1 - t0)
             calls.append(t2 - t1)
     return dict(
-        atoms=len(atoms), edges=int(graph.edge_index.shape[1]), preset=preset, dtype=dtype, checkpoint=checkpoint,
+        atoms=len(atoms), edges=int(graph.edge_index.shape[1]), preset=preset, dtype=dtype, checkpoint=checkpoint, edge_chunk=edge_chunk,
         neighbor_list_ms=1000 * float(np.median(nl)), model_ms=1000 * float(np.median(calls)),
         model_us_per_atom=1e6 * float(np.median(calls)) / len(atoms),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -82,23 +84,26 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", action="store_true", help="activation checkpointing of the blocks")
+    parser.add_argument("--edge-chunk", type=int, default=None,
+                        help="attend over about this many edges at a time (model.edge_chunk_size)")
     parser.add_argument("--json", default=None)
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:  # child process: one size
-        print(json.dumps(measure(args.one, args.preset, args.dtype, args.repeats, args.checkpoint)))
+        print(json.dumps(measure(args.one, args.preset, args.dtype, args.repeats, args.checkpoint, args.edge_chunk)))
         return
     rows = []
     for size in args.sizes:
         cmd = [sys.executable, __file__, "--one", str(size), "--preset", args.preset, "--dtype", args.dtype,
-               "--repeats", str(args.repeats if size < 5000 else 1)] + (["--checkpoint"] if args.checkpoint else [])
+               "--repeats", str(args.repeats if size < 5000 else 1)] + (["--checkpoint"] if args.checkpoint else []) \
+            + (["--edge-chunk", str(args.edge_chunk)] if args.edge_chunk else [])
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             rows.append(dict(atoms=size, error=(out.stderr.strip().splitlines() or ["killed"])[-1]))
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print(f"periodic polyethylene, energy+forces+stress, preset {args.preset}, {args.dtype}, "
-          f"checkpointing {'on' if args.checkpoint else 'off'}, torch threads {rows[0].get('threads', '?')}")
+          f"checkpointing {'on' if args.checkpoint else 'off'}, edge chunks {args.edge_chunk or 'off'}, torch threads {rows[0].get('threads', '?')}")
     print(f"{'atoms':>7} {'edges':>9} {'nlist ms':>9} {'model ms':>10} {'us/atom':>8} {'peak MB':>8}")
     for r in rows:
         if "error" in r:

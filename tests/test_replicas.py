@@ -114,3 +114,21 @@ def test_wall_clock_cap_ends_the_run_without_a_failure(ethanol):
     assert result.steps == 1 and result.time_ps == pytest.approx(0.0005)
     assert result.failures == [None, None]
     assert result.stable_times_ps == [pytest.approx(0.0005)] * 2
+
+
+@pytest.mark.slow
+def test_compiled_replicas_follow_the_eager_ones(aspirin, ethanol):
+    """ReplicaDynamics(compile=True) (minutes of compiling: opt-in) steps the same float64 NVE
+    trajectories as the eager network, for molecules of different sizes in one batch."""
+    runs = []
+    for compile in (False, True):
+        replicas = ReplicaDynamics(gentle_model(), [aspirin, ethanol], temperature_K=300, ensemble="nve",
+                                   seed=4, compile=compile)
+        start = replicas.replica_atoms(0).positions.copy()
+        replicas.run(steps=20, progress=False)
+        runs.append(replicas)
+    assert np.abs(runs[0].replica_atoms(0).positions - start).max() > 1e-3  # the atoms moved
+    for k in range(2):
+        eager, compiled = runs[0].replica_atoms(k), runs[1].replica_atoms(k)
+        np.testing.assert_allclose(compiled.positions, eager.positions, atol=1e-9, rtol=0)
+        np.testing.assert_allclose(compiled.get_velocities(), eager.get_velocities(), atol=1e-9, rtol=0)

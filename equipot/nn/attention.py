@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from e3nn import o3
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from equipot.nn.gate import Gate
 from equipot.nn.linear import EquivariantLinear
@@ -118,6 +119,9 @@ class GraphAttention(nn.Module):
         self.irreps_values = self.irreps_head * num_heads
         self.linear_value = EquivariantLinear(self.tp_value.irreps_out, self.irreps_values)
         self.linear_out = EquivariantLinear(self.irreps_values, self.irreps_node)
+        # Memory/time trade for large systems, not part of the model: attend over slices of
+        # about this many edges and recompute each slice in the backward pass (None: no slicing).
+        self.edge_chunk_size: int | None = None
 
     def forward(
         self,
@@ -129,9 +133,33 @@ class GraphAttention(nn.Module):
         envelope: torch.Tensor,
     ) -> torch.Tensor:
         num_nodes = x.shape[0]
+        src_feat, dst_feat = self.linear_src(x), self.linear_dst(x)
+        chunk = self.edge_chunk_size
+        if chunk is None or edge_src.shape[0] <= chunk:
+            out = self.aggregate(src_feat, dst_feat, edge_src, edge_dst, sh, basis, envelope)
+        else:
+            out = self.aggregate_in_chunks(src_feat, dst_feat, edge_src, edge_dst, sh, basis, envelope, chunk)
+        return self.linear_out(out.reshape(num_nodes, -1))
+
+    def aggregate(
+        self,
+        src_feat: torch.Tensor,
+        dst_feat: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        sh: torch.Tensor,
+        basis: torch.Tensor,
+        envelope: torch.Tensor,
+    ) -> torch.Tensor:
+        """Attention-weighted sum of the values of each node's incoming edges.
+
+        Shapes: src_feat (N_src, dim), dst_feat (N_dst, dim), edge_src indexes src_feat,
+                edge_dst indexes dst_feat -> (N_dst, num_heads, head_dim)
+        """
+        num_nodes = dst_feat.shape[0]
         env = envelope.unsqueeze(-1)
         # index_select, not x[idx]: its backward is an index_add, much cheaper than index_put on CPU
-        message = self.linear_src(x).index_select(0, edge_src) + self.linear_dst(x).index_select(0, edge_dst)
+        message = src_feat.index_select(0, edge_src) + dst_feat.index_select(0, edge_dst)
         feat = self.tp_alpha.forward_blocks(message, sh, self.radial_alpha(basis) * env)
 
         alpha = self.alpha_act(self.linear_alpha.forward_blocks(feat)).view(-1, self.num_heads, self.alpha_channels)
@@ -142,6 +170,48 @@ class GraphAttention(nn.Module):
         value = self.tp_value.forward_blocks(value, sh, self.radial_value(basis) * env)
         value = self.linear_value.forward_blocks(value).view(-1, self.num_heads, self.head_dim)
 
-        out = x.new_zeros(num_nodes, self.num_heads, self.head_dim)
-        out = out.index_add(0, edge_dst, weights.unsqueeze(-1) * value)
-        return self.linear_out(out.reshape(num_nodes, -1))
+        out = src_feat.new_zeros(num_nodes, self.num_heads, self.head_dim)
+        return out.index_add(0, edge_dst, weights.unsqueeze(-1) * value)
+
+    def aggregate_in_chunks(
+        self,
+        src_feat: torch.Tensor,
+        dst_feat: torch.Tensor,
+        edge_src: torch.Tensor,
+        edge_dst: torch.Tensor,
+        sh: torch.Tensor,
+        basis: torch.Tensor,
+        envelope: torch.Tensor,
+        chunk: int,
+    ) -> torch.Tensor:
+        """``aggregate`` over runs of whole destination nodes with about ``chunk`` edges each.
+
+        The per-edge features (tens of thousands of floats per edge) dominate the memory of
+        large systems; a run keeps only its inputs for the backward pass and recomputes the
+        rest, so the peak is one run's edges. Every edge of a node is in its node's run, so
+        each run's softmax is the full one and the result equals ``aggregate``'s.
+
+        Shapes: as ``aggregate``.
+        """
+        num_nodes = dst_feat.shape[0]
+        order = torch.argsort(edge_dst, stable=True)
+        edge_src, edge_dst = edge_src.index_select(0, order), edge_dst.index_select(0, order)
+        sh, basis, envelope = sh.index_select(0, order), basis.index_select(0, order), envelope.index_select(0, order)
+        # first[n]: position of node n's first edge in the sorted list; first[N] = E
+        first = torch.zeros(num_nodes + 1, dtype=torch.long, device=edge_dst.device)
+        first[1:] = torch.bincount(edge_dst, minlength=num_nodes).cumsum(0)
+        targets = torch.arange(chunk, edge_dst.shape[0], chunk, device=edge_dst.device)
+        cuts = torch.searchsorted(first, targets).clamp(max=num_nodes).tolist()
+        bounds = sorted({0, num_nodes, *cuts})
+        first = first.tolist()
+        recompute = torch.is_grad_enabled()
+        parts = []
+        for n0, n1 in zip(bounds[:-1], bounds[1:]):
+            e0, e1 = first[n0], first[n1]
+            args = (src_feat, dst_feat[n0:n1], edge_src[e0:e1], edge_dst[e0:e1] - n0,
+                    sh[e0:e1], basis[e0:e1], envelope[e0:e1])
+            if recompute:
+                parts.append(checkpoint(self.aggregate, *args, use_reentrant=False))
+            else:
+                parts.append(self.aggregate(*args))
+        return torch.cat(parts)
