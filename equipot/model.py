@@ -193,7 +193,7 @@ class Equiformer(nn.Module):
         results are unchanged. 20,000 takes a 1,008-atom polymer box from 6.5 to 1.9 GB and
         is faster on CPU, not slower (``python bench/scaling.py --edge-chunk 20000``).
         """
-        return self.blocks[0].attention.edge_chunk_size if len(self.blocks) else None
+        return self.blocks[0].attention.edge_chunk_size  # the config guarantees a block
 
     @edge_chunk_size.setter
     def edge_chunk_size(self, size: int | None) -> None:
