@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from ase import units
 from ase.io import read
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md import velocitydistribution
 from ase.md.verlet import VelocityVerlet
 from e3nn import o3
 from mace import modules
@@ -38,7 +38,14 @@ def main() -> None:
     calc = MACECalculator(models=build(hidden), device="cpu", default_dtype=dtype)
     atoms = read(xyz)
     atoms.calc = calc
-    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    # the same draw as equipot's side; ASE >= 3.29 renamed MaxwellBoltzmannDistribution
+    thermalize = getattr(velocitydistribution, "thermalize_momenta", None)
+    if thermalize is not None:
+        thermalize(atoms, 300, rng=np.random.default_rng(0))
+    else:
+        velocitydistribution.MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    velocitydistribution.Stationary(atoms)
+    velocitydistribution.ZeroRotation(atoms)
     dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
     dyn.run(3)
     t0 = time.perf_counter()

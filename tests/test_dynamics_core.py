@@ -5,12 +5,12 @@ import pytest
 import torch
 from ase import units
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
 from ase.md.verlet import VelocityVerlet
 from ase.optimize import BFGS
 from ase.vibrations import Vibrations
 
 from equipot import AtomicGraph, EquiformerCalculator
+from equipot.dynamics.md import initialise_velocities
 from tests.conftest import make_model
 
 
@@ -21,9 +21,7 @@ def test_nve_conserves_energy(ethanol):
     # atoms then fly through each other (r -> 0.1 Å); 0.3 keeps forces at trained-model size.
     model.scale.fill_(0.3)
     ethanol.calc = EquiformerCalculator(model, dtype="float64")
-    MaxwellBoltzmannDistribution(ethanol, temperature_K=300, rng=np.random.default_rng(0))
-    Stationary(ethanol)
-    ZeroRotation(ethanol)
+    initialise_velocities(ethanol, 300, np.random.default_rng(0), exact=False)
     dyn = VelocityVerlet(ethanol, timestep=0.5 * units.fs)
     times, totals = [], []
 
@@ -72,7 +70,7 @@ def test_vibrations_hessian_matches_autograd(tmp_path, ethanol):
 
 def test_langevin_runs(aspirin):
     aspirin.calc = EquiformerCalculator(make_model())
-    MaxwellBoltzmannDistribution(aspirin, temperature_K=500, rng=np.random.default_rng(1))
+    initialise_velocities(aspirin, 500, np.random.default_rng(1), exact=False)
     dyn = Langevin(aspirin, timestep=0.5 * units.fs, temperature_K=500, friction=0.01 / units.fs, rng=np.random.default_rng(2))
     dyn.run(20)
     assert np.all(np.isfinite(aspirin.positions))

@@ -104,8 +104,9 @@ def sample_md(
     """
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
     from tqdm.auto import tqdm
+
+    from equipot.dynamics.md import initialise_velocities
 
     out_path = Path(out_path)
     atoms = atoms.copy()
@@ -132,10 +133,8 @@ def sample_md(
         atoms.set_constraint(FixCom())
     rng = np.random.default_rng([seed, done])
     if done == 0:
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature_K, rng=rng)
-        Stationary(atoms)
-        if not atoms.pbc.any():
-            ZeroRotation(atoms)
+        # the same draw as before; exact=False keeps the sample a true Maxwell-Boltzmann one
+        initialise_velocities(atoms, temperature_K, rng, exact=False)
     dyn = Langevin(atoms, timestep=timestep_fs * units.fs, temperature_K=temperature_K,
                    friction=friction_per_fs / units.fs, fixcm=False, rng=rng)
     if done == 0 and equilibration_steps:
