@@ -38,7 +38,8 @@ def main() -> None:
     calc = MACECalculator(models=build(hidden), device="cpu", default_dtype=dtype)
     atoms = read(xyz)
     atoms.calc = calc
-    # the same draw as equipot's side; ASE >= 3.29 renamed MaxwellBoltzmannDistribution
+    # the same draw as equipot's initialise_velocities(..., exact=False), written out because
+    # equipot is not installed in the MACE environment; ASE >= 3.29 renamed MaxwellBoltzmannDistribution
     thermalize = getattr(velocitydistribution, "thermalize_momenta", None)
     if thermalize is not None:
         thermalize(atoms, 300, rng=np.random.default_rng(0))
