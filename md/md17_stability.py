@@ -38,7 +38,10 @@ def reference_positions(molecule: str) -> np.ndarray:
 
 
 def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.ndarray]]:
-    """Results per molecule, and each molecule's frames (all its replicas, every 10 fs)."""
+    """Results per molecule, and each molecule's frames (all its replicas, every 10 fs); both
+    empty when ``--duration-ps 0`` (an NVE-only run)."""
+    if args.duration_ps <= 0:
+        return {}, {}
     molecules = list(starts)
     systems, monitors, owner = [], [], []
     for m, atoms in starts.items():
@@ -70,6 +73,9 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.n
 
 
 def run_nve(model, starts: dict, args) -> dict:
+    """Drift and fluctuation per molecule; empty when ``--nve-duration-ps 0`` (NVT replicas only)."""
+    if args.nve_duration_ps <= 0:
+        return {}
     molecules, systems = list(starts), list(starts.values())
     dyn = ReplicaDynamics(model, systems, temperature_K=args.nve_temperature, ensemble="nve", timestep_fs=args.timestep,
                           seed=args.seed, device=args.device, dtype="float64", monitors=[ForceSanity()])
@@ -82,13 +88,10 @@ def run_nve(model, starts: dict, args) -> dict:
     return out
 
 
-def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
+def hr_panels(nvt: dict, frames_of: dict, molecules: list[str], refs: dict, out: Path) -> None:
+    """hr.png: each molecule's h(r) over its replicas' frames against the GFN2-xTB reference."""
     import matplotlib.pyplot as plt
 
-    molecules = list(starts)
     cols = min(4, len(molecules))
     rows = int(np.ceil(len(molecules) / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
@@ -108,6 +111,18 @@ def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: 
     fig.savefig(out / "hr.png", dpi=110)
     plt.close(fig)
 
+
+def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    molecules = list(starts)
+    if nvt:
+        hr_panels(nvt, frames_of, molecules, refs, out)
+    if not nve:
+        return
     fig, ax = plt.subplots(figsize=(7, 4))
     for m in molecules:
         e = np.asarray(nve[m]["etot_eV"])
@@ -126,34 +141,46 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
     lines = [
         "# MD17 stability study", "",
         f"Command: `python md/md17_stability.py {' '.join(args.argv)}`", "",
-        f"Model `{args.model}` ({model_info['params']:,} parameters, {model_info['objective']}); "
-        f"NVT: {args.replicas} replicas per molecule, Langevin (BAOAB) {args.temperature:.0f} K, friction "
-        f"{args.friction}/fs, {args.timestep} fs, {nvt['run_ps']:.2f} ps per replica, {args.dtype}{' (torch.compile)' if args.compile else ''}, all replicas "
-        f"batched ({nvt['replica_steps_per_s']:.1f} replica-steps/s, {nvt['wall_s'] / 60:.1f} min on {args.device}). "
-        "Stability: Fu et al.'s criterion (a bond of the starting structure, ASE natural cutoffs, deviating more than "
-        "0.5 Å from its mean length over the GFN2-xTB reference trajectory) plus temperature blow-up, non-finite or "
-        "huge forces and atoms closer than 0.5 Å. h(r): all interatomic distances, 500 bins on (0, 10] Å, "
-        "error = mean |h - h_ref| x 10 against the shipped GFN2-xTB 500 K trajectory (2,000 frames), over the "
-        "replicas' frames every 10 fs.", "",
-        f"NVE: one replica per molecule from a {args.nve_temperature:.0f} K Maxwell-Boltzmann start, velocity "
-        f"Verlet {args.timestep} fs, float64, {nve['run_ps']:.2f} ps; drift = least-squares slope of E_tot/N.", "",
+        f"Model `{args.model}` ({model_info['params']:,} parameters, {model_info['objective']}).", "",
+    ]
+    if nvt:
+        lines += [
+            f"NVT: {args.replicas} replicas per molecule, Langevin (BAOAB) {args.temperature:.0f} K, friction "
+            f"{args.friction}/fs, {args.timestep} fs, {nvt['run_ps']:.2f} ps per replica, {args.dtype}"
+            f"{' (torch.compile)' if args.compile else ''}, all replicas batched "
+            f"({nvt['replica_steps_per_s']:.1f} replica-steps/s, {nvt['wall_s'] / 60:.1f} min on {args.device}). "
+            "Stability: Fu et al.'s criterion (a bond of the starting structure, ASE natural cutoffs, deviating more "
+            "than 0.5 Å from its mean length over the GFN2-xTB reference trajectory) plus temperature blow-up, "
+            "non-finite or huge forces and atoms closer than 0.5 Å. h(r): all interatomic distances, 500 bins on "
+            "(0, 10] Å, error = mean |h - h_ref| x 10 against the shipped GFN2-xTB 500 K trajectory (2,000 frames), "
+            "over the replicas' frames every 10 fs.", ""]
+    else:
+        lines += ["NVT: not run (`--duration-ps 0`).", ""]
+    lines += [
+        (f"NVE: one replica per molecule from a {args.nve_temperature:.0f} K Maxwell-Boltzmann start, velocity "
+         f"Verlet {args.timestep} fs, float64, {nve['run_ps']:.2f} ps; drift = least-squares slope of E_tot/N."
+         if nve else "NVE: not run (`--nve-duration-ps 0`)."), "",
         "| molecule | stable replicas | mean stable time (ps) | shortest (ps) | h(r) MAE | NVE drift (meV/atom/ps) "
         "| NVE fluctuation (meV/atom) |",
         "|---|---|---|---|---|---|---|",
     ]
     for m in molecules:
-        r = nvt["molecules"][m]
-        d = nve[m]
-        lines.append(f"| {m} | {args.replicas - r['failed']}/{args.replicas} | {np.mean(r['stable_ps']):.2f} | "
-                     f"{np.min(r['stable_ps']):.2f} | {r['hr_mae']:.3f} | {d['slope_meV_per_atom_per_ps']:.4f} | "
-                     f"{d['fluctuation_meV_per_atom']:.4f} |")
-    reasons = [f"- {m}: {reason}" for m in molecules for reason in nvt["molecules"][m]["reasons"]]
-    lines += ["", "Failures:" if reasons else "No replica failed.", *reasons, "",
-              "Beside Fu et al.: they simulate 300 ps per molecule with models trained on 9,500 DFT (MD17) frames; "
-              "their stability column is the time to the same 0.5 Å bond criterion and their h(r) MAE the same "
-              "metric. The runs here are shorter (see above), on GFN2-xTB data (the public MD17 files cannot be "
-              "downloaded here), so a replica that is stable here is stable for the time shown, not for 300 ps.", "",
-              "![h(r)](hr.png)", "", "![NVE energy](nve_energy.png)", ""]
+        r = nvt.get("molecules", {}).get(m)
+        stability = (f"{args.replicas - r['failed']}/{args.replicas} | {np.mean(r['stable_ps']):.2f} | "
+                     f"{np.min(r['stable_ps']):.2f} | {r['hr_mae']:.3f}" if r else "not run | | |")
+        d = nve.get(m)
+        drift = f"{d['slope_meV_per_atom_per_ps']:.4f} | {d['fluctuation_meV_per_atom']:.4f}" if d else "not run |"
+        lines.append(f"| {m} | {stability} | {drift} |")
+    if nvt:
+        reasons = [f"- {m}: {reason}" for m in molecules for reason in nvt["molecules"][m]["reasons"]]
+        lines += ["", "Failures:" if reasons else "No replica failed.", *reasons]
+    lines += ["",
+              "Beside Fu et al.: they simulate 300 ps per run with models trained on DFT (MD17) frames and use the "
+              "same 0.5 Å bond criterion and h(r) error. The runs here are shorter (see above) and on GFN2-xTB data "
+              "(the public MD17 files cannot be downloaded here), so a replica that is stable here is stable for the "
+              "time shown, not for 300 ps. `python md/md17_summary.py` pools the replicas of all reports and sets "
+              "out their protocol beside ours.", "",
+              *(["![h(r)](hr.png)", ""] if nvt else []), *(["![NVE energy](nve_energy.png)", ""] if nve else [])]
     (out / "report.md").write_text("\n".join(lines))
 
 
@@ -164,11 +191,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="md17-gfn2")
     parser.add_argument("--molecules", nargs="+", default=MOLECULES)
     parser.add_argument("--replicas", type=int, default=4)
-    parser.add_argument("--duration-ps", type=float, default=20.0)
+    parser.add_argument("--duration-ps", type=float, default=20.0, help="NVT ps per replica (0: NVE only)")
     parser.add_argument("--temperature", type=float, default=500.0)
     parser.add_argument("--timestep", type=float, default=0.5)
     parser.add_argument("--friction", type=float, default=0.01)
-    parser.add_argument("--nve-duration-ps", type=float, default=5.0)
+    parser.add_argument("--nve-duration-ps", type=float, default=5.0, help="NVE ps (0: NVT replicas only)")
     parser.add_argument("--nve-temperature", type=float, default=300.0)
     parser.add_argument("--max-wall-minutes", type=float, default=None,
                         help="stop the NVT replicas after this much wall time (the report says how far they got)")
@@ -184,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "md17"))
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
+    if args.duration_ps <= 0 and args.nve_duration_ps <= 0:
+        parser.error("--duration-ps and --nve-duration-ps are both 0: nothing to run")
     if args.threads:
         import torch
 

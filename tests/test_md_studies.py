@@ -53,6 +53,35 @@ def test_md17_study_writes_its_report(tmp_path):
     assert (tmp_path / "hr.png").stat().st_size > 0 and (tmp_path / "nve_energy.png").stat().st_size > 0
 
 
+
+def test_md17_summary_pools_replicas_across_runs(tmp_path):
+    """Three runs of the study (different seeds; one without NVE, one NVE only) pool into one row
+    per molecule: the replicas of both NVT runs are counted, the NVE windows of both NVE runs are
+    listed, and a run shorter than --min-ps / --min-nve-ps is left out."""
+    study, summary = _load("md17_stability"), _load("md17_summary")
+    common = ["--molecules", "ethanol", "--quiet", "--model", "md17-gfn2"]
+    study.main([*common, "--replicas", "2", "--duration-ps", "0.01", "--nve-duration-ps", "0.01",
+                "--out", str(tmp_path / "a")])
+    study.main([*common, "--replicas", "1", "--seed", "1", "--duration-ps", "0.01", "--nve-duration-ps", "0",
+                "--out", str(tmp_path / "b")])
+    study.main([*common, "--seed", "2", "--duration-ps", "0", "--nve-duration-ps", "0.02", "--out", str(tmp_path / "c")])
+    report_b, report_c = (tmp_path / "b" / "report.md").read_text(), (tmp_path / "c" / "report.md").read_text()
+    assert "| ethanol | 1/1 | 0.01 | 0.01 |" in report_b and "NVE: not run" in report_b
+    assert "| ethanol | not run |" in report_c and "NVT: not run" in report_c
+    assert not (tmp_path / "b" / "nve_energy.png").exists() and not (tmp_path / "c" / "hr.png").exists()
+
+    dirs = [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+    row = summary.collect(dirs, min_ps=0.01, min_nve_ps=0.01)["ethanol"]
+    assert len(row["replicas"]) == 3 and not any(r["failed"] for r in row["replicas"])
+    assert sorted(r["seed"] for r in row["replicas"]) == [0, 0, 1]
+    assert [(n["report"], n["window_ps"]) for n in row["nve"]] == [("a", pytest.approx(0.01)), ("c", pytest.approx(0.02))]
+    for n in row["nve"]:
+        assert n["noise_meV_per_atom_per_ps"] == pytest.approx(n["fluctuation_meV_per_atom"] / n["window_ps"])
+    assert "| ethanol | 3/3 |" in summary.markdown(summary.collect(dirs, 0.01, 0.01), 0.01, 0.01)
+    only_long = summary.collect(dirs, min_ps=0.02, min_nve_ps=0.02)["ethanol"]  # both NVT runs are shorter
+    assert only_long["replicas"] == [] and [n["report"] for n in only_long["nve"]] == ["c"]
+
+
 def test_polymer_box_keeps_chains_apart_across_the_boundaries():
     """The box builder: all chains' atoms, a periodic cubic cell, and no two atoms of
     different chains (periodic images included) closer than the requested gap."""
