@@ -37,9 +37,12 @@ def reference_positions(molecule: str) -> np.ndarray:
         return np.stack([store[i].positions for i in range(len(store))])
 
 
-def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.ndarray]]:
-    """Results per molecule, and each molecule's frames (all its replicas, every 10 fs); both
-    empty when ``--duration-ps 0`` (an NVE-only run)."""
+RECORD_EVERY = 20  # steps between the frames kept for h(r): 10 fs at 0.5 fs
+
+
+def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, list[np.ndarray]]]:
+    """Results per molecule, and each molecule's frames, one (T, n, 3) array per replica (every
+    ``RECORD_EVERY`` steps); both empty when ``--duration-ps 0`` (an NVE-only run)."""
     if args.duration_ps <= 0:
         return {}, {}
     molecules = list(starts)
@@ -52,7 +55,7 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.n
     dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
                           friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,
                           monitors=monitors, check_every=20, compile=args.compile)
-    result = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,
+    result = dyn.run(duration_ps=args.duration_ps, record_every=RECORD_EVERY, progress=not args.quiet,
                      max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
     out = {"replica_steps_per_s": result.replica_steps_per_s, "wall_s": result.wall_s, "run_ps": result.time_ps,
            "molecules": {}}
@@ -61,15 +64,33 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, np.n
         ks = [k for k, o in enumerate(owner) if o == m]
         times = [result.stable_times_ps[k] for k in ks]
         fails = [result.failures[k] for k in ks]
-        frames = np.concatenate([result.positions[k] for k in ks])
+        per_replica = [result.positions[k] for k in ks]
+        frames = np.concatenate(per_replica)
         out["molecules"][m] = {
             "stable_ps": times, "failed": sum(f is not None for f in fails),
             "reasons": [f.reason for f in fails if f is not None],
             "hr_mae": distance_histogram_error(frames, refs[m]) if len(frames) else float("nan"),
             "frames": int(len(frames)),
         }
-        frames_of[m] = frames
+        frames_of[m] = per_replica
     return out, frames_of
+
+
+def save_frames(frames_of: dict, starts: dict, args, out: Path) -> None:
+    """``OUT/frames_MOLECULE.xyz`` (extended XYZ): every replica's kept frames, each tagged with its
+    replica and time, so that a surprising h(r) can be looked into after the run."""
+    from ase.io import write
+
+    step_fs = RECORD_EVERY * args.timestep
+    for m, per_replica in frames_of.items():
+        images = []
+        for r, frames in enumerate(per_replica):
+            for j, pos in enumerate(frames):
+                atoms = starts[m].copy()
+                atoms.positions = pos
+                atoms.info.update(replica=r, seed=args.seed, time_fs=(j + 1) * step_fs)
+                images.append(atoms)
+        write(out / f"frames_{m}.xyz", images, format="extxyz")
 
 
 def run_nve(model, starts: dict, args) -> dict:
@@ -98,7 +119,7 @@ def hr_panels(nvt: dict, frames_of: dict, molecules: list[str], refs: dict, out:
     for ax, m in zip(axes.flat, molecules):
         r, h_ref = distance_histogram(refs[m])
         ax.plot(r, h_ref, color="k", lw=1.5, label="GFN2-xTB")
-        frames = frames_of[m]
+        frames = np.concatenate(frames_of[m])
         if len(frames):
             ax.plot(r, distance_histogram(frames)[1], color="C1", lw=1, label="Equiformer")
         ax.set_title(f"{m}  h(r) MAE {nvt['molecules'][m]['hr_mae']:.3f}")
@@ -207,6 +228,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the NVT model: minutes of compiling, then about 2x faster float32 steps "
                              "(the float64 NVE run stays eager: compiling gains it little)")
+    parser.add_argument("--save-frames", action="store_true",
+                        help="write OUT/frames_MOLECULE.xyz, the NVT frames behind h(r) (every 10 fs, each replica)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "md17"))
     args = parser.parse_args(argv)
@@ -227,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     # the GFN2-xTB trajectories serve the NVT half only (bond references, h(r))
     refs = {m: reference_positions(m) for m in args.molecules} if args.duration_ps > 0 else {}
     nvt, frames_of = run_nvt(args.model, starts, refs, args)
+    if args.save_frames:
+        save_frames(frames_of, starts, args, out)
     nve = run_nve(args.model, starts, args)
     plots(nvt, frames_of, nve, starts, refs, out)
     write_report(nvt, nve, args.molecules, args, info, out)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase.io import read
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,13 +42,23 @@ def test_chain_ends_are_the_terminal_backbone_carbons():
 
 def test_md17_study_writes_its_report(tmp_path):
     study = _load("md17_stability")
-    study.main(["--molecules", "ethanol", "--replicas", "2", "--duration-ps", "0.01", "--nve-duration-ps", "0.01",
-                "--out", str(tmp_path), "--quiet", "--model", "md17-gfn2"])
+    study.main(["--molecules", "ethanol", "--replicas", "2", "--duration-ps", "0.02", "--nve-duration-ps", "0.01",
+                "--out", str(tmp_path), "--quiet", "--model", "md17-gfn2", "--save-frames"])
     report = (tmp_path / "report.md").read_text()
     assert "| ethanol | 2/2 |" in report
     results = json.loads((tmp_path / "results.json").read_text())
     ethanol = results["nvt"]["molecules"]["ethanol"]
-    assert ethanol["stable_ps"] == [pytest.approx(0.01)] * 2 and ethanol["frames"] == 2 * 1
+    assert ethanol["stable_ps"] == [pytest.approx(0.02)] * 2 and ethanol["frames"] == 2 * 2
+    # --save-frames: the frames behind h(r), tagged by replica and time (every 10 fs), real geometries
+    saved = read(tmp_path / "frames_ethanol.xyz", ":")
+    assert [(a.info["replica"], a.info["time_fs"]) for a in saved] == [(0, 10.0), (0, 20.0), (1, 10.0), (1, 20.0)]
+    start = read(study.ROOT / "equipot" / "geometries" / "ethanol.xyz")
+    assert all(list(a.numbers) == list(start.numbers) for a in saved)
+    bonded = (start.get_all_distances() > 0) & (start.get_all_distances() < 1.6)
+    for a in saved:  # 10-20 fs at 500 K moves the atoms (H by up to ~0.5 Å) but keeps the bonds
+        assert np.abs(a.positions - start.positions).max() > 0.05
+        assert np.abs(a.get_all_distances() - start.get_all_distances())[bonded].max() < 0.3
+    assert not np.allclose(saved[0].positions, saved[2].positions)  # the two replicas differ
     assert 0 < ethanol["hr_mae"] < 2  # the metric is bounded by 2 (disjoint histograms)
     assert np.isfinite(results["nve"]["ethanol"]["slope_meV_per_atom_per_ps"])
     assert (tmp_path / "hr.png").stat().st_size > 0 and (tmp_path / "nve_energy.png").stat().st_size > 0
