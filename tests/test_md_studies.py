@@ -64,7 +64,6 @@ def test_md17_study_writes_its_report(tmp_path):
     assert (tmp_path / "hr.png").stat().st_size > 0 and (tmp_path / "nve_energy.png").stat().st_size > 0
 
 
-
 def test_md17_summary_pools_replicas_across_runs(tmp_path):
     """Three runs of the study (different seeds; one without NVE, one NVE only) pool into one row
     per molecule: the replicas of both NVT runs are counted, the NVE windows of both NVE runs are
