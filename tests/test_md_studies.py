@@ -118,3 +118,48 @@ def test_polymer_study_writes_its_report(tmp_path):
     (row,) = results.values()
     assert row["family"] == "pe" and row["failure"] is None and row["run_ps"] == pytest.approx(0.01)
     assert 2.0 < row["ref_rg_mean"] < 10.0 and "| pe_32 |" in (tmp_path / "report.md").read_text()
+
+
+def test_frame_audit_compares_model_and_gfn2_and_finds_contacts(tmp_path, capsys):
+    pytest.importorskip("tblite")
+    from ase.io import write
+
+    audit = _load("audit_frames")
+    start = read(ROOT / "equipot" / "geometries" / "salicylic.xyz")
+    pairs = {tuple(p) for p in audit.contact_pairs(start).tolist()}
+    # O3 (phenol) and O8 (carbonyl) are four bonds apart and H-bonded: the contact to watch;
+    # C0-O8 is a bond and O8-O9 shares C0, so neither counts; hydrogens never do
+    assert (3, 8) in pairs and (0, 8) not in pairs and (8, 9) not in pairs
+    assert all(start.numbers[i] > 1 and start.numbers[j] > 1 for i, j in pairs)
+
+    squeezed = start.copy()  # pull the phenol O 0.6 Å toward the carbonyl O, H along with it
+    shift = 0.6 * (start.positions[8] - start.positions[3]) / start.get_distance(3, 8)
+    squeezed.positions[[3, 10]] += shift
+    frames = []
+    for t, atoms in enumerate((start, squeezed)):
+        atoms.info.update(replica=0, time_fs=10.0 * t)
+        frames.append(atoms)
+    path = tmp_path / "frames.xyz"
+    write(path, frames, format="extxyz")
+    reference = ROOT / "datasets" / "md17_gfn2" / "salicylic.h5"
+    audit.main([str(path), "--every", "1", "--window-ps", "1", "--reference", str(reference),
+                "--json", str(tmp_path / "rows.json")])
+    rows = json.loads((tmp_path / "rows.json").read_text())
+    assert len(rows) == 2
+    # the shipped model reproduces GFN2-xTB on the MD17 starting structure
+    assert abs(rows[0]["energy_offset_eV"]) < 0.1 and rows[0]["force_mae_meV_A"] < 100
+    for row, atoms in zip(rows, frames):  # the closest contact, by hand, with the start's pairs
+        by_hand = min((atoms.get_distance(i, j), [i, j]) for i, j in sorted(pairs))
+        assert row["closest_contact_A"] == pytest.approx(by_hand[0], abs=1e-6)
+        assert row["closest_pair"] == by_hand[1]
+    # squeezing the phenol O in brings a contact closer than anything in the start
+    assert 3 in rows[1]["closest_pair"] and rows[1]["closest_contact_A"] < rows[0]["closest_contact_A"] - 0.2
+    # the reference's closest approach of a pair, against a plain loop over the store
+    from equipot.data.store import FrameStore
+
+    closest = audit.reference_closest(reference, np.array([[3, 8], [4, 7]]))
+    with FrameStore(reference) as store:
+        by_hand = min(store.to_atoms(k).get_distance(3, 8) for k in range(0, len(store)))
+    assert closest[(3, 8)] == pytest.approx(by_hand, abs=1e-9) and set(closest) == {(3, 8), (4, 7)}
+    i, j = rows[1]["closest_pair"]
+    assert f"{start.get_chemical_symbols()[i]}{i}-{start.get_chemical_symbols()[j]}{j}" in capsys.readouterr().out
