@@ -27,21 +27,7 @@ from ase.io import read
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from equipot.dynamics.monitors import bonds_of  # noqa: E402
-
-
-def contact_pairs(atoms: Atoms) -> np.ndarray:
-    """(P, 2) pairs of non-hydrogen atoms more than two bonds apart in ``atoms`` (bonds from ASE
-    natural cutoffs). Pairs one or two bonds apart (C-O, O-C-O) are left out: their distance is
-    set by the bonds and angles, not by the contacts this audit looks for."""
-    n = len(atoms)
-    adjacent = np.eye(n, dtype=bool)
-    for i, j in bonds_of(atoms).tolist():
-        adjacent[i, j] = adjacent[j, i] = True
-    within_two = (adjacent.astype(int) @ adjacent.astype(int)) > 0
-    heavy = [i for i, z in enumerate(atoms.numbers) if z > 1]
-    pairs = [(i, j) for k, i in enumerate(heavy) for j in heavy[k + 1:] if not within_two[i, j]]
-    return np.array(pairs, dtype=int).reshape(-1, 2)
+from equipot.dynamics.monitors import contact_pairs  # noqa: E402
 
 
 def audit(frames: list[Atoms], model_calc, reference_calc, pairs: np.ndarray) -> list[dict]:

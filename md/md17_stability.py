@@ -50,7 +50,7 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, list
     for m, atoms in starts.items():
         for _ in range(args.replicas):
             systems.append(atoms)
-            monitors.append(study_monitors(atoms, refs[m]))
+            monitors.append(study_monitors(atoms, refs[m], contacts=True))
             owner.append(m)
     dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
                           friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,
@@ -172,7 +172,8 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
             f"({nvt['replica_steps_per_s']:.1f} replica-steps/s, {nvt['wall_s'] / 60:.1f} min on {args.device}). "
             "Stability: Fu et al.'s criterion (a bond of the starting structure, ASE natural cutoffs, deviating more "
             "than 0.5 Å from its mean length over the GFN2-xTB reference trajectory) plus temperature blow-up, "
-            "non-finite or huge forces and atoms closer than 0.5 Å. h(r): all interatomic distances, 500 bins on "
+            "non-finite or huge forces, atoms closer than 0.5 Å and (`contact`) two heavy atoms more than two bonds "
+            "apart closer than the reference trajectory ever brings them minus 0.25 Å. h(r): all interatomic distances, 500 bins on "
             "(0, 10] Å, error = mean |h - h_ref| x 10 against the shipped GFN2-xTB 500 K trajectory (2,000 frames), "
             "over the replicas' frames every 10 fs.", ""]
     else:

@@ -1,14 +1,19 @@
 """Stability monitors: each fires on a constructed failing frame and stays quiet on healthy ones."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from equipot.dynamics.monitors import (BondStability, ForceSanity, MinDistance, TemperatureBlowup, Uncertainty,
-                                       bond_deviation, bond_lengths, bonds_of, kinetic_temperature,
-                                       max_force_norm, min_pair_distance, reference_bond_lengths)
+from equipot.dynamics.monitors import (BondStability, ContactStability, ForceSanity, MinDistance, TemperatureBlowup,
+                                       Uncertainty, bond_deviation, bond_lengths, bonds_of, contact_pairs,
+                                       kinetic_temperature, max_force_norm, min_pair_distance,
+                                       reference_bond_lengths, study_monitors)
 from tests.conftest import molecule
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -118,6 +123,77 @@ def test_min_distance(ethanol):
     h2.positions[1, 0] = 0.74
     assert MinDistance(covalent_fraction=0.7).check(h2, 0, 0) is None
     assert MinDistance(0.5).check(Atoms("H"), 0, 0) is None
+
+
+def test_contact_stability_on_a_constructed_squeeze():
+    from ase.io import read
+
+    start = read(ROOT / "equipot" / "geometries" / "salicylic.xyz")
+    pairs = {tuple(p) for p in contact_pairs(start).tolist()}
+    # phenol O3 and carbonyl O8 are four bonds apart; C0-O8 is a bond, O8-O9 share C0; no H
+    assert (3, 8) in pairs and (0, 8) not in pairs and (8, 9) not in pairs
+    assert all(start.numbers[i] > 1 and start.numbers[j] > 1 for i, j in pairs)
+    reference = np.stack([start.positions] * 3)  # the start is the closest approach of every pair
+    monitor = ContactStability(reference, margin=0.25)
+    monitor.start(start)
+    assert monitor.check(start, 0, 0) is None
+    for by, fires in ((0.2, False), (0.3, True)):  # O8 pulled toward O3 along O3-O8
+        moved = start.copy()
+        moved.positions[8] -= by * (start.positions[8] - start.positions[3]) / start.get_distance(3, 8)
+        reason = monitor.check(moved, 0, 0)
+        assert (reason is not None) == fires
+    assert "atoms 3 and 8" in reason
+    with pytest.raises(ValueError, match="atoms"):
+        ContactStability(reference[:, :5]).start(start)
+    # ethanol has no heavy atoms three bonds apart: nothing to watch, never fires
+    ethanol = molecule("ethanol")
+    quiet = ContactStability(np.stack([ethanol.positions] * 2))
+    quiet.start(ethanol)
+    assert len(quiet.pairs) == 0 and quiet.check(ethanol, 0, 0) is None
+    # the studies' monitors include it only on request (a folding polymer chain is no failure)
+    names = lambda ms: [m.name for m in ms]  # noqa: E731
+    assert "contact" not in names(study_monitors(start, reference))
+    assert "contact" in names(study_monitors(start, reference, contacts=True))
+
+
+def _extxyz_positions(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(T, n, 3) positions and (T,) times in ps of a gzipped extxyz of equal-size frames written
+    by ``md17_stability.py --save-frames`` (parsed directly: ASE's reader takes ~10 ms a frame)."""
+    import gzip
+    import re
+
+    lines = gzip.open(path, "rt").read().splitlines()
+    n = int(lines[0])
+    blocks = [lines[k:k + n + 2] for k in range(0, len(lines), n + 2)]
+    times = np.array([float(re.search(r"time_fs=([-0-9.eE+]+)", b[1]).group(1)) for b in blocks]) / 1000
+    positions = np.array([[row.split()[1:4] for row in b[2:]] for b in blocks], dtype=float)
+    return positions, times
+
+
+def test_contact_stability_catches_the_salicylic_collapse_in_the_committed_frames():
+    """The seed-2 salicylic acid replica of the MD17 study (md/reports/md17_cpu_20ps_seed2) passes
+    the bond criterion for all 20 ps but falls at about 13.5 ps into an O3...H...O8 structure
+    that GFN2-xTB's own 500 K trajectory never comes near (md/reports/md17_cpu_20ps_seed2/audit.md)."""
+    from ase.io import read
+
+    from equipot.data.store import FrameStore
+
+    start = read(ROOT / "equipot" / "geometries" / "salicylic.xyz")
+    positions, times = _extxyz_positions(ROOT / "md" / "reports" / "md17_cpu_20ps_seed2" / "frames_salicylic.xyz.gz")
+    assert positions.shape == (2000, len(start), 3)
+    with FrameStore(ROOT / "datasets" / "md17_gfn2" / "salicylic.h5") as store:
+        reference = np.stack([store[i].positions for i in range(len(store))])
+    bonds = bonds_of(start)
+    assert bond_deviation(positions, bonds, reference_bond_lengths(reference, bonds)).max() < 0.5
+    contact = ContactStability(reference)
+    contact.start(start)
+    gap = (bond_lengths(positions, contact.pairs) - contact.limit).min(axis=1)
+    first = int(np.argmax(gap < 0))
+    assert gap[first] < 0 and 13.0 < times[first] < 14.0
+    # frame by frame, as in MD: quiet just before, fires at the collapse, on O3-O8
+    for k in range(first - 3, first):
+        assert contact.check(Atoms(start.numbers, positions[k]), k, times[k]) is None
+    assert "atoms 3 and 8" in contact.check(Atoms(start.numbers, positions[first]), first, times[first])
 
 
 def test_uncertainty_fires_and_skips_without_committee(ethanol):

@@ -7,14 +7,15 @@ Batched replicas of the equipot model live in ``equipot.dynamics.replicas`` (imp
 from equipot.dynamics.analysis import (distance_histogram, distance_histogram_error, end_to_end, energy_drift,
                                        radius_of_gyration)
 from equipot.dynamics.md import Failure, MDResult, run_md
-from equipot.dynamics.monitors import (BondStability, ForceSanity, MinDistance, TemperatureBlowup, Uncertainty,
-                                       bonds_of, default_monitors, reference_bond_lengths,
-                                       study_monitors)
+from equipot.dynamics.monitors import (BondStability, ContactStability, ForceSanity, MinDistance, TemperatureBlowup,
+                                       Uncertainty, bonds_of, contact_pairs, default_monitors,
+                                       reference_bond_lengths, study_monitors)
 
 __all__ = [
     "run_md", "MDResult", "Failure",
-    "BondStability", "TemperatureBlowup", "ForceSanity", "MinDistance", "Uncertainty", "default_monitors",
+    "BondStability", "ContactStability", "TemperatureBlowup", "ForceSanity", "MinDistance", "Uncertainty",
+    "default_monitors",
     "study_monitors",
-    "bonds_of", "reference_bond_lengths",
+    "bonds_of", "contact_pairs", "reference_bond_lengths",
     "energy_drift", "distance_histogram", "distance_histogram_error", "radius_of_gyration", "end_to_end",
 ]

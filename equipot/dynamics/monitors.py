@@ -79,6 +79,19 @@ def bonds_of(atoms: Atoms, mult: float = 1.0) -> np.ndarray:
     return np.array(sorted(pairs), dtype=int).reshape(-1, 2)
 
 
+def contact_pairs(atoms: Atoms) -> np.ndarray:
+    """(P, 2) pairs i < j of non-hydrogen atoms more than two bonds apart in ``atoms`` (bonds
+    from ``bonds_of``). Pairs one or two bonds apart (C-O, O-C-O) are left out: their distance
+    is fixed by bonds and angles, which the bond criterion already watches."""
+    adjacent = np.eye(len(atoms), dtype=int)
+    for i, j in bonds_of(atoms).tolist():
+        adjacent[i, j] = adjacent[j, i] = 1
+    within_two = (adjacent @ adjacent) > 0
+    heavy = np.flatnonzero(atoms.numbers > 1)
+    pairs = [(i, j) for k, i in enumerate(heavy) for j in heavy[k + 1:] if not within_two[i, j]]
+    return np.array(pairs, dtype=int).reshape(-1, 2)
+
+
 def reference_bond_lengths(frames, bonds: np.ndarray) -> np.ndarray:
     """Mean length (Å) of each bond over a reference trajectory: a list of Atoms or (T, n, 3)."""
     pos = frames if isinstance(frames, np.ndarray) else np.stack([f.positions for f in frames])
@@ -126,6 +139,48 @@ class BondStability:
         if not dev[k] <= self.max_deviation:
             i, j = self.bonds[k]
             return f"bond {i}-{j} deviates {dev[k]:.2f} Å from {self.reference[k]:.2f} Å"
+        return None
+
+
+class ContactStability:
+    """Two heavy atoms more than two bonds apart (``contact_pairs`` of the first frame) closer
+    than their closest approach over a reference trajectory minus ``margin`` Å.
+
+    The bond criterion only watches bonds that exist at the start, so a molecule can fold into
+    a structure the reference never visits (two oxygens pressed together, say) with every bond
+    intact; where the learned surface has a hole, the replica then stays there. This catches
+    that with the reference dynamics the study already has. ``reference`` is (T, n, 3)."""
+
+    name = "contact"
+
+    def __init__(self, reference: np.ndarray, margin: float = 0.25, pairs: np.ndarray | None = None) -> None:
+        if margin <= 0:
+            raise ValueError(f"margin must be positive (Å), got {margin}")
+        self.reference = np.asarray(reference, float)
+        if self.reference.ndim != 3:
+            raise ValueError(f"reference frames must be (T, n, 3), got shape {self.reference.shape}")
+        self.margin = float(margin)
+        self.pairs = None if pairs is None else np.asarray(pairs, int).reshape(-1, 2)
+        self.limit = None
+
+    def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
+        if self.reference.shape[1] != len(atoms):
+            raise ValueError(f"reference has {self.reference.shape[1]} atoms, the system {len(atoms)}")
+        if self.pairs is None:
+            self.pairs = contact_pairs(atoms)
+        self.limit = bond_lengths(self.reference, self.pairs).min(axis=0) - self.margin
+
+    def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+        if self.limit is None:
+            self.start(atoms)
+        if len(self.pairs) == 0:
+            return None
+        gap = bond_lengths(atoms.positions, self.pairs) - self.limit
+        k = int(np.argmin(np.where(np.isfinite(gap), gap, -np.inf)))
+        if not gap[k] >= 0:
+            i, j = self.pairs[k]
+            return (f"atoms {i} and {j} at {gap[k] + self.limit[k]:.2f} Å, closer than the reference's "
+                    f"{self.limit[k] + self.margin:.2f} Å minus {self.margin} Å")
         return None
 
 
@@ -254,11 +309,17 @@ def default_monitors(temperature_K: float) -> list:
     return [BondStability(0.5), TemperatureBlowup(max(5 * temperature_K, 1000.0)), ForceSanity(), MinDistance(0.5)]
 
 
-def study_monitors(atoms: Atoms, reference: np.ndarray | None = None) -> list:
+def study_monitors(atoms: Atoms, reference: np.ndarray | None = None, contacts: bool = False) -> list:
     """The stability studies' checks for one system: Fu et al.'s bond criterion (0.5 Å, bonds
     of ``atoms`` with ASE natural cutoffs, against their mean length over the ``reference``
     trajectory (T, n, 3) when given, else the starting lengths), temperature blow-up (4x the
-    target), non-finite or huge forces, atoms closer than 0.5 Å."""
+    target), non-finite or huge forces, atoms closer than 0.5 Å; with ``contacts`` and a
+    reference, heavy atoms more than two bonds apart closer than the reference ever brings them,
+    minus 0.25 Å (for small molecules with long reference dynamics; a flexible chain folds into
+    contacts a short reference never shows)."""
     bonds = bonds_of(atoms)
     lengths = None if reference is None else reference_bond_lengths(reference, bonds)
-    return [BondStability(0.5, lengths, bonds), TemperatureBlowup(factor=4.0), ForceSanity(), MinDistance()]
+    monitors = [BondStability(0.5, lengths, bonds), TemperatureBlowup(factor=4.0), ForceSanity(), MinDistance()]
+    if contacts and reference is not None:
+        monitors.append(ContactStability(reference, 0.25))
+    return monitors
