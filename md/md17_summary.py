@@ -58,9 +58,17 @@ def collect(report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5) -> 
             for mol, nve in res["nve"].items():
                 if isinstance(nve, dict):
                     row = table.setdefault(mol, {"replicas": [], "hr": [], "nve": []})
-                    row["nve"].append({"report": d.name, "seed": seed, "window_ps": window, **nve,
+                    row["nve"].append({"report": d.name, "seed": seed, "window_ps": window,
+                                       "timestep_fs": res["settings"].get("timestep", 0.5), **nve,
                                        "noise_meV_per_atom_per_ps": nve["fluctuation_meV_per_atom"] / window})
     return table
+
+
+def nve_cell(n: dict) -> str:
+    """One NVE window: drift (window, fluctuation/window), plus the timestep when it is not the
+    study's 0.5 fs (the fluctuation of velocity Verlet goes as dt^2)."""
+    dt = "" if n["timestep_fs"] == 0.5 else f", dt {n['timestep_fs']:g} fs"
+    return f"{n['slope_meV_per_atom_per_ps']:+.3f} ({n['window_ps']:.2f} ps, {n['noise_meV_per_atom_per_ps']:.3f}{dt})"
 
 
 def markdown(table: dict[str, dict], min_ps: float, min_nve_ps: float = 0.5) -> str:
@@ -74,8 +82,7 @@ def markdown(table: dict[str, dict], min_ps: float, min_nve_ps: float = 0.5) -> 
         stable = sum(not r["failed"] for r in reps)
         shortest = f"{min(r['stable_ps'] for r in reps):.2f}" if reps else "-"
         hr = ", ".join(f"{h['hr_mae']:.3f} (`{h['report']}`, {h['seed']})" for h in row["hr"]) or "-"
-        nve = ", ".join(f"{n['slope_meV_per_atom_per_ps']:+.3f} ({n['window_ps']:.2f} ps, "
-                        f"{n['noise_meV_per_atom_per_ps']:.3f})" for n in row["nve"]) or "none"
+        nve = ", ".join(nve_cell(n) for n in row["nve"]) or "none"
         lines.append(f"| {mol} | {stable}/{len(reps)} | {shortest} | {hr} | {nve} |")
     return "\n".join(lines)
 
