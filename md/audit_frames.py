@@ -27,7 +27,7 @@ from ase.io import read
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from equipot.dynamics.monitors import contact_pairs  # noqa: E402
+from equipot.dynamics.monitors import bond_lengths, contact_pairs  # noqa: E402
 
 
 def audit(frames: list[Atoms], model_calc, reference_calc, pairs: np.ndarray) -> list[dict]:
@@ -41,7 +41,7 @@ def audit(frames: list[Atoms], model_calc, reference_calc, pairs: np.ndarray) ->
             copy.calc = calc
             energies.append(copy.get_potential_energy())
             forces.append(copy.get_forces())
-        dist = np.linalg.norm(atoms.positions[pairs[:, 0]] - atoms.positions[pairs[:, 1]], axis=1)
+        dist = bond_lengths(atoms.positions, pairs)
         k = int(dist.argmin()) if len(dist) else -1
         rows.append({"time_ps": float(atoms.info.get("time_fs", np.nan)) / 1000,
                      "replica": int(atoms.info.get("replica", 0)),
@@ -59,7 +59,7 @@ def reference_closest(store_path: str | Path, pairs: np.ndarray) -> dict[tuple[i
 
     with FrameStore(store_path) as store:
         positions = np.stack([store[i].positions for i in range(len(store))])
-    closest = np.linalg.norm(positions[:, pairs[:, 0]] - positions[:, pairs[:, 1]], axis=-1).min(axis=0)
+    closest = bond_lengths(positions, pairs).min(axis=0)
     return {(int(i), int(j)): float(d) for (i, j), d in zip(pairs, closest)}
 
 
@@ -122,11 +122,11 @@ def main(argv: list[str] | None = None) -> None:
     for atoms in frames:
         first.setdefault(int(atoms.info.get("replica", 0)), atoms)
     sampled = frames[::args.every]
-    model_calc = EquiformerCalculator(args.model, dtype="float64")
+    model_calc, reference_calc = EquiformerCalculator(args.model, dtype="float64"), gfn2_calculator()
     rows = []
     for rep, start in first.items():
         mine = [a for a in sampled if int(a.info.get("replica", 0)) == rep]
-        rows += audit(mine, model_calc, gfn2_calculator(), contact_pairs(start))
+        rows += audit(mine, model_calc, reference_calc, contact_pairs(start))
     print(f"{args.frames}: {len(rows)} of {len(frames)} frames, model {args.model} against GFN2-xTB (float64)\n")
     closest = reference_closest(args.reference, contact_pairs(frames[0])) if args.reference else None
     print(window_table(rows, frames[0].get_chemical_symbols(), args.window_ps, closest))

@@ -173,9 +173,9 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
             "Stability: Fu et al.'s criterion (a bond of the starting structure, ASE natural cutoffs, deviating more "
             "than 0.5 Å from its mean length over the GFN2-xTB reference trajectory) plus temperature blow-up, "
             "non-finite or huge forces, atoms closer than 0.5 Å and (`contact`) two heavy atoms more than two bonds "
-            "apart closer than the reference trajectory ever brings them minus 0.25 Å. h(r): all interatomic distances, 500 bins on "
-            "(0, 10] Å, error = mean |h - h_ref| x 10 against the shipped GFN2-xTB 500 K trajectory (2,000 frames), "
-            "over the replicas' frames every 10 fs.", ""]
+            "apart closer than the reference trajectory ever brings them minus 0.25 Å. "
+            "h(r): all interatomic distances, 500 bins on (0, 10] Å, error = mean |h - h_ref| x 10 against the "
+            "shipped GFN2-xTB 500 K trajectory (2,000 frames), over the replicas' frames every 10 fs.", ""]
     else:
         lines += ["NVT: not run (`--duration-ps 0`).", ""]
     lines += [
