@@ -21,7 +21,10 @@ _COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from equipot import __version__
+
     parser = argparse.ArgumentParser(prog="equipot", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"equipot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _COMMANDS.items():
         try:

@@ -58,7 +58,7 @@ def reference_closest(store_path: str | Path, pairs: np.ndarray) -> dict[tuple[i
     from equipot.data.store import FrameStore
 
     with FrameStore(store_path) as store:
-        positions = np.stack([store[i].positions for i in range(len(store))])
+        positions = store.trajectory_positions()
     closest = bond_lengths(positions, pairs).min(axis=0)
     return {(int(i), int(j)): float(d) for (i, j), d in zip(pairs, closest)}
 

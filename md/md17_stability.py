@@ -34,7 +34,7 @@ MOLECULES = ["aspirin", "benzene", "ethanol", "malonaldehyde", "naphthalene", "s
 def reference_positions(molecule: str) -> np.ndarray:
     """(T, n, 3) positions of the shipped GFN2-xTB 500 K trajectory of ``molecule``."""
     with FrameStore(ROOT / "datasets" / "md17_gfn2" / f"{molecule}.h5") as store:
-        return np.stack([store[i].positions for i in range(len(store))])
+        return store.trajectory_positions()
 
 
 RECORD_EVERY = 20  # steps between the frames kept for h(r): 10 fs at 0.5 fs
@@ -69,6 +69,8 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, list
         out["molecules"][m] = {
             "stable_ps": times, "failed": sum(f is not None for f in fails),
             "reasons": [f.reason for f in fails if f is not None],
+            # per replica, aligned with stable_ps: the monitor that stopped it (None: ran to the end)
+            "monitors": [None if f is None else f.monitor for f in fails],
             "hr_mae": distance_histogram_error(frames, refs[m]) if len(frames) else float("nan"),
             "frames": int(len(frames)),
         }
@@ -194,7 +196,11 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
         drift = f"{d['slope_meV_per_atom_per_ps']:.4f} | {d['fluctuation_meV_per_atom']:.4f}" if d else "not run |"
         lines.append(f"| {m} | {stability} | {drift} |")
     if nvt:
-        reasons = [f"- {m}: {reason}" for m in molecules for reason in nvt["molecules"][m]["reasons"]]
+        reasons = []
+        for m in molecules:
+            r = nvt["molecules"][m]
+            stopped = [(k, t) for k, t in zip(r["monitors"], r["stable_ps"]) if k]
+            reasons += [f"- {m} ({k} monitor, {t:.2f} ps): {why}" for (k, t), why in zip(stopped, r["reasons"])]
         lines += ["", "Failures:" if reasons else "No replica failed.", *reasons]
     lines += ["",
               "Beside Fu et al.: they simulate 300 ps per run with models trained on DFT (MD17) frames and use the "

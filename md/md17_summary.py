@@ -47,11 +47,16 @@ def collect(report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5) -> 
             continue  # not an MD17 study report
         seed = res["settings"].get("seed", 0)
         nvt = res["nvt"]
-        if nvt and nvt["run_ps"] >= min_ps - 1e-9:
+        # a run counts when it reached min_ps, or when it ended earlier because every replica failed
+        every_failed = bool(nvt) and all(r.get("failed", 0) == len(r["stable_ps"]) for r in nvt["molecules"].values())
+        if nvt and (nvt["run_ps"] >= min_ps - 1e-9 or every_failed):
             for mol, r in nvt["molecules"].items():
                 row = table.setdefault(mol, {"replicas": [], "hr": [], "nve": []})
+                # which monitor stopped a replica (reports before the field was added: unknown)
+                stoppers = r.get("monitors", [None] * len(r["stable_ps"]))
                 row["replicas"] += [{"report": d.name, "seed": seed, "stable_ps": t, "run_ps": nvt["run_ps"],
-                                     "failed": t < nvt["run_ps"] - 1e-9} for t in r["stable_ps"]]
+                                     "failed": k is not None or t < nvt["run_ps"] - 1e-9, "monitor": k}
+                                    for t, k in zip(r["stable_ps"], stoppers)]
                 row["hr"].append({"report": d.name, "seed": seed, "replicas": len(r["stable_ps"]), "hr_mae": r["hr_mae"]})
         window = res["nve"].get("run_ps", 0.0)
         if window >= min_nve_ps - 1e-9:
@@ -80,10 +85,11 @@ def markdown(table: dict[str, dict], min_ps: float, min_nve_ps: float = 0.5) -> 
         row = table[mol]
         reps = row["replicas"]
         stable = sum(not r["failed"] for r in reps)
+        stops = ", ".join(f"{r['monitor'] or 'stopped'} at {r['stable_ps']:.2f} ps" for r in reps if r["failed"])
         shortest = f"{min(r['stable_ps'] for r in reps):.2f}" if reps else "-"
         hr = ", ".join(f"{h['hr_mae']:.3f} (`{h['report']}`, {h['seed']})" for h in row["hr"]) or "-"
         nve = ", ".join(nve_cell(n) for n in row["nve"]) or "none"
-        lines.append(f"| {mol} | {stable}/{len(reps)} | {shortest} | {hr} | {nve} |")
+        lines.append(f"| {mol} | {stable}/{len(reps)}{f' ({stops})' if stops else ''} | {shortest} | {hr} | {nve} |")
     return "\n".join(lines)
 
 

@@ -82,7 +82,7 @@ def systems_and_references(families, target_atoms: int, long_atoms: int | None, 
     for fam in families:
         path = trajectory_file(fam, target_atoms)
         with FrameStore(path) as store:
-            ref = np.stack([store[i].positions for i in range(len(store))])
+            ref = store.trajectory_positions()
             atoms = store[0].to_atoms()
             temperature = float(store.attrs["temperature_K"])
         out.append((path.stem, fam, atoms, temperature, ref))

@@ -95,6 +95,33 @@ def test_summary_and_errors(tmp_path):
             store.append(Frame(numbers=np.array([1]), positions=np.zeros((1, 3))))
 
 
+def test_trajectory_positions_equals_frame_by_frame_and_refuses_mixed_stores(tmp_path):
+    rng = np.random.default_rng(5)
+    start = Atoms("CCOH", positions=rng.normal(size=(4, 3)))
+    traj = []
+    for _ in range(6):
+        atoms = start.copy()
+        atoms.positions = (start.positions + rng.normal(size=(4, 3)) * 0.1).astype(np.float32).astype(float)
+        atoms.calc = SinglePointCalculator(atoms, energy=float(rng.normal()), forces=np.zeros((4, 3)))
+        traj.append(atoms)
+    with create(tmp_path / "traj.h5") as store:
+        store.append(traj)
+        positions = store.trajectory_positions()
+        assert positions.shape == (6, 4, 3) and positions.dtype == np.float64
+        assert np.array_equal(positions, np.stack([store[i].positions for i in range(len(store))]))
+    with create(tmp_path / "mixed.h5") as store:
+        store.append(frames(3, rng))  # 2, 4 and 6 atoms
+        with pytest.raises(ValueError, match="different sizes"):
+            store.trajectory_positions()
+    swapped = traj[0].copy()
+    swapped.numbers = swapped.numbers[::-1]
+    swapped.calc = SinglePointCalculator(swapped, energy=0.0, forces=np.zeros((4, 3)))
+    with create(tmp_path / "swapped.h5") as store:
+        store.append([traj[0], swapped])
+        with pytest.raises(ValueError, match="different systems"):
+            store.trajectory_positions()
+
+
 def test_splits_disjoint_reproducible_and_saved(tmp_path):
     a = make_splits(100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)
     b = make_splits(100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)

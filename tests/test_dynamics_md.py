@@ -203,8 +203,38 @@ def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "again" / "report.json").read_text())["hr_error"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(SystemExit):
         main(["md", "ethanol"])  # --model is required
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0
+    import equipot
+
+    assert capsys.readouterr().out.strip() == f"equipot {equipot.__version__}"
     assert main(["md", "notamolecule", "--model", "toy"]) == 1
     assert "shipped" in capsys.readouterr().err
+
+
+def test_md_cli_contacts_needs_a_reference_and_stops_a_squeezed_run(tmp_path, monkeypatch, capsys):
+    """``--contacts``: the reference here is aspirin blown up by 20 %, so every heavy-atom pair
+    more than two bonds apart starts over 0.25 Å closer than the reference ever has it, while
+    each bond stays within 0.5 Å of its (stretched) mean: the contact monitor alone fires."""
+    from ase.io import write
+
+    aspirin = molecule("aspirin")
+    monkeypatch.setattr(md_cli, "_make_calculator", lambda args: Springs.around(molecule("aspirin")))
+    assert main(["md", "aspirin", "--model", "toy", "--contacts", "--duration", "20steps"]) == 1
+    assert "--reference" in capsys.readouterr().err
+    blown = aspirin.copy()
+    centre = blown.positions.mean(axis=0)
+    blown.positions = centre + 1.2 * (blown.positions - centre)
+    write(tmp_path / "ref.extxyz", [blown, blown])
+    common = ["md", "aspirin", "--model", "toy", "--duration", "20steps", "--ensemble", "nve",
+              "--temperature", "10", "--no-progress", "--reference", str(tmp_path / "ref.extxyz")]
+    assert main(common + ["--out", str(tmp_path / "plain")]) == 0
+    assert json.loads((tmp_path / "plain" / "report.json").read_text())["result"]["failure"] is None
+    assert main(common + ["--out", str(tmp_path / "watched"), "--contacts"]) == 0
+    failure = json.loads((tmp_path / "watched" / "report.json").read_text())["result"]["failure"]
+    assert failure["monitor"] == "contact" and "0.25 Å" in failure["reason"]
 
 
 def test_wall_clock_cap_is_not_a_failure():

@@ -49,6 +49,7 @@ def test_md17_study_writes_its_report(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     ethanol = results["nvt"]["molecules"]["ethanol"]
     assert ethanol["stable_ps"] == [pytest.approx(0.02)] * 2 and ethanol["frames"] == 2 * 2
+    assert ethanol["monitors"] == [None, None] and ethanol["reasons"] == []
     # --save-frames: the frames behind h(r), tagged by replica and time (every 10 fs), real geometries
     saved = read(tmp_path / "frames_ethanol.xyz", ":")
     assert [(a.info["replica"], a.info["time_fs"]) for a in saved] == [(0, 10.0), (0, 20.0), (1, 10.0), (1, 20.0)]
@@ -90,6 +91,15 @@ def test_md17_summary_pools_replicas_across_runs(tmp_path):
     assert "| ethanol | 3/3 |" in summary.markdown(summary.collect(dirs, 0.01, 0.01), 0.01, 0.01)
     only_long = summary.collect(dirs, min_ps=0.02, min_nve_ps=0.02)["ethanol"]  # both NVT runs are shorter
     assert only_long["replicas"] == [] and [n["report"] for n in only_long["nve"]] == ["c"]
+    # a replica a monitor stopped counts as failed, named with its monitor and time (run b, edited)
+    path_b = tmp_path / "b" / "results.json"
+    results_b = json.loads(path_b.read_text())
+    results_b["nvt"]["molecules"]["ethanol"].update(stable_ps=[0.0065], monitors=["contact"], failed=1)
+    path_b.write_text(json.dumps(results_b))
+    row = summary.collect(dirs, min_ps=0.01, min_nve_ps=0.01)["ethanol"]
+    assert [r["monitor"] for r in row["replicas"] if r["failed"]] == ["contact"]
+    assert "| ethanol | 2/3 (contact at 0.01 ps) | 0.01 |" in summary.markdown(
+        summary.collect(dirs, 0.01, 0.01), 0.01, 0.01)
 
 
 def test_polymer_box_keeps_chains_apart_across_the_boundaries():
@@ -163,3 +173,48 @@ def test_frame_audit_compares_model_and_gfn2_and_finds_contacts(tmp_path, capsys
     assert closest[(3, 8)] == pytest.approx(by_hand, abs=1e-9) and set(closest) == {(3, 8), (4, 7)}
     i, j = rows[1]["closest_pair"]
     assert f"{start.get_chemical_symbols()[i]}{i}-{start.get_chemical_symbols()[j]}{j}" in capsys.readouterr().out
+
+
+def test_replay_monitors_finds_when_each_criterion_would_fire(tmp_path):
+    """Saved frames replayed offline: replica 0 is GFN2-xTB's own salicylic trajectory (never
+    fires), replica 1 is shrunk by 15 % about its centre from 30 fs (heavy pairs more than two
+    bonds apart, 2.5 Å and more, close in by 0.37 Å and more, past the 0.25 Å margin, while no
+    bond changes by 0.3 Å: only the contact criterion fires), replica 2 has a hydrogen pulled
+    0.8 Å off the atom it is bonded to from 20 fs (only the bond criterion)."""
+    from ase.io import write
+
+    from equipot.data.store import FrameStore
+
+    replay = _load("replay_monitors")
+    start = read(ROOT / "equipot" / "geometries" / "salicylic.xyz")
+    with FrameStore(ROOT / "datasets" / "md17_gfn2" / "salicylic.h5") as store:
+        reference = store.trajectory_positions()
+    frames = []
+    for rep in range(3):
+        for k in range(5):
+            atoms = start.copy()
+            atoms.positions = reference[100 * k + rep].copy()
+            if rep == 1 and k >= 2:
+                centre = atoms.positions.mean(axis=0)
+                atoms.positions = centre + 0.85 * (atoms.positions - centre)
+            if rep == 2 and k >= 1:
+                h = int(np.flatnonzero(start.numbers == 1)[0])
+                d = np.linalg.norm(start.positions - start.positions[h], axis=1)
+                c = int(np.argmin(np.where(start.numbers > 1, d, np.inf)))
+                bond = atoms.positions[h] - atoms.positions[c]
+                atoms.positions[h] += 0.8 * bond / np.linalg.norm(bond)
+            atoms.info.update(replica=rep, time_fs=10.0 * (k + 1))
+            frames.append(atoms)
+    path = tmp_path / "frames_salicylic.xyz"
+    write(path, frames, format="extxyz")
+    rows = replay.replay_file(path, ROOT / "datasets" / "md17_gfn2")
+    assert [r["replica"] for r in rows] == [0, 1, 2] and all(r["frames"] == 5 for r in rows)
+    calm, squeezed, pulled = rows
+    assert calm["bond_fires_ps"] is None and calm["contact_fires_ps"] is None
+    assert calm["contact_headroom_A"] >= 0.25 - 1e-9  # reference frames sit at or above its minimum
+    assert squeezed["bond_fires_ps"] is None and squeezed["contact_fires_ps"] == pytest.approx(0.03)
+    assert squeezed["contact_headroom_A"] < -0.1 and squeezed["max_bond_deviation_A"] < 0.5
+    assert pulled["bond_fires_ps"] == pytest.approx(0.02) and pulled["contact_fires_ps"] is None
+    assert pulled["max_bond_deviation_A"] > 0.5
+    text = replay.table(rows)
+    assert text.count("\n") == 4 and "| salicylic | 1 | 5 (0.05) |" in text

@@ -182,7 +182,7 @@ def test_contact_stability_catches_the_salicylic_collapse_in_the_committed_frame
     positions, times = _extxyz_positions(ROOT / "md" / "reports" / "md17_cpu_20ps_seed2" / "frames_salicylic.xyz.gz")
     assert positions.shape == (2000, len(start), 3)
     with FrameStore(ROOT / "datasets" / "md17_gfn2" / "salicylic.h5") as store:
-        reference = np.stack([store[i].positions for i in range(len(store))])
+        reference = store.trajectory_positions()
     bonds = bonds_of(start)
     assert bond_deviation(positions, bonds, reference_bond_lengths(reference, bonds)).max() < 0.5
     contact = ContactStability(reference)

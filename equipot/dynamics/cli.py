@@ -27,6 +27,10 @@ def register(subparsers) -> None:
     p.add_argument("--traj-every", type=int, default=20, help="steps between trajectory frames")
     p.add_argument("--log-every", type=int, default=10, help="steps between CSV log rows")
     p.add_argument("--reference", default=None, help="reference trajectory file: h(r) error and mean bond lengths")
+    p.add_argument("--contacts", type=float, nargs="?", const=0.25, default=None, metavar="MARGIN",
+                   help="also stop when two heavy atoms more than two bonds apart come MARGIN Å (default 0.25) "
+                        "closer than the --reference trajectory ever brings them (catches folds the bond "
+                        "criterion misses)")
     p.add_argument("--max-wall", type=float, default=None, help="stop after this many minutes of wall time")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the model: ~2x faster steps after a first call that compiles for minutes")
@@ -75,9 +79,11 @@ def _make_calculator(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from equipot.dynamics.md import run_md
-    from equipot.dynamics.monitors import (BondStability, Uncertainty, bonds_of, default_monitors,
-                                           reference_bond_lengths)
+    from equipot.dynamics.monitors import (BondStability, ContactStability, Uncertainty, bonds_of,
+                                           default_monitors, reference_bond_lengths)
 
+    if args.contacts is not None and not args.reference:
+        raise ValueError("--contacts compares with a reference trajectory: give --reference as well")
     atoms = read_structure(args.structure)
     steps = parse_duration(args.duration, args.timestep)  # bad input fails before the model loads
     atoms.calc = _make_calculator(args)
@@ -92,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         # Fu et al.: bond lengths are compared with their mean over the reference trajectory
         bonds = bonds_of(atoms)
         monitors[0] = BondStability(0.5, reference_lengths=reference_bond_lengths(reference, bonds), bonds=bonds)
+        if args.contacts is not None:
+            monitors.append(ContactStability(reference, margin=args.contacts))
     if args.uncertainty is not None:
         monitors.append(Uncertainty(args.uncertainty))
     result = run_md(atoms, ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,

@@ -305,7 +305,7 @@ class Uncertainty:
 
 def default_monitors(temperature_K: float) -> list:
     """The checks every run gets: bonds (0.5 Å), temperature (5x target, at least 1000 K),
-    forces (50 eV/Å), contacts (0.5 Å)."""
+    forces (50 eV/Å), atoms closer than 0.5 Å."""
     return [BondStability(0.5), TemperatureBlowup(max(5 * temperature_K, 1000.0)), ForceSanity(), MinDistance(0.5)]
 
 
