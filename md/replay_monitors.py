@@ -26,18 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from equipot.data.store import FrameStore  # noqa: E402
-from equipot.dynamics.monitors import (ContactStability, bond_deviation, bond_lengths, bonds_of,  # noqa: E402
-                                       reference_bond_lengths)
-
-BOND_LIMIT = 0.5  # Å, Fu et al.
+from equipot.dynamics.monitors import (BondStability, ContactStability, bond_deviation, bond_lengths,  # noqa: E402
+                                       study_monitors)
 
 
 def replay(positions: np.ndarray, times_ps: np.ndarray, start, reference: np.ndarray) -> dict:
-    """Both criteria over one replica's frames (T, n, 3) at ``times_ps`` (T,)."""
-    bonds = bonds_of(start)
-    deviation = bond_deviation(positions, bonds, reference_bond_lengths(reference, bonds))
-    contact = ContactStability(reference)
+    """Both criteria over one replica's frames (T, n, 3) at ``times_ps`` (T,), with the very
+    monitors the study builds (``study_monitors``), applied to all frames at once."""
+    monitors = study_monitors(start, reference, contacts=True)
+    bond = next(m for m in monitors if isinstance(m, BondStability))
+    contact = next(m for m in monitors if isinstance(m, ContactStability))
     contact.start(start)
+    deviation = bond_deviation(positions, bond.bonds, bond.reference)
     if len(contact.pairs):
         headroom = (bond_lengths(positions, contact.pairs) - contact.limit).min(axis=1)
     else:
@@ -47,7 +47,7 @@ def replay(positions: np.ndarray, times_ps: np.ndarray, start, reference: np.nda
         return float(times_ps[np.argmax(mask)]) if mask.any() else None
 
     return {"frames": len(positions), "last_ps": float(times_ps[-1]),
-            "max_bond_deviation_A": float(deviation.max()), "bond_fires_ps": first(deviation > BOND_LIMIT),
+            "max_bond_deviation_A": float(deviation.max()), "bond_fires_ps": first(deviation > bond.max_deviation),
             "contact_pairs": len(contact.pairs), "contact_headroom_A": float(headroom.min()),
             "contact_fires_ps": first(headroom < 0)}
 
