@@ -132,3 +132,52 @@ def test_compiled_replicas_follow_the_eager_ones(aspirin, ethanol):
         eager, compiled = runs[0].replica_atoms(k), runs[1].replica_atoms(k)
         np.testing.assert_allclose(compiled.positions, eager.positions, atol=1e-9, rtol=0)
         np.testing.assert_allclose(compiled.get_velocities(), eager.get_velocities(), atol=1e-9, rtol=0)
+
+
+def test_md_cli_replicas_with_shipped_model(tmp_path, capsys):
+    """``equipot md aspirin --replicas 2``: independent copies, batched, each with its own
+    trajectory, drift and monitors; a reference blown up by 20 % makes the contact monitor stop
+    every copy at its first check, and the report says so per replica."""
+    import csv
+    import json
+
+    from ase.io import read, write
+
+    from equipot.cli import main
+    from equipot.dynamics.cli import read_structure
+
+    out = tmp_path / "nve"
+    common = ["md", "aspirin", "--model", "aspirin-gfn2-small", "--replicas", "2", "--duration", "20steps",
+              "--traj-every", "5", "--log-every", "5", "--no-progress"]
+    assert main(common + ["--ensemble", "nve", "--temperature", "300", "--out", str(out)]) == 0
+    for name in ("md.csv", "report.json", "report.png", "replica_0.extxyz", "replica_1.extxyz"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["replicas"] == 2 and report["settings"]["steps_done"] == 20
+    rows = report["replicas"]
+    assert [r["monitor"] for r in rows] == [None, None] and [r["time_ps"] for r in rows] == [0.01, 0.01]
+    for r in rows:  # 10 fs of NVE with the trained model: the total energy stays put
+        assert r["drift"]["max_abs_dev_meV_per_atom"] < 1.0
+    frames = [read(out / f"replica_{k}.extxyz", index=":") for k in range(2)]
+    assert [len(f) for f in frames] == [4, 4]
+    assert np.abs(frames[0][-1].positions - frames[1][-1].positions).max() > 1e-3  # independent starts
+    assert len(list(csv.reader(open(out / "md.csv")))) == 1 + 4
+    assert "2 replicas" in capsys.readouterr().out
+
+    aspirin = read_structure("aspirin")
+    centre = aspirin.positions.mean(axis=0)
+    blown = aspirin.copy()
+    blown.positions = centre + 1.2 * (aspirin.positions - centre)
+    write(tmp_path / "ref.extxyz", [blown, blown])
+    watched = tmp_path / "watched"
+    assert main(common + ["--temperature", "10", "--reference", str(tmp_path / "ref.extxyz"), "--contacts",
+                          "--out", str(watched)]) == 0
+    rows = json.loads((watched / "report.json").read_text())["replicas"]
+    assert [r["monitor"] for r in rows] == ["contact", "contact"]
+    assert [r["time_ps"] for r in rows] == [0.005, 0.005]  # the first check, step 10
+    assert all(r["hr_error"] > 0 for r in rows)
+    assert "stopped at 0.005 ps (contact" in capsys.readouterr().out
+
+    for bad in (["--ensemble", "bussi"], ["--uncertainty", "0.1"], ["--replicas", "0"]):
+        assert main(common + bad + ["--out", str(tmp_path / "bad")]) == 1
+        assert "--replicas" in capsys.readouterr().err
