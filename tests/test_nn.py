@@ -49,6 +49,33 @@ def test_depthwise_tensor_product_equals_e3nn(irreps_in, lmax):
     torch.testing.assert_close(ours(x, y, w), ref(x, y, w), atol=1e-12, rtol=0)
 
 
+def test_linear_of_tensor_product_blocks_equals_linear_of_its_output():
+    """The fused path of the attention layer (tensor-product blocks, some kept as rank-1
+    ``OuterBlock``s, mixed by ``EquivariantLinear.forward_blocks``) equals the linear layer on
+    the tensor product's concatenated output, values and gradients."""
+    from equipot.nn.tensor_product import OuterBlock
+
+    sh_irreps = o3.Irreps.spherical_harmonics(2)
+    tp = DepthwiseTensorProduct("8x0e+4x1o+2x2e", sh_irreps, "0e+1o+2e")
+    linear = EquivariantLinear(tp.irreps_out, "6x0e+3x1o+2x2e+1x1e", biases=True)
+    with torch.no_grad():
+        linear.bias.normal_()
+    n = 9
+    inputs = [torch.randn(n, tp.irreps_in.dim, requires_grad=True),
+              o3.spherical_harmonics(sh_irreps, torch.randn(n, 3), True, normalization="component"),
+              torch.randn(n, tp.weight_numel, requires_grad=True)]
+    blocks = tp.forward_blocks(*inputs)
+    assert sum(isinstance(b, OuterBlock) for b in blocks) == 3  # the three paths of 8x0e
+    fused = linear.forward_blocks(blocks)
+    plain = linear(tp(*inputs))
+    torch.testing.assert_close(fused, plain, atol=1e-12, rtol=0)
+    probe = torch.randn_like(plain)
+    g_fused = torch.autograd.grad((fused * probe).sum(), [inputs[0], inputs[2]])
+    g_plain = torch.autograd.grad((plain * probe).sum(), [inputs[0], inputs[2]])
+    for a, b in zip(g_fused, g_plain):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
 def test_tensor_product_constants_follow_dtype():
     tp = DepthwiseTensorProduct("4x0e+2x1o", o3.Irreps.spherical_harmonics(1), "0e+1o")
     x32 = torch.randn(3, tp.irreps_in.dim, dtype=torch.float32)

@@ -16,8 +16,8 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from equipot.dynamics.analysis import distance_histogram, distance_histogram_error, energy_drift
-from equipot.dynamics.report import _jsonable
+from equipot.dynamics.analysis import distance_histogram_error, energy_drift
+from equipot.dynamics.report import _jsonable, plot_distance_histograms
 
 
 def replica_rows(result, sizes: Sequence[int], ensemble: str, reference: np.ndarray | None = None) -> list[dict]:
@@ -85,15 +85,10 @@ def _plot(path: Path, templates: Sequence[Atoms], result, rows: list[dict], refe
         axes[1].set_yticks(range(len(rows)))
     axes[1].set(xlabel="time (ps)", ylabel="replica", title="time stable (red: stopped by a monitor)")
     frames = [f for f in result.positions if len(f)]
-    if frames and frames[0].shape[1] > 1 and all(f.shape[1:] == frames[0].shape[1:] for f in frames):
-        r, h = distance_histogram(np.concatenate(frames))
-        axes[2].plot(r, h, label="replicas, pooled")
-    if reference is not None and len(reference) and reference.shape[1] > 1:
-        r, h_ref = distance_histogram(reference)
-        axes[2].plot(r, h_ref, ls="--", label="reference")
-    if axes[2].lines:
-        axes[2].legend()
-    axes[2].set(xlabel="r (Å)", ylabel="h(r) (1/Å)", title="interatomic distances")
+    # pooled only when every replica is the same molecule (same number of atoms)
+    same = frames and all(f.shape[1] == frames[0].shape[1] for f in frames)
+    pooled = np.concatenate(frames) if same else None
+    plot_distance_histograms(axes[2], pooled, reference, "replicas, pooled")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

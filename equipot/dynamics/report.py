@@ -42,8 +42,6 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
                  traj_path: str | Path | None = None, reference=None) -> dict[str, str]:
     """Write ``report.json`` (settings, result, drift, failure, h(r) error) and ``report.png``
     into ``out``; records both in ``result.paths`` and returns them."""
-    from equipot.dynamics.analysis import distance_histogram
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"report": str(out / "report.json"), "plot": str(out / "report.png")}
@@ -75,19 +73,25 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
         axes[1].axhline(settings.get("temperature_K", 0), color="k", ls="--", lw=0.8, label="target")
     axes[0].set(xlabel="time (ps)", ylabel="energy (eV)", title="energy")
     axes[1].set(xlabel="time (ps)", ylabel="temperature (K)", title="temperature")
-    if frames is not None and len(frames) and frames.shape[1] > 1:
-        r, h = distance_histogram(frames)
-        axes[2].plot(r, h, label="this run")
-    if ref is not None and len(ref) and ref.shape[1] > 1:
-        r, h_ref = distance_histogram(ref)
-        axes[2].plot(r, h_ref, ls="--", label="reference")
-    if axes[2].lines:
-        axes[2].legend()
     title = "interatomic distances" + (f" (error {result.hr_error:.3f})" if result.hr_error is not None else "")
-    axes[2].set(xlabel="r (Å)", ylabel="h(r) (1/Å)", title=title)
+    plot_distance_histograms(axes[2], frames, ref, "this run", title)
     if result.failure:
         fig.suptitle(f"stopped at {result.failure.time_ps:.3f} ps by {result.failure.monitor}: {result.failure.reason}")
     fig.tight_layout()
     fig.savefig(out / "report.png", dpi=110)
     plt.close(fig)
     return paths
+
+
+def plot_distance_histograms(ax, frames: np.ndarray | None, reference: np.ndarray | None, label: str,
+                             title: str = "interatomic distances") -> None:
+    """h(r) of ``frames`` (T, n, 3) and, dashed, of ``reference`` on ``ax``; either may be None."""
+    from equipot.dynamics.analysis import distance_histogram
+
+    if frames is not None and len(frames) and frames.shape[1] > 1:
+        ax.plot(*distance_histogram(frames), label=label)
+    if reference is not None and len(reference) and reference.shape[1] > 1:
+        ax.plot(*distance_histogram(reference), ls="--", label="reference")
+    if ax.lines:
+        ax.legend()
+    ax.set(xlabel="r (Å)", ylabel="h(r) (1/Å)", title=title)

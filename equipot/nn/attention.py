@@ -160,14 +160,16 @@ class GraphAttention(nn.Module):
         env = envelope.unsqueeze(-1)
         # index_select, not x[idx]: its backward is an index_add, much cheaper than index_put on CPU
         message = src_feat.index_select(0, edge_src) + dst_feat.index_select(0, edge_dst)
-        feat = self.tp_alpha.forward_blocks(message, sh, self.radial_alpha(basis) * env)
+        # the tensor product is linear in its input and in its weights, so the envelope can
+        # scale the (E, node dim) input instead of the wider (E, weight_numel) radial weights
+        feat = self.tp_alpha.forward_blocks(message * env, sh, self.radial_alpha(basis))
 
         alpha = self.alpha_act(self.linear_alpha.forward_blocks(feat)).view(-1, self.num_heads, self.alpha_channels)
         logits = (alpha * self.alpha_dot).sum(-1)
         weights = envelope_softmax(logits, envelope, edge_dst, num_nodes)
 
         value = self.value_gate(self.linear_value_in.forward_blocks(feat))
-        value = self.tp_value.forward_blocks(value, sh, self.radial_value(basis) * env)
+        value = self.tp_value.forward_blocks(value * env, sh, self.radial_value(basis))
         value = self.linear_value.forward_blocks(value).view(-1, self.num_heads, self.head_dim)
 
         out = src_feat.new_zeros(num_nodes, self.num_heads, self.head_dim)

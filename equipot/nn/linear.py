@@ -8,6 +8,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equipot.nn.tensor_product import Block, OuterBlock
+
 SCALAR = o3.Irrep("0e")
 
 
@@ -51,33 +53,45 @@ class EquivariantLinear(nn.Module):
         x = x.reshape(-1, x.shape[-1])
         n = x.shape[0]
         blocks = [
-            b.reshape(n, mul, d) for b, (mul, d) in zip(x.split(self.in_dims, dim=-1), self.in_layout)
+            b.reshape(n, mul, d).transpose(1, 2) for b, (mul, d) in zip(x.split(self.in_dims, dim=-1), self.in_layout)
         ]
         return self.forward_blocks(blocks).reshape(*lead, self.out_dim)
 
-    def forward_blocks(self, blocks: list[torch.Tensor]) -> torch.Tensor:
-        """Same map on input already split per irreps entry: blocks[k] (n, mul_k, 2l_k+1).
+    def forward_blocks(self, blocks: list[Block]) -> torch.Tensor:
+        """Same map on input already split per irreps entry, channels last: blocks[k]
+        (n, 2l_k+1, mul_k), as ``DepthwiseTensorProduct.forward_blocks`` makes them.
 
-        Saves concatenating a wide input (a tensor-product output, say) only to split it again.
+        Saves concatenating a wide input (a tensor-product output, say) only to split it
+        again, and a contiguous channels-last block is one matrix product with no copy. An
+        ``OuterBlock`` (left * right) is mixed as left * (right @ W): the same numbers, without
+        expanding it.
         """
-        n = blocks[0].shape[0]
+        ref = blocks[0].left if isinstance(blocks[0], OuterBlock) else blocks[0]
+        n = ref.shape[0]
         outputs = []
         for t, (w, idx, in_muls, muls) in enumerate(zip(self.weights, self.in_index, self.in_muls, self.out_muls)):
-            # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, fan_out, 2l+1), one product per
+            # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, 2l+1, fan_out), one product per
             # input entry against its rows of W, summed: no concatenation of the input
             out = None
             row = 0
+            # the 1/sqrt(fan_in) goes on the (small) weight, not on the (n, ...) output
+            w = w * (1.0 / math.sqrt(w.shape[0]))
             for k, mul in zip(idx, in_muls):
                 w_k = w if len(idx) == 1 else w[row : row + mul]
                 row += mul
-                term = torch.matmul(blocks[k].transpose(1, 2), w_k)
+                block = blocks[k]
+                if isinstance(block, OuterBlock):
+                    term = block.left * torch.matmul(block.right, w_k)
+                else:
+                    term = torch.matmul(block, w_k)
                 out = term if out is None else out + term
-            out = out.transpose(1, 2) * (1.0 / math.sqrt(w.shape[0]))
+            # (n, fan_out, 2l+1) made contiguous once, so each output entry below is a view
+            out = out.transpose(1, 2).contiguous()
             if t == self.bias_at:
                 out = out + self.bias.view(1, -1, 1)
             outputs.append(iter(out.split(muls, dim=1)))
         pieces = [
-            next(outputs[t]).reshape(n, mul * d) if t >= 0 else blocks[0].new_zeros(n, mul * d)
+            next(outputs[t]).reshape(n, mul * d) if t >= 0 else ref.new_zeros(n, mul * d)
             for mul, d, t in self.out_layout
         ]
         return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]

@@ -1,8 +1,9 @@
 """Radial parts of an edge: basis functions, the smooth cutoff envelope, the radial MLP.
 
-The envelope is the one deliberate change from the Equiformer paper: it multiplies every
-radial weight and every attention weight, so that a neighbour crossing the cutoff enters with
-weight exactly zero and energy and forces stay continuous during MD.
+The envelope is the one deliberate change from the Equiformer paper: it scales every
+tensor-product message (the same as scaling its radial weights) and every attention weight,
+so that a neighbour crossing the cutoff enters with weight exactly zero and energy and forces
+stay continuous during MD.
 """
 
 from __future__ import annotations

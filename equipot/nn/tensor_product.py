@@ -3,10 +3,30 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple, Union
 
 import torch
 from e3nn import o3
 from torch import nn
+
+
+class OuterBlock(NamedTuple):
+    """A per-edge rank-1 block ``left * right``: (E, 2l+1, 1) times (E, 1, mul).
+
+    Every path from a scalar (0e) input is one: the weighted input channels times one
+    column of the coupled harmonics. Kept factored, a following ``EquivariantLinear`` mixes the
+    channels of ``right`` before the outer product, so the (E, 2l+1, mul) product, the widest
+    tensor of the layer, is never made.
+    """
+
+    left: torch.Tensor
+    right: torch.Tensor
+
+    def dense(self) -> torch.Tensor:
+        return self.left * self.right
+
+
+Block = Union[torch.Tensor, OuterBlock]
 
 
 def depthwise_paths(
@@ -94,27 +114,40 @@ class DepthwiseTensorProduct(nn.Module):
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         blocks = self.forward_blocks(x, sh, weight)
-        return torch.cat([b.flatten(1) for b in blocks], dim=-1)
+        # back to e3nn's layout: per entry, (mul, 2l+1) flattened
+        dense = [b.dense() if isinstance(b, OuterBlock) else b for b in blocks]
+        return torch.cat([b.transpose(1, 2).flatten(1) for b in dense], dim=-1)
 
-    def forward_blocks(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> list[torch.Tensor]:
-        """The output split per irreps entry: a list of (E, mul, 2l_out+1) tensors, the form
-        ``EquivariantLinear.forward_blocks`` takes (the wide output is never concatenated)."""
+    def forward_blocks(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> list[Block]:
+        """The output split per irreps entry, channels last: a list of (E, 2l_out+1, mul)
+        tensors, or ``OuterBlock``s of that shape for paths from scalar inputs; the form
+        ``EquivariantLinear.forward_blocks`` takes (the wide output is never concatenated, and
+        a contiguous channels-last block is one matrix product with no transposed copy)."""
         num_edges = x.shape[0]
         blocks = x.split(self.in_dims, dim=-1)
-        offset = 0
+        # split, not slices: the backward of a slice fills a zero tensor the size of the whole
+        # (E, weight_numel) weight for every entry
+        weights = weight.split([n_paths * mul for _, mul, _, n_paths, _ in self.entries], dim=-1)
         outputs = []
         for k, (i_in, mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
             cg = getattr(self, f"cg{k}")
-            # contract the harmonics first: (E, 2l_in+1, K), then the channels: (E, mul, K).
+            # weights laid out path-major, as e3nn's 'uvu' instructions: (E, n_paths, mul)
+            w = weights[k].reshape(num_edges, n_paths, mul)
+            # contract the harmonics first: (E, 2l_in+1, K)
+            coupling = torch.einsum("es,dsk->edk", sh, cg)
+            if dim_in == 1:
+                # Scalar input: each path's output is rank 1 per edge (see OuterBlock):
+                # weight the (E, mul) input per path and keep the harmonics column beside it.
+                xw = blocks[i_in].unsqueeze(1) * w
+                for c_path, xw_path in zip(coupling.split(out_dims, dim=-1), xw.split(1, dim=1)):
+                    outputs.append(OuterBlock(c_path.transpose(1, 2), xw_path))
+                continue
+            # then the channels, channels last: (E, K, 2l_in+1) @ (E, 2l_in+1, mul) -> (E, K, mul).
             # (Measured on CPU against broadcast sums and one large GEMM over an outer
             # product: this batched product was fastest in the full model.)
-            coupling = torch.einsum("es,dsk->edk", sh, cg)
-            t = torch.bmm(blocks[i_in].reshape(num_edges, mul, dim_in), coupling)
-            # weights laid out path-major, as e3nn's 'uvu' instructions: (E, n_paths, mul)
-            w = weight[:, offset : offset + n_paths * mul].reshape(num_edges, n_paths, mul)
-            offset += n_paths * mul
-            # per-path broadcast multiply: gathering the weights to (E, mul, K) instead would
+            t = torch.bmm(coupling.transpose(1, 2), blocks[i_in].reshape(num_edges, mul, dim_in).transpose(1, 2))
+            # per-path broadcast multiply: gathering the weights to (E, K, mul) instead would
             # cost an index_put in the backward pass
-            for part, w_path in zip(t.split(out_dims, dim=-1), w.unbind(1)):
-                outputs.append(part * w_path.unsqueeze(-1))
+            for part, w_path in zip(t.split(out_dims, dim=1), w.unbind(1)):
+                outputs.append(part * w_path.unsqueeze(1))
         return outputs
