@@ -140,7 +140,11 @@ class DepthwiseTensorProduct(nn.Module):
                 # weight the (E, mul) input per path and keep the harmonics column beside it.
                 xw = blocks[i_in].unsqueeze(1) * w
                 for c_path, xw_path in zip(coupling.split(out_dims, dim=-1), xw.split(1, dim=1)):
-                    outputs.append(OuterBlock(c_path.transpose(1, 2), xw_path))
+                    block = OuterBlock(c_path.transpose(1, 2), xw_path)
+                    # Under torch.compile the expanded product is cheaper: inductor fuses it into
+                    # the products around it, while the factored form made a compiled aspirin
+                    # force call 70 ms instead of 47 (bench/compile_speedup.py).
+                    outputs.append(block.dense() if torch.compiler.is_compiling() else block)
                 continue
             # then the channels, channels last: (E, K, 2l_in+1) @ (E, 2l_in+1, mul) -> (E, K, mul).
             # (Measured on CPU against broadcast sums and one large GEMM over an outer
