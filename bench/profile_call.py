@@ -1,6 +1,8 @@
 """Where one aspirin energy+forces call of a model spends its time (torch.profiler, CPU).
 
-    python bench/profile_call.py [--model aspirin-gfn2] [--dtype float32] [--threads 2]
+    python bench/profile_call.py [--model aspirin-gfn2] [--dtype float32] [--threads 2] [--replicas 32]
+
+``--replicas N`` profiles instead the one batched call of ``ReplicaDynamics`` for N aspirins.
 
 Prints the aten operations per call and the operations with the largest self time.
 """
@@ -24,14 +26,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--calls", type=int, default=3)
     parser.add_argument("--rows", type=int, default=12)
+    parser.add_argument("--replicas", type=int, default=0, help="profile one batched call of N aspirins instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
-    atoms.calc = EquiformerCalculator(args.model, dtype=args.dtype)
+    if args.replicas:
+        from equipot.dynamics.replicas import ReplicaDynamics
 
-    def call() -> None:
-        atoms.positions += 1e-3  # a new geometry each call: nothing cached
-        atoms.get_forces()
+        batch = ReplicaDynamics(args.model, [atoms] * args.replicas, temperature_K=500, dtype=args.dtype)
+
+        def call() -> None:
+            batch.positions += 1e-3
+            batch._compute()
+    else:
+        atoms.calc = EquiformerCalculator(args.model, dtype=args.dtype)
+
+        def call() -> None:
+            atoms.positions += 1e-3  # a new geometry each call: nothing cached
+            atoms.get_forces()
 
     for _ in range(2):
         call()
@@ -40,7 +52,8 @@ def main() -> None:
             call()
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
-    print(f"{args.model}, {args.dtype}, {args.threads} threads: {sum(e.count for e in events) / args.calls:,.0f} "
+    what = f"{args.replicas} aspirins batched" if args.replicas else "one aspirin"
+    print(f"{args.model}, {what}, {args.dtype}, {args.threads} threads: {sum(e.count for e in events) / args.calls:,.0f} "
           f"operations and {total / args.calls / 1000:.1f} ms (profiled) per call")
     print(f"{'operation':<40} {'share':>7} {'calls/call':>11}")
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.rows]:
