@@ -53,7 +53,7 @@ def test_linear_of_tensor_product_blocks_equals_linear_of_its_output():
     """The fused path of the attention layer (tensor-product blocks, some kept as rank-1
     ``OuterBlock``s, mixed by ``EquivariantLinear.forward_blocks``) equals the linear layer on
     the tensor product's concatenated output, values and gradients."""
-    from equipot.nn.tensor_product import OuterBlock
+    from equipot.nn.tensor_product import OuterBlock, channels_last
 
     sh_irreps = o3.Irreps.spherical_harmonics(2)
     tp = DepthwiseTensorProduct("8x0e+4x1o+2x2e", sh_irreps, "0e+1o+2e")
@@ -64,7 +64,8 @@ def test_linear_of_tensor_product_blocks_equals_linear_of_its_output():
     inputs = [torch.randn(n, tp.irreps_in.dim, requires_grad=True),
               o3.spherical_harmonics(sh_irreps, torch.randn(n, 3), True, normalization="component"),
               torch.randn(n, tp.weight_numel, requires_grad=True)]
-    blocks = tp.forward_blocks(*inputs)
+    x, sh, w = inputs
+    blocks = tp.forward_blocks(channels_last(x, tp.in_layout), sh, w.split(tp.weight_sizes, dim=-1))
     assert sum(isinstance(b, OuterBlock) for b in blocks) == 3  # the three paths of 8x0e
     fused = linear.forward_blocks(blocks)
     plain = linear(tp(*inputs))
@@ -90,8 +91,25 @@ def test_tensor_product_constants_follow_dtype():
     assert not any(k.startswith("cg") for k in tp.state_dict())
 
 
-@pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e"), Gate("8x0e+4x1o+2x2e")])
-def test_norm_and_gate_are_equivariant(module):
+def test_gate_is_equivariant_and_gates_each_channel():
+    """Gate works on channels-last blocks per irrep type: [(n, 1, scalars + gates), (n, 3, 4),
+    (n, 5, 2)]; SiLU on the scalars, each L>0 channel times the sigmoid of its own gate."""
+    gate = Gate("8x0e+4x1o+2x2e")
+    n = 5
+    x = [torch.randn(n, 1, 8 + 6), torch.randn(n, 3, 4), torch.randn(n, 5, 2)]
+    out = gate(x)
+    torch.testing.assert_close(out[0], torch.nn.functional.silu(x[0][..., :8]), atol=1e-12, rtol=0)
+    torch.testing.assert_close(out[1], x[1] * torch.sigmoid(x[0][..., 8:12]), atol=1e-12, rtol=0)
+    torch.testing.assert_close(out[2], x[2] * torch.sigmoid(x[0][..., 12:14]), atol=1e-12, rtol=0)
+    rot = -o3.rand_matrix()  # rotation times inversion
+    d = [o3.Irrep(ir).D_from_matrix(rot) for ir in ("0e", "1o", "2e")]
+    rotated = gate([dk @ xk for dk, xk in zip(d, x)])
+    for dk, a, b in zip(d, rotated, out):
+        torch.testing.assert_close(a, dk @ b, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e")])
+def test_norm_is_equivariant(module):
     irreps_in = o3.Irreps(getattr(module, "irreps_in", None) or module.irreps)
     irreps_out = o3.Irreps(getattr(module, "irreps_out", None) or module.irreps)
     with torch.no_grad():

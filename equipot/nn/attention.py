@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 from equipot.nn.gate import Gate
 from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
-from equipot.nn.tensor_product import DepthwiseTensorProduct
+from equipot.nn.tensor_product import DepthwiseTensorProduct, channels_last
 
 
 def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
@@ -90,6 +90,8 @@ class GraphAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.irreps_node = o3.Irreps(irreps_node)
+        if len({ir for _, ir in self.irreps_node}) != len(self.irreps_node):
+            raise ValueError(f"irreps_node {self.irreps_node}: list each irrep once (e.g. 64x0e+16x1o+8x2e)")
         self.num_heads = num_heads
         self.irreps_head = split_heads(self.irreps_node, num_heads)
         self.head_dim = self.irreps_head.dim
@@ -100,7 +102,7 @@ class GraphAttention(nn.Module):
         self.linear_src = EquivariantLinear(self.irreps_node, self.irreps_node, biases=True)
         self.linear_dst = EquivariantLinear(self.irreps_node, self.irreps_node)
         self.tp_alpha = DepthwiseTensorProduct(self.irreps_node, irreps_sh, self.irreps_node)
-        self.radial_alpha = RadialMLP(num_basis, radial_hidden, self.tp_alpha.weight_numel)
+        self.radial_alpha = RadialMLP(num_basis, radial_hidden, self.tp_alpha.weight_sizes)
 
         alpha_irreps = o3.Irreps(f"{num_heads * self.alpha_channels}x0e")
         self.linear_alpha = EquivariantLinear(self.tp_alpha.irreps_out, alpha_irreps)
@@ -114,11 +116,19 @@ class GraphAttention(nn.Module):
         self.tp_value = DepthwiseTensorProduct(
             self.value_gate.irreps_out, irreps_sh, self.irreps_node
         )
-        self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_numel)
-        # Heads laid out one after another, so (E, H * head_dim) reshapes to (E, H, head_dim).
+        self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_sizes)
+        # Values are handled per irrep type, channels last: (E, 2l+1, H * mul_head), the heads
+        # one after another, so they reshape to (E, 2l+1, H, mul_head).
         self.irreps_values = self.irreps_head * num_heads
         self.linear_value = EquivariantLinear(self.tp_value.irreps_out, self.irreps_values)
-        self.linear_out = EquivariantLinear(self.irreps_values, self.irreps_node)
+        self.head_muls = [mul for mul, _ in self.irreps_head]
+        if len(self.linear_value.irs) != len(self.irreps_head):
+            raise ValueError(f"irreps_sh {irreps_sh} cannot carry every irrep of {self.irreps_node} to the values")
+        # The same rows of W as on irreps_values (each type's head channels one after another),
+        # with one input entry per type, the form the aggregated values come in.
+        self.linear_out = EquivariantLinear(
+            o3.Irreps([(num_heads * mul, ir) for mul, ir in self.irreps_head]), self.irreps_node
+        )
         # Memory/time trade for large systems, not part of the model: attend over slices of
         # about this many edges and recompute each slice in the backward pass (None: no slicing).
         self.edge_chunk_size: int | None = None
@@ -132,60 +142,66 @@ class GraphAttention(nn.Module):
         basis: torch.Tensor,
         envelope: torch.Tensor,
     ) -> torch.Tensor:
-        num_nodes = x.shape[0]
-        src_feat, dst_feat = self.linear_src(x), self.linear_dst(x)
+        # channels last, one (N, 2l+1, mul) block per irrep: each edge gathers contiguous
+        # blocks, and nothing edge-sized is split (a split's backward concatenates)
+        blocks = channels_last(x, self.linear_src.in_layout)
+        src_feat, dst_feat = self.linear_src.forward_typed(blocks), self.linear_dst.forward_typed(blocks)
         chunk = self.edge_chunk_size
         if chunk is None or edge_src.shape[0] <= chunk:
             out = self.aggregate(src_feat, dst_feat, edge_src, edge_dst, sh, basis, envelope)
         else:
             out = self.aggregate_in_chunks(src_feat, dst_feat, edge_src, edge_dst, sh, basis, envelope, chunk)
-        return self.linear_out(out.reshape(num_nodes, -1))
+        return self.linear_out.forward_blocks(out)
 
     def aggregate(
         self,
-        src_feat: torch.Tensor,
-        dst_feat: torch.Tensor,
+        src_feat: list[torch.Tensor],
+        dst_feat: list[torch.Tensor],
         edge_src: torch.Tensor,
         edge_dst: torch.Tensor,
         sh: torch.Tensor,
         basis: torch.Tensor,
         envelope: torch.Tensor,
-    ) -> torch.Tensor:
+    ) -> list[torch.Tensor]:
         """Attention-weighted sum of the values of each node's incoming edges.
 
-        Shapes: src_feat (N_src, dim), dst_feat (N_dst, dim), edge_src indexes src_feat,
-                edge_dst indexes dst_feat -> (N_dst, num_heads, head_dim)
+        Shapes: src_feat, dst_feat [(N_src or N_dst, 2l+1, mul) per irrep of irreps_node],
+                edge_src indexes src_feat, edge_dst indexes dst_feat
+                -> [(N_dst, 2l+1, num_heads * mul_head) per irrep type]
         """
-        num_nodes = dst_feat.shape[0]
-        env = envelope.unsqueeze(-1)
+        num_nodes = dst_feat[0].shape[0]
         # index_select, not x[idx]: its backward is an index_add, much cheaper than index_put on CPU
-        message = src_feat.index_select(0, edge_src) + dst_feat.index_select(0, edge_dst)
-        # the tensor product is linear in its input and in its weights, so the envelope can
-        # scale the (E, node dim) input instead of the wider (E, weight_numel) radial weights
-        feat = self.tp_alpha.forward_blocks(message * env, sh, self.radial_alpha(basis))
+        message = [s.index_select(0, edge_src) + d.index_select(0, edge_dst) for s, d in zip(src_feat, dst_feat)]
+        # Both tensor products are linear in the harmonics, so the envelope scales them,
+        # (E, 9), rather than the wide inputs or radial weights.
+        sh = sh * envelope.unsqueeze(-1)
+        feat = self.tp_alpha.forward_blocks(message, sh, self.radial_alpha(basis))
 
-        alpha = self.alpha_act(self.linear_alpha.forward_blocks(feat)).view(-1, self.num_heads, self.alpha_channels)
+        (alpha,) = self.linear_alpha.forward_typed(feat)
+        alpha = self.alpha_act(alpha).view(-1, self.num_heads, self.alpha_channels)
         logits = (alpha * self.alpha_dot).sum(-1)
         weights = envelope_softmax(logits, envelope, edge_dst, num_nodes)
 
-        value = self.value_gate(self.linear_value_in.forward_blocks(feat))
-        value = self.tp_value.forward_blocks(value * env, sh, self.radial_value(basis))
-        value = self.linear_value.forward_blocks(value).view(-1, self.num_heads, self.head_dim)
-
-        out = src_feat.new_zeros(num_nodes, self.num_heads, self.head_dim)
-        return out.index_add(0, edge_dst, weights.unsqueeze(-1) * value)
+        value = self.value_gate(self.linear_value_in.forward_typed(feat))
+        value = self.tp_value.forward_blocks(value, sh, self.radial_value(basis))
+        out = []
+        for v, mul in zip(self.linear_value.forward_typed(value), self.head_muls):
+            e, d, channels = v.shape
+            v = (v.view(e, d, self.num_heads, mul) * weights.view(e, 1, self.num_heads, 1)).view(e, d, channels)
+            out.append(v.new_zeros(num_nodes, d, channels).index_add(0, edge_dst, v))
+        return out
 
     def aggregate_in_chunks(
         self,
-        src_feat: torch.Tensor,
-        dst_feat: torch.Tensor,
+        src_feat: list[torch.Tensor],
+        dst_feat: list[torch.Tensor],
         edge_src: torch.Tensor,
         edge_dst: torch.Tensor,
         sh: torch.Tensor,
         basis: torch.Tensor,
         envelope: torch.Tensor,
         chunk: int,
-    ) -> torch.Tensor:
+    ) -> list[torch.Tensor]:
         """``aggregate`` over runs of whole destination nodes with about ``chunk`` edges each.
 
         The per-edge features (tens of thousands of floats per edge) dominate the memory of
@@ -195,7 +211,7 @@ class GraphAttention(nn.Module):
 
         Shapes: as ``aggregate``.
         """
-        num_nodes = dst_feat.shape[0]
+        num_nodes = dst_feat[0].shape[0]
         order = torch.argsort(edge_dst, stable=True)
         edge_src, edge_dst = edge_src.index_select(0, order), edge_dst.index_select(0, order)
         sh, basis, envelope = sh.index_select(0, order), basis.index_select(0, order), envelope.index_select(0, order)
@@ -210,10 +226,10 @@ class GraphAttention(nn.Module):
         parts = []
         for n0, n1 in zip(bounds[:-1], bounds[1:]):
             e0, e1 = first[n0], first[n1]
-            args = (src_feat, dst_feat[n0:n1], edge_src[e0:e1], edge_dst[e0:e1] - n0,
+            args = (src_feat, [d[n0:n1] for d in dst_feat], edge_src[e0:e1], edge_dst[e0:e1] - n0,
                     sh[e0:e1], basis[e0:e1], envelope[e0:e1])
             if recompute:
                 parts.append(checkpoint(self.aggregate, *args, use_reentrant=False))
             else:
                 parts.append(self.aggregate(*args))
-        return torch.cat(parts)
+        return [torch.cat(per_type) for per_type in zip(*parts)]

@@ -51,7 +51,7 @@ class EdgeDegreeEmbedding(nn.Module):
         channels = sum(mul for mul, ir in irreps_node if ir.l == 0)
         self.channels = channels
         self.tp = DepthwiseTensorProduct(f"{channels}x0e", irreps_sh, irreps_node)
-        self.radial = RadialMLP(num_basis, radial_hidden, self.tp.weight_numel)
+        self.radial = RadialMLP(num_basis, radial_hidden, self.tp.weight_sizes)
         self.linear = EquivariantLinear(self.tp.irreps_out, irreps_node)
         self.avg_num_neighbors = float(avg_num_neighbors)
 
@@ -63,7 +63,13 @@ class EdgeDegreeEmbedding(nn.Module):
         edge_dst: torch.Tensor,
         num_nodes: int,
     ) -> torch.Tensor:
-        ones = sh.new_ones(sh.shape[0], self.channels)
-        edge_feat = self.tp(ones, sh, self.radial(basis) * envelope.unsqueeze(-1))
-        node = edge_feat.new_zeros(num_nodes, edge_feat.shape[1]).index_add(0, edge_dst, edge_feat)
-        return self.linear(node) / self.avg_num_neighbors
+        # the input is a constant 1 per channel; the tensor product is linear in the
+        # harmonics, so the envelope scales them, (E, 9), not a wider tensor
+        ones = sh.new_ones(1, 1, 1).expand(sh.shape[0], 1, self.channels)
+        edge_feat = self.tp.forward_blocks([ones], sh * envelope.unsqueeze(-1), self.radial(basis))
+        # The linear layer (no bias) commutes with the sum over neighbours. Applied per edge to
+        # the rank-1 blocks it mixes (E, 1, channels) rows before they are expanded, so the
+        # widest edge tensor is (E, 2l+1, mul of irreps_node), not (E, 2l+1, channels).
+        edge_feat = self.linear.forward_typed(edge_feat)
+        node = [b.new_zeros(num_nodes, *b.shape[1:]).index_add(0, edge_dst, b) for b in edge_feat]
+        return self.linear.flatten(node) / self.avg_num_neighbors

@@ -8,6 +8,7 @@ from torch import nn
 
 from equipot.nn.gate import Gate
 from equipot.nn.linear import EquivariantLinear
+from equipot.nn.tensor_product import channels_last
 
 
 def scale_irreps(irreps: o3.Irreps, factor: int) -> o3.Irreps:
@@ -29,4 +30,5 @@ class FeedForward(nn.Module):
         self.linear_out = EquivariantLinear(self.gate.irreps_out, irreps_node)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_out(self.gate(self.linear_in(x)))
+        hidden = self.linear_in.forward_typed(channels_last(x, self.linear_in.in_layout))
+        return self.linear_out.forward_blocks(self.gate(hidden))

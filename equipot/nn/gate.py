@@ -14,7 +14,11 @@ class Gate(nn.Module):
     what to produce: the output scalars, then one gate scalar per L>0 channel, then the L>0
     channels in the order of ``irreps_out``.
 
-    Shapes: x (N, irreps_in.dim) -> (N, irreps_out.dim)
+    Works on channels-last blocks, one per irrep type, as ``EquivariantLinear.forward_typed``
+    makes them, so each L>0 type is listed once in ``irreps_out``.
+
+    Shapes: [(N, 1, num_scalars + num_gates), (N, 2l+1, mul) per L>0 type]
+            -> [(N, 1, num_scalars), (N, 2l+1, mul) per L>0 type]
     """
 
     def __init__(self, irreps_out: str | o3.Irreps) -> None:
@@ -24,18 +28,22 @@ class Gate(nn.Module):
         gated = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l > 0])
         if any(ir.p != 1 for _, ir in scalars):
             raise ValueError(f"gate scalars must be even (0e), got {scalars}")
+        if len({ir for _, ir in gated}) != len(gated):
+            raise ValueError(f"gate: list each L>0 irrep of {irreps_out} once (e.g. 8x0e+4x1o+2x2e)")
+        scalars = o3.Irreps(f"{scalars.dim}x0e") if scalars.dim else scalars
         self.irreps_out = scalars + gated
         self.irreps_in = scalars + o3.Irreps(f"{gated.num_irreps}x0e") + gated if gated else scalars
         self.num_scalars = scalars.dim
         self.num_gates = gated.num_irreps
-        self.gated = [(mul, ir.dim) for mul, ir in gated]
+        self.gate_sizes = [mul for mul, _ in gated]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        sizes = [self.num_scalars, self.num_gates] + [mul * d for mul, d in self.gated]
-        scalars, gates, *fields = x.split(sizes, dim=-1)
-        out = [torch.nn.functional.silu(scalars)]
-        gates = torch.sigmoid(gates).split([mul for mul, _ in self.gated], dim=-1)
-        for field, gate, (mul, d) in zip(fields, gates, self.gated):
-            out.append((field.reshape(n, mul, d) * gate.unsqueeze(-1)).reshape(n, mul * d))
-        return torch.cat(out, dim=-1)
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = []
+        if self.num_scalars:
+            scalars, gates = x[0].split([self.num_scalars, self.num_gates], dim=-1)
+            out.append(torch.nn.functional.silu(scalars))
+        else:
+            gates = x[0]
+        for field, gate in zip(x[1:], torch.sigmoid(gates).split(self.gate_sizes, dim=-1)):
+            out.append(field * gate)
+        return out

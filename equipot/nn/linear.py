@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from e3nn import o3
 from torch import nn
 
-from equipot.nn.tensor_product import Block, OuterBlock
+from equipot.nn.tensor_product import Block, OuterBlock, channels_last
 
 SCALAR = o3.Irrep("0e")
 
@@ -42,7 +43,6 @@ class EquivariantLinear(nn.Module):
         # Plain-int layouts for forward: no e3nn Irreps objects on the hot path (cheaper in
         # eager mode, and torch.compile cannot guard on Irreps).
         self.in_layout = [(mul, ir.dim) for mul, ir in self.irreps_in]
-        self.in_dims = [mul * d for mul, d in self.in_layout]
         self.in_muls = [[self.irreps_in[k].mul for k in idx] for idx in self.in_index]
         self.bias_at = self.irs.index(SCALAR) if self.bias is not None else -1
         self.out_layout = [(mul, ir.dim, self.irs.index(ir) if ir in self.irs else -1) for mul, ir in self.irreps_out]
@@ -50,26 +50,40 @@ class EquivariantLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
-        x = x.reshape(-1, x.shape[-1])
-        n = x.shape[0]
-        blocks = [
-            b.reshape(n, mul, d).transpose(1, 2) for b, (mul, d) in zip(x.split(self.in_dims, dim=-1), self.in_layout)
-        ]
+        blocks = channels_last(x.reshape(-1, x.shape[-1]), self.in_layout)
         return self.forward_blocks(blocks).reshape(*lead, self.out_dim)
 
-    def forward_blocks(self, blocks: list[Block]) -> torch.Tensor:
+    def forward_blocks(self, blocks: Sequence[Block]) -> torch.Tensor:
         """Same map on input already split per irreps entry, channels last: blocks[k]
-        (n, 2l_k+1, mul_k), as ``DepthwiseTensorProduct.forward_blocks`` makes them.
+        (n, 2l_k+1, mul_k), as ``DepthwiseTensorProduct.forward_blocks`` makes them; output in
+        e3nn's layout, (n, irreps_out.dim).
+        """
+        return self.flatten(self.forward_typed(blocks))
+
+    def flatten(self, typed: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Output of ``forward_typed`` (or sums of it) in e3nn's layout, (n, irreps_out.dim);
+        zeros for output irreps absent from the input."""
+        n = typed[0].shape[0]
+        # (n, fan_out, 2l+1) made contiguous once, so each output entry below is a view
+        outputs = [iter(out.transpose(1, 2).contiguous().split(muls, dim=1)) for out, muls in zip(typed, self.out_muls)]
+        pieces = [
+            next(outputs[t]).reshape(n, mul * d) if t >= 0 else typed[0].new_zeros(n, mul * d)
+            for mul, d, t in self.out_layout
+        ]
+        return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
+
+    def forward_typed(self, blocks: Sequence[Block]) -> list[torch.Tensor]:
+        """The map from channels-last blocks to channels-last output, one tensor per irrep
+        type of the output (in the order of ``irs``): (n, 2l+1, fan_out), the channels of that
+        type's output entries one after another.
 
         Saves concatenating a wide input (a tensor-product output, say) only to split it
         again, and a contiguous channels-last block is one matrix product with no copy. An
         ``OuterBlock`` (left * right) is mixed as left * (right @ W): the same numbers, without
         expanding it.
         """
-        ref = blocks[0].left if isinstance(blocks[0], OuterBlock) else blocks[0]
-        n = ref.shape[0]
         outputs = []
-        for t, (w, idx, in_muls, muls) in enumerate(zip(self.weights, self.in_index, self.in_muls, self.out_muls)):
+        for t, (w, idx, in_muls) in enumerate(zip(self.weights, self.in_index, self.in_muls)):
             # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, 2l+1, fan_out), one product per
             # input entry against its rows of W, summed: no concatenation of the input
             out = None
@@ -81,17 +95,13 @@ class EquivariantLinear(nn.Module):
                 row += mul
                 block = blocks[k]
                 if isinstance(block, OuterBlock):
-                    term = block.left * torch.matmul(block.right, w_k)
+                    # right is (n, 1, mul), often a strided view: as a 2-D matrix it is one
+                    # GEMM, where matmul would broadcast W to a batch of n products
+                    term = block.left * torch.mm(block.right.squeeze(1), w_k).unsqueeze(1)
                 else:
                     term = torch.matmul(block, w_k)
                 out = term if out is None else out + term
-            # (n, fan_out, 2l+1) made contiguous once, so each output entry below is a view
-            out = out.transpose(1, 2).contiguous()
             if t == self.bias_at:
-                out = out + self.bias.view(1, -1, 1)
-            outputs.append(iter(out.split(muls, dim=1)))
-        pieces = [
-            next(outputs[t]).reshape(n, mul * d) if t >= 0 else ref.new_zeros(n, mul * d)
-            for mul, d, t in self.out_layout
-        ]
-        return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
+                out = out + self.bias
+            outputs.append(out)
+        return outputs

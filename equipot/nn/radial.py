@@ -9,6 +9,7 @@ stay continuous during MD.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -97,18 +98,27 @@ def radial_basis(kind: str, cutoff: float, num_basis: int) -> nn.Module:
 class RadialMLP(nn.Module):
     """MLP mapping the radial basis of each edge to tensor-product weights.
 
-    Shapes: (E, num_basis) -> (E, num_out)
+    The last layer's output comes in pieces, one per input entry of the tensor product it
+    feeds (``DepthwiseTensorProduct.weight_sizes``), each from its own rows of the last
+    weight: splitting one wide output instead would cost an (E, sum(sizes)) concatenation in
+    the backward pass.
+
+    Shapes: (E, num_basis) -> [(E, size) for size in sizes]
     """
 
-    def __init__(self, num_basis: int, hidden: int, num_out: int, num_layers: int = 2) -> None:
+    def __init__(self, num_basis: int, hidden: int, sizes: Sequence[int], num_layers: int = 2) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         width = num_basis
         for _ in range(num_layers):
             layers += [nn.Linear(width, hidden), nn.LayerNorm(hidden), nn.SiLU()]
             width = hidden
-        layers.append(nn.Linear(width, num_out))
+        self.sizes = [int(n) for n in sizes]
+        layers.append(nn.Linear(width, sum(self.sizes)))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, basis: torch.Tensor) -> torch.Tensor:
-        return self.net(basis)
+    def forward(self, basis: torch.Tensor) -> list[torch.Tensor]:
+        hidden = self.net[:-1](basis)
+        last = self.net[-1]
+        pieces = zip(last.weight.split(self.sizes), last.bias.split(self.sizes))
+        return [nn.functional.linear(hidden, w, b) for w, b in pieces]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Union
+from typing import NamedTuple, Sequence, Union
 
 import torch
 from e3nn import o3
@@ -27,6 +27,20 @@ class OuterBlock(NamedTuple):
 
 
 Block = Union[torch.Tensor, OuterBlock]
+
+
+def dense(block: Block) -> torch.Tensor:
+    """The block as one tensor, (E, 2l+1, mul)."""
+    return block.dense() if isinstance(block, OuterBlock) else block
+
+
+def channels_last(x: torch.Tensor, layout: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+    """Split features in e3nn's layout into one channels-last view per irreps entry.
+
+    Shapes: x (n, sum(mul * d)), layout [(mul, d)] -> [(n, d, mul)] (views, no copy)
+    """
+    n = x.shape[0]
+    return [b.reshape(n, mul, d).transpose(1, 2) for b, (mul, d) in zip(x.split([m * d for m, d in layout], dim=-1), layout)]
 
 
 def depthwise_paths(
@@ -100,7 +114,10 @@ class DepthwiseTensorProduct(nn.Module):
             self._cg64.append(cg)
             # not in the state dict: always rebuilt from the masters (see _apply)
             self.register_buffer(f"cg{len(self._cg64) - 1}", cg.to(torch.get_default_dtype()), persistent=False)
-        self.in_dims = [mul * ir.dim for mul, ir in self.irreps_in]
+        self.in_layout = [(mul, ir.dim) for mul, ir in self.irreps_in]
+        # one weight vector per path, in the order of forward_blocks' ``weights`` (the
+        # 'uvu' layout: paths of one input entry one after another)
+        self.weight_sizes = [mul for _, mul, _, n_paths, _ in self.entries for _ in range(n_paths)]
 
     def _apply(self, fn, recurse=True):
         """Casts and moves as any module, then re-derives the CG buffers from exact float64
@@ -113,34 +130,37 @@ class DepthwiseTensorProduct(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        blocks = self.forward_blocks(x, sh, weight)
+        out = self.forward_blocks(channels_last(x, self.in_layout), sh, weight.split(self.weight_sizes, dim=-1))
         # back to e3nn's layout: per entry, (mul, 2l+1) flattened
-        dense = [b.dense() if isinstance(b, OuterBlock) else b for b in blocks]
-        return torch.cat([b.transpose(1, 2).flatten(1) for b in dense], dim=-1)
+        return torch.cat([dense(b).transpose(1, 2).flatten(1) for b in out], dim=-1)
 
-    def forward_blocks(self, x: torch.Tensor, sh: torch.Tensor, weight: torch.Tensor) -> list[Block]:
-        """The output split per irreps entry, channels last: a list of (E, 2l_out+1, mul)
-        tensors, or ``OuterBlock``s of that shape for paths from scalar inputs; the form
-        ``EquivariantLinear.forward_blocks`` takes (the wide output is never concatenated, and
-        a contiguous channels-last block is one matrix product with no transposed copy)."""
-        num_edges = x.shape[0]
-        blocks = x.split(self.in_dims, dim=-1)
-        # split, not slices: the backward of a slice fills a zero tensor the size of the whole
-        # (E, weight_numel) weight for every entry
-        weights = weight.split([n_paths * mul for _, mul, _, n_paths, _ in self.entries], dim=-1)
+    def forward_blocks(
+        self, x: Sequence[torch.Tensor], sh: torch.Tensor, weights: Sequence[torch.Tensor]
+    ) -> list[Block]:
+        """The same product with inputs and outputs split per irreps entry, channels last.
+
+        x[k] is entry k of ``irreps_in`` as (E, 2l_k+1, mul_k), the form that
+        ``EquivariantLinear.forward_typed`` and ``Gate`` make; weights[p] the (E, weight_sizes[p])
+        weights of path p (``RadialMLP`` makes them split). The
+        output is a list of (E, 2l_out+1, mul) tensors, or ``OuterBlock``s of that shape for
+        paths from scalar inputs: the form ``EquivariantLinear`` takes. Nothing edge-sized is
+        concatenated only to be split again: on CPU those copies (and the concatenations in the
+        backward pass of every split) were a tenth of a batched force call.
+        """
         outputs = []
+        path_weights = iter(weights)
         for k, (i_in, mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
             cg = getattr(self, f"cg{k}")
-            # weights laid out path-major, as e3nn's 'uvu' instructions: (E, n_paths, mul)
-            w = weights[k].reshape(num_edges, n_paths, mul)
+            # (E, 1, mul) per path: one tensor each, so no edge-sized split or stack is
+            # undone by a concatenation in the backward pass
+            w = [next(path_weights).unsqueeze(1) for _ in range(n_paths)]
             # contract the harmonics first: (E, 2l_in+1, K)
             coupling = torch.einsum("es,dsk->edk", sh, cg)
             if dim_in == 1:
                 # Scalar input: each path's output is rank 1 per edge (see OuterBlock):
-                # weight the (E, mul) input per path and keep the harmonics column beside it.
-                xw = blocks[i_in].unsqueeze(1) * w
-                for c_path, xw_path in zip(coupling.split(out_dims, dim=-1), xw.split(1, dim=1)):
-                    block = OuterBlock(c_path.transpose(1, 2), xw_path)
+                # weight the (E, 1, mul) input per path and keep the harmonics column beside it.
+                for c_path, w_path in zip(coupling.split(out_dims, dim=-1), w):
+                    block = OuterBlock(c_path.transpose(1, 2), x[i_in] * w_path)
                     # Under torch.compile the expanded product is cheaper: inductor fuses it into
                     # the products around it, while the factored form made a compiled aspirin
                     # force call 70 ms instead of 47 (bench/compile_speedup.py).
@@ -149,9 +169,9 @@ class DepthwiseTensorProduct(nn.Module):
             # then the channels, channels last: (E, K, 2l_in+1) @ (E, 2l_in+1, mul) -> (E, K, mul).
             # (Measured on CPU against broadcast sums and one large GEMM over an outer
             # product: this batched product was fastest in the full model.)
-            t = torch.bmm(coupling.transpose(1, 2), blocks[i_in].reshape(num_edges, mul, dim_in).transpose(1, 2))
+            t = torch.bmm(coupling.transpose(1, 2), x[i_in])
             # per-path broadcast multiply: gathering the weights to (E, K, mul) instead would
             # cost an index_put in the backward pass
-            for part, w_path in zip(t.split(out_dims, dim=1), w.unbind(1)):
-                outputs.append(part * w_path.unsqueeze(1))
+            for part, w_path in zip(t.split(out_dims, dim=1), w):
+                outputs.append(part * w_path)
         return outputs
