@@ -38,7 +38,7 @@ class EquiformerCalculator(Calculator):
         skin: Verlet skin (Å). The neighbour list is built at cutoff + skin and reused until
             an atom has moved more than skin/2, the cell, periodicity or atoms change.
         num_threads: if given, ``torch.set_num_threads`` for CPU runs.
-        compile: ``torch.compile`` the models (``Equiformer.compile_inference``): about 1.6x faster calls
+        compile: ``torch.compile`` the models (``Equiformer.compile_inference``): about 1.4x faster calls
             for long MD, after a first call that compiles for minutes.
     """
 

@@ -176,7 +176,7 @@ class Equiformer(nn.Module):
     def compile_inference(self) -> None:
         """Compile the energy network with ``torch.compile`` (inductor) for MD and inference.
 
-        About 1.6x faster force calls for aspirin on a 2-core CPU in float32
+        About 1.4x faster force calls for aspirin on a 2-core CPU in float32
         (``python bench/compile_speedup.py``). The first call compiles: minutes on 2 cores,
         a minute or two when inductor's on-disk cache is warm; shapes are dynamic, so edges
         changing during MD do not recompile. Needs a C++ compiler on CPU. Calls with

@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the NVT model: minutes of compiling, then about 1.6x faster float32 steps "
+                        help="torch.compile the NVT model: minutes of compiling, then about 1.4x faster float32 steps "
                              "(the float64 NVE run stays eager: compiling gains it little)")
     parser.add_argument("--save-frames", action="store_true",
                         help="write OUT/frames_MOLECULE.xyz, the NVT frames behind h(r) (every 10 fs, each replica)")
