@@ -233,8 +233,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the NVT model: minutes of compiling, then about 1.4x faster float32 steps "
-                             "(the float64 NVE run stays eager: compiling gains it little)")
+                        help="torch.compile the NVT model (minutes of compiling): for GPUs; on a 2-core CPU the batched "
+                             "call ran slower compiled than eager (bench/replicas.py --compile); "
+                             "the float64 NVE run stays eager")
     parser.add_argument("--save-frames", action="store_true",
                         help="write OUT/frames_MOLECULE.xyz, the NVT frames behind h(r) (every 10 fs, each replica)")
     parser.add_argument("--quiet", action="store_true")

@@ -33,7 +33,8 @@ def register(subparsers) -> None:
                         "criterion misses)")
     p.add_argument("--max-wall", type=float, default=None, help="stop after this many minutes of wall time")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model: ~1.4x faster float32 steps after a first call that compiles for minutes")
+                   help="torch.compile the model: ~1.4x faster one-molecule float32 steps on CPU after a first call "
+                        "that compiles for minutes (with --replicas, eager was faster on CPU)")
     p.add_argument("--replicas", type=int, default=1,
                    help="N > 1: run N independent copies of STRUCTURE batched, one model call per step "
                         "(nvt or nve; one model, not a committee); writes replica_K.extxyz per copy")

@@ -70,8 +70,11 @@ class ReplicaDynamics:
             ``check_every`` steps; or one such list per replica (different molecules with
             their own reference bond lengths, say).
         skin: Verlet skin of the batched neighbour list, Å.
-        compile: ``torch.compile`` the energy network (``Equiformer.compile_inference``):
-            faster steps for long runs after a first call that compiles for minutes.
+        compile: ``torch.compile`` the energy network (``Equiformer.compile_inference``); the
+            first call compiles for minutes. On a 2-core CPU the batched call of 32 aspirins
+            ran slower compiled than eager (83.6 against 105-118 replica-steps/s,
+            ``bench/replicas.py [--compile]``), so leave it off there; it is meant for GPUs,
+            where launches, not arithmetic, bound a call.
     """
 
     def __init__(
