@@ -74,6 +74,8 @@ def test_bad_configs_are_clear_errors():
         EquiformerConfig(species=["H", "Xx"])
     with pytest.raises(ValueError, match="divisible"):
         Equiformer(EquiformerConfig(species=["H"], irreps_node="16x0e+6x1o", num_heads=4))
+    with pytest.raises(ValueError, match="list each irrep once"):
+        Equiformer(EquiformerConfig(species=["H"], irreps_node="16x0e+8x1o+8x0e", num_heads=4))
     with pytest.raises(ValueError, match="preset"):
         EquiformerConfig.preset("huge", species=["H"])
 

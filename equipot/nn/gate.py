@@ -30,6 +30,7 @@ class Gate(nn.Module):
             raise ValueError(f"gate scalars must be even (0e), got {scalars}")
         if len({ir for _, ir in gated}) != len(gated):
             raise ValueError(f"gate: list each L>0 irrep of {irreps_out} once (e.g. 8x0e+4x1o+2x2e)")
+        # one scalar entry: the linear layer before makes a single 0e block anyway
         scalars = o3.Irreps(f"{scalars.dim}x0e") if scalars.dim else scalars
         self.irreps_out = scalars + gated
         self.irreps_in = scalars + o3.Irreps(f"{gated.num_irreps}x0e") + gated if gated else scalars

@@ -98,10 +98,10 @@ def radial_basis(kind: str, cutoff: float, num_basis: int) -> nn.Module:
 class RadialMLP(nn.Module):
     """MLP mapping the radial basis of each edge to tensor-product weights.
 
-    The last layer's output comes in pieces, one per input entry of the tensor product it
-    feeds (``DepthwiseTensorProduct.weight_sizes``), each from its own rows of the last
-    weight: splitting one wide output instead would cost an (E, sum(sizes)) concatenation in
-    the backward pass.
+    The last layer's output comes in pieces, one per path of the tensor product it feeds
+    (``DepthwiseTensorProduct.weight_sizes``), each from its own rows of the last weight:
+    splitting one wide output instead would cost an (E, sum(sizes)) concatenation in the
+    backward pass.
 
     Shapes: (E, num_basis) -> [(E, size) for size in sizes]
     """
