@@ -94,7 +94,6 @@ class GraphAttention(nn.Module):
             raise ValueError(f"irreps_node {self.irreps_node}: list each irrep once (e.g. 64x0e+16x1o+8x2e)")
         self.num_heads = num_heads
         self.irreps_head = split_heads(self.irreps_node, num_heads)
-        self.head_dim = self.irreps_head.dim
         self.alpha_channels = sum(mul for mul, ir in self.irreps_head if ir == o3.Irrep("0e"))
         if self.alpha_channels == 0:
             raise ValueError("attention needs scalar (0e) channels in every head")
