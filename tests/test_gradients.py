@@ -117,3 +117,35 @@ def test_edge_chunking_changes_nothing(aspirin):
     model.edge_chunk_size = 7
     with pytest.raises(ValueError, match="edge_chunk_size"):
         model.edge_chunk_size = 0
+
+
+def test_last_layer_scalars_only_changes_nothing(aspirin):
+    """The last attention layer computes only the value paths to 0e (nothing reads its L>0
+    outputs): energies, forces, stress and the force-training gradient equal those of the full
+    layer, also with edge chunks."""
+    model = make_model(species=["H", "C", "N", "O"])
+    last = model.blocks[-1].attention
+    assert last.scalars_only and not any(b.attention.scalars_only for b in model.blocks[:-1])
+    batch = collate([AtomicGraph.from_atoms(aspirin, model.cutoff), AtomicGraph.from_atoms(periodic_carbon(), model.cutoff)])
+
+    def run() -> tuple[dict, list[torch.Tensor]]:
+        out = model(batch, compute_stress=True)
+        model.zero_grad()
+        (model(batch, create_graph=True)["forces"] ** 2).sum().backward()
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in model.parameters()]
+        return out, grads
+
+    pruned, pruned_grads = run()
+    unused_pruned = sum(p.grad is None for p in model.parameters())
+    model.edge_chunk_size = 7
+    chunked, _ = run()
+    model.edge_chunk_size = None
+    last.scalars_only = False
+    full, full_grads = run()
+    # the value paths to L>0 that the pruned layer skips are parameters its energy never used
+    assert unused_pruned > sum(p.grad is None for p in model.parameters())
+    for key in full:
+        torch.testing.assert_close(pruned[key], full[key], atol=1e-12, rtol=0)
+        torch.testing.assert_close(chunked[key], full[key], atol=1e-11, rtol=0)
+    for new, ref in zip(pruned_grads, full_grads, strict=True):
+        torch.testing.assert_close(new, ref, atol=1e-10, rtol=1e-9)

@@ -129,3 +129,33 @@ def test_layer_norm_normalises():
     torch.testing.assert_close(scalars.mean(1), torch.zeros(3), atol=1e-12, rtol=0)
     torch.testing.assert_close(scalars.pow(2).mean(1), torch.ones(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(vectors.pow(2).mean((1, 2)), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_scalars_only_paths_equal_the_full_products():
+    """``scalars_only`` (the model's last layer) gives the full tensor product's paths to 0e and
+    the linear layer's 0e output, and None for the rest, without needing their weights."""
+    from equipot.nn.tensor_product import channels_last, dense
+
+    sh_irreps = o3.Irreps.spherical_harmonics(2)
+    tp = DepthwiseTensorProduct("8x0e+4x1o+2x2e", sh_irreps, "0e+1o+2e")
+    linear = EquivariantLinear(tp.irreps_out, "6x0e+3x1o+2x2e", biases=True)
+    n = 9
+    x = channels_last(torch.randn(n, tp.irreps_in.dim), tp.in_layout)
+    sh = o3.spherical_harmonics(sh_irreps, torch.randn(n, 3), True, normalization="component")
+    w = list(torch.randn(n, tp.weight_numel).split(tp.weight_sizes, dim=-1))
+    full = tp.forward_blocks(x, sh, w)
+    assert [tp.irreps_out[p].ir for p in tp.scalar_paths] == [o3.Irrep("0e")] * 3
+    w_scalar = [w_p if p in tp.scalar_paths else None for p, w_p in enumerate(w)]
+    pruned = tp.forward_blocks(x, sh, w_scalar, scalars_only=True)
+    for p, (a, b) in enumerate(zip(pruned, full)):
+        if p in tp.scalar_paths:
+            torch.testing.assert_close(dense(a), dense(b), atol=1e-13, rtol=0)
+        else:
+            assert a is None
+    typed_full = linear.forward_typed(full)
+    typed = linear.forward_typed(pruned, scalars_only=True)
+    torch.testing.assert_close(typed[0], typed_full[0], atol=1e-12, rtol=0)
+    assert typed[1:] == [None, None]
+    flat = linear.flatten(typed)
+    torch.testing.assert_close(flat[:, :6], linear.flatten(typed_full)[:, :6], atol=1e-12, rtol=0)
+    assert flat[:, 6:].abs().max() == 0

@@ -60,19 +60,21 @@ class EquivariantLinear(nn.Module):
         """
         return self.flatten(self.forward_typed(blocks))
 
-    def flatten(self, typed: Sequence[torch.Tensor]) -> torch.Tensor:
+    def flatten(self, typed: Sequence[torch.Tensor | None]) -> torch.Tensor:
         """Output of ``forward_typed`` (or sums of it) in e3nn's layout, (n, irreps_out.dim);
-        zeros for output irreps absent from the input."""
-        n = typed[0].shape[0]
+        zeros for output irreps absent from the input, or left out (None) in ``typed``."""
+        given = [out for out in typed if out is not None]
+        n = given[0].shape[0]
         # (n, fan_out, 2l+1) made contiguous once, so each output entry below is a view
-        outputs = [iter(out.transpose(1, 2).contiguous().split(muls, dim=1)) for out, muls in zip(typed, self.out_muls)]
+        outputs = [None if out is None else iter(out.transpose(1, 2).contiguous().split(muls, dim=1))
+                   for out, muls in zip(typed, self.out_muls)]
         pieces = [
-            next(outputs[t]).reshape(n, mul * d) if t >= 0 else typed[0].new_zeros(n, mul * d)
+            next(outputs[t]).reshape(n, mul * d) if t >= 0 and outputs[t] is not None else given[0].new_zeros(n, mul * d)
             for mul, d, t in self.out_layout
         ]
         return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]
 
-    def forward_typed(self, blocks: Sequence[Block]) -> list[torch.Tensor]:
+    def forward_typed(self, blocks: Sequence[Block | None], scalars_only: bool = False) -> list[torch.Tensor | None]:
         """The map from channels-last blocks to channels-last output, one tensor per irrep
         type of the output (in the order of ``irs``): (n, 2l+1, fan_out), the channels of that
         type's output entries one after another.
@@ -80,10 +82,14 @@ class EquivariantLinear(nn.Module):
         Saves concatenating a wide input (a tensor-product output, say) only to split it
         again, and a contiguous channels-last block is one matrix product with no copy. An
         ``OuterBlock`` (left * right) is mixed as left * (right @ W): the same numbers, without
-        expanding it.
+        expanding it. ``scalars_only`` makes just the 0e output (the others are None), from
+        the 0e input blocks only (the others may be None).
         """
-        outputs = []
+        outputs: list[torch.Tensor | None] = []
         for t, (w, idx, in_muls) in enumerate(zip(self.weights, self.in_index, self.in_muls)):
+            if scalars_only and self.irs[t] != SCALAR:
+                outputs.append(None)
+                continue
             # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, 2l+1, fan_out), one product per
             # input entry against its rows of W, summed: no concatenation of the input
             out = None

@@ -117,8 +117,10 @@ class RadialMLP(nn.Module):
         layers.append(nn.Linear(width, sum(self.sizes)))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, basis: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, basis: torch.Tensor, only: Sequence[int] | None = None) -> list[torch.Tensor | None]:
+        """``only``: compute just these pieces (the others are None)."""
         hidden = self.net[:-1](basis)
         last = self.net[-1]
         pieces = zip(last.weight.split(self.sizes), last.bias.split(self.sizes))
-        return [nn.functional.linear(hidden, w, b) for w, b in pieces]
+        return [nn.functional.linear(hidden, w, b) if only is None or p in only else None
+                for p, (w, b) in enumerate(pieces)]

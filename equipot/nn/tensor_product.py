@@ -27,6 +27,7 @@ class OuterBlock(NamedTuple):
 
 
 Block = Union[torch.Tensor, OuterBlock]
+SCALAR = o3.Irrep("0e")
 
 
 def dense(block: Block) -> torch.Tensor:
@@ -97,10 +98,21 @@ class DepthwiseTensorProduct(nn.Module):
         self._cg64: list[torch.Tensor] = []
         # (input entry, mul, 2l_in+1, n_paths, out dims), plain ints for the forward pass
         self.entries: list[tuple[int, int, int, int, list[int]]] = []
+        # Per entry, (position among its paths, first output row) of its path to 0e, or None,
+        # and the indices of those paths among all paths: ``forward_blocks(scalars_only=True)``.
+        self.scalar_path: list[tuple[int, int] | None] = []
+        self.scalar_paths: list[int] = []
         for i_in, (mul, ir_in) in enumerate(self.irreps_in):
             mine = [(i_sh, ir) for i, i_sh, ir in paths if i == i_in]
             if not mine:
                 continue
+            outs = [ir for _, ir in mine]
+            if SCALAR in outs:
+                j = outs.index(SCALAR)
+                self.scalar_path.append((j, sum(ir.dim for ir in outs[:j])))
+                self.scalar_paths.append(sum(e[3] for e in self.entries) + j)
+            else:
+                self.scalar_path.append(None)
             # Stack the CG blocks of all paths of this input: (2l_in+1, sh_dim, sum(2l_out+1))
             cg = torch.zeros(ir_in.dim, self.irreps_sh.dim, sum(ir.dim for _, ir in mine), dtype=torch.float64)
             k = 0
@@ -135,8 +147,9 @@ class DepthwiseTensorProduct(nn.Module):
         return torch.cat([dense(b).transpose(1, 2).flatten(1) for b in out], dim=-1)
 
     def forward_blocks(
-        self, x: Sequence[torch.Tensor], sh: torch.Tensor, weights: Sequence[torch.Tensor]
-    ) -> list[Block]:
+        self, x: Sequence[torch.Tensor], sh: torch.Tensor, weights: Sequence[torch.Tensor | None],
+        scalars_only: bool = False,
+    ) -> list[Block | None]:
         """The same product with inputs and outputs split per irreps entry, channels last.
 
         x[k] is entry k of ``irreps_in`` as (E, 2l_k+1, mul_k), the form that
@@ -146,14 +159,27 @@ class DepthwiseTensorProduct(nn.Module):
         paths from scalar inputs: the form ``EquivariantLinear`` takes. Nothing edge-sized is
         concatenated only to be split again: on CPU those copies (and the concatenations in the
         backward pass of every split) were a tenth of a batched force call.
+
+        ``scalars_only`` computes only the paths to 0e (``scalar_paths``; the others are None
+        in the output and may be None in ``weights``): what a model's last layer needs, since
+        the energy reads scalars only.
         """
-        outputs = []
+        outputs: list[Block | None] = []
         path_weights = iter(weights)
         for k, (i_in, mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
             cg = getattr(self, f"cg{k}")
             # (E, 1, mul) per path: one tensor each, so no edge-sized split or stack is
             # undone by a concatenation in the backward pass
-            w = [next(path_weights).unsqueeze(1) for _ in range(n_paths)]
+            w = [next(path_weights) for _ in range(n_paths)]
+            if scalars_only:
+                outputs += [None] * n_paths
+                if self.scalar_path[k] is not None:
+                    j, row = self.scalar_path[k]
+                    # the one output row of the path to 0e: (E, 1, 2l_in+1) @ (E, 2l_in+1, mul)
+                    coupling = torch.einsum("es,ds->ed", sh, cg[:, :, row]).unsqueeze(1)
+                    outputs[-n_paths + j] = torch.bmm(coupling, x[i_in]) * w[j].unsqueeze(1)
+                continue
+            w = [w_path.unsqueeze(1) for w_path in w]
             # contract the harmonics first: (E, 2l_in+1, K)
             coupling = torch.einsum("es,dsk->edk", sh, cg)
             if dim_in == 1:
