@@ -44,7 +44,8 @@ class EquivariantLinear(nn.Module):
         # eager mode, and torch.compile cannot guard on Irreps).
         self.in_layout = [(mul, ir.dim) for mul, ir in self.irreps_in]
         self.in_muls = [[self.irreps_in[k].mul for k in idx] for idx in self.in_index]
-        self.bias_at = self.irs.index(SCALAR) if self.bias is not None else -1
+        self.scalar_at = self.irs.index(SCALAR) if SCALAR in self.irs else -1
+        self.bias_at = self.scalar_at if self.bias is not None else -1
         self.out_layout = [(mul, ir.dim, self.irs.index(ir) if ir in self.irs else -1) for mul, ir in self.irreps_out]
         self.out_dim = self.irreps_out.dim
 
@@ -87,7 +88,7 @@ class EquivariantLinear(nn.Module):
         """
         outputs: list[torch.Tensor | None] = []
         for t, (w, idx, in_muls) in enumerate(zip(self.weights, self.in_index, self.in_muls)):
-            if scalars_only and self.irs[t] != SCALAR:
+            if scalars_only and t != self.scalar_at:
                 outputs.append(None)
                 continue
             # (n, 2l+1, fan_in) @ (fan_in, fan_out) -> (n, 2l+1, fan_out), one product per
