@@ -1,9 +1,11 @@
 """Replica-steps per second: R aspirin replicas batched vs. the same replicas run one by one
 through ASE (VelocityVerlet + EquiformerCalculator).
 
-    python bench/replicas.py [--replicas 32] [--steps 20] [--preset small] [--dtype float32] [--compile] [--json F]
+    python bench/replicas.py [--replicas 32] [--steps 20] [--rounds 3] [--preset small] [--dtype float32] [--compile] [--json F]
 
-With ``--compile`` both sides run through ``torch.compile``, compiled before the timing.
+The two sides alternate, ``--rounds`` times, so that a drift in the machine's speed hits both;
+the speed-up is the median of the per-round ratios. With ``--compile`` both sides run through
+``torch.compile``, compiled before the timing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import statistics
 import time
 from importlib import resources
 
@@ -30,6 +33,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sequential-steps", type=int, default=5, help="ASE steps per replica")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both sides")
     parser.add_argument("--model", default=None, help="checkpoint or shipped name; default a random 'small' model")
     parser.add_argument("--preset", default="small")
     parser.add_argument("--dtype", default="float32")
@@ -57,25 +61,31 @@ def main() -> None:
     initialise_velocities(a, 500, np.random.default_rng(0), exact=False)
     dyn = VelocityVerlet(a, timestep=0.5 * units.fs)
     dyn.run(2)
-    t0 = time.perf_counter()
-    dyn.run(args.sequential_steps * 4)
-    sequential = args.sequential_steps * 4 / (time.perf_counter() - t0)
-
     replicas = ReplicaDynamics(model, [atoms] * args.replicas, temperature_K=500, ensemble="nvt",
                                dtype=args.dtype, device=args.device, compile=args.compile)
     replicas.run(steps=2, progress=False)
-    result = replicas.run(steps=args.steps, progress=False)
-    batched = result.replica_steps_per_s
+
+    rounds = []
+    for _ in range(args.rounds):
+        t0 = time.perf_counter()
+        dyn.run(args.sequential_steps * 4)
+        sequential = args.sequential_steps * 4 / (time.perf_counter() - t0)
+        batched = replicas.run(steps=args.steps, progress=False).replica_steps_per_s
+        rounds.append((sequential, batched))
+    sequential = statistics.median(s for s, _ in rounds)
+    batched = statistics.median(b for _, b in rounds)
+    speedup = statistics.median(b / s for s, b in rounds)
     row = dict(replicas=args.replicas, dtype=args.dtype, compiled=args.compile, device=args.device,
                sequential_device=seq_device,
                sequential_replica_steps_per_s=sequential, batched_replica_steps_per_s=batched,
-               speedup=batched / sequential, threads=torch.get_num_threads())
+               speedup=speedup, rounds=[dict(sequential=s, batched=b) for s, b in rounds],
+               threads=torch.get_num_threads())
     print(f"aspirin, {args.replicas} replicas, {args.dtype}{', compiled' if args.compile else ''}, batched on {args.device}, sequential on {seq_device}, "
           f"torch threads {row['threads']}")
     print(f"{'mode':<28} {'replica-steps/s':>16}")
     print(f"{'sequential ASE runs':<28} {sequential:>16.2f}")
     print(f"{'batched ReplicaDynamics':<28} {batched:>16.2f}")
-    print(f"{'speed-up':<28} {batched / sequential:>16.2f}x")
+    print(f"{'speed-up':<28} {speedup:>16.2f}x   (per round: {', '.join(f'{b / s:.2f}x' for s, b in rounds)})")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(row, fh, indent=2)
