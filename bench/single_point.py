@@ -3,7 +3,10 @@
 Times go through ``EquiformerCalculator`` with the positions moved slightly before every
 call (as in MD, so nothing is cached). Prints a table; ``--json FILE`` also writes it.
 
-    python bench/single_point.py [--repeats 20] [--threads N] [--json out.json]
+    python bench/single_point.py [--repeats 20] [--threads N] [--full-last-layer] [--json out.json]
+
+``--full-last-layer`` measures one lever: the last attention layer computing only its value
+paths to 0e (the default) against all of them, alternating.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--full-last-layer", action="store_true",
+                        help="also time the model with its last attention layer unpruned (all value paths, "
+                             "not only those to 0e), alternating with the pruned one in 5 rounds")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -51,23 +57,36 @@ def main() -> None:
         model = Equiformer(EquiformerConfig.preset(preset, species=["H", "C", "N", "O"]))
         for dtype in ("float32", "float64"):
             calc = EquiformerCalculator(model, dtype=dtype)
-            times = time_calls(calc, atoms, args.repeats)
-            rows.append(
-                dict(
-                    preset=preset,
-                    dtype=dtype,
-                    parameters=model.num_parameters(),
-                    median_ms=1000 * statistics.median(times),
-                    min_ms=1000 * min(times),
-                    calls_per_s=1 / statistics.median(times),
-                )
+            if not args.full_last_layer:
+                times = time_calls(calc, atoms, args.repeats)
+            else:
+                last = calc.model.blocks[-1].attention
+                times, full = [], []
+                for _ in range(5):
+                    for pruned, into in ((True, times), (False, full)):
+                        last.scalars_only = pruned
+                        into += time_calls(calc, atoms, max(args.repeats // 5, 1))
+                last.scalars_only = True
+            row = dict(
+                preset=preset,
+                dtype=dtype,
+                parameters=model.num_parameters(),
+                median_ms=1000 * statistics.median(times),
+                min_ms=1000 * min(times),
+                calls_per_s=1 / statistics.median(times),
             )
+            if args.full_last_layer:
+                row.update(full_last_layer_median_ms=1000 * statistics.median(full),
+                           last_layer_gain=statistics.median(full) / statistics.median(times))
+            rows.append(row)
     print(f"aspirin (21 atoms), energy+forces, torch threads = {torch.get_num_threads()}")
-    print(f"{'preset':<8} {'dtype':<8} {'parameters':>11} {'median ms':>10} {'min ms':>8} {'calls/s':>8}")
+    extra = f" {'unpruned ms':>12} {'gain':>6}" if args.full_last_layer else ""
+    print(f"{'preset':<8} {'dtype':<8} {'parameters':>11} {'median ms':>10} {'min ms':>8} {'calls/s':>8}{extra}")
     for r in rows:
+        extra = f" {r['full_last_layer_median_ms']:>12.1f} {r['last_layer_gain']:>5.2f}x" if args.full_last_layer else ""
         print(
             f"{r['preset']:<8} {r['dtype']:<8} {r['parameters']:>11,} {r['median_ms']:>10.1f} "
-            f"{r['min_ms']:>8.1f} {r['calls_per_s']:>8.2f}"
+            f"{r['min_ms']:>8.1f} {r['calls_per_s']:>8.2f}{extra}"
         )
     if args.json:
         with open(args.json, "w") as fh:
