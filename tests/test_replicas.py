@@ -68,6 +68,47 @@ def test_failed_replica_is_dropped_and_timed(ethanol):
     assert np.isnan(result.energies[-1, 1]) and np.isfinite(result.energies[-1, 0])
 
 
+def test_workers_split_the_call_without_changing_the_dynamics(aspirin, ethanol):
+    """Groups of whole replicas computed in parallel threads give the same forces, energies and
+    trajectories as one call, also once a replica has been dropped; torch's thread count is
+    restored after each call."""
+    import torch
+
+    from equipot.dynamics.replicas import split_graph
+
+    class DropsSecond:
+        name = "test"
+
+        def check(self, atoms, step, time_ps):
+            return "dropped" if step >= 10 and atoms.info.get("drop") else None
+
+    second = ethanol.copy()
+    second.info["drop"] = True
+    systems = [aspirin, second, aspirin, ethanol, ethanol]
+    model = gentle_model()
+    runs = {}
+    threads = torch.get_num_threads()
+    for workers in (1, 2, 3):
+        replicas = ReplicaDynamics(model, systems, temperature_K=400, seed=4, workers=workers, monitors=[DropsSecond()],
+                                   check_every=10)
+        result = replicas.run(steps=20, log_every=5, progress=False)
+        assert torch.get_num_threads() == threads
+        runs[workers] = (replicas.positions.clone(), replicas.forces.clone(), result)
+    assert runs[1][2].failures[1].step == 10 and runs[1][2].failures[0] is None
+    for workers in (2, 3):
+        torch.testing.assert_close(runs[workers][0], runs[1][0], atol=1e-12, rtol=0)
+        torch.testing.assert_close(runs[workers][1], runs[1][1], atol=1e-12, rtol=0)
+        np.testing.assert_allclose(runs[workers][2].energies, runs[1][2].energies, atol=1e-12, equal_nan=True)
+
+    graph = replicas._graph()
+    parts = split_graph(graph, 3)
+    assert [p.num_atoms for p in parts] == [21, 21, 18]  # live: aspirin, aspirin, ethanol, ethanol
+    assert sum(p.num_atoms for p in parts) == graph.num_atoms
+    assert sum(p.edge_index.shape[1] for p in parts) == graph.edge_index.shape[1]
+    with pytest.raises(ValueError, match="workers"):
+        ReplicaDynamics(model, systems, temperature_K=300, workers=0)
+
+
 def test_periodic_systems_rejected():
     from ase.build import bulk
 

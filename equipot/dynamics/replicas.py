@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -55,6 +56,33 @@ class ReplicaResult:
         return [f.time_ps if f else self.time_ps for f in self.failures]
 
 
+def split_graph(graph: AtomicGraph, parts: int) -> list[AtomicGraph]:
+    """Split a batch of molecules into up to ``parts`` batches of whole structures with about
+    equal atom counts, in order (atoms of a structure are contiguous, as ``collate`` makes them).
+    """
+    n_graphs = graph.num_graphs
+    if parts <= 1 or n_graphs < 2:
+        return [graph]
+    # first_atom[g]: atoms in structures before g; a part ends where that is nearest k/parts
+    # of all atoms
+    counts = torch.bincount(graph.batch, minlength=n_graphs)
+    first_atom = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    targets = first_atom[-1] * torch.arange(1, parts, device=counts.device) / parts
+    cuts = sorted({0, n_graphs, *(first_atom[None, :] - targets[:, None]).abs().argmin(1).tolist()})
+    first_atom = first_atom.tolist()
+    src = graph.edge_index[0]
+    out = []
+    for g0, g1 in zip(cuts[:-1], cuts[1:]):
+        a0, a1 = first_atom[g0], first_atom[g1]
+        edges = (src >= a0) & (src < a1)  # edges never join two structures
+        out.append(AtomicGraph(
+            numbers=graph.numbers[a0:a1], positions=graph.positions[a0:a1], cell=graph.cell[g0:g1],
+            pbc=graph.pbc[g0:g1], edge_index=graph.edge_index[:, edges] - a0, shifts=graph.shifts[edges],
+            batch=graph.batch[a0:a1] - g0,
+        ))
+    return out
+
+
 class ReplicaDynamics:
     """Advance many molecules at once with one ``Equiformer`` call per step.
 
@@ -75,6 +103,12 @@ class ReplicaDynamics:
             ran slower compiled than eager (83.6 against 105-118 replica-steps/s,
             ``bench/replicas.py [--compile]``), so leave it off there; it is meant for GPUs,
             where launches, not arithmetic, bound a call.
+        workers: on CPU, split each step's call into this many groups of whole replicas,
+            computed at once in as many Python threads, each with its share of torch's
+            threads. Small tensor operations use two threads poorly, so on 2 cores two
+            groups of 16 aspirins with a thread each beat one call of 32 with two threads
+            (``bench/replicas.py [--workers 1]``). Default: 2 on CPU when torch has at least
+            2 threads, else 1 (always 1 on GPU).
     """
 
     def __init__(
@@ -93,6 +127,7 @@ class ReplicaDynamics:
         check_every: int = 10,
         skin: float = 0.5,
         compile: bool = False,
+        workers: int | None = None,
     ) -> None:
         if ensemble not in ("nvt", "nve"):
             raise ValueError(f"ensemble must be 'nvt' or 'nve', got {ensemble!r}")
@@ -110,6 +145,12 @@ class ReplicaDynamics:
         self.dt = timestep_fs * units.fs
         self.gamma = friction_per_fs / units.fs
         self.check_every = int(check_every)
+        if workers is None:
+            workers = 2 if self.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+        if int(workers) < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.workers = int(workers)
+        self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         self.skin = float(skin)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
@@ -175,11 +216,26 @@ class ReplicaDynamics:
 
     def _compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Forces (N_all, 3) with zeros on dead replicas, and energies (R,) with NaN there."""
-        out = self.model(self._graph())
+        groups = split_graph(self._graph(), self.workers)
+
+        def call(graph: AtomicGraph, threads: int) -> tuple[torch.Tensor, torch.Tensor]:
+            if threads:
+                torch.set_num_threads(threads)  # per thread of the pool, for its own operations
+            out = self.model(graph)
+            return out["forces"].detach(), out["energy"].detach()
+
+        if len(groups) == 1:
+            parts = [call(groups[0], 0)]
+        else:
+            threads = torch.get_num_threads()
+            try:
+                parts = list(self._pool.map(call, groups, [max(1, threads // len(groups))] * len(groups)))
+            finally:
+                torch.set_num_threads(threads)
         forces = torch.zeros_like(self.positions)
-        forces[self._live_atoms()] = out["forces"].detach()
+        forces[self._live_atoms()] = torch.cat([f for f, _ in parts])
         energy = torch.full((len(self.alive),), float("nan"), dtype=self.dtype, device=self.device)
-        energy[torch.as_tensor(self.alive, device=self.device)] = out["energy"].detach()
+        energy[torch.as_tensor(self.alive, device=self.device)] = torch.cat([e for _, e in parts])
         return forces, energy
 
     # --- integrator ----------------------------------------------------------------------
