@@ -100,9 +100,9 @@ class ReplicaDynamics:
         skin: Verlet skin of the batched neighbour list, Å.
         compile: ``torch.compile`` the energy network (``Equiformer.compile_inference``); the
             first call compiles for minutes. On a 2-core CPU the batched call of 32 aspirins
-            ran slower compiled than eager (83.6 against 105-118 replica-steps/s,
-            ``bench/replicas.py [--compile]``), so leave it off there; it is meant for GPUs,
-            where launches, not arithmetic, bound a call.
+            ran slower compiled than eager (``bench/replicas.py [--compile]``; README,
+            Benchmarks), so leave it off there; it is meant for GPUs, where launches, not
+            arithmetic, bound a call.
         workers: on CPU, split each step's call into this many groups of whole replicas,
             computed at once in as many Python threads, each with its share of torch's
             threads. Small tensor operations use two threads poorly, so on 2 cores two
