@@ -167,7 +167,7 @@ class Equiformer(nn.Module):
             for _ in range(c.num_blocks)
         )
         # The head reads scalars only, so the last layer's values need only the paths to 0e
-        # (exactly the same energy; bench/single_point.py for the time it saves).
+        # (exactly the same energy; GraphAttention.scalars_only).
         self.blocks[-1].attention.scalars_only = True
         self.head = EnergyHead(irreps_node, c.output_hidden)
         self.repulsion = ZBLRepulsion(c.species, c.envelope_exponent) if c.zbl else None

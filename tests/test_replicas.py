@@ -51,16 +51,27 @@ def test_langevin_reaches_target_temperature(ethanol):
     assert np.mean(temps) == pytest.approx(500, rel=0.15)
 
 
-def test_failed_replica_is_dropped_and_timed(ethanol):
-    class Explodes:
-        name = "test"
+class FailsDoomed:
+    """Test monitor: fails a replica whose ``atoms.info`` has "doomed", from step ``step`` on."""
 
-        def check(self, atoms, step, time_ps):
-            return "boom" if step >= 20 and atoms.info.get("doomed") else None
+    name = "test"
 
-    doomed = ethanol.copy()
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def check(self, atoms, step, time_ps):
+        return "boom" if step >= self.step and atoms.info.get("doomed") else None
+
+
+def doomed_copy(atoms):
+    doomed = atoms.copy()
     doomed.info["doomed"] = True
-    replicas = ReplicaDynamics(gentle_model(), [ethanol, doomed], temperature_K=300, monitors=[Explodes()], check_every=10)
+    return doomed
+
+
+def test_failed_replica_is_dropped_and_timed(ethanol):
+    doomed = doomed_copy(ethanol)
+    replicas = ReplicaDynamics(gentle_model(), [ethanol, doomed], temperature_K=300, monitors=[FailsDoomed(20)], check_every=10)
     result = replicas.run(steps=40, progress=False)
     assert result.failures[0] is None
     assert result.failures[1].step == 20 and result.failures[1].time_ps == pytest.approx(0.01)
@@ -76,20 +87,12 @@ def test_workers_split_the_call_without_changing_the_dynamics(aspirin, ethanol):
 
     from equipot.dynamics.replicas import split_graph
 
-    class DropsSecond:
-        name = "test"
-
-        def check(self, atoms, step, time_ps):
-            return "dropped" if step >= 10 and atoms.info.get("drop") else None
-
-    second = ethanol.copy()
-    second.info["drop"] = True
-    systems = [aspirin, second, aspirin, ethanol, ethanol]
+    systems = [aspirin, doomed_copy(ethanol), aspirin, ethanol, ethanol]
     model = gentle_model()
     runs = {}
     threads = torch.get_num_threads()
     for workers in (1, 2, 3):
-        replicas = ReplicaDynamics(model, systems, temperature_K=400, seed=4, workers=workers, monitors=[DropsSecond()],
+        replicas = ReplicaDynamics(model, systems, temperature_K=400, seed=4, workers=workers, monitors=[FailsDoomed(10)],
                                    check_every=10)
         result = replicas.run(steps=20, log_every=5, progress=False)
         assert torch.get_num_threads() == threads

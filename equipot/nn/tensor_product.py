@@ -168,8 +168,6 @@ class DepthwiseTensorProduct(nn.Module):
         path_weights = iter(weights)
         for k, (i_in, mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
             cg = getattr(self, f"cg{k}")
-            # (E, 1, mul) per path: one tensor each, so no edge-sized split or stack is
-            # undone by a concatenation in the backward pass
             w = [next(path_weights) for _ in range(n_paths)]
             if scalars_only:
                 outputs += [None] * n_paths
@@ -179,6 +177,8 @@ class DepthwiseTensorProduct(nn.Module):
                     coupling = torch.einsum("es,ds->ed", sh, cg[:, :, row]).unsqueeze(1)
                     outputs[-n_paths + j] = torch.bmm(coupling, x[i_in]) * w[j].unsqueeze(1)
                 continue
+            # (E, 1, mul) per path: one tensor each, so no edge-sized split or stack is
+            # undone by a concatenation in the backward pass
             w = [w_path.unsqueeze(1) for w_path in w]
             # contract the harmonics first: (E, 2l_in+1, K)
             coupling = torch.einsum("es,dsk->edk", sh, cg)
