@@ -108,7 +108,8 @@ class ReplicaDynamics:
             threads. Small tensor operations use two threads poorly, so on 2 cores two
             groups of 16 aspirins with a thread each beat one call of 32 with two threads
             (``bench/replicas.py [--workers 1]``). Default: 2 on CPU when torch has at least
-            2 threads, else 1 (always 1 on GPU).
+            2 threads and ``compile`` is off (compiling from two threads at once is not
+            safe), else 1 (always 1 on GPU).
     """
 
     def __init__(
@@ -146,7 +147,7 @@ class ReplicaDynamics:
         self.gamma = friction_per_fs / units.fs
         self.check_every = int(check_every)
         if workers is None:
-            workers = 2 if self.device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+            workers = 2 if self.device.type == "cpu" and torch.get_num_threads() >= 2 and not compile else 1
         if int(workers) < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
