@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both sides")
     parser.add_argument("--model", default="aspirin-gfn2-small",
                         help="checkpoint or shipped name, or 'random' for random weights of --preset (whose "
-                             "forces push the molecule apart: about 12%% fewer edges after 60 steps)")
+                             "forces push the molecule apart, so it loses edges as the run goes)")
     parser.add_argument("--preset", default="small")
     parser.add_argument("--workers", type=int, default=None,
                         help="ReplicaDynamics(workers=...): parallel groups of replicas per call (default: its own)")
