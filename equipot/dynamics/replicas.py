@@ -219,14 +219,14 @@ class ReplicaDynamics:
         """Forces (N_all, 3) with zeros on dead replicas, and energies (R,) with NaN there."""
         groups = split_graph(self._graph(), self.workers)
 
-        def call(graph: AtomicGraph, threads: int) -> tuple[torch.Tensor, torch.Tensor]:
-            if threads:
+        def call(graph: AtomicGraph, threads: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+            if threads is not None:
                 torch.set_num_threads(threads)  # per thread of the pool, for its own operations
             out = self.model(graph)
             return out["forces"].detach(), out["energy"].detach()
 
         if len(groups) == 1:
-            parts = [call(groups[0], 0)]
+            parts = [call(groups[0])]
         else:
             threads = torch.get_num_threads()
             try:

@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 from equipot.nn.gate import Gate
 from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
-from equipot.nn.tensor_product import DepthwiseTensorProduct, channels_last
+from equipot.nn.tensor_product import SCALAR, DepthwiseTensorProduct, channels_last
 
 
 def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
@@ -94,7 +94,7 @@ class GraphAttention(nn.Module):
             raise ValueError(f"irreps_node {self.irreps_node}: list each irrep once (e.g. 64x0e+16x1o+8x2e)")
         self.num_heads = num_heads
         self.irreps_head = split_heads(self.irreps_node, num_heads)
-        self.alpha_channels = sum(mul for mul, ir in self.irreps_head if ir == o3.Irrep("0e"))
+        self.alpha_channels = sum(mul for mul, ir in self.irreps_head if ir == SCALAR)
         if self.alpha_channels == 0:
             raise ValueError("attention needs scalar (0e) channels in every head")
 

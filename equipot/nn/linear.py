@@ -9,9 +9,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from equipot.nn.tensor_product import Block, OuterBlock, channels_last
-
-SCALAR = o3.Irrep("0e")
+from equipot.nn.tensor_product import SCALAR, Block, OuterBlock, channels_last
 
 
 class EquivariantLinear(nn.Module):
