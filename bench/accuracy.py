@@ -1,4 +1,4 @@
-"""Accuracy of the shipped models on held-out data: the model-card numbers of the README.
+"""Accuracy of the shipped models on held-out data: the model-card numbers of docs/models.md.
 
 For each model, the test split of every file it was trained on (rebuilt from the split sizes
 and seed stored in its checkpoint, the same split as ``DATA.splits.json``), plus extra sets:
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from equipot.checkpoint import load_model, shipped_models  # noqa: E402
 from equipot.data.splits import training_splits  # noqa: E402
 from equipot.data.store import FrameStore  # noqa: E402
-from equipot.train.cli_eval import evaluate_model  # noqa: E402
+from equipot.train.metrics import evaluate_store  # noqa: E402
 
 EXTRA = {
     "aspirin-gfn2": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
@@ -60,7 +60,8 @@ def evaluate(name: str, max_frames: int | None) -> list[dict]:
                         indices = list(range(len(store)))
                 indices = indices[:max_frames]
             t0 = time.perf_counter()
-            metrics, arrays = evaluate_model(model, str(ROOT / path), indices, batch_size=16)
+            metrics = evaluate_store(model, str(ROOT / path), indices, batch_size=16)
+            arrays = metrics.pop("arrays")
             per_file[Path(path).name] = {**metrics, "frames": int(len(arrays[0])), "seconds": time.perf_counter() - t0}
         frames = sum(m["frames"] for m in per_file.values())
         pooled = {k: sum(m[k] * m["frames"] for m in per_file.values()) / frames

@@ -16,13 +16,12 @@ import os
 import re
 import statistics
 import time
-from importlib import resources
 
 import torch
-from ase.io import read
 from torch.utils.flop_counter import FlopCounterMode
 
-from equipot import AtomicGraph, Equiformer, EquiformerConfig
+from equipot import AtomicGraph, EquiformerConfig, Potential
+from equipot.data.readers import read_structure
 
 
 def cpu_peak_gflops(dtype: torch.dtype) -> float:
@@ -46,8 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     torch.manual_seed(0)
-    model = Equiformer(EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"])).to(dtype).eval()
-    atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
+    model = Potential(EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"])).to(dtype).eval()
+    atoms = read_structure("aspirin")
     graph = AtomicGraph.from_atoms(atoms, model.cutoff, dtype=dtype)
 
     counter = FlopCounterMode(display=False)

@@ -10,13 +10,12 @@ Prints the aten operations per call and the operations with the largest self tim
 from __future__ import annotations
 
 import argparse
-from importlib import resources
 
 import torch
-from ase.io import read
 from torch.profiler import ProfilerActivity, profile
 
 from equipot import EquiformerCalculator
+from equipot.data.readers import read_structure
 
 
 def main() -> None:
@@ -29,7 +28,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=0, help="profile one batched call of N aspirins instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
+    atoms = read_structure("aspirin")
     if args.replicas:
         from equipot.dynamics.replicas import ReplicaDynamics
 

@@ -16,15 +16,14 @@ import copy
 import json
 import statistics
 import time
-from importlib import resources
 
 import numpy as np
 import torch
 from ase import units
-from ase.io import read
 from ase.md.verlet import VelocityVerlet
 
 from equipot import Equiformer, EquiformerCalculator, EquiformerConfig, load_model
+from equipot.data.readers import read_structure
 from equipot.dynamics.md import initialise_velocities
 from equipot.dynamics.replicas import ReplicaDynamics
 
@@ -52,7 +51,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     seq_device = args.sequential_device or args.device
-    atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
+    atoms = read_structure("aspirin")
     if args.model != "random":
         model = load_model(args.model, dtype=args.dtype, device=args.device)
     else:

@@ -22,40 +22,27 @@ import numpy as np
 
 
 def polyethylene(target_atoms: int):
-    from ase import Atoms
+    """Crystalline polyethylene repeated to the size closest to ``target_atoms``, preferring
+    near-cubic boxes."""
+    from equipot.data.polymers import polyethylene_crystal
 
-    a, b, c = 7.42, 4.95, 2.55
-    # two zig-zag chains; carbons at +-0.4 Å off the chain axis, hydrogens 1.09 Å from C
-    carbons = []
-    hydrogens = []
-    for x0, y0, phase in [(0.0, 0.0, 1.0), (a / 2, b / 2, -1.0)]:
-        for k in range(2):
-            z = k * c / 2
-            s = phase * (1 if k == 0 else -1)
-            cx, cy = x0 + 0.35 * s, y0 + 0.25 * s
-            carbons.append((cx, cy, z))
-            for h in (-1, 1):
-                hydrogens.append((cx + 0.55 * s + 0.3 * h, cy + 0.5 * s - 0.55 * h, z))
-    cell = Atoms("C4H8", positions=carbons + hydrogens, cell=[a, b, c], pbc=True)
-    cell.wrap()
-    # the repeat (nx, ny, nz) closest to the target size, preferring near-cubic boxes
+    a, b, c = polyethylene_crystal().cell.lengths()
     best = min(
         ((nx, ny, nz) for nx in range(1, 30) for ny in range(1, 40) for nz in range(1, 80)),
         key=lambda r: (abs(12 * r[0] * r[1] * r[2] - target_atoms) / target_atoms > 0.05,
                        np.ptp([r[0] * a, r[1] * b, r[2] * c]), abs(12 * r[0] * r[1] * r[2] - target_atoms)),
     )
-    return cell.repeat(best)
+    return polyethylene_crystal(best)
 
 
 def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool, edge_chunk: int | None) -> dict:
     import torch
 
-    from equipot import AtomicGraph, Equiformer, EquiformerConfig
+    from equipot import AtomicGraph, EquiformerConfig, Potential
 
     torch.manual_seed(0)
-    model = Equiformer(EquiformerConfig.preset(preset, species=["H", "C"])).to(getattr(torch, dtype)).eval()
-    model.checkpoint_blocks = checkpoint
-    model.edge_chunk_size = edge_chunk
+    model = Potential(EquiformerConfig.preset(preset, species=["H", "C"]), checkpoint_blocks=checkpoint,
+                      edge_chunk_size=edge_chunk).to(getattr(torch, dtype)).eval()
     atoms = polyethylene(size)
     atoms.rattle(0.02, seed=1)
     nl, calls = [], []
@@ -85,7 +72,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", action="store_true", help="activation checkpointing of the blocks")
     parser.add_argument("--edge-chunk", type=int, default=None,
-                        help="attend over about this many edges at a time (model.edge_chunk_size)")
+                        help="attend over about this many edges at a time (Potential(edge_chunk_size=...))")
     parser.add_argument("--json", default=None)
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

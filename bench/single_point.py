@@ -15,13 +15,12 @@ import argparse
 import json
 import statistics
 import time
-from importlib import resources
 
 import numpy as np
 import torch
-from ase.io import read
 
 from equipot import Equiformer, EquiformerCalculator, EquiformerConfig
+from equipot.data.readers import read_structure
 from equipot.model import PRESETS
 
 
@@ -50,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    atoms = read(str(resources.files("equipot") / "geometries" / "aspirin.xyz"))
+    atoms = read_structure("aspirin")
     rows = []
     for preset in PRESETS:
         torch.manual_seed(0)
@@ -60,7 +59,7 @@ def main() -> None:
             if not args.full_last_layer:
                 times = time_calls(calc, atoms, args.repeats)
             else:
-                last = calc.model.blocks[-1].attention
+                last = calc.model.network.blocks[-1].attention
                 times, full = [], []
                 for _ in range(5):
                     for pruned, into in ((True, times), (False, full)):

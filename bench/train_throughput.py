@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from equipot import Equiformer, EquiformerConfig
+from equipot import EquiformerConfig, Potential
 from equipot.data.graph import collate
 from equipot.data.store import FrameStore
 from equipot.train.data import GraphDataset
@@ -35,7 +35,7 @@ DATA = ROOT / "datasets" / "md17_gfn2" / "aspirin.h5"
 
 def equipot_rate(preset: str, frames: int, batch_size: int, steps: int, dtype: str) -> tuple[float, int]:
     torch.manual_seed(0)
-    model = Equiformer(EquiformerConfig.preset(preset, species=["H", "C", "N", "O"])).to(getattr(torch, dtype))
+    model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "N", "O"])).to(getattr(torch, dtype))
     dataset = GraphDataset(DATA, model.cutoff, list(range(frames)))
     graphs = [dataset[k] for k in range(frames)]  # neighbour lists built before timing
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)

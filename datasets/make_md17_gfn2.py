@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ase.io import read
 
-from equipot.data.reference import gfn2_calculator, sample_md
+from equipot.data.reference import gfn2_calculator
+from equipot.dynamics.sampling import sample_md
 
 MOLECULES = ["aspirin", "benzene", "ethanol", "malonaldehyde", "naphthalene", "salicylic", "toluene", "uracil"]
 

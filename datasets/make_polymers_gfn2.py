@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 
 from equipot.data.polymers import ALIASES, POLYMER_FAMILIES, build_oligomer, n_repeat_for_atoms, short_name
-from equipot.data.reference import gfn2_calculator, sample_md
+from equipot.data.reference import gfn2_calculator
+from equipot.dynamics.sampling import sample_md
 
 DEFAULT = ["pe", "pp", "peo", "pvc", "ps", "pmma", "nylon6", "pet", "pan", "pva"]
 # families kept out of training (generalisation set of the polymer models)

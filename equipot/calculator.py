@@ -12,10 +12,11 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from equipot.checkpoint import load_model
 from equipot.data.graph import AtomicGraph
-from equipot.data.neighbors import neighbor_list
+from equipot.data.neighbors import VerletNeighbors, neighbor_list
 from equipot.model import Equiformer
+from equipot.potential import Potential
 
-ModelSpec = str | os.PathLike | Equiformer
+ModelSpec = str | os.PathLike | Potential | Equiformer
 
 
 class StressNotAvailableError(PropertyNotImplementedError, ValueError):
@@ -30,16 +31,16 @@ class EquiformerCalculator(Calculator):
     """Energy (eV), forces (eV/Å), stress (eV/Å^3, periodic cells) and per-atom energies.
 
     Args:
-        model: checkpoint path, shipped model name, ``Equiformer`` object, or a list of
-            these (a committee: mean energy and forces, and in ``results["force_uncertainty"]``
+        model: checkpoint path, shipped model name, ``Potential`` (or bare ``Equiformer``
+            network), or a list of these (a committee: mean energy and forces, and in ``results["force_uncertainty"]``
             the per-atom RMS disagreement of the forces, eV/Å).
         device: torch device, e.g. "cpu" or "cuda".
         dtype: "float64" (default, for MD) or "float32".
         skin: Verlet skin (Å). The neighbour list is built at cutoff + skin and reused until
             an atom has moved more than skin/2, the cell, periodicity or atoms change.
         num_threads: if given, ``torch.set_num_threads`` for CPU runs.
-        compile: ``torch.compile`` the models (``Equiformer.compile_inference``): about 1.4x faster calls
-            for long MD, after a first call that compiles for minutes.
+        compile: ``torch.compile`` the models (``Potential.compile``): faster calls for long
+            MD, after a first call that compiles for minutes.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
@@ -64,20 +65,18 @@ class EquiformerCalculator(Calculator):
         self.models = [load_model(s, device=self.device, dtype=dtype) for s in specs]
         if compile:
             for m in self.models:
-                m.compile_inference()
+                m.compile()
         first = self.models[0]
         for other in self.models[1:]:
             if other.species != first.species or other.cutoff != first.cutoff:
                 raise ValueError("committee models must share species and cutoff")
         self.dtype = next(first.parameters()).dtype
         self.cutoff = first.cutoff
-        if skin < 0:
-            raise ValueError(f"skin must be >= 0, got {skin}")
         self.skin = float(skin)
-        self._nl_cache: dict | None = None
+        self.neighbors = VerletNeighbors(self.cutoff, skin)
 
     @property
-    def model(self) -> Equiformer:
+    def model(self) -> Potential:
         """The (first) model."""
         return self.models[0]
 
@@ -125,37 +124,24 @@ class EquiformerCalculator(Calculator):
             self.results["energy_uncertainty"] = float(energies.std())
 
     def _graph(self, atoms: Atoms, system_changes: Sequence[str]) -> AtomicGraph:
-        """Graph at the current positions, reusing the Verlet list when it is still valid."""
-        cache = self._nl_cache
-        structural = {"numbers", "cell", "pbc"} & set(system_changes)
-        if (
-            cache is None
-            or structural
-            or len(atoms) != len(cache["positions"])
-            or np.abs(atoms.positions - cache["positions"]).max(initial=0.0) > 0.5 * self.skin
-        ):
-            src, dst, shifts = neighbor_list(
-                atoms.positions, self.cutoff + self.skin, atoms.cell.array, atoms.pbc
-            )
-            cache = self._nl_cache = {
-                "positions": atoms.positions.copy(),
-                "src": src,
-                "dst": dst,
-                "shifts": shifts,
-                "shift_vectors": shifts @ atoms.cell.array,
-            }
-        src, dst, shifts = cache["src"], cache["dst"], cache["shifts"]
-        if self.skin > 0 and len(src):
-            vec = atoms.positions[src] - atoms.positions[dst] + cache["shift_vectors"]
-            keep = np.einsum("ij,ij->i", vec, vec) < self.cutoff**2
-            src, dst, shifts = src[keep], dst[keep], shifts[keep]
+        """Graph at the current positions, reusing the Verlet list while it is still valid."""
         dev, dt = self.device, self.dtype
+        positions = torch.as_tensor(atoms.positions, dtype=dt, device=dev)
+        cell = torch.as_tensor(atoms.cell.array, dtype=dt, device=dev)
+
+        def build(cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            src, dst, shifts = neighbor_list(atoms.positions, cutoff, atoms.cell.array, atoms.pbc)
+            shifts = torch.as_tensor(shifts, dtype=dt, device=dev)
+            return torch.as_tensor(np.stack([src, dst]), dtype=torch.long, device=dev), shifts, shifts @ cell
+
+        structural = bool({"numbers", "cell", "pbc"} & set(system_changes))
+        edge_index, shifts = self.neighbors(positions, build, changed=structural)
         return AtomicGraph(
             numbers=torch.as_tensor(atoms.numbers, dtype=torch.long, device=dev),
-            positions=torch.as_tensor(atoms.positions, dtype=dt, device=dev),
-            cell=torch.as_tensor(atoms.cell.array, dtype=dt, device=dev).unsqueeze(0),
+            positions=positions,
+            cell=cell.unsqueeze(0),
             pbc=torch.as_tensor(atoms.pbc, device=dev).unsqueeze(0),
-            edge_index=torch.as_tensor(np.stack([src, dst]), dtype=torch.long, device=dev),
-            shifts=torch.as_tensor(shifts, dtype=dt, device=dev),
+            edge_index=edge_index,
+            shifts=shifts,
             batch=torch.zeros(len(atoms), dtype=torch.long, device=dev),
         )

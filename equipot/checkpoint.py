@@ -4,6 +4,11 @@ A checkpoint is a plain dict saved with ``torch.save`` and loaded with
 ``torch.load(weights_only=True)``, so loading never runs pickled code. It holds everything
 needed to use the model alone: unlike the official Equiformer code, the energy scale and
 reference energies are inside it, not in a separate file.
+
+Format 2 stores the weights of a ``Potential`` (the network's under ``network.``); format 1,
+written before the potential and the network were separate modules, stored them flat and
+still loads. ``species``, ``reference_energies`` and ``scale`` repeat what the weights hold,
+for a reader without equipot; loading checks that they agree.
 """
 
 from __future__ import annotations
@@ -18,9 +23,12 @@ from typing import Any
 import torch
 
 from equipot.model import Equiformer, EquiformerConfig
+from equipot.potential import Potential, as_potential
 
 FORMAT = "equipot-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# weights that belong to the potential, not the network, in a format-1 (flat) state dict
+_POTENTIAL_KEYS = ("z_to_index", "reference_energies", "scale")
 _REQUIRED = ("format", "format_version", "config", "state_dict")
 
 
@@ -41,18 +49,19 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         raise
 
 
-def checkpoint_dict(model: Equiformer, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The checkpoint contents for ``model`` (weights copied to CPU)."""
-    species = model.species
+def checkpoint_dict(model: Potential | Equiformer, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The checkpoint contents for ``model`` (weights copied to CPU); a bare network is saved
+    as a potential with E0 = 0 and scale 1."""
+    potential = as_potential(model)
+    species = potential.species
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "config": model.config.to_dict(),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "config": potential.config.to_dict(),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in potential.state_dict().items()},
         "species": species,
-        "reference_energies": dict(zip(species, model.reference_energies.tolist())),
-        "scale": float(model.scale),
-        "avg_num_neighbors": float(model.config.avg_num_neighbors),
+        "reference_energies": dict(zip(species, potential.reference_energies.tolist())),
+        "scale": float(potential.scale),
         "metadata": {
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch_version": str(torch.__version__),
@@ -62,7 +71,7 @@ def checkpoint_dict(model: Equiformer, metadata: dict[str, Any] | None = None) -
 
 
 def save_checkpoint(
-    model: Equiformer, path: str | os.PathLike, metadata: dict[str, Any] | None = None
+    model: Potential | Equiformer, path: str | os.PathLike, metadata: dict[str, Any] | None = None
 ) -> None:
     """Write ``model`` to ``path`` atomically. ``metadata`` must hold plain Python values
     (str, numbers, bools, lists, dicts) so the file loads with ``weights_only=True``."""
@@ -91,18 +100,40 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-def model_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> Equiformer:
-    """Build the model described by a checkpoint dict and load its weights."""
+def _state_dict_v2(data: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The potential's state dict; format 1 kept the network's weights at the top level."""
+    state = data["state_dict"]
+    if data["format_version"] >= 2:
+        return state
+    return {k if k in _POTENTIAL_KEYS or k.startswith("repulsion.") else f"network.{k}": v for k, v in state.items()}
+
+
+def model_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> Potential:
+    """Build the potential described by a checkpoint dict and load its weights."""
     try:
-        model = Equiformer(EquiformerConfig.from_dict(dict(data["config"])))
+        model = Potential(EquiformerConfig.from_dict(dict(data["config"])))
     except (TypeError, ValueError) as err:
         raise ValueError(f"{source}: invalid model config: {err}") from err
     try:
-        model.load_state_dict(data["state_dict"])
+        model.load_state_dict(_state_dict_v2(data))
     except RuntimeError as err:
         raise ValueError(f"{source}: weights do not match the config: {err}") from err
+    _check_summary(model, data, source)
     model.metadata = dict(data.get("metadata", {}))
     return model
+
+
+def _check_summary(model: Potential, data: dict[str, Any], source: str) -> None:
+    """The species, E0 and scale written beside the weights must be the weights' own."""
+    if "species" in data and list(data["species"]) != model.species:
+        raise ValueError(f"{source}: species {data['species']} disagree with the config's {model.species}")
+    e0 = data.get("reference_energies")
+    if e0 is not None:
+        held = dict(zip(model.species, model.reference_energies.tolist()))
+        if set(e0) != set(held) or any(abs(e0[s] - held[s]) > 1e-6 * max(1.0, abs(held[s])) for s in held):
+            raise ValueError(f"{source}: reference energies {e0} disagree with the weights' {held}")
+    if "scale" in data and abs(float(data["scale"]) - float(model.scale)) > 1e-6 * max(1.0, abs(float(model.scale))):
+        raise ValueError(f"{source}: scale {data['scale']} disagrees with the weights' {float(model.scale)}")
 
 
 def shipped_models() -> dict[str, Path]:
@@ -114,14 +145,15 @@ def shipped_models() -> dict[str, Path]:
 
 
 def load_model(
-    spec: str | os.PathLike | Equiformer,
+    spec: str | os.PathLike | Potential | Equiformer,
     device: str | torch.device = "cpu",
     dtype: str | torch.dtype = "float64",
-) -> Equiformer:
-    """A model from a checkpoint path, a shipped model name, or an ``Equiformer`` object,
-    moved to ``device``/``dtype`` and put in eval mode."""
-    if isinstance(spec, Equiformer):
-        model = spec
+) -> Potential:
+    """A potential from a checkpoint path, a shipped model name, a ``Potential``, or a bare
+    ``Equiformer`` network (wrapped with E0 = 0 and scale 1), moved to ``device``/``dtype``
+    and put in eval mode."""
+    if isinstance(spec, (Potential, Equiformer)):
+        model = as_potential(spec)
     else:
         path = Path(spec)
         if not path.exists():

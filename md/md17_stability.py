@@ -19,11 +19,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from ase.io import read
 
 from equipot.checkpoint import load_model
+from equipot.data.readers import read_structure
 from equipot.data.store import FrameStore
-from equipot.dynamics.analysis import distance_histogram, distance_histogram_error, energy_drift
+from equipot.dynamics.analysis import (
+    distance_histogram,
+    distance_histogram_error,
+    energy_drift,
+)
 from equipot.dynamics.monitors import ForceSanity, study_monitors
 from equipot.dynamics.replicas import ReplicaDynamics
 
@@ -113,7 +117,9 @@ def run_nve(model, starts: dict, args) -> dict:
 
 def hr_panels(nvt: dict, frames_of: dict, molecules: list[str], refs: dict, out: Path) -> None:
     """hr.png: each molecule's h(r) over its replicas' frames against the GFN2-xTB reference."""
-    import matplotlib.pyplot as plt
+    from equipot.plotting import pyplot
+
+    plt = pyplot()
 
     cols = min(4, len(molecules))
     rows = int(np.ceil(len(molecules) / cols))
@@ -136,10 +142,9 @@ def hr_panels(nvt: dict, frames_of: dict, molecules: list[str], refs: dict, out:
 
 
 def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: Path) -> None:
-    import matplotlib
+    from equipot.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     molecules = list(starts)
     if nvt:
@@ -254,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     info = {"params": sum(p.numel() for p in model.parameters()),
             "objective": getattr(model, "metadata", {}).get("objective", "?")}
     t0 = time.perf_counter()
-    starts = {m: read(ROOT / "equipot" / "geometries" / f"{m}.xyz") for m in args.molecules}
+    starts = {m: read_structure(m) for m in args.molecules}
     # the GFN2-xTB trajectories serve the NVT half only (bond references, h(r))
     refs = {m: reference_positions(m) for m in args.molecules} if args.duration_ps > 0 else {}
     nvt, frames_of = run_nvt(args.model, starts, refs, args)

@@ -17,43 +17,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 from equipot.data.store import FrameStore
-from equipot.dynamics.analysis import distance_histogram_error, end_to_end, radius_of_gyration
-from equipot.dynamics.monitors import bonds_of, study_monitors
+from equipot.dynamics.analysis import chain_ends, distance_histogram_error, end_to_end, radius_of_gyration
+from equipot.dynamics.monitors import study_monitors
 from equipot.dynamics.replicas import ReplicaDynamics
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "datasets" / "polymers_gfn2"
 TRAINING = ["pe", "pp", "peo", "pvc", "ps", "nylon6", "pet", "pan"]
 HELD_OUT = ["pmma", "pva"]
-
-
-def chain_ends(atoms) -> tuple[int, int]:
-    """The two heavy atoms furthest apart along the bond graph: the ends of the backbone."""
-    heavy = set(np.flatnonzero(atoms.numbers > 1).tolist())
-    graph: dict[int, list[int]] = {i: [] for i in heavy}
-    for i, j in bonds_of(atoms):
-        if i in heavy and j in heavy:
-            graph[i].append(j)
-            graph[j].append(i)
-
-    def farthest(start: int) -> int:
-        seen, queue, last = {start}, deque([start]), start
-        while queue:
-            last = queue.popleft()
-            for k in graph[last]:
-                if k not in seen:
-                    seen.add(k)
-                    queue.append(k)
-        return last
-
-    a = farthest(min(heavy))
-    return a, farthest(a)
 
 
 def trajectory_file(family: str, target_atoms: int) -> Path:

@@ -25,6 +25,7 @@ from ase.io import read
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from equipot.data.readers import read_structure  # noqa: E402
 from equipot.data.store import FrameStore  # noqa: E402
 from equipot.dynamics.monitors import (BondStability, ContactStability, bond_deviation, bond_lengths,  # noqa: E402
                                        study_monitors)
@@ -57,7 +58,7 @@ def replay_file(path: Path, reference_dir: Path) -> list[dict]:
     if not molecule:
         raise SystemExit(f"{path}: expected a file named frames_MOLECULE.xyz[.gz]")
     molecule = molecule.group(1)
-    start = read(ROOT / "equipot" / "geometries" / f"{molecule}.xyz")
+    start = read_structure(molecule)
     with FrameStore(reference_dir / f"{molecule}.h5") as store:
         reference = store.trajectory_positions()
     frames = read(path, ":")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from ase.io import read
 
-from equipot import Equiformer, EquiformerConfig
+from equipot import EquiformerConfig, Potential
 
 # Tiny but complete: every block type, L_max = 2, several heads.
 TINY = dict(
@@ -23,14 +23,14 @@ TINY = dict(
 )
 
 
-def make_model(species=("H", "C", "N", "O"), seed: int = 0, dtype=torch.float64, **overrides) -> Equiformer:
+def make_model(species=("H", "C", "N", "O"), seed: int = 0, dtype=torch.float64, **overrides) -> Potential:
     torch.manual_seed(seed)
-    model = Equiformer(EquiformerConfig(species=list(species), **{**TINY, **overrides}))
+    model = Potential(EquiformerConfig(species=list(species), **{**TINY, **overrides}))
     _randomise(model)
     return model.to(dtype).eval()
 
 
-def _randomise(model: Equiformer) -> None:
+def _randomise(model: Potential) -> None:
     """Perturb the norm weights and attention vectors away from their init values, so a
     test cannot pass because some part of the network starts as an identity or a zero."""
     with torch.no_grad():
@@ -45,7 +45,7 @@ def molecule(name: str):
 
 
 @pytest.fixture
-def tiny_model() -> Equiformer:
+def tiny_model() -> Potential:
     return make_model()
 
 

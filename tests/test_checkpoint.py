@@ -15,7 +15,7 @@ def test_round_trip_preserves_predictions_and_metadata(tmp_path, aspirin):
     path = tmp_path / "m.pt"
     save_checkpoint(model, path, metadata={"objective": "energy+forces", "epochs": 3})
     raw = torch.load(path, weights_only=True)  # loads without running pickled code
-    assert raw["format"] == "equipot-checkpoint" and raw["format_version"] == 1
+    assert raw["format"] == "equipot-checkpoint" and raw["format_version"] == 2
     assert raw["species"] == ["H", "C", "N", "O"]
     assert raw["reference_energies"]["C"] == -1000.0
     assert raw["scale"] == 0.5
@@ -24,6 +24,36 @@ def test_round_trip_preserves_predictions_and_metadata(tmp_path, aspirin):
     g = AtomicGraph.from_atoms(aspirin, model.cutoff)
     assert loaded(g)["energy"].item() == pytest.approx(model(g)["energy"].item(), abs=1e-10)
     assert loaded.config == model.config
+
+
+def test_bare_network_saves_as_a_potential_and_old_format_loads(tmp_path, aspirin):
+    """A bare ``Equiformer`` network is saved with E0 = 0 and scale 1; a format-1 file (weights
+    flat, as the shipped models were written) loads into the same potential."""
+    torch.manual_seed(3)
+    network = Equiformer(EquiformerConfig.preset("small", species=["H", "C", "O"], num_blocks=1))
+    save_checkpoint(network, tmp_path / "net.pt")
+    loaded = load_model(tmp_path / "net.pt")
+    g = AtomicGraph.from_atoms(aspirin, loaded.cutoff).to(dtype=torch.float64)
+    species = loaded.species_index(g.numbers)
+    vectors = g.positions[g.edge_index[0]] - g.positions[g.edge_index[1]]
+    direct = network.double()(species, vectors, g.edge_index).sum()
+    zbl = loaded.repulsion(species, g.edge_index[0], g.edge_index[1], vectors.norm(dim=-1), len(species)).sum()
+    assert loaded(g)["energy"].item() == pytest.approx((direct + zbl).item(), abs=1e-10)
+
+    raw = torch.load(tmp_path / "net.pt", weights_only=True)
+    raw["format_version"] = 1
+    raw["state_dict"] = {k.removeprefix("network."): v for k, v in raw["state_dict"].items()}
+    torch.save(raw, tmp_path / "v1.pt")
+    assert load_model(tmp_path / "v1.pt")(g)["energy"].item() == pytest.approx(loaded(g)["energy"].item(), abs=1e-12)
+
+
+def test_summary_that_disagrees_with_the_weights_is_an_error(tmp_path):
+    save_checkpoint(make_model(), tmp_path / "m.pt")
+    raw = torch.load(tmp_path / "m.pt", weights_only=True)
+    raw["reference_energies"]["C"] = -5.0
+    torch.save(raw, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="reference energies"):
+        load_model(tmp_path / "bad.pt")
 
 
 def test_missing_file():

@@ -16,7 +16,7 @@ from ase.io import read
 from equipot.cli import main
 from equipot.dynamics import cli as md_cli
 from equipot.dynamics.md import run_md
-from equipot.dynamics.monitors import bonds_of
+from equipot.dynamics.monitors import Monitor, bonds_of
 from tests.conftest import molecule
 
 
@@ -118,7 +118,7 @@ def test_thermostat_reaches_target_temperature(tmp_path, ensemble, steps):
 
 
 def test_monitor_stops_run_and_report_records_it(tmp_path):
-    class FailAt:
+    class FailAt(Monitor):
         name = "test"
 
         def check(self, atoms, step, time_ps):

@@ -6,7 +6,7 @@ import torch
 from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
-from equipot import AtomicGraph, Equiformer, EquiformerConfig
+from equipot import AtomicGraph, EquiformerConfig, Potential
 from tests.conftest import make_model
 
 
@@ -86,7 +86,7 @@ def test_periodic_cell_rotation():
 def test_default_paper_config_is_equivariant(ethanol):
     """The paper's MD17 configuration itself (128x0e+64x1o+32x2e, 6 blocks, 4 heads)."""
     torch.manual_seed(3)
-    model = Equiformer(EquiformerConfig(species=["H", "C", "O"])).double().eval()
+    model = Potential(EquiformerConfig(species=["H", "C", "O"])).double().eval()
     assert model.config.irreps_node == "128x0e+64x1o+32x2e"
     assert (model.config.num_blocks, model.config.num_heads, model.cutoff) == (6, 4, 5.0)
     e0, f0 = energy_forces(model, ethanol)

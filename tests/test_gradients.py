@@ -124,8 +124,9 @@ def test_last_layer_scalars_only_changes_nothing(aspirin):
     outputs): energies, forces, stress and the force-training gradient equal those of the full
     layer, also with edge chunks."""
     model = make_model(species=["H", "C", "N", "O"])
-    last = model.blocks[-1].attention
-    assert last.scalars_only and not any(b.attention.scalars_only for b in model.blocks[:-1])
+    blocks = model.network.blocks
+    last = blocks[-1].attention
+    assert last.scalars_only and not any(b.attention.scalars_only for b in blocks[:-1])
     batch = collate([AtomicGraph.from_atoms(aspirin, model.cutoff), AtomicGraph.from_atoms(periodic_carbon(), model.cutoff)])
 
     def run() -> tuple[dict, list[torch.Tensor]]:

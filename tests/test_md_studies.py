@@ -24,9 +24,10 @@ def test_chain_ends_are_the_terminal_backbone_carbons():
     from equipot.data.polymers import build_oligomer
     from equipot.dynamics.monitors import bonds_of
 
-    study = _load("polymer_stability")
+    from equipot.dynamics.analysis import chain_ends
+
     chain = build_oligomer("polyethylene", 6, seed=0)  # C12H26: a linear backbone of 12 carbons
-    a, b = study.chain_ends(chain)
+    a, b = chain_ends(chain)
     heavy_neighbours = {i: 0 for i in (a, b)}
     for i, j in bonds_of(chain):
         for x, y in ((i, j), (j, i)):

@@ -49,11 +49,21 @@ def test_depthwise_tensor_product_equals_e3nn(irreps_in, lmax):
     torch.testing.assert_close(ours(x, y, w), ref(x, y, w), atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("module", ["equipot.nn.linear", "equipot.nn.tensor_product"])
+def test_docstring_examples_against_e3nn_run(module):
+    """The examples in the docstrings of the layers that claim equality with e3nn's hold."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), raise_on_error=False)
+    assert result.attempted > 0 and result.failed == 0, result
+
+
 def test_linear_of_tensor_product_blocks_equals_linear_of_its_output():
     """The fused path of the attention layer (tensor-product blocks, some kept as rank-1
     ``OuterBlock``s, mixed by ``EquivariantLinear.forward_blocks``) equals the linear layer on
     the tensor product's concatenated output, values and gradients."""
-    from equipot.nn.tensor_product import OuterBlock, channels_last
+    from equipot.nn.layout import OuterBlock, channels_last
 
     sh_irreps = o3.Irreps.spherical_harmonics(2)
     tp = DepthwiseTensorProduct("8x0e+4x1o+2x2e", sh_irreps, "0e+1o+2e")
@@ -134,7 +144,7 @@ def test_layer_norm_normalises():
 def test_scalars_only_paths_equal_the_full_products():
     """``scalars_only`` (the model's last layer) gives the full tensor product's paths to 0e and
     the linear layer's 0e output, and None for the rest, without needing their weights."""
-    from equipot.nn.tensor_product import channels_last, dense
+    from equipot.nn.layout import channels_last, dense
 
     sh_irreps = o3.Irreps.spherical_harmonics(2)
     tp = DepthwiseTensorProduct("8x0e+4x1o+2x2e", sh_irreps, "0e+1o+2e")

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from ase.calculators.morse import MorsePotential
 
-from equipot.data.reference import PySCFCalculator, gfn2_calculator, label_frames, sample_md
+from equipot.data.reference import PySCFCalculator, gfn2_calculator, label_frames
+from equipot.dynamics.sampling import sample_md
 from equipot.data.store import FrameStore
 from tests.conftest import molecule
 
@@ -85,7 +86,7 @@ def test_cli_generate_split_resume(tmp_path, capsys):
     saved = json.loads((tmp_path / "eth.h5.splits.json").read_text())
     assert saved["seed"] == 1 and sorted(saved["train"] + saved["test"]) == [0, 1, 2]
     assert main(["data", "generate", str(tmp_path / "x.h5"), "--molecule", "unobtainium"]) == 1
-    assert "no bundled geometry" in capsys.readouterr().err
+    assert "no shipped geometry" in capsys.readouterr().err
 
 
 def test_pyscf_calculator_defaults():

@@ -6,6 +6,7 @@ from ase import units
 from ase.md.verlet import VelocityVerlet
 
 from equipot import EquiformerCalculator
+from equipot.dynamics.monitors import Monitor
 from equipot.dynamics.replicas import ReplicaDynamics
 from tests.conftest import make_model
 
@@ -51,7 +52,7 @@ def test_langevin_reaches_target_temperature(ethanol):
     assert np.mean(temps) == pytest.approx(500, rel=0.15)
 
 
-class FailsDoomed:
+class FailsDoomed(Monitor):
     """Test monitor: fails a replica whose ``atoms.info`` has "doomed", from step ``step`` on."""
 
     name = "test"
@@ -188,7 +189,7 @@ def test_md_cli_replicas_with_shipped_model(tmp_path, capsys):
     from ase.io import read, write
 
     from equipot.cli import main
-    from equipot.dynamics.cli import read_structure
+    from equipot.data.readers import read_structure
 
     out = tmp_path / "nve"
     common = ["md", "aspirin", "--model", "aspirin-gfn2-small", "--replicas", "2", "--duration", "20steps",

@@ -7,7 +7,7 @@ import torch
 from equipot import load_model
 from equipot.data.store import FrameStore
 from equipot.train import TrainConfig, Trainer, energy_force_loss, error_metrics
-from equipot.train.data import GraphDataset, fit_reference_energies
+from equipot.train.data import GraphDataset, composition_and_energies, least_squares_reference_energies
 from tests.conftest import TINY, write_morse_store
 
 
@@ -65,7 +65,8 @@ def test_least_squares_reference_energies(tmp_path):
         atoms.arrays["forces"] = np.zeros((len(atoms), 3))
         store.append(atoms)
     store.close()
-    fitted = fit_reference_energies(GraphDataset(tmp_path / "x.h5", 4.0), ["H", "C", "O"])
+    species = ["H", "C", "O"]
+    fitted = least_squares_reference_energies(*composition_and_energies(GraphDataset(tmp_path / "x.h5", 4.0), species), species)
     for s in e0:
         assert fitted[s] == pytest.approx(e0[s], abs=1e-8)
 
@@ -161,6 +162,21 @@ def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
     trainer.fit()
     assert trainer.epoch == 1 and trainer.epochs == 1 and len(trainer.history) == 1
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
+
+
+def test_time_budget_ignores_a_slow_first_epoch_and_can_lengthen(morse_store, tmp_path):
+    """The first epoch also builds the neighbour lists: once later epochs are timed, the budget
+    is re-planned from them, lengthening a run that the first epoch had cut short (never past
+    the configured epochs)."""
+    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=10))
+    trainer.epoch = 1
+    trainer._fit_time_budget(300.0, [300.0])  # 300 s left, 300 s per epoch: one more
+    assert trainer.epochs == 2
+    trainer.epoch = 2
+    trainer._fit_time_budget(360.0, [300.0, 60.0])  # 240 s left at 60 s per epoch: four more
+    assert trainer.epochs == 6
+    trainer._fit_time_budget(0.0, [1.0, 1.0])  # plenty of time: the configured 50, no more
+    assert trainer.epochs == 50
 
 
 def test_species_given_in_the_model_config(morse_store, tmp_path):

@@ -132,12 +132,11 @@ def run_generate(args: argparse.Namespace) -> int:
     from ase.io import read
 
     if args.molecule:
-        from importlib import resources
+        from equipot.data.readers import read_structure, shipped_geometries
 
-        path = resources.files("equipot") / "geometries" / f"{args.molecule}.xyz"
-        if not path.is_file():
-            raise ValueError(f"no bundled geometry {args.molecule!r}")
-        atoms = read(str(path))
+        if args.molecule not in shipped_geometries():
+            raise ValueError(f"no shipped geometry {args.molecule!r}; shipped: {', '.join(shipped_geometries())}")
+        atoms = read_structure(args.molecule)
     elif args.xyz:
         atoms = read(args.xyz)
     else:
@@ -145,7 +144,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
         n = args.n_repeat or n_repeat_for_atoms(args.polymer, args.target_atoms)
         atoms = build_oligomer(args.polymer, n, seed=args.seed)
-    store = reference.sample_md(
+    from equipot.dynamics.sampling import sample_md
+
+    store = sample_md(
         atoms, calc, args.output, temperature_K=args.temperature, timestep_fs=args.timestep,
         friction_per_fs=args.friction, n_frames=args.frames, stride=args.stride,
         equilibration_steps=args.equilibration, seed=args.seed, level_of_theory=lot, code=code,

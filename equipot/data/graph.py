@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from equipot.data.neighbors import neighbor_list
+from equipot.data.store import atoms_labels
 
 
 @dataclass
@@ -105,13 +106,8 @@ class AtomicGraph:
     def from_atoms(
         cls, atoms, cutoff: float, dtype: torch.dtype = torch.float64, targets: bool = False
     ) -> "AtomicGraph":
-        """One ``ase.Atoms``; with ``targets`` also its energy/forces/stress from ``atoms.calc``."""
-        energy = forces = stress = None
-        if targets and atoms.calc is not None:
-            results = atoms.calc.results
-            energy = results.get("energy")
-            forces = results.get("forces")
-            stress = results.get("stress")
+        """One ``ase.Atoms``; with ``targets`` also its energy/forces/stress (``atoms_labels``)."""
+        energy, forces, stress = atoms_labels(atoms) if targets else (None, None, None)
         return cls.from_arrays(
             atoms.numbers,
             atoms.positions,

@@ -137,3 +137,45 @@ def _radius_graph_torch(positions: torch.Tensor, cutoff: float, batch: torch.Ten
     if not edges:
         return torch.zeros(2, 0, dtype=torch.long, device=positions.device)
     return torch.cat(edges, dim=1)
+
+
+class VerletNeighbors:
+    """Pairs within ``cutoff``, from a list built at ``cutoff + skin`` and kept between calls.
+
+    The list is rebuilt when the caller says the structure changed (other atoms, cell or
+    periodicity) or when an atom has moved more than skin/2 since the last build: until then
+    no pair can have come from beyond cutoff + skin to within the cutoff. Each call returns
+    the pairs of the kept list that are within the cutoff now. Serves the ASE calculator
+    (one structure, matscipy lists) and batched replicas (many molecules, radius graphs).
+
+    Shapes: positions (N, 3) -> edge_index (2, E), shifts (E, 3) (lattice translations)
+    """
+
+    def __init__(self, cutoff: float, skin: float) -> None:
+        if skin < 0:
+            raise ValueError(f"skin must be >= 0, got {skin}")
+        self.cutoff, self.skin = float(cutoff), float(skin)
+        self._positions: torch.Tensor | None = None
+        self._edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self.builds = 0
+
+    def reset(self) -> None:
+        """Forget the kept list: the next call builds a new one."""
+        self._positions = self._edges = None
+
+    def __call__(self, positions: torch.Tensor, build, changed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``build(cutoff)`` -> (edge_index (2, E), shifts (E, 3), shift vectors shifts @ cell (E, 3))
+        makes a list at the given cutoff; ``changed`` forces a rebuild."""
+        stale = (changed or self._positions is None or self._positions.shape != positions.shape
+                 or bool((positions - self._positions).norm(dim=-1).max() > 0.5 * self.skin))
+        if stale:
+            self._edges = build(self.cutoff + self.skin)
+            self._positions = positions.detach().clone()
+            self.builds += 1
+        edge_index, shifts, shift_vectors = self._edges
+        if self.skin == 0 or edge_index.shape[1] == 0:
+            return edge_index, shifts
+        src, dst = edge_index
+        vectors = positions.index_select(0, src) - positions.index_select(0, dst) + shift_vectors
+        keep = (vectors * vectors).sum(-1) < self.cutoff**2
+        return edge_index[:, keep], shifts[keep]

@@ -163,3 +163,23 @@ def min_distance(atoms) -> float:
     """Shortest interatomic distance (Å): a quick sanity check on an embedded chain."""
     d = np.linalg.norm(atoms.positions[:, None] - atoms.positions[None], axis=-1)
     return float(d[np.triu_indices(len(atoms), 1)].min())
+
+
+def polyethylene_crystal(repeat: tuple[int, int, int] = (1, 1, 1)):
+    """Orthorhombic crystalline polyethylene: two zig-zag chains along z per cell (C4H8,
+    a = 7.42, b = 4.95, c = 2.55 Å), repeated ``repeat`` times; periodic. Carbons sit 0.4 Å off
+    the chain axes, hydrogens about 1.09 Å from their carbon: a compact test system for
+    periodic code, not a relaxed structure."""
+    from ase import Atoms
+
+    a, b, c = 7.42, 4.95, 2.55
+    positions = []
+    for x0, y0, phase in [(0.0, 0.0, 1.0), (a / 2, b / 2, -1.0)]:
+        for k in range(2):
+            s = phase * (1 if k == 0 else -1)
+            cx, cy, z = x0 + 0.35 * s, y0 + 0.25 * s, k * c / 2
+            positions.append((cx, cy, z))
+            positions += [(cx + 0.55 * s + 0.3 * h, cy + 0.5 * s - 0.55 * h, z) for h in (-1, 1)]
+    cell = Atoms("CH2CH2CH2CH2", positions=positions, cell=[a, b, c], pbc=True)
+    cell.wrap()
+    return cell.repeat(repeat)

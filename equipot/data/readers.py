@@ -15,37 +15,13 @@ from equipot.data.store import Frame, FrameStore
 KCAL_PER_MOL = units.kcal / units.mol  # eV
 
 
-def _take(atoms, key: str | None, kind: str):
-    """A property from atoms.info/arrays, or from the calculator results (ASE's own keys)."""
-    if key is None:
-        return None
-    if kind == "info" and key in atoms.info:
-        return atoms.info[key]
-    if kind == "arrays" and key in atoms.arrays:
-        return atoms.arrays[key]
-    # ASE moves "energy"/"forces"/"stress" (and other known properties) of an extxyz file or
-    # a database row into a SinglePointCalculator: look there too
-    if atoms.calc is not None and key in atoms.calc.results:
-        return atoms.calc.results[key]
-    have = sorted(set(atoms.info) | set(atoms.arrays) | set(atoms.calc.results if atoms.calc else {}))
-    raise ValueError(f"frame has no {key!r}; keys present: {have}")
-
-
 def frames_from_atoms(images, energy_key: str = "energy", forces_key: str | None = "forces",
                       stress_key: str | None = None) -> list[Frame]:
-    """``Frame``s from ``ase.Atoms``: energy (eV) from ``info[energy_key]``, forces (n, 3) eV/Å
-    from ``arrays[forces_key]``, stress (6,) Voigt eV/Å^3 from ``info[stress_key]``, each falling
-    back to the calculator results under the same key. ``forces_key=None`` stores no forces."""
-    out = []
-    for k, atoms in enumerate(images):
-        out.append(Frame(
-            numbers=atoms.numbers.copy(), positions=atoms.positions.copy(),
-            energy=float(_take(atoms, energy_key, "info")),
-            forces=None if forces_key is None else np.asarray(_take(atoms, forces_key, "arrays"), float),
-            cell=atoms.cell.array.copy(), pbc=atoms.pbc.copy(),
-            stress=None if stress_key is None else np.asarray(_take(atoms, stress_key, "info"), float).reshape(-1),
-            frame_id=k))
-    return out
+    """``Frame``s from ``ase.Atoms``: energy (eV), forces (n, 3) eV/Å and stress (6,) Voigt
+    eV/Å^3 under the given keys (``equipot.data.store.atoms_labels``; a missing key is a
+    ValueError). ``forces_key=None`` stores no forces."""
+    return [Frame.from_atoms(atoms, k, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key,
+                             required=True, velocities=False) for k, atoms in enumerate(images)]
 
 
 def read_extxyz(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
@@ -132,3 +108,46 @@ def convert(inputs, output: str | Path, fmt: str | None = None, level_of_theory:
         frame.frame_id = k
     store.append(all_frames)
     return store
+
+
+def shipped_geometries() -> list[str]:
+    """Names of the starting geometries shipped with equipot (the nine MD17 molecules)."""
+    from importlib import resources
+
+    folder = resources.files("equipot") / "geometries"
+    return sorted(p.name[:-4] for p in folder.iterdir() if p.name.endswith(".xyz"))
+
+
+def read_structure(spec: str | Path):
+    """``ase.Atoms`` from a structure file (any ASE format) or a shipped geometry's name."""
+    from importlib import resources
+
+    from ase.io import read
+
+    path = Path(spec)
+    if path.is_file():
+        return read(path)
+    shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
+    if shipped.is_file():
+        return read(str(shipped))
+    raise FileNotFoundError(f"no file {str(spec)!r} and no shipped geometry of that name; "
+                            f"shipped: {', '.join(shipped_geometries())}")
+
+
+def load_positions(source) -> np.ndarray:
+    """(T, n, 3) positions, Å, of one system's trajectory: a frame store (.h5), a trajectory file
+    (any ASE format), a list of Atoms, or an array ((n, 3) is one frame)."""
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"no trajectory file {path}")
+        if path.suffix in (".h5", ".hdf5"):
+            with FrameStore(path) as store:
+                return store.trajectory_positions()
+        from ase.io import read
+
+        source = read(path, index=":")
+    if not isinstance(source, np.ndarray):
+        source = np.stack([a.positions for a in source]) if len(source) else np.zeros((0, 0, 3))
+    pos = np.asarray(source, float)
+    return pos[None] if pos.ndim == 2 else pos

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Sequence
 
 import numpy as np
@@ -89,3 +90,28 @@ def end_to_end(positions, first: int, last: int) -> np.ndarray:
         if not -n <= k < n:
             raise ValueError(f"end atom index {k} out of range for {n} atoms")
     return np.linalg.norm(pos[..., last, :] - pos[..., first, :], axis=-1)
+
+
+def chain_ends(atoms) -> tuple[int, int]:
+    """The two heavy atoms furthest apart along the bond graph: the ends of the backbone."""
+    from equipot.dynamics.monitors import bonds_of
+
+    heavy = set(np.flatnonzero(atoms.numbers > 1).tolist())
+    graph: dict[int, list[int]] = {i: [] for i in heavy}
+    for i, j in bonds_of(atoms):
+        if i in heavy and j in heavy:
+            graph[i].append(j)
+            graph[j].append(i)
+
+    def farthest(start: int) -> int:
+        seen, queue, last = {start}, deque([start]), start
+        while queue:
+            last = queue.popleft()
+            for k in graph[last]:
+                if k not in seen:
+                    seen.add(k)
+                    queue.append(k)
+        return last
+
+    a = farthest(min(heavy))
+    return a, farthest(a)

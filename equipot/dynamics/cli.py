@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import re
-from importlib import resources
 from pathlib import Path
+
+from equipot.dynamics.md import ENSEMBLES
+from equipot.data.readers import read_structure
+from equipot.dynamics.steps import parse_duration
 
 
 def register(subparsers) -> None:
@@ -14,7 +16,7 @@ def register(subparsers) -> None:
     p.add_argument("structure", help="structure file (any ASE format) or MD17 name, e.g. aspirin")
     p.add_argument("--model", action="append", required=True,
                    help="checkpoint path or shipped model name; repeat for a committee")
-    p.add_argument("--ensemble", default="nvt", choices=["nvt", "nve", "bussi", "nose-hoover"])
+    p.add_argument("--ensemble", default="nvt", choices=ENSEMBLES)
     p.add_argument("--temperature", type=float, default=300.0, help="K")
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="1/fs (Langevin)")
@@ -33,43 +35,13 @@ def register(subparsers) -> None:
                         "criterion misses)")
     p.add_argument("--max-wall", type=float, default=None, help="stop after this many minutes of wall time")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model: ~1.4x faster one-molecule float32 steps on CPU after a first call "
-                        "that compiles for minutes (with --replicas, eager was faster on CPU)")
+                   help="torch.compile the model: faster one-molecule steps after a first call that compiles for "
+                        "minutes (with --replicas on a CPU, eager is faster: docs/benchmarks.md)")
     p.add_argument("--replicas", type=int, default=1,
                    help="N > 1: run N independent copies of STRUCTURE batched, one model call per step "
                         "(nvt or nve; one model, not a committee); writes replica_K.extxyz per copy")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
-
-
-def parse_duration(text: str, timestep_fs: float) -> int:
-    """Number of steps from '10ps', '500fs', '0.1ns', '2000steps' or a plain number of ps."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|ps|fs|steps?)?\s*", text)
-    if not m:
-        raise ValueError(f"cannot read duration {text!r}; use e.g. 10ps, 500fs, 2000steps or a number of ps")
-    value, unit = float(m.group(1)), m.group(2) or "ps"
-    if unit.startswith("step"):
-        if value != int(value):
-            raise ValueError(f"a number of steps must be whole, got {text!r}")
-        steps = int(value)
-    else:
-        steps = int(round(value * {"ns": 1e6, "ps": 1e3, "fs": 1.0}[unit] / timestep_fs))
-    if steps < 1:
-        raise ValueError(f"duration {text!r} is less than one {timestep_fs} fs step")
-    return steps
-
-
-def read_structure(spec: str):
-    from ase.io import read
-
-    path = Path(spec)
-    if path.is_file():
-        return read(path)
-    shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
-    if shipped.is_file():
-        return read(str(shipped))
-    names = sorted(p.name[:-4] for p in (resources.files("equipot") / "geometries").iterdir() if p.name.endswith(".xyz"))
-    raise FileNotFoundError(f"no file {spec!r} and no shipped molecule of that name; shipped: {', '.join(names)}")
 
 
 def _make_calculator(args: argparse.Namespace):
@@ -103,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     monitors = default_monitors(args.temperature)
     reference = None
     if args.reference:
-        from equipot.dynamics.report import load_positions
+        from equipot.data.readers import load_positions
 
         reference = load_positions(args.reference)
         if reference.shape[1:] != atoms.positions.shape:

@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms, units
 
 from equipot.dynamics.analysis import energy_drift
+from equipot.dynamics.steps import n_steps
 
 ENSEMBLES = ("nvt", "nve", "bussi", "nose-hoover")
 LOG_COLUMNS = ["time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"]
@@ -131,17 +132,6 @@ class _TrajectoryWriter:
         (self._traj or self._fh).close()
 
 
-def _n_steps(steps: int | None, duration_ps: float | None, timestep_fs: float) -> int:
-    if (steps is None) == (duration_ps is None):
-        raise ValueError("give exactly one of steps or duration_ps")
-    if timestep_fs <= 0:
-        raise ValueError(f"timestep_fs must be positive, got {timestep_fs}")
-    n = int(steps) if steps is not None else int(round(duration_ps * 1000.0 / timestep_fs))
-    if n < 1:
-        raise ValueError(f"the run must have at least one step, got {n}")
-    return n
-
-
 def run_md(
     atoms: Atoms,
     *,
@@ -188,7 +178,7 @@ def run_md(
 
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
-    n_steps = _n_steps(steps, duration_ps, timestep_fs)
+    total = n_steps(steps, duration_ps, timestep_fs)
     if temperature_K < 0:
         raise ValueError(f"temperature_K must be >= 0, got {temperature_K}")
     for name, value in (("traj_every", traj_every), ("log_every", log_every), ("check_every", check_every)):
@@ -211,8 +201,7 @@ def run_md(
         initialise_velocities(atoms, temperature_K, rng, exact=exact_temperature)
     dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, friction_per_fs, rng, thermostat_time_fs)
     for monitor in monitors:
-        if hasattr(monitor, "start"):
-            monitor.start(atoms, temperature_K)
+        monitor.start(atoms, temperature_K)
 
     dt_ps = timestep_fs / 1000.0
     rows: list[dict[str, float]] = []
@@ -238,7 +227,8 @@ def run_md(
             log_fh.flush()
 
     failure: Failure | None = None
-    bar = tqdm(total=round(n_steps * dt_ps, 6), disable=not progress, unit="ps", desc=f"MD {ensemble}",
+    # counted in whole steps and shown in ps (unit_scale): float increments would add up past the total
+    bar = tqdm(total=total, disable=not progress, unit="ps", unit_scale=dt_ps, desc=f"MD {ensemble}",
                bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} ps [{elapsed}<{remaining}{postfix}]")
     t0 = time.perf_counter()
     step = 0
@@ -249,28 +239,28 @@ def run_md(
             failure = Failure("calculator", f"{type(err).__name__}: {err}", 0, 0.0)
         if writer and failure is None:
             writer.write(atoms)
-        while step < n_steps and failure is None:
+        while step < total and failure is None:
             # advance to the next step where something happens, in one integrator call
-            nxt = min(n_steps, *((step // k + 1) * k for k in (log_every, traj_every, check_every)))
+            nxt = min(total, *((step // k + 1) * k for k in (log_every, traj_every, check_every)))
             try:
                 dyn.run(nxt - step)
             except Exception as err:  # a model that blows up raises (NaN positions, ...)
                 step = int(dyn.nsteps)
                 failure = Failure("calculator", f"{type(err).__name__}: {err}", step, step * dt_ps)
                 break
-            bar.update(round((nxt - step) * dt_ps, 6))
+            bar.update(nxt - step)
             step = nxt
-            if step % log_every == 0 or step == n_steps:
+            if step % log_every == 0 or step == total:
                 record(step)
                 elapsed = time.perf_counter() - t0
                 bar.set_postfix_str(f"{step * dt_ps * 1e-3 / elapsed * 86400:.3g} ns/day" if elapsed > 0 else "")
             if writer and step % traj_every == 0:
                 writer.write(atoms)
-            if step % check_every == 0 or step == n_steps:
+            if step % check_every == 0 or step == total:
                 for monitor in monitors:
                     reason = monitor.check(atoms, step, step * dt_ps)
                     if reason:
-                        failure = Failure(getattr(monitor, "name", type(monitor).__name__), reason, step, step * dt_ps)
+                        failure = Failure(monitor.name, reason, step, step * dt_ps)
                         break
             if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
                 break
@@ -293,7 +283,7 @@ def run_md(
         result.drift = energy_drift([r["time_ps"] for r in rows], [r["etot_eV"] for r in rows], len(atoms))
     if reference is not None and traj_path is not None and step > 0:
         from equipot.dynamics.analysis import distance_histogram_error
-        from equipot.dynamics.report import load_positions
+        from equipot.data.readers import load_positions
 
         result.hr_error = distance_histogram_error(load_positions(traj_path), load_positions(reference))
     if report is not None:
@@ -302,7 +292,7 @@ def run_md(
         settings = dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
                         friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
                         thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
-                        steps=n_steps, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
+                        steps=total, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
                         formula=atoms.get_chemical_formula(), calculator=type(atoms.calc).__name__,
                         monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
                         check_every=check_every, log_every=log_every, traj_every=traj_every)

@@ -1,9 +1,9 @@
 """Stability monitors that run during MD and stop it with a reason (Fu et al., TMLR 2023).
 
-Each monitor has a ``name`` and ``check(atoms, step, time_ps) -> str | None``: a reason when
-the trajectory has failed, else None. ``run_md`` also calls an optional
-``start(atoms, temperature_K)`` once before the first step, so a monitor can take its
-reference (bonds of the first frame, the target temperature) or switch itself off.
+Each monitor is a ``Monitor``: a ``name`` and ``check(atoms, step, time_ps) -> str | None``, a
+reason when the trajectory has failed, else None. ``run_md`` and ``ReplicaDynamics`` call its
+``start(atoms, temperature_K)`` once before the first step, so a monitor can take its reference
+(bonds of the first frame, the target temperature) or switch itself off.
 
 The checks themselves are array functions (``bond_deviation``, ``min_pair_distance``,
 ``max_force_norm``, ``kinetic_temperature``) taking one frame (n, 3) or a batch of replicas
@@ -103,7 +103,21 @@ def reference_bond_lengths(frames, bonds: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------- monitors
 
 
-class BondStability:
+class Monitor:
+    """What MD drivers call: ``start`` once before the first step (default: nothing), then
+    ``check`` every few steps; a non-empty string from ``check`` stops the run (or the replica)
+    and is reported with the monitor's ``name``."""
+
+    name = "monitor"
+
+    def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
+        """Take what the checks compare with from the first frame (default: nothing)."""
+
+    def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
+        raise NotImplementedError
+
+
+class BondStability(Monitor):
     """Fu et al.'s criterion: unstable at the first frame where any bond deviates more than
     ``max_deviation`` Å from its reference length (the mean over a reference trajectory if
     given, else its length in the first frame). Bonds are those of the first frame."""
@@ -142,7 +156,7 @@ class BondStability:
         return None
 
 
-class ContactStability:
+class ContactStability(Monitor):
     """Two heavy atoms more than two bonds apart (``contact_pairs`` of the first frame) closer
     than their closest approach over a reference trajectory minus ``margin`` Å.
 
@@ -184,7 +198,7 @@ class ContactStability:
         return None
 
 
-class TemperatureBlowup:
+class TemperatureBlowup(Monitor):
     """Instantaneous temperature above ``max_K``, or above ``factor`` × the run's target."""
 
     name = "temperature"
@@ -210,7 +224,7 @@ class TemperatureBlowup:
         return f"temperature {t:.0f} K above {self.max_K:.0f} K" if not t <= self.max_K else None
 
 
-class ForceSanity:
+class ForceSanity(Monitor):
     """Non-finite positions or forces, or any per-atom |F| above ``max_force`` eV/Å."""
 
     name = "forces"
@@ -230,7 +244,7 @@ class ForceSanity:
         return f"force {biggest:.1f} eV/Å above {self.max_force} eV/Å" if biggest > self.max_force else None
 
 
-class MinDistance:
+class MinDistance(Monitor):
     """Two atoms closer than ``min_distance`` Å, or (with ``covalent_fraction``) closer than
     that fraction of the sum of their covalent radii. Periodic cells use minimum images."""
 
@@ -265,7 +279,7 @@ class MinDistance:
         return None
 
 
-class Uncertainty:
+class Uncertainty(Monitor):
     """Committee force disagreement (``calc.results["force_uncertainty"]``, eV/Å per atom)
     above ``threshold`` on any atom. A calculator that does not provide it (one model, or a
     non-equipot calculator) switches the monitor off with a warning instead of failing."""

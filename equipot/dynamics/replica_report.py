@@ -63,10 +63,9 @@ def write_replica_report(out: str | Path, templates: Sequence[Atoms], result, se
 
 
 def _plot(path: Path, templates: Sequence[Atoms], result, rows: list[dict], reference: np.ndarray | None) -> None:
-    import matplotlib
+    from equipot.plotting import pyplot
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     if len(result.energies):

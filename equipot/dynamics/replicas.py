@@ -24,9 +24,11 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from equipot.checkpoint import load_model
 from equipot.data.graph import AtomicGraph
-from equipot.data.neighbors import radius_graph
+from equipot.data.neighbors import VerletNeighbors, radius_graph
 from equipot.dynamics.md import initialise_velocities
+from equipot.dynamics.steps import n_steps
 from equipot.model import Equiformer
+from equipot.potential import Potential
 
 
 @dataclass
@@ -84,25 +86,23 @@ def split_graph(graph: AtomicGraph, parts: int) -> list[AtomicGraph]:
 
 
 class ReplicaDynamics:
-    """Advance many molecules at once with one ``Equiformer`` call per step.
+    """Advance many molecules at once with one potential call per step.
 
     Args:
-        model: an ``Equiformer``, checkpoint path or shipped model name.
+        model: a ``Potential`` (or bare ``Equiformer``), checkpoint path or shipped model name.
         systems: the starting structures (non-periodic), one per replica.
         temperature_K: Maxwell-Boltzmann start and Langevin target.
         ensemble: "nvt" (Langevin, BAOAB) or "nve" (velocity Verlet).
         timestep_fs, friction_per_fs: integrator settings (friction 1/fs).
         seed: seeds the starting velocities and the Langevin noise.
-        monitors: objects with ``name`` and ``check(atoms, step, time_ps) -> str | None``
-            (those of ``equipot.dynamics.monitors``), applied to each live replica every
+        monitors: ``equipot.dynamics.monitors.Monitor``s, applied to each live replica every
             ``check_every`` steps; or one such list per replica (different molecules with
             their own reference bond lengths, say).
         skin: Verlet skin of the batched neighbour list, Å.
-        compile: ``torch.compile`` the energy network (``Equiformer.compile_inference``); the
-            first call compiles for minutes. On a 2-core CPU the batched call of 32 aspirins
-            ran slower compiled than eager (``bench/replicas.py [--compile]``; README,
-            Benchmarks), so leave it off there; it is meant for GPUs, where launches, not
-            arithmetic, bound a call.
+        compile: ``torch.compile`` the energy network (``Potential.compile``); the
+            first call compiles for minutes. It is meant for GPUs, where kernel launches, not
+            arithmetic, bound a call; on a CPU compare with ``bench/replicas.py [--compile]``
+            before turning it on (docs/benchmarks.md).
         workers: on CPU, split each step's call into this many groups of whole replicas,
             computed at once in as many Python threads, each with its share of torch's
             threads. Small tensor operations use two threads poorly, so on 2 cores two
@@ -114,7 +114,7 @@ class ReplicaDynamics:
 
     def __init__(
         self,
-        model: Equiformer | str,
+        model: Potential | Equiformer | str,
         systems: Sequence[Atoms],
         *,
         temperature_K: float,
@@ -138,7 +138,7 @@ class ReplicaDynamics:
             raise ValueError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
         self.model = load_model(model, device=device, dtype=dtype)
         if compile:
-            self.model.compile_inference()
+            self.model.compile()
         self.device = torch.device(device)
         self.dtype = next(self.model.parameters()).dtype
         self.ensemble = ensemble
@@ -152,7 +152,6 @@ class ReplicaDynamics:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
-        self.skin = float(skin)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
         self.templates = [a.copy() for a in systems]
@@ -171,7 +170,8 @@ class ReplicaDynamics:
         self.model.species_index(self.numbers)  # unknown elements: clear error now
         self.alive = np.ones(len(systems), dtype=bool)
         self.failures: list[ReplicaFailure | None] = [None] * len(systems)
-        self._nl: dict | None = None
+        self.neighbors = VerletNeighbors(self.model.cutoff, skin)
+        self._neighbor_atoms: torch.Tensor | None = None
         self.forces, self.energy = self._compute()
         # Monitors keep per-system state (a bond list, reference lengths, a limit set from
         # the target temperature), so every replica gets its own copies, started on it.
@@ -183,8 +183,7 @@ class ReplicaDynamics:
         for k, replica_monitors in enumerate(self.monitors):
             atoms = self.replica_atoms(k)
             for monitor in replica_monitors:
-                if hasattr(monitor, "start"):
-                    monitor.start(atoms, self.temperature_K)
+                monitor.start(atoms, self.temperature_K)
 
     # --- model ---------------------------------------------------------------------------
     def _live_atoms(self) -> torch.Tensor:
@@ -196,22 +195,24 @@ class ReplicaDynamics:
         pos = self.positions.index_select(0, live)
         rep = self.replica_of_atom.index_select(0, live)
         batch = torch.unique_consecutive(rep, return_inverse=True)[1]
-        nl = self._nl
-        if nl is None or nl["live"].shape != live.shape or not torch.equal(nl["live"], live) or (
-            (pos - nl["positions"]).norm(dim=-1).max() > 0.5 * self.skin
-        ):
-            edges = radius_graph(pos, self.model.cutoff + self.skin, batch)
-            nl = self._nl = {"live": live, "positions": pos.detach().clone(), "edges": edges}
-        src, dst = nl["edges"]
-        keep = (pos.index_select(0, src) - pos.index_select(0, dst)).norm(dim=-1) < self.model.cutoff
+
+        def build(cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            edges = radius_graph(pos, cutoff, batch)
+            shifts = pos.new_zeros(edges.shape[1], 3)
+            return edges, shifts, shifts
+
+        # a replica dropping out changes which atoms the list indexes
+        changed = self._neighbor_atoms is None or not torch.equal(self._neighbor_atoms, live)
+        self._neighbor_atoms = live
+        edge_index, shifts = self.neighbors(pos, build, changed=changed)
         n_graphs = int(batch.max()) + 1 if len(batch) else 0
         return AtomicGraph(
             numbers=self.numbers.index_select(0, live),
             positions=pos,
             cell=pos.new_zeros(n_graphs, 3, 3),
             pbc=torch.zeros(n_graphs, 3, dtype=torch.bool, device=self.device),
-            edge_index=nl["edges"][:, keep],
-            shifts=pos.new_zeros(int(keep.sum()), 3),
+            edge_index=edge_index,
+            shifts=shifts,
             batch=batch,
         )
 
@@ -283,7 +284,7 @@ class ReplicaDynamics:
                     atoms = atoms or self.replica_atoms(k)
                     reason = monitor.check(atoms, step, time_ps)
                     if reason:
-                        name = getattr(monitor, "name", type(monitor).__name__)
+                        name = monitor.name
                         break
             if reason:
                 self.failures[k] = ReplicaFailure(int(k), name, reason, step, time_ps)
@@ -298,10 +299,7 @@ class ReplicaDynamics:
         ``record_every`` > 0 keeps every replica's positions each that many steps (for h(r),
         radius of gyration...), in ``result.positions``.
         """
-        if (steps is None) == (duration_ps is None):
-            raise ValueError("give exactly one of steps or duration_ps")
-        if steps is None:
-            steps = int(round(duration_ps * 1000 * units.fs / self.dt))
+        steps = n_steps(steps, duration_ps, self.dt / units.fs)
         from tqdm.auto import tqdm
 
         dt_ps = self.dt / (1000 * units.fs)

@@ -9,20 +9,7 @@ from typing import Any
 
 import numpy as np
 
-
-def load_positions(source) -> np.ndarray:
-    """(T, n, 3) positions from a trajectory file (any ASE format), a list of Atoms or an array."""
-    if isinstance(source, (str, Path)):
-        from ase.io import read
-
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(f"no trajectory file {path}")
-        source = read(path, index=":")
-    if not isinstance(source, np.ndarray):
-        source = np.stack([a.positions for a in source]) if len(source) else np.zeros((0, 0, 3))
-    pos = np.asarray(source, float)
-    return pos[None] if pos.ndim == 2 else pos
+from equipot.data.readers import load_positions
 
 
 def _jsonable(x: Any) -> Any:
@@ -58,10 +45,9 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
     }
     (out / "report.json").write_text(json.dumps(_jsonable(report), indent=2, default=str))
 
-    import matplotlib
+    from equipot.plotting import pyplot
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     t = np.array([r["time_ps"] for r in rows])

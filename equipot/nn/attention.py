@@ -7,10 +7,12 @@ from e3nn import o3
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from equipot.nn.edges import Edges
 from equipot.nn.gate import Gate
 from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
-from equipot.nn.tensor_product import SCALAR, DepthwiseTensorProduct, channels_last
+from equipot.nn.layout import SCALAR, channels_last
+from equipot.nn.tensor_product import DepthwiseTensorProduct
 
 
 def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
@@ -76,8 +78,7 @@ class GraphAttention(nn.Module):
     through a second depth-wise tensor product (non-linear message passing). Heads are
     summed with the envelope softmax weights, concatenated and projected back.
 
-    Shapes: x (N, irreps_node.dim), edge_src/edge_dst (E,), sh (E, irreps_sh.dim),
-            basis (E, num_basis), envelope (E,) -> (N, irreps_node.dim)
+    Shapes: x (N, irreps_node.dim), edges (E edges, see ``Edges``) -> (N, irreps_node.dim)
     """
 
     def __init__(
@@ -87,9 +88,11 @@ class GraphAttention(nn.Module):
         num_heads: int,
         num_basis: int,
         radial_hidden: int = 64,
+        scalars_only: bool = False,
     ) -> None:
         super().__init__()
         self.irreps_node = o3.Irreps(irreps_node)
+        self.irreps_sh = o3.Irreps(irreps_sh)
         if len({ir for _, ir in self.irreps_node}) != len(self.irreps_node):
             raise ValueError(f"irreps_node {self.irreps_node}: list each irrep once (e.g. 64x0e+16x1o+8x2e)")
         self.num_heads = num_heads
@@ -128,68 +131,54 @@ class GraphAttention(nn.Module):
         self.linear_out = EquivariantLinear(
             o3.Irreps([(num_heads * mul, ir) for mul, ir in self.irreps_head]), self.irreps_node
         )
-        # Memory/time trade for large systems, not part of the model: attend over slices of
-        # about this many edges and recompute each slice in the backward pass (None: no slicing).
-        self.edge_chunk_size: int | None = None
-        # Set on a model's last layer, whose non-scalar outputs nothing reads (the energy
-        # head takes scalars, and layer norm, gate and linear layers never feed L>0 into
-        # scalars): its values are then only the tensor-product paths to 0e. Same energy
-        # and forces (bench/single_point.py --full-last-layer for the time saved).
-        self.scalars_only = False
+        # A model's last layer: nothing reads its non-scalar outputs (the energy head takes
+        # scalars, and layer norm, gate and linear layers never feed L>0 into scalars), so its
+        # values are only the tensor-product paths to 0e. Same energy and forces.
+        self.scalars_only = bool(scalars_only)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        edge_src: torch.Tensor,
-        edge_dst: torch.Tensor,
-        sh: torch.Tensor,
-        basis: torch.Tensor,
-        envelope: torch.Tensor,
-    ) -> torch.Tensor:
+    def extra_repr(self) -> str:
+        last = ", scalars_only" if self.scalars_only else ""
+        return f"{self.irreps_node} x {self.irreps_sh} -> {self.irreps_node}, heads={self.num_heads}{last}"
+
+    def forward(self, x: torch.Tensor, edges: Edges, edge_chunk_size: int | None = None) -> torch.Tensor:
+        """``edge_chunk_size``: attend over runs of about this many edges, each recomputed in the
+        backward pass (a memory trade for large systems; same result). None: all at once."""
         # channels last, one (N, 2l+1, mul) block per irrep: each edge gathers contiguous
         # blocks, and nothing edge-sized is split (a split's backward concatenates)
         blocks = channels_last(x, self.linear_src.in_layout)
         src_feat, dst_feat = self.linear_src.forward_typed(blocks), self.linear_dst.forward_typed(blocks)
-        chunk = self.edge_chunk_size
-        if chunk is None or edge_src.shape[0] <= chunk:
-            out = self.aggregate(src_feat, dst_feat, edge_src, edge_dst, sh, basis, envelope)
+        if edge_chunk_size is None or edges.num_edges <= edge_chunk_size:
+            out = self.aggregate(src_feat, dst_feat, edges)
         else:
-            out = self.aggregate_in_chunks(src_feat, dst_feat, edge_src, edge_dst, sh, basis, envelope, chunk)
+            out = self.aggregate_in_chunks(src_feat, dst_feat, edges, edge_chunk_size)
         return self.linear_out.flatten(self.linear_out.forward_typed(out, self.scalars_only))
 
     def aggregate(
-        self,
-        src_feat: list[torch.Tensor],
-        dst_feat: list[torch.Tensor],
-        edge_src: torch.Tensor,
-        edge_dst: torch.Tensor,
-        sh: torch.Tensor,
-        basis: torch.Tensor,
-        envelope: torch.Tensor,
+        self, src_feat: list[torch.Tensor], dst_feat: list[torch.Tensor], edges: Edges
     ) -> list[torch.Tensor | None]:
         """Attention-weighted sum of the values of each node's incoming edges.
 
         Shapes: src_feat, dst_feat [(N_src or N_dst, 2l+1, mul) per irrep of irreps_node],
-                edge_src indexes src_feat, edge_dst indexes dst_feat
+                edges.src indexes src_feat, edges.dst indexes dst_feat
                 -> [(N_dst, 2l+1, num_heads * mul_head) per irrep type; None for L>0
                     with ``scalars_only``]
         """
         num_nodes = dst_feat[0].shape[0]
         # index_select, not x[idx]: its backward is an index_add, much cheaper than index_put on CPU
-        message = [s.index_select(0, edge_src) + d.index_select(0, edge_dst) for s, d in zip(src_feat, dst_feat)]
+        message = [s.index_select(0, edges.src) + d.index_select(0, edges.dst) for s, d in zip(src_feat, dst_feat)]
         # Both tensor products are linear in the harmonics, so the envelope scales them,
         # (E, 9), rather than the wide inputs or radial weights.
-        sh = sh * envelope.unsqueeze(-1)
-        feat = self.tp_alpha.forward_blocks(message, sh, self.radial_alpha(basis))
+        sh = edges.sh * edges.envelope.unsqueeze(-1)
+        feat = self.tp_alpha.forward_blocks(message, sh, self.radial_alpha(edges.basis))
 
         (alpha,) = self.linear_alpha.forward_typed(feat)
         alpha = self.alpha_act(alpha).view(-1, self.num_heads, self.alpha_channels)
         logits = (alpha * self.alpha_dot).sum(-1)
-        weights = envelope_softmax(logits, envelope, edge_dst, num_nodes)
+        weights = envelope_softmax(logits, edges.envelope, edges.dst, num_nodes)
 
         value = self.value_gate(self.linear_value_in.forward_typed(feat))
         only = self.scalars_only
-        weights_value = self.radial_value(basis, self.tp_value.scalar_paths if only else None)
+        weights_value = self.radial_value(edges.basis, self.tp_value.scalar_paths if only else None)
         value = self.tp_value.forward_blocks(value, sh, weights_value, scalars_only=only)
         out: list[torch.Tensor | None] = []
         for v, mul in zip(self.linear_value.forward_typed(value, scalars_only=only), self.head_muls):
@@ -198,19 +187,11 @@ class GraphAttention(nn.Module):
                 continue
             e, d, channels = v.shape
             v = (v.view(e, d, self.num_heads, mul) * weights.view(e, 1, self.num_heads, 1)).view(e, d, channels)
-            out.append(v.new_zeros(num_nodes, d, channels).index_add(0, edge_dst, v))
+            out.append(v.new_zeros(num_nodes, d, channels).index_add(0, edges.dst, v))
         return out
 
     def aggregate_in_chunks(
-        self,
-        src_feat: list[torch.Tensor],
-        dst_feat: list[torch.Tensor],
-        edge_src: torch.Tensor,
-        edge_dst: torch.Tensor,
-        sh: torch.Tensor,
-        basis: torch.Tensor,
-        envelope: torch.Tensor,
-        chunk: int,
+        self, src_feat: list[torch.Tensor], dst_feat: list[torch.Tensor], edges: Edges, chunk: int
     ) -> list[torch.Tensor | None]:
         """``aggregate`` over runs of whole destination nodes with about ``chunk`` edges each.
 
@@ -222,22 +203,18 @@ class GraphAttention(nn.Module):
         Shapes: as ``aggregate``.
         """
         num_nodes = dst_feat[0].shape[0]
-        order = torch.argsort(edge_dst, stable=True)
-        edge_src, edge_dst = edge_src.index_select(0, order), edge_dst.index_select(0, order)
-        sh, basis, envelope = sh.index_select(0, order), basis.index_select(0, order), envelope.index_select(0, order)
+        edges = edges.select(torch.argsort(edges.dst, stable=True))
         # first[n]: position of node n's first edge in the sorted list; first[N] = E
-        first = torch.zeros(num_nodes + 1, dtype=torch.long, device=edge_dst.device)
-        first[1:] = torch.bincount(edge_dst, minlength=num_nodes).cumsum(0)
-        targets = torch.arange(chunk, edge_dst.shape[0], chunk, device=edge_dst.device)
+        first = torch.zeros(num_nodes + 1, dtype=torch.long, device=edges.dst.device)
+        first[1:] = torch.bincount(edges.dst, minlength=num_nodes).cumsum(0)
+        targets = torch.arange(chunk, edges.num_edges, chunk, device=edges.dst.device)
         cuts = torch.searchsorted(first, targets).clamp(max=num_nodes).tolist()
         bounds = sorted({0, num_nodes, *cuts})
         first = first.tolist()
         recompute = torch.is_grad_enabled()
         parts = []
         for n0, n1 in zip(bounds[:-1], bounds[1:]):
-            e0, e1 = first[n0], first[n1]
-            args = (src_feat, [d[n0:n1] for d in dst_feat], edge_src[e0:e1], edge_dst[e0:e1] - n0,
-                    sh[e0:e1], basis[e0:e1], envelope[e0:e1])
+            args = (src_feat, [d[n0:n1] for d in dst_feat], edges.slice(first[n0], first[n1], n0))
             if recompute:
                 parts.append(checkpoint(self.aggregate, *args, use_reentrant=False))
             else:

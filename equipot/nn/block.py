@@ -1,4 +1,4 @@
-"""Pre-norm Transformer block of Equiformer."""
+"""Pre-norm Transformer block of Equiformer (Sec. 3.4, Fig. 1)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from e3nn import o3
 from torch import nn
 
 from equipot.nn.attention import GraphAttention
+from equipot.nn.edges import Edges
 from equipot.nn.feedforward import FeedForward
 from equipot.nn.norm import EquivariantLayerNorm
 
@@ -14,7 +15,10 @@ from equipot.nn.norm import EquivariantLayerNorm
 class TransformerBlock(nn.Module):
     """x + GraphAttention(LN(x)), then x + FeedForward(LN(x)).
 
-    Shapes: x (N, irreps_node.dim) -> (N, irreps_node.dim); edge arguments as GraphAttention.
+    ``scalars_only`` marks a model's last block, whose attention then computes only its
+    scalar outputs (see ``GraphAttention``).
+
+    Shapes: x (N, irreps_node.dim), edges (E edges) -> (N, irreps_node.dim)
     """
 
     def __init__(
@@ -25,21 +29,14 @@ class TransformerBlock(nn.Module):
         num_basis: int,
         radial_hidden: int,
         ffn_multiplier: int,
+        scalars_only: bool = False,
     ) -> None:
         super().__init__()
         self.norm_attn = EquivariantLayerNorm(irreps_node)
-        self.attention = GraphAttention(irreps_node, irreps_sh, num_heads, num_basis, radial_hidden)
+        self.attention = GraphAttention(irreps_node, irreps_sh, num_heads, num_basis, radial_hidden, scalars_only)
         self.norm_ffn = EquivariantLayerNorm(irreps_node)
         self.ffn = FeedForward(irreps_node, ffn_multiplier)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        edge_src: torch.Tensor,
-        edge_dst: torch.Tensor,
-        sh: torch.Tensor,
-        basis: torch.Tensor,
-        envelope: torch.Tensor,
-    ) -> torch.Tensor:
-        x = x + self.attention(self.norm_attn(x), edge_src, edge_dst, sh, basis, envelope)
+    def forward(self, x: torch.Tensor, edges: Edges, edge_chunk_size: int | None = None) -> torch.Tensor:
+        x = x + self.attention(self.norm_attn(x), edges, edge_chunk_size)
         return x + self.ffn(self.norm_ffn(x))

@@ -6,6 +6,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equipot.nn.edges import Edges
 from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
 from equipot.nn.tensor_product import DepthwiseTensorProduct
@@ -34,8 +35,7 @@ class EdgeDegreeEmbedding(nn.Module):
     multiplied by the cutoff envelope, and the sum is divided by the average number of
     neighbours so its size does not grow with density.
 
-    Shapes: sh (E, irreps_sh.dim), basis (E, num_basis), envelope (E,), edge_dst (E,)
-            -> (N, irreps_node.dim)
+    Shapes: edges (E edges, see ``Edges``), num_nodes N -> (N, irreps_node.dim)
     """
 
     def __init__(
@@ -55,21 +55,18 @@ class EdgeDegreeEmbedding(nn.Module):
         self.linear = EquivariantLinear(self.tp.irreps_out, irreps_node)
         self.avg_num_neighbors = float(avg_num_neighbors)
 
-    def forward(
-        self,
-        sh: torch.Tensor,
-        basis: torch.Tensor,
-        envelope: torch.Tensor,
-        edge_dst: torch.Tensor,
-        num_nodes: int,
-    ) -> torch.Tensor:
+    def forward(self, edges: Edges, num_nodes: int) -> torch.Tensor:
+        sh = edges.sh
         # the input is a constant 1 per channel; the tensor product is linear in the
         # harmonics, so the envelope scales them, (E, 9), not a wider tensor
         ones = sh.new_ones(1, 1, 1).expand(sh.shape[0], 1, self.channels)
-        edge_feat = self.tp.forward_blocks([ones], sh * envelope.unsqueeze(-1), self.radial(basis))
+        edge_feat = self.tp.forward_blocks([ones], sh * edges.envelope.unsqueeze(-1), self.radial(edges.basis))
         # The linear layer (no bias) commutes with the sum over neighbours. Applied per edge to
         # the rank-1 blocks it mixes (E, 1, channels) rows before they are expanded, so the
         # widest edge tensor is (E, 2l+1, mul of irreps_node), not (E, 2l+1, channels).
         edge_feat = self.linear.forward_typed(edge_feat)
-        node = [b.new_zeros(num_nodes, *b.shape[1:]).index_add(0, edge_dst, b) for b in edge_feat]
+        node = [b.new_zeros(num_nodes, *b.shape[1:]).index_add(0, edges.dst, b) for b in edge_feat]
         return self.linear.flatten(node) / self.avg_num_neighbors
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}x0e x {self.tp.irreps_sh} -> {self.linear.irreps_out}, avg_num_neighbors={self.avg_num_neighbors:.4g}"

@@ -8,7 +8,7 @@ from torch import nn
 
 from equipot.nn.gate import Gate
 from equipot.nn.linear import EquivariantLinear
-from equipot.nn.tensor_product import channels_last
+from equipot.nn.layout import channels_last
 
 
 def scale_irreps(irreps: o3.Irreps, factor: int) -> o3.Irreps:

@@ -38,6 +38,9 @@ class Gate(nn.Module):
         self.num_gates = gated.num_irreps
         self.gate_sizes = [mul for mul, _ in gated]
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.irreps_in} -> {self.irreps_out})"
+
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor]:
         out = []
         if self.num_scalars:

@@ -9,7 +9,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from equipot.nn.tensor_product import SCALAR, Block, OuterBlock, channels_last
+from equipot.nn.layout import SCALAR, Block, OuterBlock, channels_last
 
 
 class EquivariantLinear(nn.Module):
@@ -22,6 +22,18 @@ class EquivariantLinear(nn.Module):
     from the input are zero.
 
     Shapes: x (..., irreps_in.dim) -> (..., irreps_out.dim)
+
+    Equal to e3nn's ``Linear`` with the same weights (e3nn keeps them flat, one block after
+    another, in the order of our ``weights``)::
+
+        >>> import torch
+        >>> from e3nn import o3
+        >>> ours, ref = EquivariantLinear("4x0e+2x1o", "3x0e+1x1o"), o3.Linear("4x0e+2x1o", "3x0e+1x1o")
+        >>> with torch.no_grad():
+        ...     _ = ref.weight.copy_(torch.cat([w.flatten() for w in ours.weights]))
+        >>> x = torch.randn(5, 10)
+        >>> torch.allclose(ours(x), ref(x), atol=1e-6)
+        True
     """
 
     def __init__(self, irreps_in: str | o3.Irreps, irreps_out: str | o3.Irreps, biases: bool = False) -> None:
@@ -46,6 +58,11 @@ class EquivariantLinear(nn.Module):
         self.bias_at = self.scalar_at if self.bias is not None else -1
         self.out_layout = [(mul, ir.dim, self.irs.index(ir) if ir in self.irs else -1) for mul, ir in self.irreps_out]
         self.out_dim = self.irreps_out.dim
+
+    def __repr__(self) -> str:
+        weights = sum(w.numel() for w in self.weights)
+        biases = f" + {self.bias.numel()} biases" if self.bias is not None else ""
+        return f"{type(self).__name__}({self.irreps_in} -> {self.irreps_out} | {weights} weights{biases})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]

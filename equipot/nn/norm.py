@@ -27,6 +27,9 @@ class EquivariantLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_scalar))
         self.layout = [(mul, ir.dim, ir.l == 0) for mul, ir in self.irreps]
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.irreps}, eps={self.eps})"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         out = []

@@ -46,6 +46,9 @@ class PolynomialEnvelope(nn.Module):
         self.cutoff = float(cutoff)
         self.p = int(exponent)
 
+    def extra_repr(self) -> str:
+        return f"cutoff={self.cutoff}, p={self.p}"
+
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         return polynomial_envelope(r / self.cutoff, self.p)
 
@@ -64,6 +67,9 @@ class BesselBasis(nn.Module):
         self.freq = nn.Parameter(freq, requires_grad=trainable)
         self.prefactor = math.sqrt(2.0 / cutoff)
 
+    def extra_repr(self) -> str:
+        return f"cutoff={self.cutoff}, num_basis={self.num_basis}"
+
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         # r > 0 for every edge (self-pairs are never edges), so the 1/r is safe.
         x = r.unsqueeze(-1) / self.cutoff
@@ -81,6 +87,9 @@ class GaussianBasis(nn.Module):
         self.num_basis = int(num_basis)
         self.register_buffer("centers", torch.linspace(0.0, cutoff, num_basis))
         self.width = cutoff / max(num_basis - 1, 1)
+
+    def extra_repr(self) -> str:
+        return f"num_basis={self.num_basis}, width={self.width:.4g}"
 
     def forward(self, r: torch.Tensor) -> torch.Tensor:
         return torch.exp(-0.5 * ((r.unsqueeze(-1) - self.centers) / self.width) ** 2)
@@ -116,6 +125,10 @@ class RadialMLP(nn.Module):
         self.sizes = [int(n) for n in sizes]
         layers.append(nn.Linear(width, sum(self.sizes)))
         self.net = nn.Sequential(*layers)
+
+    def __repr__(self) -> str:
+        widths = [m.in_features for m in self.net if isinstance(m, nn.Linear)]
+        return f"{type(self).__name__}({' -> '.join(map(str, widths))} -> {sum(self.sizes)} in {len(self.sizes)} pieces)"
 
     def forward(self, basis: torch.Tensor, only: Sequence[int] | None = None) -> list[torch.Tensor | None]:
         """``only``: compute just these pieces (the others are None)."""

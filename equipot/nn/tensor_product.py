@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence, Union
+from typing import Sequence
 
 import torch
 from e3nn import o3
 from torch import nn
 
-
-class OuterBlock(NamedTuple):
-    """A per-edge rank-1 block ``left * right``: (E, 2l+1, 1) times (E, 1, mul).
-
-    Every path from a scalar (0e) input is one: the weighted input channels times one
-    column of the coupled harmonics. Kept factored, a following ``EquivariantLinear`` mixes the
-    channels of ``right`` before the outer product, so the (E, 2l+1, mul) product, the widest
-    tensor of the layer, is never made.
-    """
-
-    left: torch.Tensor
-    right: torch.Tensor
-
-    def dense(self) -> torch.Tensor:
-        return self.left * self.right
-
-
-Block = Union[torch.Tensor, OuterBlock]
-SCALAR = o3.Irrep("0e")
-
-
-def dense(block: Block) -> torch.Tensor:
-    """The block as one tensor, (E, 2l+1, mul)."""
-    return block.dense() if isinstance(block, OuterBlock) else block
-
-
-def channels_last(x: torch.Tensor, layout: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
-    """Split features in e3nn's layout into one channels-last view per irreps entry.
-
-    Shapes: x (n, sum(mul * d)), layout [(mul, d)] -> [(n, d, mul)] (views, no copy)
-    """
-    n = x.shape[0]
-    return [b.reshape(n, mul, d).transpose(1, 2) for b, (mul, d) in zip(x.split([m * d for m, d in layout], dim=-1), layout)]
+from equipot.nn.layout import SCALAR, Block, OuterBlock, channels_last, dense
 
 
 def depthwise_paths(
@@ -80,6 +48,20 @@ class DepthwiseTensorProduct(nn.Module):
 
     Shapes: x (E, irreps_in.dim), sh (E, irreps_sh.dim), weight (E, weight_numel)
             -> (E, irreps_out.dim)
+
+    Equal to e3nn's ``TensorProduct`` with one 'uvu' instruction per path::
+
+        >>> import torch
+        >>> from e3nn import o3
+        >>> sh = o3.Irreps.spherical_harmonics(1)
+        >>> ours = DepthwiseTensorProduct("4x0e+2x1o", sh, "0e+1o")
+        >>> paths = depthwise_paths(ours.irreps_in, sh, o3.Irreps("0e+1o"))
+        >>> ref = o3.TensorProduct(ours.irreps_in, sh, ours.irreps_out,
+        ...                        [(i, s, k, "uvu", True) for k, (i, s, _) in enumerate(paths)],
+        ...                        shared_weights=False, internal_weights=False)
+        >>> x, y, w = torch.randn(3, 10), o3.spherical_harmonics(sh, torch.randn(3, 3), True), torch.randn(3, 12)
+        >>> torch.allclose(ours(x, y, w), ref(x, y, w), atol=1e-5)
+        True
     """
 
     def __init__(
@@ -130,6 +112,10 @@ class DepthwiseTensorProduct(nn.Module):
         # one weight vector per path, in the order of forward_blocks' ``weights`` (the
         # 'uvu' layout: paths of one input entry one after another)
         self.weight_sizes = [mul for _, mul, _, n_paths, _ in self.entries for _ in range(n_paths)]
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.irreps_in} x {self.irreps_sh} -> {self.irreps_out} | "
+                f"{len(self.weight_sizes)} paths, {self.weight_numel} weights per edge)")
 
     def _apply(self, fn, recurse=True):
         """Casts and moves as any module, then re-derives the CG buffers from exact float64
@@ -188,8 +174,7 @@ class DepthwiseTensorProduct(nn.Module):
                 for c_path, w_path in zip(coupling.split(out_dims, dim=-1), w):
                     block = OuterBlock(c_path.transpose(1, 2), x[i_in] * w_path)
                     # Under torch.compile the expanded product is cheaper: inductor fuses it into
-                    # the products around it, while the factored form made a compiled aspirin
-                    # force call 70 ms instead of 47 (bench/compile_speedup.py).
+                    # the products around it (bench/compile_speedup.py measures both).
                     outputs.append(block.dense() if torch.compiler.is_compiling() else block)
                 continue
             # then the channels, channels last: (E, K, 2l_in+1) @ (E, 2l_in+1, mul) -> (E, K, mul).

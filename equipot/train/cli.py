@@ -21,11 +21,11 @@ def run(args: argparse.Namespace) -> int:
     from equipot.train.config import TrainConfig
     from equipot.train.trainer import Trainer
 
-    data = yaml.safe_load(open(args.config)) or {}
+    overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
-        data[key] = yaml.safe_load(value)
-    trainer = Trainer(TrainConfig.from_dict(data), resume=args.resume)
+        overrides[key] = yaml.safe_load(value)
+    trainer = Trainer(TrainConfig.from_yaml(args.config, overrides), resume=args.resume)
     best = trainer.fit()
     print(f"best epoch {best.get('epoch')}: force MAE {best.get('val_force_mae', float('nan')):.1f} meV/Å, "
           f"energy MAE {best.get('val_energy_mae', float('nan')):.1f} meV; checkpoints in {trainer.out}")

@@ -19,27 +19,6 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def evaluate_model(model, data: str, indices=None, batch_size: int = 16) -> tuple[dict, tuple]:
-    """Metrics (meV, meV/atom, meV/Å) of ``model`` on frames ``indices`` of store ``data``."""
-    import numpy as np
-
-    from equipot.data.graph import collate
-    from equipot.train.data import GraphDataset
-    from equipot.train.metrics import error_metrics
-
-    dataset = GraphDataset(data, model.cutoff, indices, cache=False)
-    dtype = next(model.parameters()).dtype
-    device = next(model.parameters()).device
-    parts = [[], [], [], [], []]
-    for start in range(0, len(dataset), batch_size):
-        batch = collate([dataset[k] for k in range(start, min(start + batch_size, len(dataset)))]).to(device, dtype)
-        out = model(batch)
-        for lst, value in zip(parts, (out["energy"], batch.energy, out["forces"], batch.forces, batch.atoms_per_graph())):
-            lst.append(value.detach().cpu().numpy())
-    arrays = tuple(np.concatenate(p) for p in parts)
-    return error_metrics(*arrays), arrays
-
-
 def split_indices(model, data: str, split: str) -> tuple[np.ndarray, str]:
     """Frame indices of ``split`` in ``data``, and where they came from.
 
@@ -75,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     indices, source = None, "all frames"
     if args.split != "all":
         indices, source = split_indices(model, args.data, args.split)
-    metrics, arrays = evaluate_model(model, args.data, indices, args.batch_size)
+    from equipot.train.metrics import evaluate_store
+
+    metrics = evaluate_store(model, args.data, indices, args.batch_size)
+    arrays = metrics.pop("arrays")
     print(f"{args.model} on {args.data} ({args.split}, {len(arrays[0])} frames; from {source})")
     print(f"{'metric':<24} {'value':>10}")
     units = {"energy_mae": "meV", "energy_rmse": "meV", "energy_per_atom_mae": "meV/atom",

@@ -120,11 +120,6 @@ def least_squares_reference_energies(counts: np.ndarray, energies: np.ndarray, s
     return dict(zip(species, map(float, e0)))
 
 
-def fit_reference_energies(dataset: GraphDataset | ConcatGraphDataset, species: list[str]) -> dict[str, float]:
-    """Least-squares E0 (``least_squares_reference_energies``) of the frames of ``dataset``."""
-    return least_squares_reference_energies(*composition_and_energies(dataset, species), species)
-
-
 def dataset_statistics(dataset: GraphDataset | ConcatGraphDataset) -> dict[str, float]:
     """RMS force component (eV/Å) and mean neighbour count of the training frames."""
     sq, n_comp, edges, atoms = 0.0, 0, 0, 0

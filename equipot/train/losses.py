@@ -25,9 +25,6 @@ def loss_terms(
 ) -> dict[str, torch.Tensor]:
     """Unweighted loss terms as tensors: "force" (mean over the N*3 components, (eV/Å)^2) and,
     unless ``force_only``, "energy" (mean over the B structures of the per-atom error, (eV/atom)^2).
-
-    The trainer re-weights these by each rank's share of the global batch under DDP, so the
-    averaged gradient equals the single-process one.
     """
     terms = {"force": _error(pred["forces"], forces, kind, huber_delta)}
     if not force_only:
@@ -47,21 +44,26 @@ def energy_force_loss(
     force_only: bool = False,
     kind: str = "mse",
     huber_delta: float = 0.01,
+    shares: tuple[float, float] = (1.0, 1.0),
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted loss and its parts.
+    """Weighted loss and its parts (unweighted, as floats).
 
     Energy enters per atom, (E_pred - E_ref) / n_atoms, so structures of different size weigh
     alike; forces component-wise. With ``force_only`` the energies are not used at all (their
     values cannot change the loss or its gradient), as in PolyGET's force-centric training.
+
+    ``shares`` = (this process's fraction of the global batch's structures, of its atoms):
+    under data parallelism each rank's loss is weighted by them, so the gradients summed over
+    ranks equal those of the whole batch in one process.
 
     Shapes: pred["energy"] (B,), pred["forces"] (N, 3), energy (B,), forces (N, 3),
     atoms_per_graph (B,).
     """
     terms = loss_terms(pred, energy, forces, atoms_per_graph, force_only=force_only, kind=kind,
                        huber_delta=huber_delta)
-    total = force_weight * terms["force"]
+    total = force_weight * shares[1] * terms["force"]
     parts = {"force_loss": float(terms["force"].detach())}
     if "energy" in terms:
-        total = total + energy_weight * terms["energy"]
+        total = total + energy_weight * shares[0] * terms["energy"]
         parts["energy_loss"] = float(terms["energy"].detach())
     return total, parts

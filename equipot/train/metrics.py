@@ -19,3 +19,41 @@ def error_metrics(energy_pred, energy_ref, forces_pred, forces_ref, n_atoms) -> 
         "force_mae": float(np.abs(df).mean()),
         "force_rmse": float(np.sqrt((df**2).mean())),
     }
+
+
+def evaluate_batches(model, batches, loss=None) -> dict:
+    """Error metrics of ``model`` (a ``Potential``) over ``batches`` of ``AtomicGraph``s with
+    reference labels, already on the model's device and dtype.
+
+    Returns ``error_metrics``' numbers, "arrays" (predicted and reference energies (B,),
+    forces (N, 3), atoms per structure (B,), as numpy) and, if ``loss(model, batch) -> (loss,
+    prediction)`` is given, "loss": its mean over structures.
+    """
+    parts: list[list[np.ndarray]] = [[], [], [], [], []]
+    loss_sum, count = 0.0, 0
+    for batch in batches:
+        if loss is None:
+            pred = model(batch)
+        else:
+            value, pred = loss(model, batch)
+            loss_sum += float(value.detach()) * batch.num_graphs
+        count += batch.num_graphs
+        for lst, value in zip(parts, (pred["energy"], batch.energy, pred["forces"], batch.forces, batch.atoms_per_graph())):
+            lst.append(value.detach().cpu().numpy())
+    arrays = tuple(np.concatenate(p) for p in parts)
+    out = {**error_metrics(*arrays), "arrays": arrays}
+    if loss is not None:
+        out["loss"] = loss_sum / max(count, 1)
+    return out
+
+
+def evaluate_store(model, data: str, indices=None, batch_size: int = 16) -> dict:
+    """``evaluate_batches`` on frames ``indices`` (default all) of the frame store ``data``."""
+    from equipot.data.graph import collate
+    from equipot.train.data import GraphDataset
+
+    dataset = GraphDataset(data, model.cutoff, indices, cache=False)
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    batches = (collate([dataset[k] for k in range(start, min(start + batch_size, len(dataset)))]).to(device, dtype)
+               for start in range(0, len(dataset), batch_size))
+    return evaluate_batches(model, batches)

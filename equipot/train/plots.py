@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from equipot.plotting import pyplot
 
 
 def plot_learning_curve(history: list[dict], path: str | Path) -> None:
     if not history:
         return
-    plt = _pyplot()
+    plt = pyplot()
     epochs = [r["epoch"] for r in history]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax1.semilogy(epochs, [r["train_loss"] for r in history], label="train")
@@ -36,7 +28,7 @@ def plot_learning_curve(history: list[dict], path: str | Path) -> None:
 
 def plot_parity(arrays, metrics: dict, path: str | Path, title: str = "") -> None:
     """arrays = (energy_pred, energy_ref, forces_pred, forces_ref, n_atoms), eV and eV/Å."""
-    plt = _pyplot()
+    plt = pyplot()
     e_p, e_r, f_p, f_r, n = arrays
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.5))
     x, y = e_r / n, e_p / n

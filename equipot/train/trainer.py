@@ -31,13 +31,14 @@ from equipot.checkpoint import atomic_save, checkpoint_dict, parse_dtype
 from equipot.data.graph import collate
 from equipot.data.store import FrameStore
 from equipot.data.splits import load_or_make_splits
-from equipot.model import Equiformer, EquiformerConfig
+from equipot.model import EquiformerConfig
+from equipot.potential import Potential
 from equipot.train.data import (ConcatGraphDataset, GraphDataset, composition_and_energies, dataset_statistics,
                                 expand_data_paths, least_squares_reference_energies, species_in)
 from equipot.train import distributed as ddp
 from equipot.train.config import TrainConfig
-from equipot.train.losses import loss_terms
-from equipot.train.metrics import error_metrics
+from equipot.train.losses import energy_force_loss
+from equipot.train.metrics import evaluate_batches
 
 
 def _seed_everything(seed: int) -> None:
@@ -59,7 +60,7 @@ class Trainer:
         _seed_everything(c.seed)
 
         model_cfg = dict(c.model)
-        preset = model_cfg.pop("preset", "md17")
+        preset = model_cfg.pop("preset", "small")
         # one split per file (sizes apply to each), saved next to it
         self.data_paths = expand_data_paths(c.data)
         self.splits = {}
@@ -95,7 +96,7 @@ class Trainer:
             e0 = c.reference_energies or (least_squares_reference_energies(counts, energies, species)
                                           if self.has_energies else {s: 0.0 for s in species})
             model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
-            self.model = Equiformer(EquiformerConfig.preset(preset, species=species, **model_cfg))
+            self.model = Potential(EquiformerConfig.preset(preset, species=species, **model_cfg))
             self.model.set_reference_energies(e0)
             self.model.scale.fill_(stats["force_rms"])
         self.stats = {**stats, "reference_energies": e0}
@@ -149,17 +150,15 @@ class Trainer:
         for batch in loader:
             yield None if batch is None else batch.to(self.device, self.dtype)
 
-    def _loss(self, model: Equiformer, batch, create_graph: bool, shares: tuple[float, float] = (1.0, 1.0)):
+    def _loss(self, model: Potential, batch, create_graph: bool, shares: tuple[float, float] = (1.0, 1.0)):
         """Weighted loss; ``shares`` = (this rank's fraction of the global batch's structures,
         of its atoms), so the gradients summed over ranks equal the global-batch ones."""
         c = self.config
         pred = model(batch, compute_forces=True, create_graph=create_graph)
-        terms = loss_terms(pred, batch.energy, batch.forces, batch.atoms_per_graph(), force_only=c.force_only,
-                           kind=c.loss, huber_delta=c.huber_delta)
-        loss = c.force_weight * shares[1] * terms["force"]
-        if "energy" in terms:
-            loss = loss + c.energy_weight * shares[0] * terms["energy"]
-        return loss, terms, pred
+        loss, parts = energy_force_loss(pred, batch.energy, batch.forces, batch.atoms_per_graph(),
+                                        energy_weight=c.energy_weight, force_weight=c.force_weight,
+                                        force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta, shares=shares)
+        return loss, parts, pred
 
     def train_epoch(self) -> float:
         self.model.train()
@@ -205,22 +204,17 @@ class Trainer:
         for b_ema, b in zip(self.ema.buffers(), self.model.buffers()):
             b_ema.copy_(b)
 
-    def evaluate(self, dataset: GraphDataset, model: Equiformer | None = None) -> dict[str, Any]:
+    def evaluate(self, dataset: GraphDataset, model: Potential | None = None) -> dict[str, Any]:
         """Loss and error metrics of ``model`` (default: the EMA weights) on ``dataset``."""
         model = model or self.ema
         model.eval()
-        e_p, e_r, f_p, f_r, n_at, loss_sum = [], [], [], [], [], 0.0
+
+        def loss(model: Potential, batch) -> tuple[torch.Tensor, dict]:
+            value, _, pred = self._loss(model, batch, create_graph=False)
+            return value, pred
+
         # every rank evaluates the whole set (same numbers everywhere, no gather needed)
-        for batch in self._batches(dataset, False, 0, split=False):
-            loss, _, pred = self._loss(model, batch, create_graph=False)
-            loss_sum += float(loss.detach()) * batch.num_graphs
-            e_p.append(pred["energy"].detach().cpu().numpy())
-            e_r.append(batch.energy.cpu().numpy())
-            f_p.append(pred["forces"].detach().cpu().numpy())
-            f_r.append(batch.forces.cpu().numpy())
-            n_at.append(batch.atoms_per_graph().cpu().numpy())
-        arrays = [np.concatenate(a) for a in (e_p, e_r, f_p, f_r, n_at)]
-        return {"loss": loss_sum / len(dataset), **error_metrics(*arrays), "arrays": arrays}
+        return evaluate_batches(model, self._batches(dataset, False, 0, split=False), loss)
 
     @torch.no_grad()
     def _refit_reference_energies(self) -> None:
@@ -339,30 +333,33 @@ class Trainer:
         return min(self.history, key=lambda r: r["val_loss"]) if self.history else {}
 
     def _fit_time_budget(self, elapsed: float, epoch_seconds: list[float]) -> None:
-        """Shorten ``epochs`` so this call ends within ``time_limit_minutes`` (never lengthen).
+        """Set ``epochs`` to what fits in ``time_limit_minutes`` (at most the configured number).
 
-        Re-estimated after every epoch from the mean of the last three epoch times (the first
-        also builds the neighbour lists), so the cosine schedule still reaches ``min_lr`` at
-        the end of a budgeted run.
+        Re-estimated after every epoch from the mean of the last three epoch times, leaving out
+        the first once there are others (it also builds the neighbour lists, and a machine busy
+        at the start would otherwise cut the whole run short), so the cosine schedule still
+        reaches ``min_lr`` at the end of a budgeted run.
         """
         budget = self.config.time_limit_minutes * 60 - elapsed
-        recent = epoch_seconds[-3:] if len(epoch_seconds) > 1 else epoch_seconds
+        timed = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
+        recent = timed[-3:]
         per_epoch = sum(recent) / len(recent)
-        affordable = self.epoch + max(0, int(budget // max(per_epoch, 1e-9)))
+        affordable = min(self.config.epochs, self.epoch + max(0, int(budget // max(per_epoch, 1e-9))))
         if self.world_size > 1:  # rank 0 decides: ranks timing themselves could disagree and hang
             (affordable,) = ddp.all_sum([float(affordable) if self.is_main else 0.0], self.device)
             affordable = int(affordable)
-        if affordable < self.epochs:
+        affordable = max(self.epoch, affordable)
+        if affordable != self.epochs:
             if self.is_main:
                 print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
-            self.epochs = max(self.epoch, affordable)
-            if self.plateau is None:  # the learning rate of the shortened cosine, from now on
+            self.epochs = affordable
+            if self.plateau is None:  # the learning rate of the resized cosine, from now on
                 step = self.scheduler.last_epoch
                 for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
                     group["lr"] = base * self._lr_factor(step)
 
 
-def _pretrained(spec: str) -> Equiformer:
+def _pretrained(spec: str) -> Potential:
     """The model to fine-tune (checkpoint path or shipped name), in training mode."""
     from equipot.checkpoint import load_model
 

@@ -1,0 +1,81 @@
+"""Reference trajectories: Langevin MD on a reference calculator (GFN2-xTB, DFT, any ASE
+calculator), its frames appended to a frame store as they come."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+
+from equipot.data.reference import code_version
+from equipot.data.store import Frame, FrameStore
+from equipot.dynamics.md import initialise_velocities, make_integrator
+
+
+def sample_md(
+    atoms: Atoms,
+    calculator: Calculator,
+    out_path: str | Path,
+    *,
+    temperature_K: float,
+    n_frames: int,
+    stride: int,
+    equilibration_steps: int,
+    timestep_fs: float = 0.5,
+    friction_per_fs: float = 0.01,
+    seed: int = 0,
+    level_of_theory: str,
+    code: str,
+    created_with: str | None = None,
+    progress: bool = True,
+) -> FrameStore:
+    """Langevin MD on the reference calculator, keeping a frame every ``stride`` steps.
+
+    Frames (with velocities) are appended to the store as they come. If ``out_path`` already
+    holds frames, the run resumes from the last one (its positions and velocities, with a
+    new noise seed) and only makes the missing frames.
+    """
+    from ase.constraints import FixCom
+    from tqdm.auto import tqdm
+
+    out_path = Path(out_path)
+    atoms = atoms.copy()
+    if out_path.exists():
+        store = FrameStore(out_path, mode="a")
+        done = len(store)
+        if done:
+            last = store[done - 1]
+            if not np.array_equal(last.numbers, atoms.numbers):
+                raise ValueError(f"{out_path} holds a different system; refusing to resume into it")
+            atoms = last.to_atoms()
+    else:
+        store = FrameStore.create(
+            out_path, level_of_theory=level_of_theory, code=code, code_version=code_version(code),
+            created_with=created_with or " ".join(sys.argv),
+            metadata=dict(temperature_K=temperature_K, timestep_fs=timestep_fs, stride=stride,
+                          equilibration_steps=equilibration_steps, friction_per_fs=friction_per_fs, seed=seed),
+        )
+        done = 0
+    if done >= n_frames:
+        return store
+    atoms.calc = calculator
+    if not atoms.pbc.any():
+        atoms.set_constraint(FixCom())
+    rng = np.random.default_rng([seed, done])
+    if done == 0:
+        # the same draw as before; exact=False keeps the sample a true Maxwell-Boltzmann one
+        initialise_velocities(atoms, temperature_K, rng, exact=False)
+    dyn = make_integrator(atoms, "nvt", timestep_fs, temperature_K, friction_per_fs, rng)
+    if done == 0 and equilibration_steps:
+        dyn.run(equilibration_steps)
+    with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
+        while done < n_frames:
+            dyn.run(stride)
+            atoms.get_potential_energy()
+            store.append(Frame.from_atoms(atoms, frame_id=done))
+            done += 1
+            bar.update()
+    return store

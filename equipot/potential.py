@@ -1,0 +1,234 @@
+"""The potential: an Equiformer network made into energies, forces and stress of atoms.
+
+Every front end (the ASE calculator, batched replicas, the trainer, ``equipot eval``, engine
+bridges) calls a ``Potential``; none reaches into the network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+from torch import nn
+
+from equipot.data.graph import AtomicGraph
+from equipot.model import Equiformer, EquiformerConfig
+from equipot.nn.repulsion import ZBLRepulsion
+
+
+class Potential(nn.Module):
+    """Energy of atomic structures, with forces and stress as its exact derivatives.
+
+    E = sum_i E_i,  E_i = E0[z_i] + scale * h_i + ZBL_i
+
+    where h_i is the network's per-atom output (zero for an isolated atom, so E0 is exactly
+    the energy of an isolated atom), ``scale`` an energy scale set from the training forces,
+    and ZBL the screened nuclear repulsion switched off beyond bonding distance (if the
+    config asks for it). Forces are -dE/dr and stress (1/V) dE/d(strain), by autograd;
+    ``pair_gradients`` gives dE/d(edge vector) for engines that bring their own neighbour
+    pairs.
+
+    Args:
+        network: an ``Equiformer``, or the ``EquiformerConfig`` to build one from.
+        compile: ``torch.compile`` the per-atom energy kernel for inference (see ``compile``).
+        edge_chunk_size: attend over runs of about this many edges, recomputing each in the
+            backward pass: a memory trade for large systems; None (default) attends at once.
+        checkpoint_blocks: recompute each Transformer block's activations in the backward
+            pass instead of keeping them (memory trade).
+        metadata: plain-Python facts about the model (training data, statistics, ...); kept
+            in its checkpoint.
+    """
+
+    def __init__(
+        self,
+        network: Equiformer | EquiformerConfig,
+        *,
+        compile: bool = False,
+        edge_chunk_size: int | None = None,
+        checkpoint_blocks: bool = False,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.network = network if isinstance(network, Equiformer) else Equiformer(network)
+        species = self.network.config.species
+        z_to_index = torch.full((len(chemical_symbols),), -1, dtype=torch.long)
+        for i, symbol in enumerate(species):
+            z_to_index[atomic_numbers[symbol]] = i
+        self.register_buffer("z_to_index", z_to_index)
+        self.register_buffer("reference_energies", torch.zeros(len(species)))
+        self.register_buffer("scale", torch.ones(()))
+        self.repulsion = (ZBLRepulsion(species, self.config.envelope_exponent, self.config.zbl_switch)
+                          if self.config.zbl else None)
+        self.edge_chunk_size = edge_chunk_size
+        self.checkpoint_blocks = bool(checkpoint_blocks)
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self._compiled = None
+        if compile:
+            self.compile()
+
+    # --- what the model is ----------------------------------------------------------------
+    @property
+    def config(self) -> EquiformerConfig:
+        return self.network.config
+
+    @property
+    def species(self) -> list[str]:
+        return list(self.config.species)
+
+    @property
+    def cutoff(self) -> float:
+        return float(self.config.cutoff)
+
+    @property
+    def edge_chunk_size(self) -> int | None:
+        return self._edge_chunk_size
+
+    @edge_chunk_size.setter
+    def edge_chunk_size(self, size: int | None) -> None:
+        if size is not None and int(size) < 1:
+            raise ValueError(f"edge_chunk_size must be a positive number of edges or None, got {size}")
+        self._edge_chunk_size = None if size is None else int(size)
+
+    def species_index(self, numbers: torch.Tensor) -> torch.Tensor:
+        """Atomic numbers (N,) -> model species indices (N,); ValueError for unknown elements."""
+        numbers = numbers.to(self.z_to_index.device)
+        out_of_range = (numbers < 1) | (numbers >= len(chemical_symbols))
+        index = self.z_to_index[numbers.clamp(0, len(chemical_symbols) - 1)]
+        if bool((out_of_range | (index < 0)).any()):
+            bad = sorted({int(z) for z in numbers[out_of_range | (index < 0)].tolist()})
+            names = [chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}" for z in bad]
+            raise ValueError(
+                f"this model knows {self.species}; the structure contains {names}, "
+                "which it was not trained on"
+            )
+        return index
+
+    def set_reference_energies(self, energies: dict[str, float]) -> None:
+        """Set E0 (eV) per element symbol; elements not listed keep their value."""
+        for symbol, value in energies.items():
+            if symbol not in self.config.species:
+                raise ValueError(f"{symbol} is not one of the model species {self.species}")
+            self.reference_energies[self.config.species.index(symbol)] = float(value)
+
+    def compile(self) -> None:
+        """``torch.compile`` (inductor) the per-atom energy kernel for MD and inference.
+
+        The first call compiles (minutes on a small CPU; shapes are dynamic, so edges changing
+        during MD do not recompile); needs a C++ compiler on CPU. Calls with
+        ``create_graph=True`` (force training) keep the eager kernel: they need double
+        backward, which compiled graphs do not support. ``bench/compile_speedup.py`` measures
+        what it gains.
+        """
+        self._compiled = torch.compile(self.node_energies, dynamic=True)
+
+    # --- the kernel -----------------------------------------------------------------------
+    def node_energies(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        """Per-atom energies (N,), eV, from species indices (N,), edge vectors r_src - r_dst
+        (E, 3) and edge_index (2, E) = [src, dst]."""
+        h = self.network(species, vectors, edge_index, self._edge_chunk_size, self.checkpoint_blocks)
+        energy = self.reference_energies[species] + self.scale * h
+        if self.repulsion is not None:
+            energy = energy + self.repulsion(species, edge_index[0], edge_index[1], vectors.norm(dim=-1),
+                                             species.shape[0])
+        return energy
+
+    def pair_gradients(
+        self, numbers: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor, owned: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-atom energies (N,) and the gradient of their sum with respect to each edge vector
+        (E, 3), for engines that bring their own neighbour pairs.
+
+        ``vectors`` are r_src - r_dst. With ``owned``, only the first ``owned`` atoms' energies
+        are summed: an engine's ghost atoms (copies of atoms another process or periodic image
+        owns) then only pass messages. The force on atom k is the sum of -dE/dr_e over the edges
+        that start at k minus that over the edges that end at k (``pair_forces``); the virial is
+        -sum_e r_e (x) dE/dr_e.
+        """
+        species = self.species_index(numbers)
+        vectors = vectors.detach().requires_grad_(True)
+        node_energy = self.node_energies(species, vectors, edge_index)
+        total = node_energy.sum() if owned is None else node_energy[:owned].sum()
+        (grad,) = torch.autograd.grad(total, vectors, allow_unused=True)
+        return node_energy.detach(), grad if grad is not None else torch.zeros_like(vectors)
+
+    # --- structures -----------------------------------------------------------------------
+    def forward(
+        self,
+        graph: AtomicGraph,
+        compute_forces: bool = True,
+        compute_stress: bool = False,
+        create_graph: bool = False,
+    ) -> dict[str, torch.Tensor]:
+        """Energies, and forces/stress by autograd.
+
+        Args:
+            graph: atoms and edges; positions in the model's dtype and device.
+            compute_forces: also return forces (N, 3), eV/Å.
+            compute_stress: also return stress (B, 3, 3), eV/Å^3 (periodic structures).
+            create_graph: keep the graph of the derivatives (training on forces).
+
+        Returns:
+            dict with "energy" (B,), "node_energy" (N,), and "forces"/"stress" if asked.
+        """
+        species = self.species_index(graph.numbers)
+        positions, cell = graph.positions, graph.cell
+        inputs = []
+        if compute_forces or compute_stress:
+            positions = positions.detach().requires_grad_(True)
+            inputs.append(positions)
+        if compute_stress:
+            # Differentiate with respect to a symmetric strain applied to atoms and cell.
+            strain = torch.zeros_like(cell, requires_grad=True)
+            inputs.append(strain)
+            sym = 0.5 * (strain + strain.transpose(1, 2))
+            positions = positions + torch.einsum("ni,nij->nj", positions, sym[graph.batch])
+            cell = cell + torch.bmm(cell, sym)
+
+        kernel = self._compiled if self._compiled is not None and not create_graph else self.node_energies
+        node_energy = kernel(species, edge_vectors(graph, positions, cell), graph.edge_index)
+        energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
+        out = {"energy": energy, "node_energy": node_energy}
+        if inputs:
+            grads = torch.autograd.grad(energy.sum(), inputs, create_graph=create_graph, allow_unused=True)
+            if compute_forces:
+                g = grads[0]
+                out["forces"] = -g if g is not None else torch.zeros_like(positions)
+            if compute_stress:
+                g = grads[-1] if grads[-1] is not None else torch.zeros_like(cell)
+                volume = torch.linalg.det(graph.cell).abs()
+                out["stress"] = g / volume.view(-1, 1, 1)
+        return out
+
+    def extra_repr(self) -> str:
+        e0 = ", ".join(f"{s}: {e:.4f}" for s, e in zip(self.species, self.reference_energies.tolist()))
+        return f"E0 (eV)={{{e0}}}, scale={float(self.scale):.4g} eV"
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+def edge_vectors(graph: AtomicGraph, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+    """r_src - r_dst + shift @ cell of every edge (E, 3), from (possibly strained) positions and cells."""
+    src, dst = graph.edge_index
+    vectors = positions.index_select(0, src) - positions.index_select(0, dst)
+    if graph.shifts.shape[0]:
+        vectors = vectors + torch.einsum("ei,eij->ej", graph.shifts, cell.index_select(0, graph.batch.index_select(0, src)))
+    return vectors
+
+
+def pair_forces(grad: torch.Tensor, edge_index: torch.Tensor, num_atoms: int) -> torch.Tensor:
+    """Forces (N, 3) on the atoms from dE/d(edge vector) (E, 3) of edges r_src - r_dst."""
+    forces = grad.new_zeros(num_atoms, 3)
+    forces.index_add_(0, edge_index[0], -grad)
+    forces.index_add_(0, edge_index[1], grad)
+    return forces
+
+
+def as_potential(model: Potential | Equiformer) -> Potential:
+    """A potential for ``model``: itself, or a bare network wrapped with E0 = 0 and scale 1."""
+    if isinstance(model, Potential):
+        return model
+    if isinstance(model, Equiformer):
+        return Potential(model)
+    raise TypeError(f"expected a Potential or an Equiformer network, got {type(model).__name__}")
