@@ -1,4 +1,4 @@
-"""Command-line entry point: ``equipot train | eval | md | data``.
+"""Command-line entry point: ``equipot train | eval | md | data | lammps | ipi-client``.
 
 Each sub-command lives next to the code it drives and registers itself here through a
 ``register(subparsers)`` function, so this file stays a dispatcher and importing it is cheap
@@ -17,6 +17,8 @@ _COMMANDS = {
     "train": "equipot.train.cli",
     "eval": "equipot.train.cli_eval",
     "md": "equipot.dynamics.cli",
+    "lammps": "equipot.lammps.cli",
+    "ipi-client": "equipot.ipi.client",
 }
 
 
@@ -27,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"equipot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name != module:  # a real missing dependency inside the module: surface it
-                raise
-            continue  # sub-command not implemented yet
-        mod.register(sub)
+        importlib.import_module(module).register(sub)
     return parser
 
 

@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0-only
+// pair_style equipot: an equipot potential inside LAMMPS, as a plugin.
+//
+// Part of equipot; this file alone is under the GNU General Public License, version 2 (see
+// LICENSE-GPL-2.0 beside it), as LAMMPS requires of code linked with it. The rest of equipot is MIT.
+//
+//   pair_style equipot MODEL          # checkpoint path or shipped model name
+//   pair_coeff * * H C N O            # element of each LAMMPS atom type
+//
+// The model runs in the Python interpreter of the process (``equipot lammps`` starts LAMMPS
+// from Python and registers the callbacks below before loading this plugin). Each rank hands
+// its local and ghost atoms and the pairs of its full neighbour list (ghosts included) to
+// Python, which returns the energy of every local atom and the force on every local and ghost
+// atom; LAMMPS sums ghost forces onto their owners (newton on). A message-passing model sees
+// (blocks + 1) cutoffs away, so the plugin widens the ghost shell to that depth.
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "pair.h"
+#include "utils.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+using namespace LAMMPS_NS;
+
+extern "C" {
+// set up the model named ``spec``: its cutoff (Å) and message-passing depth (hops); 0 on success
+typedef int (*equipot_setup_fn)(const char *spec, double *cutoff, int *hops, char *err, int errlen);
+// the elements that atom types map to, "H C N O" (element index k is the k-th); 0 if all known
+typedef int (*equipot_elements_fn)(const char *symbols, char *err, int errlen);
+// energies of the first ``nlocal`` atoms and forces on all ``natoms`` (local, then ghost)
+typedef int (*equipot_compute_fn)(int natoms, int nlocal, const double *x, const int *element,
+                                  int nedges, const int *edges, double *energy, double *forces,
+                                  char *err, int errlen);
+
+static equipot_setup_fn setup_cb = nullptr;
+static equipot_elements_fn elements_cb = nullptr;
+static equipot_compute_fn compute_cb = nullptr;
+
+void equipot_register(equipot_setup_fn s, equipot_elements_fn e, equipot_compute_fn c)
+{
+  setup_cb = s;
+  elements_cb = e;
+  compute_cb = c;
+}
+}
+
+namespace LAMMPS_NS {
+
+class PairEquipot : public Pair {
+ public:
+  PairEquipot(LAMMPS *lmp) : Pair(lmp)
+  {
+    single_enable = 0;
+    restartinfo = 0;
+    one_coeff = 1;
+    manybody_flag = 1;
+    ghostneigh = 1;
+    centroidstressflag = CENTROID_NOTAVAIL;
+  }
+
+  ~PairEquipot() override
+  {
+    if (allocated) {
+      memory->destroy(setflag);
+      memory->destroy(cutsq);
+      memory->destroy(cutghost);
+    }
+    // map and elements belong to the base class, which frees them
+  }
+
+  void settings(int narg, char **arg) override
+  {
+    if (narg != 1) error->all(FLERR, "Illegal pair_style equipot command: use pair_style equipot MODEL");
+    if (!setup_cb) error->all(FLERR, "pair_style equipot: run LAMMPS through `equipot lammps`, which sets up the model");
+    char err[1024] = {0};
+    if (setup_cb(arg[0], &cutoff, &hops, err, sizeof(err)) != 0)
+      error->all(FLERR, "pair_style equipot: {}", err);
+  }
+
+  void coeff(int narg, char **arg) override
+  {
+    if (!allocated) allocate();
+    map_element2type(narg - 2, arg + 2);
+    for (int i = 1; i <= atom->ntypes; i++)
+      if (map[i] < 0) error->all(FLERR, "pair_coeff equipot: atom type {} has no element (NULL)", i);
+    // the distinct elements, in the order of their indices in map[]
+    std::string symbols;
+    for (int k = 0; k < nelements; k++) symbols += std::string(elements[k]) + " ";
+    char err[1024] = {0};
+    if (elements_cb(symbols.c_str(), err, sizeof(err)) != 0) error->all(FLERR, "pair_coeff equipot: {}", err);
+  }
+
+  void init_style() override
+  {
+    if (force->newton_pair == 0) error->all(FLERR, "pair_style equipot requires newton pair on");
+    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+    // every atom within hops x cutoff of an owned atom must be a ghost: the shell is set here
+    // unless the input set one (comm_modify cutoff), which must then be deep enough
+    const double needed = hops * cutoff + neighbor->skin;
+    if (comm->cutghostuser == 0.0) comm->cutghostuser = needed;
+    if (comm->cutghostuser < needed - 1e-10)
+      error->all(FLERR, "pair_style equipot needs a communication cutoff of at least {:.3f} Angstrom ({} message-"
+                 "passing hops of {} plus the neighbor skin); comm_modify cutoff set {:.3f}: raise it or leave "
+                 "it out", needed, hops, cutoff, comm->cutghostuser);
+  }
+
+  double init_one(int i, int j) override
+  {
+    cutghost[i][j] = cutghost[j][i] = cutoff;
+    return cutoff;
+  }
+
+  void compute(int eflag, int vflag) override
+  {
+    ev_init(eflag, vflag);
+    if (vflag_atom) error->all(FLERR, "pair_style equipot does not compute per-atom virials");
+    const int nlocal = atom->nlocal, natoms = atom->nlocal + atom->nghost;
+    double **x = atom->x, **f = atom->f;
+    const int *type = atom->type;
+    const double cutsq0 = cutoff * cutoff;
+
+    pos.resize(3 * (size_t) natoms);
+    element.resize(natoms);
+    for (int i = 0; i < natoms; i++) {
+      for (int k = 0; k < 3; k++) pos[3 * i + k] = x[i][k];
+      element[i] = map[type[i]];
+    }
+    // edges j -> i within the cutoff, for owned atoms and ghosts with neighbour lists
+    edges.clear();
+    const int nlist = list->inum + list->gnum;
+    for (int ii = 0; ii < nlist; ii++) {
+      const int i = list->ilist[ii];
+      const int *jlist = list->firstneigh[i];
+      for (int jj = 0; jj < list->numneigh[i]; jj++) {
+        const int j = jlist[jj] & NEIGHMASK;
+        const double dx = x[j][0] - x[i][0], dy = x[j][1] - x[i][1], dz = x[j][2] - x[i][2];
+        if (dx * dx + dy * dy + dz * dz < cutsq0) {
+          edges.push_back(j);
+          edges.push_back(i);
+        }
+      }
+    }
+    energy.assign(nlocal, 0.0);
+    forces.assign(3 * (size_t) natoms, 0.0);
+    char err[1024] = {0};
+    if (compute_cb(natoms, nlocal, pos.data(), element.data(), (int) (edges.size() / 2), edges.data(),
+                   energy.data(), forces.data(), err, sizeof(err)) != 0)
+      error->one(FLERR, "pair_style equipot: {}", err);
+    for (int i = 0; i < natoms; i++)
+      for (int k = 0; k < 3; k++) f[i][k] += forces[3 * i + k];
+    if (eflag_global)
+      for (int i = 0; i < nlocal; i++) eng_vdwl += energy[i];
+    if (eflag_atom)
+      for (int i = 0; i < nlocal; i++) eatom[i] += energy[i];
+    if (vflag_fdotr) virial_fdotr_compute();
+  }
+
+ private:
+  double cutoff = 0.0;
+  int hops = 1;
+  std::vector<double> pos, energy, forces;
+  std::vector<int> element, edges;
+
+  void allocate()
+  {
+    allocated = 1;
+    const int n = atom->ntypes + 1;
+    memory->create(setflag, n, n, "pair:setflag");
+    memory->create(cutsq, n, n, "pair:cutsq");
+    memory->create(cutghost, n, n, "pair:cutghost");
+    map = new int[n];
+    for (int i = 0; i < n; i++) map[i] = -1;
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < n; j++) setflag[i][j] = 0;
+  }
+};
+
+}    // namespace LAMMPS_NS
+
+// ---------------------------------------------------------------------------- plugin entry
+
+typedef void *(lammpsplugin_factory1)(void *);
+typedef void *(lammpsplugin_factory2)(void *, int, char **);
+typedef struct {
+  const char *version;
+  const char *style;
+  const char *name;
+  const char *info;
+  const char *author;
+  union {
+    lammpsplugin_factory1 *v1;
+    lammpsplugin_factory2 *v2;
+  } creator;
+  void *handle;
+} lammpsplugin_t;
+typedef void (*lammpsplugin_regfunc)(lammpsplugin_t *, void *);
+
+static Pair *equipot_creator(LAMMPS *lmp)
+{
+  return new PairEquipot(lmp);
+}
+
+extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
+{
+  lammpsplugin_t plugin;
+  plugin.version = ((LAMMPS *) lmp)->version;    // built against this LAMMPS's own headers
+  plugin.style = "pair";
+  plugin.name = "equipot";
+  plugin.info = "equipot machine-learning potential (Equiformer), via Python";
+  plugin.author = "equipot";
+  plugin.creator.v1 = (lammpsplugin_factory1 *) &equipot_creator;
+  plugin.handle = handle;
+  ((lammpsplugin_regfunc) regfunc)(&plugin, lmp);
+}
