@@ -33,11 +33,8 @@ def build(hidden: str) -> torch.nn.Module:
     return model
 
 
-def main() -> None:
-    xyz, hidden, dtype, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    calc = MACECalculator(models=build(hidden), device="cpu", default_dtype=dtype)
-    atoms = read(xyz)
-    atoms.calc = calc
+def md_steps_per_s(atoms, steps: int) -> float:
+    """ASE velocity-Verlet steps/s of ``atoms`` (calculator attached) from a 300 K start."""
     # the same draw as equipot's initialise_velocities(..., exact=False), written out because
     # equipot is not installed in the MACE environment; ASE >= 3.29 renamed MaxwellBoltzmannDistribution
     thermalize = getattr(velocitydistribution, "thermalize_momenta", None)
@@ -51,7 +48,14 @@ def main() -> None:
     dyn.run(3)
     t0 = time.perf_counter()
     dyn.run(steps)
-    print(json.dumps({"steps_per_s": steps / (time.perf_counter() - t0)}))
+    return steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    xyz, hidden, dtype, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    atoms = read(xyz)
+    atoms.calc = MACECalculator(models=build(hidden), device="cpu", default_dtype=dtype)
+    print(json.dumps({"steps_per_s": md_steps_per_s(atoms, steps)}))
 
 
 if __name__ == "__main__":

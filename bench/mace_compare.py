@@ -55,7 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mace-python", required=True)
     parser.add_argument("--model", default=None, help="equipot checkpoint or shipped name (default: random 'small')")
-    parser.add_argument("--mace-hidden", nargs="+", default=["128x0e", "128x0e+128x1o"])
+    parser.add_argument("--mace-irreps", "--mace-hidden", dest="mace_hidden", nargs="+", default=["64x0e+64x1o"],
+                        help="hidden irreps of each MACE model to time (random weights)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--compile", action="store_true", help="equipot with torch.compile (compiled once per dtype, before timing)")

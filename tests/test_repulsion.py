@@ -14,7 +14,7 @@ def pair_energy(model, r, symbols="CH"):
 
 
 def test_zbl_matches_hand_computed_value_and_switches_off():
-    with_zbl = make_model(zbl=True)
+    with_zbl = make_model(zbl=True, zbl_switch=1.0)
     without = make_model(zbl=False)
     # Same network weights: the difference is the ZBL term alone.
     r = 0.5
@@ -35,3 +35,17 @@ def test_zbl_dominates_at_short_range():
     energies = [pair_energy(model, r) for r in (0.3, 0.5, 0.7)]
     assert energies[0] > energies[1] > energies[2]
     assert energies[0] - energies[2] > 10.0  # eV: atoms cannot be folded together
+
+
+def test_zbl_switch_scales_where_it_turns_off():
+    """zbl_switch = 0.7 turns ZBL off at 0.7 x (r_cov(C) + r_cov(H)) = 0.749 Å, not 1.07 Å, and
+    scales the switch's argument by the same factor inside."""
+    scaled, full, without = make_model(zbl_switch=0.7), make_model(zbl_switch=1.0), make_model(zbl=False)
+    for r in (0.75, 0.9, 1.0):
+        assert pair_energy(scaled, r) == pytest.approx(pair_energy(without, r), abs=1e-12)
+    assert pair_energy(full, 0.9) - pair_energy(without, 0.9) > 1e-3  # the full switch reaches a compressed C-H
+    r = 0.5
+    d_scaled, d_full = r / (0.7 * 1.07), r / 1.07
+    envelope = lambda d: 1 - 28 * d**6 + 48 * d**7 - 21 * d**8  # noqa: E731
+    ratio = (pair_energy(scaled, r) - pair_energy(without, r)) / (pair_energy(full, r) - pair_energy(without, r))
+    assert ratio == pytest.approx(envelope(d_scaled) / envelope(d_full), rel=1e-6)

@@ -18,20 +18,28 @@ _ZBL_LENGTH = 0.46850  # 0.8854 * Bohr radius, Å
 class ZBLRepulsion(nn.Module):
     """Screened Coulomb repulsion of the nuclei, on only inside bonding distance.
 
-    Each pair gets the ZBL energy times a polynomial switch that goes smoothly to zero at the
-    sum of the two covalent radii (as MACE does), so it leaves bonded geometries to the
-    network and acts only when atoms are pushed closer than a bond: trained models cannot
-    fold atoms onto each other in MD, where training data never goes.
+    Each pair gets the ZBL energy times a polynomial switch that goes smoothly to zero at
+    ``switch`` times the sum of the two covalent radii, so it acts only when atoms are pushed
+    closer than a bond: trained models cannot fold atoms onto each other in MD, where training
+    data never goes. At ``switch`` = 1 (MACE's choice) the switch still reaches into thermally
+    compressed bonds (a C-H bond at 500 K), and the network must learn to cancel it; below
+    about 0.8 it is off wherever molecular data goes.
 
     Shapes: species (N,), edge_src/edge_dst (E,), lengths (E,) -> per-atom energy (N,), eV
     """
 
-    def __init__(self, species: list[str], exponent: int = 6) -> None:
+    def __init__(self, species: list[str], exponent: int = 6, switch: float = 1.0) -> None:
         super().__init__()
+        if not 0 < switch <= 2:
+            raise ValueError(f"ZBL switch must be a fraction of the covalent-radius sum in (0, 2], got {switch}")
+        self.switch = float(switch)
         z = [atomic_numbers[s] for s in species]
         self.register_buffer("z", torch.tensor(z, dtype=torch.get_default_dtype()))
         self.register_buffer("r_cov", torch.tensor([covalent_radii[n] for n in z], dtype=torch.get_default_dtype()))
         self.p = exponent
+
+    def extra_repr(self) -> str:
+        return f"switch off at {self.switch} x covalent-radius sum, p={self.p}"
 
     def forward(
         self,
@@ -45,7 +53,8 @@ class ZBLRepulsion(nn.Module):
         screening_length = _ZBL_LENGTH / (zi.pow(0.23) + zj.pow(0.23))
         x = lengths / screening_length
         phi = sum(c * torch.exp(-d * x) for c, d in zip(_ZBL_C, _ZBL_D))
-        switch = polynomial_envelope(lengths / (self.r_cov[species[edge_dst]] + self.r_cov[species[edge_src]]), self.p)
+        r_off = self.switch * (self.r_cov[species[edge_dst]] + self.r_cov[species[edge_src]])
+        switch = polynomial_envelope(lengths / r_off, self.p)
         # Every pair appears as two edges: give each atom half of the pair energy.
         pair = 0.5 * _COULOMB * zi * zj / lengths * phi * switch
         return lengths.new_zeros(num_nodes).index_add(0, edge_dst, pair)

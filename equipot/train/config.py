@@ -37,13 +37,13 @@ class TrainConfig:
     split_seed: int = 0
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
     epochs: int = 100
-    batch_size: int = 8
-    lr: float = 2e-3
+    batch_size: int = 4
+    lr: float = 5e-3
     min_lr: float = 1e-5
     weight_decay: float = 1e-6
     warmup_epochs: float = 1.0
     scheduler: str = "cosine"
-    energy_weight: float = 1.0
+    energy_weight: float = 50.0
     force_weight: float = 80.0
     loss: str = "mse"
     huber_delta: float = 0.01
@@ -71,7 +71,8 @@ class TrainConfig:
         return cls(**data)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        """The config in a YAML file, with ``overrides`` (field -> value) on top."""
         import yaml
 
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        return cls.from_dict({**(yaml.safe_load(Path(path).read_text()) or {}), **(overrides or {})})

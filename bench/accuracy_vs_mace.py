@@ -1,0 +1,202 @@
+"""Accuracy against MD speed, equipot against MACE trained on identical frames on this machine.
+
+1. Writes the training, validation and test frames of a frame store (equipot's split: sizes
+   and seed as in a training config) and a hotter set to extended XYZ for MACE.
+2. Trains MACE with its documented recipe (``mace_run_train``: ``64x0e+64x1o``, max_L 1,
+   correlation 3, 2 interactions, r_max 5 Å, batch 5, lr 0.01, E:F weights 1:100, EMA 0.99,
+   AMSGrad, 60 epochs) in MACE's own environment, and times it.
+3. Trains each equipot preset on the same frames with ``equipot train``'s defaults, within the
+   wall-clock time MACE took (or ``--budget-minutes``).
+4. Evaluates every model on the same held-out frames (test split and the hot set) and times
+   ASE velocity-Verlet MD on aspirin with each, float32 and float64, alternating sides.
+
+Prints one table: force and energy MAE against MD steps/s. Steps already done (a trained model,
+an evaluation) are kept in OUT and skipped on a rerun.
+
+    python -m venv MACE_VENV && MACE_VENV/bin/pip install torch==2.13.0 mace-torch==0.3.16
+    python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python [--presets small medium]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIDE = Path(__file__).with_name("_mace_fit_side.py")
+# e3nn 0.4.4 (MACE's pin) torch.loads its own constants the pre-2.6 way
+MACE_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+
+
+def mace_recipe(args, work: Path) -> list[str]:
+    """MACE's documented settings for a MACE L=1 model, as ``mace_run_train`` arguments."""
+    return [
+        "--name", "mace", "--train_file", str(work / "train.xyz"), "--valid_file", str(work / "valid.xyz"),
+        "--energy_key", "REF_energy", "--forces_key", "REF_forces", "--E0s", "average", "--model", "MACE",
+        "--hidden_irreps", args.mace_irreps, "--max_L", "1", "--correlation", "3", "--num_interactions", "2",
+        "--r_max", "5.0", "--batch_size", "5", "--valid_batch_size", "10", "--max_num_epochs", str(args.mace_epochs),
+        "--lr", "0.01", "--energy_weight", "1.0", "--forces_weight", "100.0", "--ema", "--ema_decay", "0.99",
+        "--amsgrad", "--device", "cpu", "--default_dtype", "float64", "--seed", str(args.seed),
+        "--model_dir", str(work), "--checkpoints_dir", str(work / "checkpoints"), "--results_dir", str(work / "results"),
+        "--log_dir", str(work / "logs"),
+    ]
+
+
+def export_frames(args, work: Path) -> dict:
+    """train/valid/test/hot extended XYZ files with REF_energy and REF_forces; the split indices."""
+    from ase.io import write
+
+    from equipot.data.splits import make_splits
+    from equipot.data.store import FrameStore
+
+    with FrameStore(ROOT / args.data) as store:
+        splits = make_splits(len(store), {"train": args.train, "val": args.val, "test": args.test}, args.seed)
+        sets = {"train": splits["train"], "valid": splits["val"], "test": splits["test"]}
+        for name, indices in sets.items():
+            if not (work / f"{name}.xyz").is_file():
+                write(work / f"{name}.xyz", [_labelled(store[int(i)]) for i in indices], format="extxyz")
+    with FrameStore(ROOT / args.hot) as store:
+        if not (work / "hot.xyz").is_file():
+            write(work / "hot.xyz", [_labelled(store[i]) for i in range(len(store))], format="extxyz")
+    return {k: [int(i) for i in v] for k, v in splits.items()}
+
+
+def _labelled(frame):
+    atoms = frame.to_atoms()
+    atoms.calc = None
+    atoms.info["REF_energy"] = float(frame.energy)
+    atoms.arrays["REF_forces"] = frame.forces
+    return atoms
+
+
+def cached(path: Path, make):
+    """The JSON in ``path``, or ``make()``'s result written there."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    result = make()
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def train_mace(args, work: Path) -> dict:
+    t0 = time.perf_counter()
+    subprocess.run([str(Path(args.mace_python).with_name("mace_run_train")), *mace_recipe(args, work)],
+                   check=True, env=MACE_ENV)
+    return {"minutes": (time.perf_counter() - t0) / 60, "model": str(work / "mace.model")}
+
+
+def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
+    from equipot.train import TrainConfig, Trainer
+
+    out = work / f"equipot-{preset}"
+    config = TrainConfig(data=str(ROOT / args.data), out=str(out), train_size=args.train, val_size=args.val,
+                         test_size=args.test, split_seed=args.seed, model={"preset": preset},
+                         time_limit_minutes=minutes, num_threads=args.threads, progress=False)
+    t0 = time.perf_counter()
+    Trainer(config).fit()
+    return {"minutes": (time.perf_counter() - t0) / 60, "model": str(out / "best.pt")}
+
+
+def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
+    from equipot.checkpoint import load_model
+    from equipot.train.metrics import evaluate_store
+
+    model = load_model(model_path, dtype="float64")
+    out = {}
+    for label, data, indices in (("test", args.data, splits["test"]), ("hot", args.hot, None)):
+        metrics = evaluate_store(model, str(ROOT / data), indices)
+        metrics.pop("arrays")
+        out[label] = metrics
+    return out
+
+
+def evaluate_mace(args, model_path: str, work: Path) -> dict:
+    out = {}
+    for label in ("test", "hot"):
+        result = subprocess.run([args.mace_python, str(SIDE), "evaluate", model_path, "float64", str(work / f"{label}.xyz")],
+                                capture_output=True, text=True, check=True, env=MACE_ENV)
+        out[label] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out
+
+
+def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, float]]:
+    """Median aspirin MD steps/s per model and dtype, the models taking turns in each round."""
+    from mace_compare import equipot_rate
+
+    from equipot import EquiformerCalculator
+
+    rates: dict[str, dict[str, list[float]]] = {name: {"float32": [], "float64": []} for name in models}
+    for dtype in ("float32", "float64"):
+        calcs = {name: EquiformerCalculator(m["model"], dtype=dtype) for name, m in models.items() if m["kind"] == "equipot"}
+        for _ in range(args.rounds):
+            for name, m in models.items():
+                if m["kind"] == "equipot":
+                    rates[name][dtype].append(equipot_rate(calcs[name], args.md_steps))
+                else:
+                    result = subprocess.run([args.mace_python, str(SIDE), "md", m["model"], dtype, str(start),
+                                             str(args.md_steps)], capture_output=True, text=True, check=True, env=MACE_ENV)
+                    rates[name][dtype].append(json.loads(result.stdout.strip().splitlines()[-1])["steps_per_s"])
+    return {name: {d: statistics.median(v) for d, v in r.items()} for name, r in rates.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mace-python", required=True, help="python of an environment with mace-torch 0.3.16")
+    parser.add_argument("--data", default="datasets/md17_gfn2/aspirin.h5")
+    parser.add_argument("--hot", default="datasets/md17_gfn2/aspirin_600K.h5")
+    parser.add_argument("--train", type=int, default=1000)
+    parser.add_argument("--val", type=int, default=100)
+    parser.add_argument("--test", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mace-irreps", default="64x0e+64x1o")
+    parser.add_argument("--mace-epochs", type=int, default=60, help="MACE's documented 60; fewer for a quick check")
+    parser.add_argument("--presets", nargs="+", default=["small", "medium"])
+    parser.add_argument("--budget-minutes", type=float, default=None, help="equipot's budget (default: MACE's time)")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--md-steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default="runs/accuracy_vs_mace")
+    args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    work = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    splits = export_frames(args, work)
+    mace = cached(work / "mace_train.json", lambda: train_mace(args, work))
+    budget = args.budget_minutes or mace["minutes"]
+    models = {f"MACE {args.mace_irreps}": {"kind": "mace", **mace,
+                                           "errors": cached(work / "mace_eval.json", lambda: evaluate_mace(args, mace["model"], work))}}
+    for preset in args.presets:
+        trained = cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
+        errors = cached(work / f"equipot-{preset}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
+        models[f"equipot {preset}"] = {"kind": "equipot", **trained, "errors": errors}
+    start = work / "aspirin_start.xyz"
+    from equipot.data.readers import read_structure
+
+    read_structure("aspirin").write(start)
+    speeds = md_rates(args, models, start)
+    print(f"{len(splits['train'])} training frames of {args.data}; test: {len(splits['test'])} held-out frames; "
+          f"hot: {args.hot}")
+    print("| model | training (min) | force MAE test (meV/Å) | force MAE hot | energy MAE test (meV) | energy MAE hot | "
+          "MD steps/s float32 | float64 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, m in models.items():
+        e = m["errors"]
+        print(f"| {name} | {m['minutes']:.0f} | {e['test']['force_mae']:.1f} | {e['hot']['force_mae']:.1f} | "
+              f"{e['test']['energy_mae']:.1f} | {e['hot']['energy_mae']:.1f} | {speeds[name]['float32']:.1f} | "
+              f"{speeds[name]['float64']:.1f} |")
+    (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
