@@ -36,8 +36,9 @@ class Potential(nn.Module):
             backward pass: a memory trade for large systems; None (default) attends at once.
         checkpoint_blocks: recompute each Transformer block's activations in the backward
             pass instead of keeping them (memory trade).
-        metadata: plain-Python facts about the model (training data, statistics, ...); kept
-            in its checkpoint.
+        metadata: plain-Python facts about the model (training data, split, statistics), as
+            ``load_model`` reads them from its checkpoint (``save_checkpoint`` takes the
+            metadata to write as an argument).
     """
 
     def __init__(

@@ -167,16 +167,21 @@ def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
 def test_time_budget_ignores_a_slow_first_epoch_and_can_lengthen(morse_store, tmp_path):
     """The first epoch also builds the neighbour lists: once later epochs are timed, the budget
     is re-planned from them, lengthening a run that the first epoch had cut short (never past
-    the configured epochs)."""
-    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=10))
+    the configured epochs, and only in the first half of the budget)."""
+    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=20))
     trainer.epoch = 1
-    trainer._fit_time_budget(300.0, [300.0])  # 300 s left, 300 s per epoch: one more
-    assert trainer.epochs == 2
+    trainer._fit_time_budget(300.0, [300.0])  # 900 s left, 300 s per epoch: three more
+    assert trainer.epochs == 4
     trainer.epoch = 2
-    trainer._fit_time_budget(360.0, [300.0, 60.0])  # 240 s left at 60 s per epoch: four more
-    assert trainer.epochs == 6
+    trainer._fit_time_budget(360.0, [300.0, 60.0])  # 840 s left at 60 s per epoch: fourteen more
+    assert trainer.epochs == 16
     trainer._fit_time_budget(0.0, [1.0, 1.0])  # plenty of time: the configured 50, no more
     assert trainer.epochs == 50
+    trainer.epoch, trainer.epochs = 30, 40  # past half of the budget: shorten only
+    trainer._fit_time_budget(700.0, [1.0, 1.0])
+    assert trainer.epochs == 40
+    trainer._fit_time_budget(1190.0, [1.0, 5.0])  # 10 s left at 5 s per epoch
+    assert trainer.epochs == 32
 
 
 def test_species_given_in_the_model_config(morse_store, tmp_path):

@@ -12,8 +12,8 @@ Config fields (YAML keys, all of ``TrainConfig``):
     better validation loss), seed, device, dtype, num_workers (DataLoader), cache
     (neighbour lists kept in memory), tensorboard (needs the tensorboard package), num_threads,
     progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots), time_limit_minutes
-    (wall-clock budget: after every epoch the run shortens ``epochs`` to what fits, and the
-    cosine schedule with it, so a budgeted run still anneals), init_from (fine-tuning: start
+    (wall-clock budget: after every epoch the run sets ``epochs`` to what fits, at most the
+    configured number, and the cosine schedule with it, so a budgeted run still anneals), init_from (fine-tuning: start
     from the weights, architecture, reference energies and scale of a checkpoint or shipped
     model name; ``model`` is then ignored; optimizer and schedule start fresh).
 """

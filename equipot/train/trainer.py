@@ -338,9 +338,11 @@ class Trainer:
         Re-estimated after every epoch from the mean of the last three epoch times, leaving out
         the first once there are others (it also builds the neighbour lists, and a machine busy
         at the start would otherwise cut the whole run short), so the cosine schedule still
-        reaches ``min_lr`` at the end of a budgeted run.
+        reaches ``min_lr`` at the end of a budgeted run. A run may lengthen only in the first
+        half of its time budget; after that it may only shorten.
         """
-        budget = self.config.time_limit_minutes * 60 - elapsed
+        total = self.config.time_limit_minutes * 60
+        budget = total - elapsed
         timed = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
         recent = timed[-3:]
         per_epoch = sum(recent) / len(recent)
@@ -348,7 +350,8 @@ class Trainer:
         if self.world_size > 1:  # rank 0 decides: ranks timing themselves could disagree and hang
             (affordable,) = ddp.all_sum([float(affordable) if self.is_main else 0.0], self.device)
             affordable = int(affordable)
-        affordable = max(self.epoch, affordable)
+        # lengthen only in the first half of the budget: later, it would raise an annealed learning rate
+        affordable = max(self.epoch, affordable if 2 * elapsed < total else min(affordable, self.epochs))
         if affordable != self.epochs:
             if self.is_main:
                 print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
