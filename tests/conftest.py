@@ -11,8 +11,11 @@ from ase.io import read
 
 from equipot import EquiformerConfig, Potential
 
-# Tiny but complete: every block type, L_max = 2, several heads.
+# Tiny but complete: every block type, L_max = 2, several heads. ZBL walls off at the
+# covalent-radius sums: random weights push atoms far closer than a trained model would, and
+# MD tests with them need the wall to start there, not at the default 0.7 of it.
 TINY = dict(
+    zbl_switch=1.0,
     irreps_node="16x0e+8x1o+4x2e",
     num_blocks=2,
     num_heads=2,
