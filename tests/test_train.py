@@ -30,8 +30,8 @@ def test_loss_by_hand():
     n = torch.tensor([1, 2])
     loss, parts = energy_force_loss(pred, energy, forces, n, energy_weight=2.0, force_weight=10.0)
     # energy per atom errors 1 and 1 -> MSE 1; force errors 1 and 2 over 9 components -> 5/9
-    assert parts["energy_loss"] == pytest.approx(1.0)
-    assert parts["force_loss"] == pytest.approx(5 / 9)
+    assert float(parts["energy_loss"]) == pytest.approx(1.0)
+    assert float(parts["force_loss"]) == pytest.approx(5 / 9)
     assert float(loss) == pytest.approx(2.0 + 10 * 5 / 9)
 
 

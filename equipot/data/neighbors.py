@@ -157,11 +157,6 @@ class VerletNeighbors:
         self.cutoff, self.skin = float(cutoff), float(skin)
         self._positions: torch.Tensor | None = None
         self._edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-        self.builds = 0
-
-    def reset(self) -> None:
-        """Forget the kept list: the next call builds a new one."""
-        self._positions = self._edges = None
 
     def __call__(self, positions: torch.Tensor, build, changed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``build(cutoff)`` -> (edge_index (2, E), shifts (E, 3), shift vectors shifts @ cell (E, 3))
@@ -171,7 +166,6 @@ class VerletNeighbors:
         if stale:
             self._edges = build(self.cutoff + self.skin)
             self._positions = positions.detach().clone()
-            self.builds += 1
         edge_index, shifts, shift_vectors = self._edges
         if self.skin == 0 or edge_index.shape[1] == 0:
             return edge_index, shifts

@@ -171,7 +171,6 @@ class ReplicaDynamics:
         self.alive = np.ones(len(systems), dtype=bool)
         self.failures: list[ReplicaFailure | None] = [None] * len(systems)
         self.neighbors = VerletNeighbors(self.model.cutoff, skin)
-        self._neighbor_atoms: torch.Tensor | None = None
         self.forces, self.energy = self._compute()
         # Monitors keep per-system state (a bond list, reference lengths, a limit set from
         # the target temperature), so every replica gets its own copies, started on it.
@@ -201,10 +200,9 @@ class ReplicaDynamics:
             shifts = pos.new_zeros(edges.shape[1], 3)
             return edges, shifts, shifts
 
-        # a replica dropping out changes which atoms the list indexes
-        changed = self._neighbor_atoms is None or not torch.equal(self._neighbor_atoms, live)
-        self._neighbor_atoms = live
-        edge_index, shifts = self.neighbors(pos, build, changed=changed)
+        # replicas only ever drop out, so the live atoms change exactly when their number does,
+        # and a new number of atoms rebuilds the list
+        edge_index, shifts = self.neighbors(pos, build)
         n_graphs = int(batch.max()) + 1 if len(batch) else 0
         return AtomicGraph(
             numbers=self.numbers.index_select(0, live),

@@ -45,8 +45,8 @@ def energy_force_loss(
     kind: str = "mse",
     huber_delta: float = 0.01,
     shares: tuple[float, float] = (1.0, 1.0),
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted loss and its parts (unweighted, as floats).
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted loss and its parts (unweighted, detached 0-d tensors: no host sync per step).
 
     Energy enters per atom, (E_pred - E_ref) / n_atoms, so structures of different size weigh
     alike; forces component-wise. With ``force_only`` the energies are not used at all (their
@@ -62,8 +62,8 @@ def energy_force_loss(
     terms = loss_terms(pred, energy, forces, atoms_per_graph, force_only=force_only, kind=kind,
                        huber_delta=huber_delta)
     total = force_weight * shares[1] * terms["force"]
-    parts = {"force_loss": float(terms["force"].detach())}
+    parts = {"force_loss": terms["force"].detach()}
     if "energy" in terms:
         total = total + energy_weight * shares[0] * terms["energy"]
-        parts["energy_loss"] = float(terms["energy"].detach())
+        parts["energy_loss"] = terms["energy"].detach()
     return total, parts

@@ -155,10 +155,10 @@ class Trainer:
         of its atoms), so the gradients summed over ranks equal the global-batch ones."""
         c = self.config
         pred = model(batch, compute_forces=True, create_graph=create_graph)
-        loss, parts = energy_force_loss(pred, batch.energy, batch.forces, batch.atoms_per_graph(),
-                                        energy_weight=c.energy_weight, force_weight=c.force_weight,
-                                        force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta, shares=shares)
-        return loss, parts, pred
+        loss, _ = energy_force_loss(pred, batch.energy, batch.forces, batch.atoms_per_graph(),
+                                    energy_weight=c.energy_weight, force_weight=c.force_weight,
+                                    force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta, shares=shares)
+        return loss, pred
 
     def train_epoch(self) -> float:
         self.model.train()
@@ -175,7 +175,7 @@ class Trainer:
                 n_glob, a_glob = ddp.all_sum([float(x) for x in local], self.device)
                 if batch is not None:
                     shares = (local[0] / n_glob, local[1] / a_glob)
-                    loss, _, _ = self._loss(self.model, batch, True, shares)
+                    loss, _ = self._loss(self.model, batch, True, shares)
                     loss.backward()
                     loss_value = float(loss.detach())
                 else:  # fewer frames than ranks in the last batch: contribute zero gradient
@@ -184,7 +184,7 @@ class Trainer:
                 (loss_value,) = ddp.all_sum([loss_value], self.device)
                 batch_graphs = int(n_glob)
             else:
-                loss, _, _ = self._loss(self.model, batch, create_graph=True)
+                loss, _ = self._loss(self.model, batch, create_graph=True)
                 loss.backward()
                 loss_value, batch_graphs = float(loss.detach()), batch.num_graphs
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
@@ -209,12 +209,9 @@ class Trainer:
         model = model or self.ema
         model.eval()
 
-        def loss(model: Potential, batch) -> tuple[torch.Tensor, dict]:
-            value, _, pred = self._loss(model, batch, create_graph=False)
-            return value, pred
-
         # every rank evaluates the whole set (same numbers everywhere, no gather needed)
-        return evaluate_batches(model, self._batches(dataset, False, 0, split=False), loss)
+        return evaluate_batches(model, self._batches(dataset, False, 0, split=False),
+                                lambda m, batch: self._loss(m, batch, create_graph=False))
 
     @torch.no_grad()
     def _refit_reference_energies(self) -> None:
