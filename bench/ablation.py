@@ -35,9 +35,10 @@ BASE = dict(
 # One change from BASE each (nested "model" keys are merged into BASE's model).
 VARIANTS: dict[str, dict] = {
     "base": {},
+    # the default recipe of equipot train: the reference of the second round of ablations
+    "recipe": {"lr": 5e-3, "batch_size": 4, "energy_weight": 50.0, "model": {"zbl_switch": 0.7}},
     "lr5e-3": {"lr": 5e-3},
     "lr5e-3_bs4": {"lr": 5e-3, "batch_size": 4},
-    "bs2": {"batch_size": 2},
     "energy_w50": {"energy_weight": 50.0},
     "lr1e-2_bs4": {"lr": 1e-2, "batch_size": 4},
     "bs4": {"batch_size": 4},
@@ -50,6 +51,9 @@ VARIANTS: dict[str, dict] = {
     "blocks2": {"model": {"num_blocks": 2}},
     "blocks4": {"model": {"num_blocks": 4}},
     "lmax1": {"model": {"irreps_node": "64x0e+32x1o"}},
+    "no_l2": {"model": {"irreps_node": "64x0e+16x1o"}},
+    "lr2e-3_bs2": {"lr": 2e-3, "batch_size": 2},
+    "bs2": {"batch_size": 2},
     "wide_l1": {"model": {"irreps_node": "128x0e+32x1o"}},
     "cutoff4": {"model": {"cutoff": 4.0}},
     "gaussian": {"model": {"radial_basis": "gaussian"}},

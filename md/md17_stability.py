@@ -59,8 +59,9 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, list
     dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
                           friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,
                           monitors=monitors, check_every=20, compile=args.compile)
-    result = dyn.run(duration_ps=args.duration_ps, record_every=RECORD_EVERY, progress=not args.quiet,
-                     max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
+    result = dyn.run_resumable(Path(args.out) / "restart_nvt.npz", resume=args.resume, restart_every=args.restart_every,
+                               duration_ps=args.duration_ps, record_every=RECORD_EVERY, progress=not args.quiet,
+                               max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
     out = {"replica_steps_per_s": result.replica_steps_per_s, "wall_s": result.wall_s, "run_ps": result.time_ps,
            "molecules": {}}
     frames_of = {}
@@ -106,8 +107,9 @@ def run_nve(model, starts: dict, args) -> dict:
     molecules, systems = list(starts), list(starts.values())
     dyn = ReplicaDynamics(model, systems, temperature_K=args.nve_temperature, ensemble="nve", timestep_fs=args.timestep,
                           seed=args.seed, device=args.device, dtype="float64", monitors=[ForceSanity()])
-    result = dyn.run(duration_ps=args.nve_duration_ps, log_every=10, progress=not args.quiet,
-                     max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None)
+    result = dyn.run_resumable(Path(args.out) / "restart_nve.npz", resume=args.resume, restart_every=args.restart_every,
+                               duration_ps=args.nve_duration_ps, log_every=10, progress=not args.quiet,
+                               max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None)
     out = {"run_ps": result.time_ps}
     for k, m in enumerate(molecules):
         drift = energy_drift(result.log_time_ps, result.energies[:, k], len(systems[k]))
@@ -243,6 +245,11 @@ def main(argv: list[str] | None = None) -> None:
                              "the float64 NVE run stays eager")
     parser.add_argument("--save-frames", action="store_true",
                         help="write OUT/frames_MOLECULE.xyz, the NVT frames behind h(r) (every 10 fs, each replica)")
+    parser.add_argument("--restart-every", type=int, default=2000,
+                        help="steps between restart states (OUT/restart_nvt.npz, OUT/restart_nve.npz)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT's restart states (same arguments, --duration-ps may be longer): "
+                             "a long study run in pieces")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "md17"))
     args = parser.parse_args(argv)

@@ -80,8 +80,10 @@ def run_model(model: str, entries, args) -> dict:
         dyn = ReplicaDynamics(model, [e[2] for e in group], temperature_K=temperature, timestep_fs=args.timestep,
                               seed=args.seed, dtype=args.dtype, device=args.device, monitors=monitors, check_every=20,
                               compile=args.compile)
-        res = dyn.run(duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,
-                      max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
+        restart = Path(args.out) / f"restart_{Path(model).stem}_{temperature:.0f}K.npz"
+        res = dyn.run_resumable(restart, resume=args.resume, restart_every=args.restart_every,
+                                duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,
+                                max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
         for k, (label, fam, atoms, _, ref) in enumerate(group):
             ends = chain_ends(atoms)
             frames = res.positions[k]
@@ -139,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile each model: minutes of compiling, then faster float32 steps on a CPU")
+    parser.add_argument("--restart-every", type=int, default=2000, help="steps between restart states (OUT/restart_*.npz)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT's restart states (same arguments, --duration-ps may be longer)")
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "polymers"))
     args = parser.parse_args(argv)

@@ -219,3 +219,19 @@ def test_replay_monitors_finds_when_each_criterion_would_fire(tmp_path):
     assert pulled["max_bond_deviation_A"] > 0.5
     text = replay.table(rows)
     assert text.count("\n") == 4 and "| salicylic | 1 | 5 (0.05) |" in text
+
+
+def test_md17_study_runs_in_pieces(tmp_path):
+    """A study stopped after 0.01 ps and resumed to 0.02 ps keeps the frames and h(r) of one
+    uninterrupted 0.02 ps run."""
+    study = _load("md17_stability")
+    common = ["--molecules", "ethanol", "--replicas", "2", "--quiet", "--model", "md17-gfn2", "--dtype", "float64",
+              "--nve-duration-ps", "0", "--restart-every", "10"]
+    study.main([*common, "--duration-ps", "0.02", "--out", str(tmp_path / "whole")])
+    study.main([*common, "--duration-ps", "0.01", "--out", str(tmp_path / "pieces")])
+    study.main([*common, "--duration-ps", "0.02", "--out", str(tmp_path / "pieces"), "--resume"])
+    whole, pieces = (json.loads((tmp_path / d / "results.json").read_text())["nvt"]["molecules"]["ethanol"]
+                     for d in ("whole", "pieces"))
+    assert pieces["frames"] == whole["frames"] == 4
+    assert pieces["stable_ps"] == whole["stable_ps"] == [pytest.approx(0.02)] * 2
+    assert pieces["hr_mae"] == pytest.approx(whole["hr_mae"], abs=1e-12)

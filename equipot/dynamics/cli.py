@@ -12,15 +12,17 @@ from equipot.dynamics.steps import parse_duration
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("md", help="molecular dynamics with stability checks",
-                              description="Run MD; STRUCTURE is a file or a shipped MD17 molecule name.")
-    p.add_argument("structure", help="structure file (any ASE format) or MD17 name, e.g. aspirin")
-    p.add_argument("--model", action="append", required=True,
+                              description="Run MD; STRUCTURE is a file or a shipped MD17 molecule name. "
+                                          "'equipot md --resume DIR' continues a run that stopped.")
+    p.add_argument("structure", nargs="?", help="structure file (any ASE format) or MD17 name, e.g. aspirin")
+    p.add_argument("--model", action="append",
                    help="checkpoint path or shipped model name; repeat for a committee")
     p.add_argument("--ensemble", default="nvt", choices=ENSEMBLES)
     p.add_argument("--temperature", type=float, default=300.0, help="K")
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="1/fs (Langevin)")
-    p.add_argument("--duration", default="1ps", help="e.g. 10ps, 500fs, 2000steps, or a number of ps")
+    p.add_argument("--duration", default=None,
+                   help="e.g. 10ps, 500fs, 2000steps, or a number of ps (default 1ps; with --resume, the run's own)")
     p.add_argument("--uncertainty", type=float, default=None, help="stop when committee disagreement (eV/Å) passes this")
     p.add_argument("--out", default="md_out")
     p.add_argument("--seed", type=int, default=0)
@@ -40,8 +42,44 @@ def register(subparsers) -> None:
     p.add_argument("--replicas", type=int, default=1,
                    help="N > 1: run N independent copies of STRUCTURE batched, one model call per step "
                         "(nvt or nve; one model, not a committee); writes replica_K.extxyz per copy")
+    p.add_argument("--restart-every", type=int, default=1000,
+                   help="steps between restart states written to OUT (0: none)")
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="continue the run whose --out was DIR from its last restart state, with its own settings "
+                        "(--duration may extend it)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
+
+
+RUN_FILE = "run.json"
+# what a resumed run may take from its own command line instead of the saved one
+_RESUME_OVERRIDES = ("duration", "no_progress", "max_wall")
+
+
+def _settings(args: argparse.Namespace) -> argparse.Namespace:
+    """The run's settings: the command line, or with ``--resume DIR`` the ones DIR was started
+    with (saved in ``DIR/run.json``), which a fresh run saves there."""
+    import json
+
+    if args.resume is None:
+        if args.structure is None or not args.model:
+            raise ValueError("give a STRUCTURE and --model (or --resume DIR)")
+        if args.restart_every < 0:
+            raise ValueError(f"--restart-every must be >= 0, got {args.restart_every}")
+        args.duration = args.duration or "1ps"
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume")}
+        (out / RUN_FILE).write_text(json.dumps(saved, indent=2))
+        return args
+    run_file = Path(args.resume) / RUN_FILE
+    if not run_file.is_file():
+        raise ValueError(f"{args.resume} holds no {RUN_FILE}: not the --out of an equipot md run")
+    saved = json.loads(run_file.read_text())
+    for key in _RESUME_OVERRIDES:
+        if getattr(args, key) not in (None, False):
+            saved[key] = getattr(args, key)
+    return argparse.Namespace(**{**saved, "out": args.resume, "resume": args.resume, "func": args.func})
 
 
 def _make_calculator(args: argparse.Namespace):
@@ -58,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from equipot.dynamics.monitors import (BondStability, ContactStability, Uncertainty, bonds_of,
                                            default_monitors, reference_bond_lengths)
 
+    args = _settings(args)
     if args.contacts is not None and not args.reference:
         raise ValueError("--contacts compares with a reference trajectory: give --reference as well")
     if args.replicas < 1:
@@ -93,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                     friction_per_fs=args.friction, steps=steps, seed=args.seed, monitors=monitors,
                     traj_every=args.traj_every, log_every=args.log_every, report_dir=args.out,
                     reference=reference, progress=not args.no_progress,
-                    max_wall_s=args.max_wall * 60 if args.max_wall else None)
+                    max_wall_s=args.max_wall * 60 if args.max_wall else None,
+                    restart_every=args.restart_every or None, resume=args.resume is not None)
     status = f"stopped at {result.failure.time_ps:.3f} ps ({result.failure.monitor}: {result.failure.reason})" \
         if result.failure else "stable"
     print(f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
@@ -112,6 +152,7 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
     batched through ``ReplicaDynamics``; each copy gets its own monitors."""
     from equipot.dynamics.replica_report import write_replica_report
     from equipot.dynamics.replicas import ReplicaDynamics
+    from equipot.dynamics.restart import RESTART_NAME
 
     dyn = ReplicaDynamics(args.model[0], [atoms] * args.replicas, temperature_K=args.temperature,
                           ensemble=args.ensemble, timestep_fs=args.timestep, friction_per_fs=args.friction,
@@ -119,9 +160,12 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
                           compile=args.compile)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.resume is not None:
+        dyn.resume(out / RESTART_NAME)
     result = dyn.run(steps=steps, log_every=args.log_every, progress=not args.no_progress,
                      log_path=out / "md.csv", record_every=args.traj_every,
-                     max_wall_s=args.max_wall * 60 if args.max_wall else None)
+                     max_wall_s=args.max_wall * 60 if args.max_wall else None,
+                     restart_every=args.restart_every or None, restart_path=out / RESTART_NAME)
     settings = dict(ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
                     friction_per_fs=args.friction if args.ensemble == "nvt" else None, steps=steps,
                     steps_done=result.steps, seed=args.seed, replicas=args.replicas, n_atoms=len(atoms),

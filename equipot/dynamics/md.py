@@ -6,20 +6,22 @@ ASE's own); nothing here imports the model.
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 from ase import Atoms, units
 
 from equipot.dynamics.analysis import energy_drift
+from equipot.dynamics.outputs import LogWriter, TrajectoryWriter
 from equipot.dynamics.steps import n_steps
 
+if TYPE_CHECKING:
+    from equipot.dynamics.restart import RestartState
+
 ENSEMBLES = ("nvt", "nve", "bussi", "nose-hoover")
-LOG_COLUMNS = ["time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"]
 
 
 @dataclass
@@ -104,32 +106,24 @@ def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Gen
         atoms.set_velocities(atoms.get_velocities() * np.sqrt(temperature_K / t_now))
 
 
-class _TrajectoryWriter:
-    """Frames to an ASE ``.traj`` or an ``.extxyz``/``.xyz`` file, by extension."""
+@dataclass
+class _Restarts:
+    """Where and how often a run saves its state, and the state it resumes from (or None)."""
 
-    def __init__(self, path: Path, atoms: Atoms) -> None:
-        suffix = path.suffix.lower()
-        if suffix not in (".traj", ".extxyz", ".xyz"):
-            raise ValueError(f"trajectory must end in .traj, .extxyz or .xyz, got {path.name!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".traj":
-            from ase.io.trajectory import Trajectory
+    every: int | None
+    path: Path | None
+    resumed: "RestartState | None" = None
 
-            self._traj, self._fh = Trajectory(str(path), "w", atoms), None
-        else:
-            self._traj, self._fh = None, open(path, "w")
 
-    def write(self, atoms: Atoms) -> None:
-        if self._traj is not None:
-            self._traj.write(atoms)
-        else:
-            from ase.io import write
+def _restarts(restart_every, restart_path, resume, report: Path | None) -> _Restarts:
+    from equipot.dynamics.restart import RESTART_NAME, load_state
 
-            write(self._fh, atoms, format="extxyz")
-            self._fh.flush()  # a run killed mid-way still leaves readable frames
-
-    def close(self) -> None:
-        (self._traj or self._fh).close()
+    if restart_every is not None and int(restart_every) < 1:
+        raise ValueError(f"restart_every must be a positive number of steps, got {restart_every}")
+    path = Path(restart_path) if restart_path is not None else (report / RESTART_NAME if report else None)
+    if (restart_every or resume) and path is None:
+        raise ValueError("restarts need restart_path or report_dir to say where the state lives")
+    return _Restarts(int(restart_every) if restart_every else None, path, load_state(path) if resume else None)
 
 
 def run_md(
@@ -156,6 +150,9 @@ def run_md(
     report_dir: str | Path | None = None,
     reference=None,
     max_wall_s: float | None = None,
+    restart_every: int | None = None,
+    restart_path: str | Path | None = None,
+    resume: bool = False,
 ) -> MDResult:
     """Run MD on ``atoms`` (calculator attached) for ``steps`` or ``duration_ps``, or until a
     monitor (``default_monitors`` when None; ``[]`` for none) reports a failure.
@@ -170,9 +167,15 @@ def run_md(
     elsewhere). ``reference`` (frames, (T, n, 3) array or a trajectory file) adds Fu et al.'s
     h(r) error to the report. ``max_wall_s`` ends the run (not a failure) after that much wall
     time; ``result.time_ps`` says how far it got.
+
+    ``restart_every`` saves the run's state (``equipot.dynamics.restart``) every that many
+    steps to ``restart_path`` (default ``report_dir/restart.npz``). ``resume=True`` continues
+    from that state, with the same arguments as the run that wrote it (``steps`` may be larger,
+    to extend it): positions, momenta, integrator, random generator and monitors come from the
+    state, and the log and trajectory are cut back to where it was saved and appended to, so the
+    run goes on exactly as if it had never stopped.
     """
     from ase.constraints import FixCom
-    from tqdm.auto import tqdm
 
     from equipot.dynamics.monitors import default_monitors
 
@@ -192,92 +195,36 @@ def run_md(
         report.mkdir(parents=True, exist_ok=True)
         traj_path = traj_path if traj_path is not None else report / "trajectory.extxyz"
         log_path = log_path if log_path is not None else report / "md.csv"
+    restarts = _restarts(restart_every, restart_path, resume, report)
 
     rng = np.random.default_rng(seed)
     saved_constraints = list(atoms.constraints)
     if fix_com:
         atoms.set_constraint(saved_constraints + [FixCom()])
-    if init_velocities:
-        initialise_velocities(atoms, temperature_K, rng, exact=exact_temperature)
-    dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, friction_per_fs, rng, thermostat_time_fs)
-    for monitor in monitors:
-        monitor.start(atoms, temperature_K)
+    try:
+        if restarts.resumed is not None:
+            _restore_atoms(restarts.resumed, atoms)
+        elif init_velocities:
+            initialise_velocities(atoms, temperature_K, rng, exact=exact_temperature)
+        dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, friction_per_fs, rng, thermostat_time_fs)
+        if restarts.resumed is not None:
+            _restore_dynamics(restarts.resumed, dyn, rng, monitors)
+        else:
+            for monitor in monitors:
+                monitor.start(atoms, temperature_K)
+        loop = _Loop(atoms, dyn, rng, monitors, total, timestep_fs, restarts,
+                     dict(traj=traj_every, log=log_every, check=check_every))
+        step, failure, wall, rows = loop.run(traj_path, log_path, progress, max_wall_s, desc=f"MD {ensemble}")
+    finally:
+        atoms.set_constraint(saved_constraints)
 
     dt_ps = timestep_fs / 1000.0
-    rows: list[dict[str, float]] = []
-    paths: dict[str, str] = {}
-    writer = log_fh = log_csv = None
-    if traj_path is not None:
-        writer = _TrajectoryWriter(Path(traj_path), atoms)
-        paths["trajectory"] = str(traj_path)
-    if log_path is not None:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        log_fh = open(log_path, "w", newline="")
-        log_csv = csv.DictWriter(log_fh, fieldnames=LOG_COLUMNS)
-        log_csv.writeheader()
-        paths["log"] = str(log_path)
-
-    def record(step: int) -> None:
-        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
-        row = {"time_ps": step * dt_ps, "epot_eV": epot, "ekin_eV": ekin, "etot_eV": epot + ekin,
-               "temperature_K": atoms.get_temperature()}
-        rows.append(row)
-        if log_csv is not None:
-            log_csv.writerow(row)
-            log_fh.flush()
-
-    failure: Failure | None = None
-    # counted in whole steps and shown in ps (unit_scale): float increments would add up past the total
-    bar = tqdm(total=total, disable=not progress, unit="ps", unit_scale=dt_ps, desc=f"MD {ensemble}",
-               bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} ps [{elapsed}<{remaining}{postfix}]")
-    t0 = time.perf_counter()
-    step = 0
-    try:
-        try:
-            record(0)
-        except Exception as err:  # a calculator that cannot even start: report it like a blow-up
-            failure = Failure("calculator", f"{type(err).__name__}: {err}", 0, 0.0)
-        if writer and failure is None:
-            writer.write(atoms)
-        while step < total and failure is None:
-            # advance to the next step where something happens, in one integrator call
-            nxt = min(total, *((step // k + 1) * k for k in (log_every, traj_every, check_every)))
-            try:
-                dyn.run(nxt - step)
-            except Exception as err:  # a model that blows up raises (NaN positions, ...)
-                step = int(dyn.nsteps)
-                failure = Failure("calculator", f"{type(err).__name__}: {err}", step, step * dt_ps)
-                break
-            bar.update(nxt - step)
-            step = nxt
-            if step % log_every == 0 or step == total:
-                record(step)
-                elapsed = time.perf_counter() - t0
-                bar.set_postfix_str(f"{step * dt_ps * 1e-3 / elapsed * 86400:.3g} ns/day" if elapsed > 0 else "")
-            if writer and step % traj_every == 0:
-                writer.write(atoms)
-            if step % check_every == 0 or step == total:
-                for monitor in monitors:
-                    reason = monitor.check(atoms, step, step * dt_ps)
-                    if reason:
-                        failure = Failure(monitor.name, reason, step, step * dt_ps)
-                        break
-            if max_wall_s is not None and time.perf_counter() - t0 > max_wall_s:
-                break
-    finally:
-        bar.close()
-        if writer:
-            writer.close()
-        if log_fh:
-            log_fh.close()
-        atoms.set_constraint(saved_constraints)
-    wall = time.perf_counter() - t0
-
     time_ps = step * dt_ps
+    ran_ps = (step - (restarts.resumed.step if restarts.resumed else 0)) * dt_ps
     result = MDResult(
         steps_done=step, time_ps=time_ps, stopped_early=failure is not None, failure=failure,
         time_to_failure_ps=failure.time_ps if failure else None, wall_s=wall,
-        ns_per_day=time_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"), paths=paths,
+        ns_per_day=ran_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"), paths=loop.paths,
     )
     if ensemble == "nve" and len(rows) >= 2:
         result.drift = energy_drift([r["time_ps"] for r in rows], [r["etot_eV"] for r in rows], len(atoms))
@@ -295,6 +242,131 @@ def run_md(
                         steps=total, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
                         formula=atoms.get_chemical_formula(), calculator=type(atoms.calc).__name__,
                         monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
-                        check_every=check_every, log_every=log_every, traj_every=traj_every)
+                        check_every=check_every, log_every=log_every, traj_every=traj_every,
+                        resumed_at_step=restarts.resumed.step if restarts.resumed else None)
         write_report(report, settings, result, rows, traj_path=traj_path, reference=reference)
     return result
+
+
+def _restore_atoms(state, atoms: Atoms) -> None:
+    """Positions and momenta of a saved state, into a structure like the one that wrote it."""
+    positions, momenta = state.arrays["positions"], state.arrays["momenta"]
+    if positions.shape != atoms.positions.shape:
+        raise ValueError(f"the restart state has {len(positions)} atoms, the structure {len(atoms)}")
+    if not np.array_equal(state.arrays["numbers"], atoms.numbers):
+        raise ValueError("the restart state is of other elements than this structure")
+    atoms.positions = positions  # bypasses the constraints, which the saved arrays already obey
+    atoms.arrays["momenta"] = momenta.copy()
+
+
+def _restore_dynamics(state, dyn, rng: np.random.Generator, monitors: list) -> None:
+    """The integrator's variables, the random generator and the monitors of a saved state."""
+    from equipot.dynamics.restart import set_generator_state, set_integrator_state, set_monitor_states
+
+    set_integrator_state(dyn, state.arrays, state.meta["integrator"])
+    set_generator_state(rng, state.meta["rng"])
+    set_monitor_states(monitors, state.monitors)
+
+
+class _Loop:
+    """The stepping of ``run_md``: integrator calls between the steps where something happens
+    (a log row, a frame, a check, a restart), a progress bar, and the files."""
+
+    def __init__(self, atoms, dyn, rng, monitors, total: int, timestep_fs: float, restarts: _Restarts,
+                 every: dict[str, int]) -> None:
+        self.atoms, self.dyn, self.rng, self.monitors = atoms, dyn, rng, monitors
+        self.total, self.dt_ps, self.restarts = total, timestep_fs / 1000.0, restarts
+        self.every = dict(every, restart=restarts.every or total + 1)
+        self.paths: dict[str, str] = {}
+        self.writer = self.log = None
+
+    def record(self, step: int) -> None:
+        atoms = self.atoms
+        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
+        self.log.write({"time_ps": step * self.dt_ps, "epot_eV": epot, "ekin_eV": ekin, "etot_eV": epot + ekin,
+                        "temperature_K": atoms.get_temperature()})
+
+    def save(self, step: int) -> None:
+        from equipot.dynamics.restart import RestartState, generator_state, integrator_state, monitor_states, save_state
+
+        arrays, scalars = integrator_state(self.dyn)
+        arrays.update(positions=self.atoms.get_positions(), momenta=self.atoms.get_momenta(),
+                      numbers=self.atoms.numbers.copy())
+        meta = dict(step=step, rng=generator_state(self.rng), integrator=scalars, log_offset=self.log.tell(),
+                    traj_offset=self.writer.tell() if self.writer else None)
+        save_state(self.restarts.path, RestartState(arrays, meta, monitor_states(self.monitors)))
+
+    def _open(self, traj_path, log_path) -> None:
+        state = self.restarts.resumed
+        offsets = state.meta if state is not None else {}
+        if traj_path is not None:
+            self.writer = TrajectoryWriter(Path(traj_path), self.atoms, offsets.get("traj_offset"))
+            if self.restarts.every and not self.writer.resumable:
+                raise ValueError("a run that writes restarts needs an .extxyz trajectory, not .traj")
+            self.paths["trajectory"] = str(traj_path)
+        self.log = LogWriter(Path(log_path) if log_path is not None else None, offsets.get("log_offset"))
+        if log_path is not None:
+            self.paths["log"] = str(log_path)
+
+    def _first(self) -> Failure | None:
+        """Log (and write) step 0 of a fresh run; a calculator that cannot even start is a failure."""
+        try:
+            self.record(0)
+        except Exception as err:  # report it like a blow-up
+            return Failure("calculator", f"{type(err).__name__}: {err}", 0, 0.0)
+        if self.writer:
+            self.writer.write(self.atoms)
+        if self.restarts.every:
+            self.save(0)
+        return None
+
+    def run(self, traj_path, log_path, progress: bool, max_wall_s: float | None, desc: str):
+        """Steps to ``total``; returns (step reached, failure or None, wall seconds, log rows)."""
+        from tqdm.auto import tqdm
+
+        step = self.restarts.resumed.step if self.restarts.resumed else 0
+        self._open(traj_path, log_path)
+        # counted in whole steps and shown in ps (unit_scale): float increments would add up past the total
+        bar = tqdm(total=self.total, initial=step, disable=not progress, unit="ps", unit_scale=self.dt_ps, desc=desc,
+                   bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} ps [{elapsed}<{remaining}{postfix}]")
+        t0 = time.perf_counter()
+        start = step
+        try:
+            failure = self._first() if self.restarts.resumed is None else None
+            while step < self.total and failure is None:
+                step, failure = self._advance(step)
+                bar.update(step - bar.n)
+                elapsed = time.perf_counter() - t0
+                if elapsed > 0:
+                    bar.set_postfix_str(f"{(step - start) * self.dt_ps * 1e-3 / elapsed * 86400:.3g} ns/day")
+                if max_wall_s is not None and elapsed > max_wall_s:
+                    break
+        finally:
+            bar.close()
+            if self.writer:
+                self.writer.close()
+            self.log.close()
+        return step, failure, time.perf_counter() - t0, self.log.rows
+
+    def _advance(self, step: int) -> tuple[int, Failure | None]:
+        """To the next step where something happens, in one integrator call; then do it."""
+        every = self.every
+        nxt = min(self.total, *((step // k + 1) * k for k in every.values()))
+        try:
+            self.dyn.run(nxt - step)
+        except Exception as err:  # a model that blows up raises (NaN positions, ...)
+            step = int(self.dyn.nsteps)
+            return step, Failure("calculator", f"{type(err).__name__}: {err}", step, step * self.dt_ps)
+        step = nxt
+        if step % every["log"] == 0 or step == self.total:
+            self.record(step)
+        if self.writer and step % every["traj"] == 0:
+            self.writer.write(self.atoms)
+        if step % every["check"] == 0 or step == self.total:
+            for monitor in self.monitors:
+                reason = monitor.check(self.atoms, step, step * self.dt_ps)
+                if reason:
+                    return step, Failure(monitor.name, reason, step, step * self.dt_ps)
+        if step % every["restart"] == 0:
+            self.save(step)
+        return step, None

@@ -106,12 +106,28 @@ def reference_bond_lengths(frames, bonds: np.ndarray) -> np.ndarray:
 class Monitor:
     """What MD drivers call: ``start`` once before the first step (default: nothing), then
     ``check`` every few steps; a non-empty string from ``check`` stops the run (or the replica)
-    and is reported with the monitor's ``name``."""
+    and is reported with the monitor's ``name``.
+
+    What ``start`` takes from the first frame is named in ``state_fields``, so a resumed run
+    (``equipot.dynamics.restart``) gives it back with ``load_state_dict`` instead of taking it
+    again from the frame it resumes at."""
 
     name = "monitor"
+    state_fields: tuple[str, ...] = ()
 
     def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
         """Take what the checks compare with from the first frame (default: nothing)."""
+
+    def state_dict(self) -> dict:
+        """The attributes of ``state_fields``: arrays, numbers, booleans or None."""
+        return {name: getattr(self, name) for name in self.state_fields}
+
+    def load_state_dict(self, state: dict) -> None:
+        unknown = set(state) - set(self.state_fields)
+        if unknown:
+            raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}")
+        for name, value in state.items():
+            setattr(self, name, value)
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
         raise NotImplementedError
@@ -123,6 +139,7 @@ class BondStability(Monitor):
     given, else its length in the first frame). Bonds are those of the first frame."""
 
     name = "bond"
+    state_fields = ("bonds", "reference")
 
     def __init__(self, max_deviation: float = 0.5, reference_lengths: np.ndarray | None = None,
                  bonds: np.ndarray | None = None) -> None:
@@ -166,6 +183,7 @@ class ContactStability(Monitor):
     that with the reference dynamics the study already has. ``reference`` is (T, n, 3)."""
 
     name = "contact"
+    state_fields = ("pairs", "limit")
 
     def __init__(self, reference: np.ndarray, margin: float = 0.25, pairs: np.ndarray | None = None) -> None:
         if margin <= 0:
@@ -202,6 +220,7 @@ class TemperatureBlowup(Monitor):
     """Instantaneous temperature above ``max_K``, or above ``factor`` × the run's target."""
 
     name = "temperature"
+    state_fields = ("max_K",)
 
     def __init__(self, max_K: float | None = None, *, factor: float | None = None) -> None:
         if (max_K is None) == (factor is None):
@@ -285,6 +304,7 @@ class Uncertainty(Monitor):
     non-equipot calculator) switches the monitor off with a warning instead of failing."""
 
     name = "uncertainty"
+    state_fields = ("active",)
 
     def __init__(self, threshold: float) -> None:
         if threshold <= 0:

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -170,6 +170,12 @@ class ReplicaDynamics:
         self.model.species_index(self.numbers)  # unknown elements: clear error now
         self.alive = np.ones(len(systems), dtype=bool)
         self.failures: list[ReplicaFailure | None] = [None] * len(systems)
+        # what run() has done so far; kept across calls and in restart states
+        self.steps_done = 0
+        self._replica_steps = 0
+        self._log: list[np.ndarray] = []  # per log row: (R,) total energies, then the time
+        self._log_times: list[float] = []
+        self._frames: list[list[np.ndarray]] = [[] for _ in systems]
         self.neighbors = VerletNeighbors(self.model.cutoff, skin)
         self.forces, self.energy = self._compute()
         # Monitors keep per-system state (a bond list, reference lengths, a limit set from
@@ -290,39 +296,47 @@ class ReplicaDynamics:
 
     def run(self, steps: int | None = None, duration_ps: float | None = None, log_every: int = 10,
             progress: bool = True, log_path: str | Path | None = None, record_every: int = 0,
-            max_wall_s: float | None = None) -> ReplicaResult:
-        """Run until ``steps`` (or ``duration_ps``), until every replica has failed, or until
-        ``max_wall_s`` seconds have passed (``result.time_ps`` says how far it got).
+            max_wall_s: float | None = None, restart_every: int | None = None,
+            restart_path: str | Path | None = None) -> ReplicaResult:
+        """Run until step ``steps`` (or time ``duration_ps``) of the run, until every replica
+        has failed, or until ``max_wall_s`` seconds have passed (``result.time_ps`` says how far
+        it got). A second call (or one after ``resume``) goes on from where the run is.
 
         ``record_every`` > 0 keeps every replica's positions each that many steps (for h(r),
-        radius of gyration...), in ``result.positions``.
+        radius of gyration...), in ``result.positions``. ``restart_every`` saves the whole
+        state to ``restart_path`` every that many steps; ``resume(restart_path)`` on a
+        ``ReplicaDynamics`` made with the same arguments continues it exactly.
         """
         steps = n_steps(steps, duration_ps, self.dt / units.fs)
+        if restart_every is not None and (int(restart_every) < 1 or restart_path is None):
+            raise ValueError("restart_every must be a positive number of steps, with a restart_path")
         from tqdm.auto import tqdm
 
         dt_ps = self.dt / (1000 * units.fs)
-        energies, times = [], []
-        bar = tqdm(total=steps, disable=not progress, unit="step", desc=f"{len(self.alive)} replicas")
+        bar = tqdm(total=steps, initial=self.steps_done, disable=not progress, unit="step",
+                   desc=f"{len(self.alive)} replicas")
         t0 = time.perf_counter()
-        replica_steps = 0
-        done = 0
-        frames: list[list[np.ndarray]] = [[] for _ in self.sizes]
+        first, replica_steps0 = self.steps_done, self._replica_steps
         bounds = np.cumsum([0] + self.sizes)
-        for done in range(1, steps + 1):
-            replica_steps += int(self.alive.sum())
+        for done in range(self.steps_done + 1, steps + 1):
+            self._replica_steps += int(self.alive.sum())
             self.step()
+            self.steps_done = done
             now = done * dt_ps
             if done % self.check_every == 0 or done == steps:
                 self._check(done, now)
             if record_every and done % record_every == 0:
                 pos = self.positions.cpu().numpy()
                 for k in np.flatnonzero(self.alive):
-                    frames[k].append(pos[bounds[k] : bounds[k + 1]].copy())
+                    self._frames[k].append(pos[bounds[k] : bounds[k + 1]].copy())
             if done % log_every == 0:
-                energies.append((self.energy + self.kinetic_energy()).cpu().numpy())
-                times.append(now)
+                self._log.append((self.energy + self.kinetic_energy()).cpu().numpy())
+                self._log_times.append(now)
                 elapsed = time.perf_counter() - t0
-                bar.set_postfix(ps=f"{now:.3f}", alive=int(self.alive.sum()), ns_day=f"{now * 1e-3 / elapsed * 86400:.3g}")
+                bar.set_postfix(ps=f"{now:.3f}", alive=int(self.alive.sum()),
+                                ns_day=f"{(done - first) * dt_ps * 1e-3 / elapsed * 86400:.3g}")
+            if restart_every and done % restart_every == 0:
+                self.save(restart_path)
             bar.update()
             if not self.alive.any():
                 break
@@ -332,11 +346,63 @@ class ReplicaDynamics:
         bar.close()
         wall = time.perf_counter() - t0
         result = ReplicaResult(
-            steps=done, time_ps=done * dt_ps, wall_s=wall, failures=list(self.failures),
-            replica_steps_per_s=replica_steps / wall, energies=np.array(energies), log_time_ps=np.array(times),
-            positions=[np.array(f).reshape(-1, n, 3) for f, n in zip(frames, self.sizes)],
+            steps=self.steps_done, time_ps=self.steps_done * dt_ps, wall_s=wall, failures=list(self.failures),
+            replica_steps_per_s=(self._replica_steps - replica_steps0) / wall if wall > 0 else float("nan"),
+            energies=np.array(self._log).reshape(-1, len(self.alive)), log_time_ps=np.array(self._log_times),
+            positions=[np.array(f).reshape(-1, n, 3) for f, n in zip(self._frames, self.sizes)],
         )
         if log_path is not None:
             header = "time_ps," + ",".join(f"etot_{k}" for k in range(len(self.alive)))
             np.savetxt(log_path, np.column_stack([result.log_time_ps, result.energies]), delimiter=",", header=header, comments="")
         return result
+
+    # --- restart -------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the run's whole state (``equipot.dynamics.restart``) to ``path`` atomically."""
+        from equipot.dynamics.restart import RestartState, monitor_states, save_state
+
+        arrays = dict(positions=self.positions.cpu().numpy(), velocities=self.velocities.cpu().numpy(),
+                      numbers=self.numbers.cpu().numpy(), alive=self.alive.copy(),
+                      generator=self.generator.get_state().numpy(),
+                      log=np.array(self._log).reshape(-1, len(self.alive)), log_times=np.array(self._log_times))
+        for k, frames in enumerate(self._frames):
+            arrays[f"frames{k}"] = np.array(frames).reshape(-1, self.sizes[k], 3)
+        meta = dict(step=self.steps_done, replica_steps=self._replica_steps,
+                    failures=[None if f is None else asdict(f) for f in self.failures],
+                    monitor_counts=[len(m) for m in self.monitors])
+        save_state(path, RestartState(arrays, meta, monitor_states([m for ms in self.monitors for m in ms])))
+
+    def run_resumable(self, restart_path: str | Path, *, resume: bool = False, restart_every: int | None = None,
+                      **run_args) -> ReplicaResult:
+        """``run(**run_args)`` saving its state to ``restart_path`` every ``restart_every`` steps
+        (None: only at the end); with ``resume``, first continue from the state there if there is
+        one (a finished run then returns its results at once). For studies run in pieces."""
+        restart_path = Path(restart_path)
+        if resume and restart_path.is_file():
+            self.resume(restart_path)
+        result = self.run(**run_args, restart_every=restart_every, restart_path=restart_path)
+        self.save(restart_path)
+        return result
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from a state ``save`` wrote, on a ``ReplicaDynamics`` made with the same
+        model, systems and settings; forces are recomputed at the saved positions."""
+        from equipot.dynamics.restart import load_state, set_monitor_states
+
+        state = load_state(path)
+        a = state.arrays
+        if not np.array_equal(a["numbers"], self.numbers.cpu().numpy()):
+            raise ValueError("the restart state holds other replicas (atoms or elements) than this run")
+        if state.meta["monitor_counts"] != [len(m) for m in self.monitors]:
+            raise ValueError("the restart state has other monitors than this run: resume with the ones it started with")
+        t = dict(device=self.device, dtype=self.dtype)
+        self.positions = torch.tensor(a["positions"], **t)
+        self.velocities = torch.tensor(a["velocities"], **t)
+        self.alive = a["alive"].astype(bool).copy()
+        self.generator.set_state(torch.from_numpy(a["generator"].copy()))
+        self.failures = [None if f is None else ReplicaFailure(**f) for f in state.meta["failures"]]
+        self.steps_done, self._replica_steps = state.step, int(state.meta["replica_steps"])
+        self._log, self._log_times = list(a["log"]), [float(x) for x in a["log_times"]]
+        self._frames = [list(a[f"frames{k}"]) for k in range(len(self.sizes))]
+        set_monitor_states([m for ms in self.monitors for m in ms], state.monitors)
+        self.forces, self.energy = self._compute()
