@@ -121,10 +121,8 @@ def _command_line(args: argparse.Namespace) -> str:
 def run_generate(args: argparse.Namespace) -> int:
     from equipot.data import reference
 
-    if args.method == "gfn2":
-        calc, lot, code = reference.gfn2_calculator(), "GFN2-xTB", "tblite"
-    else:
-        calc, lot, code = reference.pyscf_calculator(args.xc, args.basis), f"{args.xc}/{args.basis}", "pyscf"
+    spec = "gfn2" if args.method == "gfn2" else f"pyscf:{args.xc}/{args.basis}"
+    calc, lot, code = reference.reference_from_spec(spec)
     if args.label:
         store = reference.label_frames(args.label, calc, args.output, level_of_theory=lot, code=code)
         print(f"{args.output}: {len(store)} labelled frames")

@@ -80,6 +80,29 @@ def pyscf_calculator(xc: str = "PBE", basis: str = "def2-SVP", charge: int = 0, 
     return PySCFCalculator(xc=xc, basis=basis, charge=charge, spin=spin, density_fit=False)
 
 
+def reference_from_spec(spec: str) -> tuple[Calculator, str, str]:
+    """(calculator, level of theory, code) for a reference named by ``spec``: "gfn2" (tblite
+    GFN2-xTB), "pyscf" or "pyscf:XC/BASIS" (default PBE/def2-SVP), or "module:function", a
+    function of no arguments that returns any ASE calculator (its level of theory is the spec)."""
+    name, _, rest = spec.partition(":")
+    if name == "gfn2" and not rest:
+        return gfn2_calculator(), "GFN2-xTB", "tblite"
+    if name == "pyscf":
+        xc, _, basis = (rest or "PBE/def2-SVP").partition("/")
+        if not xc or not basis:
+            raise ValueError(f"pyscf reference as pyscf:XC/BASIS, e.g. pyscf:PBE/def2-SVP; got {spec!r}")
+        return pyscf_calculator(xc, basis), f"{xc}/{basis}", "pyscf"
+    if rest:
+        import importlib
+
+        try:
+            factory = getattr(importlib.import_module(name), rest)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"reference {spec!r}: cannot import {rest} from {name} ({err})") from err
+        return factory(), spec, name.split(".")[0]
+    raise ValueError(f"unknown reference {spec!r}: use gfn2, pyscf[:XC/BASIS] or module:function")
+
+
 def label_frames(store_in: str | Path, calculator: Calculator, store_out: str | Path, *,
                  level_of_theory: str, code: str, indices=None, progress: bool = True) -> FrameStore:
     """Recompute energy and forces of frames sampled elsewhere (resumable: frames already

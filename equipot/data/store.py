@@ -236,6 +236,34 @@ class FrameStore:
             ds.resize(f + 1, axis=0)
             ds[f] = value
 
+    def write_table(self, name: str, columns: dict[str, Any]) -> None:
+        """Store (or replace) a side table ``name`` of per-frame columns, all of one length, in
+        the same file (``tables/NAME/COLUMN``): provenance, say, of frames added later."""
+        if self.mode != "a":
+            raise ValueError("store opened read-only; use FrameStore(path, mode='a')")
+        arrays = {k: np.asarray(v) for k, v in columns.items()}
+        if len({len(a) for a in arrays.values()}) > 1:
+            raise ValueError(f"table {name!r}: columns of different lengths")
+        fh = self.file
+        group = fh.require_group("tables")
+        if name in group:
+            del group[name]
+        table = group.create_group(name)
+        for key, value in arrays.items():
+            table.create_dataset(key, data=value.astype("S") if value.dtype.kind == "U" else value)
+        fh.flush()
+
+    def read_table(self, name: str) -> dict[str, np.ndarray]:
+        """A side table written by ``write_table`` (text columns as str); empty if absent."""
+        fh = self.file
+        if "tables" not in fh or name not in fh["tables"]:
+            return {}
+        out = {}
+        for key, ds in fh["tables"][name].items():
+            value = ds[()]
+            out[key] = value.astype(str) if value.dtype.kind == "S" else value
+        return out
+
     # --- reading ----------------------------------------------------------------------------
     def __getitem__(self, i: int) -> Frame:
         n_frames = len(self)

@@ -32,6 +32,11 @@ class GraphDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def close(self) -> None:
+        """Close the store's file (HDF5 will not open a file for writing while it is open here)."""
+        if isinstance(self.source, FrameStore):
+            self.source.close()
+
     def frame(self, k: int) -> Frame:
         item = self.source[self.indices[k]]
         return item if isinstance(item, Frame) else Frame.from_atoms(item)
@@ -58,6 +63,10 @@ class ConcatGraphDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
+
+    def close(self) -> None:
+        for part in self.parts:
+            part.close()
 
     def _locate(self, k: int) -> tuple[GraphDataset, int]:
         if not 0 <= k < len(self):

@@ -56,4 +56,7 @@ def evaluate_store(model, data: str, indices=None, batch_size: int = 16) -> dict
     dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
     batches = (collate([dataset[k] for k in range(start, min(start + batch_size, len(dataset)))]).to(device, dtype)
                for start in range(0, len(dataset), batch_size))
-    return evaluate_batches(model, batches)
+    try:
+        return evaluate_batches(model, batches)
+    finally:
+        dataset.close()

@@ -329,6 +329,11 @@ class Trainer:
             plot_parity(val["arrays"], val, self.out / "parity_val.png", title=f"validation, epoch {self.epoch}")
         return min(self.history, key=lambda r: r["val_loss"]) if self.history else {}
 
+    def close(self) -> None:
+        """Close the frame stores the datasets hold open (so another writer can open them)."""
+        for dataset in (self.train_set, self.val_set):
+            dataset.close()
+
     def _fit_time_budget(self, elapsed: float, epoch_seconds: list[float]) -> None:
         """Set ``epochs`` to what fits in ``time_limit_minutes`` (at most the configured number).
 

@@ -1,0 +1,103 @@
+"""Settings of an active-learning run, readable from YAML (``equipot learn CONFIG.yaml``).
+
+Fields (YAML keys, all of ``LearnConfig``):
+    data: the labelled frames to start from (frame stores, as ``TrainConfig.data``).
+    out: run folder: the growing store ``data.h5``, ``round_K/`` per round, ``state.json``.
+    structures: where the MD starts: structure files or shipped molecule names.
+    temperatures: K; every structure is run at each.
+    reference: labels for the chosen frames: "gfn2" (tblite), "pyscf" or "pyscf:XC/BASIS", or
+        "module:function" naming a function that returns any ASE calculator.
+    committee: number of models, trained from seeds seed..seed+committee-1 (ignored when
+        ``models`` names a starting committee of checkpoints).
+    train: ``TrainConfig`` fields for training the first committee (model, epochs,
+        time_limit_minutes, ...); finetune: the same for each later round, which starts from the
+        round before's models (``init_from``) on the store with the new labels.
+    replicas, duration_ps, timestep_fs, friction_per_fs: the exploration MD of each round
+        (batched Langevin replicas of every structure at every temperature).
+    sample_every: steps between the frames the committee is asked about.
+    lower, upper: eV/Å; frames whose largest per-atom force disagreement is in [lower, upper)
+        are candidates (``equipot.learn.select``); max_frames (per round), max_per_run and
+        min_change (Å) keep one excursion from filling a round.
+    max_rounds: exploration rounds at most; label_budget: labels at most over all rounds.
+    test_data: held-out frames for the per-round error (optional).
+    seed, dtype (of exploration and committee queries), num_threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class LearnConfig:
+    data: str | list[str]
+    structures: list[str]
+    out: str = "runs/learn"
+    temperatures: list[float] = field(default_factory=lambda: [500.0])
+    reference: str = "gfn2"
+    committee: int = 4
+    models: list[str] | None = None
+    train: dict[str, Any] = field(default_factory=dict)
+    finetune: dict[str, Any] = field(default_factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0})
+    replicas: int = 4
+    duration_ps: float = 5.0
+    timestep_fs: float = 0.5
+    friction_per_fs: float = 0.01
+    sample_every: int = 20
+    lower: float = 0.05
+    upper: float = 1.0
+    max_frames: int = 50
+    max_per_run: int | None = 10
+    min_change: float = 0.05
+    max_rounds: int = 5
+    label_budget: int = 500
+    test_data: str | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.structures, str):
+            self.structures = [self.structures]
+        if not self.structures:
+            raise ValueError("give at least one starting structure")
+        if self.models is not None and len(self.models) < 2:
+            raise ValueError("a committee needs at least two models")
+        if self.models is None and self.committee < 2:
+            raise ValueError(f"committee must be at least 2 models, got {self.committee}")
+        if not 0 <= self.lower < self.upper:
+            raise ValueError(f"need 0 <= lower < upper (eV/Å), got {self.lower}, {self.upper}")
+        for name in ("replicas", "sample_every", "max_rounds"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.duration_ps <= 0 or self.label_budget < 0:
+            raise ValueError("duration_ps must be positive and label_budget >= 0")
+        for key in ("data", "out", "init_from"):
+            if key in self.train or key in self.finetune:
+                raise ValueError(f"train/finetune may not set {key!r}: the loop sets it each round")
+
+    @property
+    def committee_size(self) -> int:
+        return len(self.models) if self.models else int(self.committee)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "LearnConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown learn settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "LearnConfig":
+        import yaml
+
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,91 @@
+"""Which explored frames to label: committee disagreement between two thresholds, de-duplicated.
+
+DP-GEN's rule: a frame whose largest per-atom force disagreement u (eV/Å) is below ``lower``
+the committee already agrees on, and labelling it teaches little; above ``upper`` the structure
+is usually unphysical (the MD has already left the data far behind), and labelling it spends the
+budget on a place the dynamics should never reach. Frames in [lower, upper) are candidates.
+
+One excursion gives many such frames a few femtoseconds apart. Candidates are taken in order of
+falling u; a candidate is skipped when its source run has already given ``max_per_run`` frames,
+or when it is within ``min_change`` Å of a frame already taken, measured as the RMS change of
+all interatomic distances (a rotation- and translation-free distance between two geometries of
+the same molecule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Candidate:
+    """One explored frame: ``numbers`` (n,), ``positions`` (n, 3) Å, ``uncertainty`` eV/Å (the
+    largest per-atom committee force disagreement), the run it came from and its time there."""
+
+    numbers: np.ndarray
+    positions: np.ndarray
+    uncertainty: float
+    source: str
+    time_ps: float
+
+
+def distance_change(a: np.ndarray, b: np.ndarray) -> float:
+    """RMS difference (Å) of all interatomic distances of two geometries (n, 3) of one molecule."""
+    iu = np.triu_indices(len(a), 1)
+    da = np.linalg.norm(a[:, None] - a[None], axis=-1)[iu]
+    db = np.linalg.norm(b[:, None] - b[None], axis=-1)[iu]
+    return float(np.sqrt(np.mean((da - db) ** 2))) if len(da) else 0.0
+
+
+def select(candidates: list[Candidate], *, lower: float, upper: float, max_frames: int,
+           max_per_run: int | None = None, min_change: float = 0.0) -> list[int]:
+    """Indices into ``candidates`` of the frames to label, most uncertain first (see module)."""
+    if not 0 <= lower < upper:
+        raise ValueError(f"need 0 <= lower < upper (eV/Å), got lower={lower}, upper={upper}")
+    if max_frames < 0:
+        raise ValueError(f"max_frames must be >= 0, got {max_frames}")
+    order = sorted((i for i, c in enumerate(candidates) if lower <= c.uncertainty < upper),
+                   key=lambda i: -candidates[i].uncertainty)
+    taken: list[int] = []
+    per_run: dict[str, int] = {}
+    for i in order:
+        if len(taken) >= max_frames:
+            break
+        c = candidates[i]
+        if max_per_run is not None and per_run.get(c.source, 0) >= max_per_run:
+            continue
+        if min_change > 0 and any(
+            np.array_equal(candidates[j].numbers, c.numbers)
+            and distance_change(candidates[j].positions, c.positions) < min_change
+            for j in taken
+        ):
+            continue
+        taken.append(i)
+        per_run[c.source] = per_run.get(c.source, 0) + 1
+    return taken
+
+
+def committee_uncertainty(models, candidates_atoms, batch_size: int = 16) -> np.ndarray:
+    """(F,) largest per-atom RMS force disagreement (eV/Å) of a committee of ``Potential``s on
+    frames given as ``ase.Atoms``; the same quantity ``EquiformerCalculator`` reports per atom as
+    ``force_uncertainty``, computed here in batches."""
+    import torch
+
+    from equipot.data.graph import AtomicGraph, collate
+
+    if len(models) < 2:
+        raise ValueError("committee disagreement needs at least two models")
+    dtype = next(models[0].parameters()).dtype
+    device = next(models[0].parameters()).device
+    out = []
+    for start in range(0, len(candidates_atoms), batch_size):
+        chunk = candidates_atoms[start : start + batch_size]
+        graph = collate([AtomicGraph.from_atoms(a, models[0].cutoff, dtype=dtype) for a in chunk]).to(device, dtype)
+        forces = torch.stack([m(graph)["forces"].detach() for m in models])  # (K, N, 3)
+        spread = ((forces - forces.mean(0)) ** 2).sum(-1).mean(0).sqrt()  # (N,)
+        per_frame = torch.zeros(graph.num_graphs, dtype=spread.dtype, device=spread.device)
+        per_frame = per_frame.scatter_reduce(0, graph.batch, spread, reduce="amax", include_self=False)
+        out.append(per_frame.cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)

@@ -1,0 +1,174 @@
+"""Active learning with GFN2-xTB (tblite) on water: selection rules, a full loop (select, label,
+append with provenance, fine-tune), a killed-and-resumed loop equal to an uninterrupted one."""
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+
+from equipot.data.store import Frame, FrameStore
+from equipot.learn import ActiveLearner, LearnConfig
+from equipot.learn.select import Candidate, distance_change, select
+from tests.conftest import TINY
+
+
+def water(shift=0.0):
+    return Atoms("OH2", positions=[[0, 0, 0], [0.96 + shift, 0, 0], [-0.24, 0.93, 0]])
+
+
+# ---------------------------------------------------------------------------------- selection
+
+
+def test_distance_change_ignores_rigid_motion():
+    a = water().positions
+    rotated = a @ np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1.0]]).T + 3.0
+    assert distance_change(a, rotated) == pytest.approx(0.0, abs=1e-12)
+    stretched = water(0.3).positions
+    # one of three distances changes by 0.3 Å (the H-H distance a little too)
+    assert 0.15 < distance_change(a, stretched) < 0.3
+
+
+def test_select_window_order_dedup_and_per_run_cap():
+    z = water().numbers
+
+    def cand(u, source="a", shift=0.0):
+        return Candidate(z, water(shift).positions, u, source, 0.0)
+
+    cands = [cand(0.01), cand(0.2, shift=0.0), cand(0.3, shift=0.01), cand(5.0), cand(0.25, shift=0.4),
+             cand(0.1, "b", 0.2), cand(0.15, "b", 0.6)]
+    # window [0.05, 1): 5 frames; 0.3 first; 0.25 (far from it); 0.2 is 0.01 Å from 0.3's frame: a duplicate
+    assert select(cands, lower=0.05, upper=1.0, max_frames=10, min_change=0.05) == [2, 4, 6, 5]
+    assert select(cands, lower=0.05, upper=1.0, max_frames=10, max_per_run=1) == [2, 6]
+    assert select(cands, lower=0.05, upper=1.0, max_frames=2) == [2, 4]
+    assert select(cands, lower=0.5, upper=1.0, max_frames=10) == []
+    with pytest.raises(ValueError, match="lower < upper"):
+        select(cands, lower=1.0, upper=0.5, max_frames=1)
+
+
+# ---------------------------------------------------------------------------------- the loop
+
+
+@pytest.fixture
+def water_setup(tmp_path):
+    """A store of 12 GFN2-xTB water frames (random distortions) and a water start file."""
+    pytest.importorskip("tblite")
+    from equipot.data.reference import gfn2_calculator
+
+    rng = np.random.default_rng(0)
+    calc = gfn2_calculator()
+    store = FrameStore.create(tmp_path / "start.h5", level_of_theory="GFN2-xTB", code="tblite", code_version="x",
+                              created_with="test")
+    for i in range(12):
+        atoms = water()
+        atoms.positions += rng.normal(scale=0.05, size=(3, 3))
+        atoms.calc = calc
+        atoms.get_forces()
+        store.append(Frame.from_atoms(atoms, frame_id=i))
+    store.close()
+    write(tmp_path / "water.xyz", water())
+    return tmp_path
+
+
+def config(tmp_path, out, **changes):
+    settings = dict(
+        data=str(tmp_path / "start.h5"), structures=[str(tmp_path / "water.xyz")], out=str(tmp_path / out),
+        temperatures=[400.0], reference="gfn2", committee=2,
+        train={"model": {"preset": "small", **TINY}, "epochs": 2, "batch_size": 4, "train_size": 0.8,
+               "val_size": 0.2, "test_size": 0.0, "num_threads": 1},
+        finetune={"epochs": 1, "lr": 1e-3, "warmup_epochs": 0.0},
+        replicas=2, duration_ps=0.05, sample_every=10, lower=0.0, upper=100.0, max_frames=3, max_per_run=2,
+        min_change=0.0, max_rounds=2, label_budget=5, test_data=str(tmp_path / "start.h5"),
+    )
+    return LearnConfig.from_dict({**settings, **changes})
+
+
+def read_store(path):
+    with FrameStore(path) as store:
+        frames = [store[i] for i in range(len(store))]
+        return frames, store.read_table("provenance")
+
+
+def test_a_loop_selects_labels_appends_and_fine_tunes(water_setup):
+    tmp = water_setup
+    state = ActiveLearner(config(tmp, "run")).run(progress=False)
+    assert [r["labelled"] for r in state["rounds"]] == [3, 2]  # the budget of 5 caps round 1 at 2
+    assert state["finished"] and state["stopped_because"] == "max_rounds reached"
+    frames, prov = read_store(tmp / "run" / "data.h5")
+    assert len(frames) == 12 + 5
+    np.testing.assert_array_equal(prov["frame"], np.arange(12, 17))
+    np.testing.assert_array_equal(prov["round"], [0, 0, 0, 1, 1])
+    assert all(s.startswith("water_400K_r") for s in prov["source"])
+    # at most max_per_run=2 frames from one replica in a round
+    for k in (0, 1):
+        sources = list(prov["source"][prov["round"] == k])
+        assert max(sources.count(s) for s in sources) <= 2
+    # labels are GFN2-xTB's own numbers for those positions, not the committee's
+    from equipot.data.reference import gfn2_calculator
+
+    atoms = Atoms(numbers=frames[-1].numbers, positions=frames[-1].positions)
+    atoms.calc = gfn2_calculator()
+    assert frames[-1].energy == pytest.approx(atoms.get_potential_energy(), abs=1e-8)
+    np.testing.assert_allclose(frames[-1].forces, atoms.get_forces(), rtol=0, atol=1e-4)  # float32 store, SCF tolerance
+    # the explored frames moved away from the start, and the chosen ones were the most uncertain
+    cands = np.load(tmp / "run" / "round_0" / "candidates.npz")
+    meta = json.loads(str(cands["meta"]))
+    u = np.array(meta["uncertainty"])
+    assert len(u) == 2 * 10 and np.all(u > 0)
+    np.testing.assert_allclose(np.sort(prov["uncertainty"][:3]), np.sort(u)[-3:])
+    # round 1's committee was fine-tuned from round 0's, on the grown store
+    final = state["final_models"]
+    assert final == [str(tmp / "run" / "round_2" / f"model_{m}" / "best.pt") for m in range(2)]
+    from equipot.checkpoint import read_checkpoint
+
+    tuned = read_checkpoint(tmp / "run" / "round_1" / "model_0" / "best.pt")["metadata"]
+    assert tuned["init_from"] == str(tmp / "run" / "round_0" / "model_0" / "best.pt")
+    assert tuned["train_frames"] > read_checkpoint(tmp / "run" / "round_0" / "model_0" / "best.pt")["metadata"]["train_frames"]
+    assert state["rounds"][0]["test"]["force_mae"] > 0
+    assert (tmp / "run" / "round_1" / "report.png").stat().st_size > 1000
+    assert "| 1 | 2 |" in (tmp / "run" / "round_1" / "report.md").read_text()
+
+
+def test_killed_and_resumed_loop_gives_the_same_store(water_setup, monkeypatch):
+    tmp = water_setup
+    ActiveLearner(config(tmp, "whole")).run(progress=False)
+    from equipot.data.reference import gfn2_calculator
+
+    real = gfn2_calculator()
+    calls = {"n": 0}
+    original = type(real).calculate
+
+    def dying(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:  # round 1's second label
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(real), "calculate", dying)
+    with pytest.raises(KeyboardInterrupt):
+        ActiveLearner(config(tmp, "pieces"), reference=real).run(progress=False)
+    monkeypatch.setattr(type(real), "calculate", original)
+    assert len(read_store(tmp / "pieces" / "data.h5")[0]) == 12 + 4
+    state = ActiveLearner(config(tmp, "pieces")).run(progress=False)
+    assert [r["labelled"] for r in state["rounds"]] == [3, 2]
+    (a, pa), (b, pb) = read_store(tmp / "whole" / "data.h5"), read_store(tmp / "pieces" / "data.h5")
+    assert len(a) == len(b) == 17
+    for fa, fb in zip(a, b):
+        np.testing.assert_allclose(fb.positions, fa.positions, rtol=0, atol=1e-9)
+        assert fb.energy == pytest.approx(fa.energy, abs=1e-8)
+    for key in ("frame", "round", "source"):
+        np.testing.assert_array_equal(pb[key], pa[key])
+
+
+def test_settings_are_checked(water_setup):
+    tmp = water_setup
+    with pytest.raises(ValueError, match="lower < upper"):
+        config(tmp, "x", lower=1.0, upper=0.5)
+    with pytest.raises(ValueError, match="unknown learn settings"):
+        config(tmp, "x", temperature=300)
+    with pytest.raises(ValueError, match="may not set 'data'"):
+        config(tmp, "x", train={"data": "other.h5"})
+    ActiveLearner(config(tmp, "y", max_rounds=1, label_budget=0)).run(progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        ActiveLearner(config(tmp, "y", max_rounds=3))
