@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import numpy as np
@@ -10,13 +9,10 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 
-from equipot.checkpoint import load_model
 from equipot.data.graph import AtomicGraph
-from equipot.data.neighbors import VerletNeighbors, neighbor_list
-from equipot.model import Equiformer
+from equipot.data.neighbors import neighbor_list
+from equipot.evaluator import Evaluator, ModelSpec
 from equipot.potential import Potential
-
-ModelSpec = str | os.PathLike | Potential | Equiformer
 
 
 class StressNotAvailableError(PropertyNotImplementedError, ValueError):
@@ -56,24 +52,13 @@ class EquiformerCalculator(Calculator):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        specs = list(model) if isinstance(model, (list, tuple)) else [model]
-        if not specs:
-            raise ValueError("give at least one model")
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
-        self.device = torch.device(device)
-        self.models = [load_model(s, device=self.device, dtype=dtype) for s in specs]
-        if compile:
-            for m in self.models:
-                m.compile()
-        first = self.models[0]
-        for other in self.models[1:]:
-            if other.species != first.species or other.cutoff != first.cutoff:
-                raise ValueError("committee models must share species and cutoff")
-        self.dtype = next(first.parameters()).dtype
-        self.cutoff = first.cutoff
-        self.skin = float(skin)
-        self.neighbors = VerletNeighbors(self.cutoff, skin)
+        # one structure per call: no worker threads to split it over
+        self.evaluator = Evaluator(model, device=device, dtype=dtype, skin=skin, compile=compile, workers=1)
+        self.models = self.evaluator.models
+        self.device, self.dtype = self.evaluator.device, self.evaluator.dtype
+        self.cutoff, self.skin = self.evaluator.cutoff, float(skin)
 
     @property
     def model(self) -> Potential:
@@ -100,7 +85,7 @@ class EquiformerCalculator(Calculator):
             )
 
         graph = self._graph(atoms, system_changes)
-        outputs = [m(graph, compute_forces=True, compute_stress=periodic) for m in self.models]
+        outputs = self.evaluator(graph, compute_stress=periodic)
 
         def stack(key: str) -> np.ndarray:
             return np.stack([o[key].detach().cpu().numpy() for o in outputs])
@@ -135,13 +120,8 @@ class EquiformerCalculator(Calculator):
             return torch.as_tensor(np.stack([src, dst]), dtype=torch.long, device=dev), shifts, shifts @ cell
 
         structural = bool({"numbers", "cell", "pbc"} & set(system_changes))
-        edge_index, shifts = self.neighbors(positions, build, changed=structural)
-        return AtomicGraph(
-            numbers=torch.as_tensor(atoms.numbers, dtype=torch.long, device=dev),
-            positions=positions,
-            cell=cell.unsqueeze(0),
-            pbc=torch.as_tensor(atoms.pbc, device=dev).unsqueeze(0),
-            edge_index=edge_index,
-            shifts=shifts,
-            batch=torch.zeros(len(atoms), dtype=torch.long, device=dev),
+        return self.evaluator.graph(
+            numbers=torch.as_tensor(atoms.numbers, dtype=torch.long, device=dev), positions=positions,
+            cell=cell.unsqueeze(0), pbc=torch.as_tensor(atoms.pbc, device=dev).unsqueeze(0),
+            batch=torch.zeros(len(atoms), dtype=torch.long, device=dev), build=build, changed=structural,
         )

@@ -167,8 +167,39 @@ def test_settings_are_checked(water_setup):
         config(tmp, "x", lower=1.0, upper=0.5)
     with pytest.raises(ValueError, match="unknown learn settings"):
         config(tmp, "x", temperature=300)
+    with pytest.raises(ValueError, match="fraction of the growing store"):
+        config(tmp, "x", train={"train_size": 100})
     with pytest.raises(ValueError, match="may not set 'data'"):
         config(tmp, "x", train={"data": "other.h5"})
-    ActiveLearner(config(tmp, "y", max_rounds=1, label_budget=0)).run(progress=False)
+    ActiveLearner(config(tmp, "y", max_rounds=1, label_budget=0, initial_frames=8)).run(progress=False)
+    assert len(read_store(tmp / "y" / "data.h5")[0]) == 8
     with pytest.raises(ValueError, match="other settings"):
         ActiveLearner(config(tmp, "y", max_rounds=3))
+
+
+def test_random_baseline_takes_pool_frames_with_their_labels(water_setup):
+    from equipot.learn.baseline import RandomLabels
+
+    tmp = water_setup
+    loop = ActiveLearner(config(tmp, "loop", max_rounds=1))
+    loop.run(progress=False)
+    round0 = loop.state["rounds"][0]["models"]
+    state = RandomLabels(config(tmp, "random", models=round0, max_rounds=2, max_frames=4, label_budget=6),
+                         pool=str(tmp / "start.h5")).run(progress=False)
+    assert [r["labelled"] for r in state["rounds"]] == [4, 2]
+    frames, prov = read_store(tmp / "random" / "data.h5")
+    pool, _ = read_store(tmp / "start.h5")
+    picked = [int(s.split(":")[1]) for s in prov["source"]]
+    assert len(set(picked)) == 6  # no pool frame twice
+    for frame, i in zip(frames[12:], picked):
+        np.testing.assert_allclose(frame.positions, pool[i].positions)
+        assert frame.energy == pytest.approx(pool[i].energy)
+    assert state["rounds"][1]["test"]["force_mae"] > 0
+
+
+def test_documented_config_reads():
+    from pathlib import Path
+
+    c = LearnConfig.from_yaml(Path(__file__).parents[1] / "docs" / "learn" / "ethanol.yaml")
+    assert c.reference == "gfn2" and c.initial_frames == 100 and c.committee_size == 3
+    assert (Path(__file__).parents[1] / c.data).is_file()

@@ -86,7 +86,7 @@ def test_workers_split_the_call_without_changing_the_dynamics(aspirin, ethanol):
     restored after each call."""
     import torch
 
-    from equipot.dynamics.replicas import split_graph
+    from equipot.evaluator import split_graph
 
     systems = [aspirin, doomed_copy(ethanol), aspirin, ethanol, ethanol]
     model = gentle_model()

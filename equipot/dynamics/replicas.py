@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -22,11 +21,11 @@ import torch
 from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from equipot.checkpoint import load_model
 from equipot.data.graph import AtomicGraph
-from equipot.data.neighbors import VerletNeighbors, radius_graph
+from equipot.data.neighbors import radius_graph
 from equipot.dynamics.md import initialise_velocities
 from equipot.dynamics.steps import n_steps
+from equipot.evaluator import Evaluator
 from equipot.model import Equiformer
 from equipot.potential import Potential
 
@@ -56,33 +55,6 @@ class ReplicaResult:
     def stable_times_ps(self) -> list[float]:
         """Time to failure of each replica, or the full run time when it never failed."""
         return [f.time_ps if f else self.time_ps for f in self.failures]
-
-
-def split_graph(graph: AtomicGraph, parts: int) -> list[AtomicGraph]:
-    """Split a batch of molecules into up to ``parts`` batches of whole structures with about
-    equal atom counts, in order (atoms of a structure are contiguous, as ``collate`` makes them).
-    """
-    n_graphs = graph.num_graphs
-    if parts <= 1 or n_graphs < 2:
-        return [graph]
-    # first_atom[g]: atoms in structures before g; a part ends where that is nearest k/parts
-    # of all atoms
-    counts = torch.bincount(graph.batch, minlength=n_graphs)
-    first_atom = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-    targets = first_atom[-1] * torch.arange(1, parts, device=counts.device) / parts
-    cuts = sorted({0, n_graphs, *(first_atom[None, :] - targets[:, None]).abs().argmin(1).tolist()})
-    first_atom = first_atom.tolist()
-    src = graph.edge_index[0]
-    out = []
-    for g0, g1 in zip(cuts[:-1], cuts[1:]):
-        a0, a1 = first_atom[g0], first_atom[g1]
-        edges = (src >= a0) & (src < a1)  # edges never join two structures
-        out.append(AtomicGraph(
-            numbers=graph.numbers[a0:a1], positions=graph.positions[a0:a1], cell=graph.cell[g0:g1],
-            pbc=graph.pbc[g0:g1], edge_index=graph.edge_index[:, edges] - a0, shifts=graph.shifts[edges],
-            batch=graph.batch[a0:a1] - g0,
-        ))
-    return out
 
 
 class ReplicaDynamics:
@@ -136,22 +108,15 @@ class ReplicaDynamics:
             raise ValueError("give at least one system")
         if any(a.pbc.any() for a in systems):
             raise ValueError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
-        self.model = load_model(model, device=device, dtype=dtype)
-        if compile:
-            self.model.compile()
-        self.device = torch.device(device)
-        self.dtype = next(self.model.parameters()).dtype
+        self.evaluator = Evaluator(model, device=device, dtype=dtype, skin=skin, compile=compile, workers=workers)
+        self.model = self.evaluator.model
+        self.device, self.dtype = self.evaluator.device, self.evaluator.dtype
+        self.workers = self.evaluator.workers
         self.ensemble = ensemble
         self.temperature_K = float(temperature_K)
         self.dt = timestep_fs * units.fs
         self.gamma = friction_per_fs / units.fs
         self.check_every = int(check_every)
-        if workers is None:
-            workers = 2 if self.device.type == "cpu" and torch.get_num_threads() >= 2 and not compile else 1
-        if int(workers) < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
-        self.workers = int(workers)
-        self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
         self.templates = [a.copy() for a in systems]
@@ -176,7 +141,6 @@ class ReplicaDynamics:
         self._log: list[np.ndarray] = []  # per log row: (R,) total energies, then the time
         self._log_times: list[float] = []
         self._frames: list[list[np.ndarray]] = [[] for _ in systems]
-        self.neighbors = VerletNeighbors(self.model.cutoff, skin)
         self.forces, self.energy = self._compute()
         # Monitors keep per-system state (a bond list, reference lengths, a limit set from
         # the target temperature), so every replica gets its own copies, started on it.
@@ -208,40 +172,19 @@ class ReplicaDynamics:
 
         # replicas only ever drop out, so the live atoms change exactly when their number does,
         # and a new number of atoms rebuilds the list
-        edge_index, shifts = self.neighbors(pos, build)
         n_graphs = int(batch.max()) + 1 if len(batch) else 0
-        return AtomicGraph(
-            numbers=self.numbers.index_select(0, live),
-            positions=pos,
-            cell=pos.new_zeros(n_graphs, 3, 3),
-            pbc=torch.zeros(n_graphs, 3, dtype=torch.bool, device=self.device),
-            edge_index=edge_index,
-            shifts=shifts,
-            batch=batch,
+        return self.evaluator.graph(
+            numbers=self.numbers.index_select(0, live), positions=pos, cell=pos.new_zeros(n_graphs, 3, 3),
+            pbc=torch.zeros(n_graphs, 3, dtype=torch.bool, device=self.device), batch=batch, build=build,
         )
 
     def _compute(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Forces (N_all, 3) with zeros on dead replicas, and energies (R,) with NaN there."""
-        groups = split_graph(self._graph(), self.workers)
-
-        def call(graph: AtomicGraph, threads: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-            if threads is not None:
-                torch.set_num_threads(threads)  # per thread of the pool, for its own operations
-            out = self.model(graph)
-            return out["forces"].detach(), out["energy"].detach()
-
-        if len(groups) == 1:
-            parts = [call(groups[0])]
-        else:
-            threads = torch.get_num_threads()
-            try:
-                parts = list(self._pool.map(call, groups, [max(1, threads // len(groups))] * len(groups)))
-            finally:
-                torch.set_num_threads(threads)
+        out = self.evaluator(self._graph())[0]
         forces = torch.zeros_like(self.positions)
-        forces[self._live_atoms()] = torch.cat([f for f, _ in parts])
+        forces[self._live_atoms()] = out["forces"]
         energy = torch.full((len(self.alive),), float("nan"), dtype=self.dtype, device=self.device)
-        energy[torch.as_tensor(self.alive, device=self.device)] = torch.cat([e for _, e in parts])
+        energy[torch.as_tensor(self.alive, device=self.device)] = out["energy"]
         return forces, energy
 
     # --- integrator ----------------------------------------------------------------------

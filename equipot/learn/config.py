@@ -1,7 +1,9 @@
 """Settings of an active-learning run, readable from YAML (``equipot learn CONFIG.yaml``).
 
 Fields (YAML keys, all of ``LearnConfig``):
-    data: the labelled frames to start from (frame stores, as ``TrainConfig.data``).
+    data: the labelled frames to start from (frame stores, as ``TrainConfig.data``);
+    initial_frames: start from this many of them only, drawn at random (seed), e.g. a small
+        set to grow.
     out: run folder: the growing store ``data.h5``, ``round_K/`` per round, ``state.json``.
     structures: where the MD starts: structure files or shipped molecule names.
     temperatures: K; every structure is run at each.
@@ -11,7 +13,9 @@ Fields (YAML keys, all of ``LearnConfig``):
         ``models`` names a starting committee of checkpoints).
     train: ``TrainConfig`` fields for training the first committee (model, epochs,
         time_limit_minutes, ...); finetune: the same for each later round, which starts from the
-        round before's models (``init_from``) on the store with the new labels.
+        round before's models (``init_from``) on the store with the new labels. Splits are
+        fractions of the growing store (default 0.9 train, 0.1 validation), so every label
+        added is trained on or validated with.
     replicas, duration_ps, timestep_fs, friction_per_fs: the exploration MD of each round
         (batched Langevin replicas of every structure at every temperature).
     sample_every: steps between the frames the committee is asked about.
@@ -35,6 +39,7 @@ class LearnConfig:
     data: str | list[str]
     structures: list[str]
     out: str = "runs/learn"
+    initial_frames: int | None = None
     temperatures: list[float] = field(default_factory=lambda: [500.0])
     reference: str = "gfn2"
     committee: int = 4
@@ -77,6 +82,12 @@ class LearnConfig:
         for key in ("data", "out", "init_from"):
             if key in self.train or key in self.finetune:
                 raise ValueError(f"train/finetune may not set {key!r}: the loop sets it each round")
+        for key in ("train_size", "val_size", "test_size"):
+            value = {**self.train, **self.finetune}.get(key, 0.5)
+            if not 0 <= value < 1:
+                raise ValueError(f"{key} must be a fraction of the growing store, got {value}")
+        if self.initial_frames is not None and self.initial_frames < 2:
+            raise ValueError(f"initial_frames must be at least 2, got {self.initial_frames}")
 
     @property
     def committee_size(self) -> int:

@@ -102,7 +102,8 @@ class ActiveLearner:
         _write_json(self.state_path, self.state)
 
     def _finish(self, models: list[str], why: str) -> None:
-        self.state.update(finished=True, final_models=models, stopped_because=why)
+        self.state.update(finished=True, final_models=models, stopped_because=why,
+                          labels=self._labels_total(len(self.state["rounds"])), final_test=self._test_error(models))
         self._save_state()
 
     def _labels_total(self, k: int) -> int:
@@ -125,9 +126,15 @@ class ActiveLearner:
                                    code=str(attrs.get("code", "")), code_version=str(attrs.get("code_version", "")),
                                    created_with="equipot learn", metadata={"started_from": ",".join(paths)},
                                    overwrite=True)
+        sources = [(path, i) for path in paths for i in range(_length(path))]
+        if self.config.initial_frames is not None:
+            if self.config.initial_frames > len(sources):
+                raise ValueError(f"initial_frames {self.config.initial_frames} but the data has {len(sources)} frames")
+            keep = np.random.default_rng(self.config.seed).choice(len(sources), self.config.initial_frames, replace=False)
+            sources = [sources[i] for i in np.sort(keep)]
         for path in paths:
             with FrameStore(path) as source:
-                target.append(source[i] for i in range(len(source)))
+                target.append(source[i] for p, i in sources if p == path)
         target.close()
         os.replace(tmp, self.store_path)
         self.state["initial_frames"] = self._store_len()
@@ -159,7 +166,8 @@ class ActiveLearner:
 
         c = self.config
         # fine-tuning keeps the first training's settings (splits, loss weights...) but for its own
-        settings: dict[str, Any] = {"progress": progress, "dtype": "float32", **c.train}
+        settings: dict[str, Any] = {"progress": progress, "dtype": "float32", "train_size": 0.9, "val_size": 0.1,
+                                    "test_size": 0.0, **c.train}
         if k > 0:
             settings.update(c.finetune)
             settings["init_from"] = self.state["rounds"][k - 1]["models"][m]
@@ -243,6 +251,12 @@ class ActiveLearner:
             self._reference = reference_from_spec(self.config.reference)[0]
         return self._reference
 
+    def _reference_labels(self, candidate: Candidate) -> tuple[float, np.ndarray]:
+        """(energy eV, forces eV/Å) of the reference at the candidate's positions."""
+        atoms = _atoms(candidate)
+        atoms.calc = self.reference()
+        return atoms.get_potential_energy(), atoms.get_forces()
+
     def _label(self, k: int, candidates: list[Candidate], chosen: list[int], progress: bool) -> None:
         """Reference labels of the chosen frames, appended in order; resumes by store length."""
         from tqdm.auto import tqdm
@@ -254,11 +268,9 @@ class ActiveLearner:
         with FrameStore(self.store_path, mode="a") as store:
             done = len(store) - start
             for i in tqdm(chosen[done:], desc=f"round {k}: labels", disable=not progress, unit="frame"):
-                atoms = _atoms(candidates[i])
-                atoms.calc = self.reference()
-                energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-                store.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=float(energy),
-                                   forces=np.asarray(forces, float), frame_id=len(store)))
+                energy, forces = self._reference_labels(candidates[i])
+                store.append(Frame(numbers=candidates[i].numbers, positions=candidates[i].positions,
+                                   energy=float(energy), forces=np.asarray(forces, float), frame_id=len(store)))
             if len(store) - start != len(chosen):
                 raise ValueError(f"{self.store_path} has {len(store) - start} frames of round {k}, "
                                  f"{len(chosen)} were chosen: the store was changed outside the loop")
@@ -301,6 +313,13 @@ class ActiveLearner:
         rows = [evaluate_store(load_model(m, dtype="float64"), self.config.test_data) for m in models]
         return {"force_mae": float(np.mean([r["force_mae"] for r in rows])),
                 "energy_mae": float(np.mean([r["energy_mae"] for r in rows]))}
+
+
+def _length(path: str) -> int:
+    from equipot.data.store import FrameStore
+
+    with FrameStore(path) as store:
+        return len(store)
 
 
 def _atoms(candidate: Candidate):
