@@ -160,12 +160,15 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
                           compile=args.compile)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.resume is not None:
-        dyn.resume(out / RESTART_NAME)
-    result = dyn.run(steps=steps, log_every=args.log_every, progress=not args.no_progress,
-                     log_path=out / "md.csv", record_every=args.traj_every,
-                     max_wall_s=args.max_wall * 60 if args.max_wall else None,
-                     restart_every=args.restart_every or None, restart_path=out / RESTART_NAME)
+    run_args = dict(steps=steps, log_every=args.log_every, progress=not args.no_progress, log_path=out / "md.csv",
+                    record_every=args.traj_every, max_wall_s=args.max_wall * 60 if args.max_wall else None)
+    if args.resume is not None and not (out / RESTART_NAME).is_file():
+        raise ValueError(f"no restart state at {out / RESTART_NAME}: was the run started with restarts on?")
+    if args.restart_every:
+        result = dyn.run_resumable(out / RESTART_NAME, resume=args.resume is not None,
+                                   restart_every=args.restart_every, **run_args)
+    else:
+        result = dyn.run(**run_args)
     settings = dict(ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
                     friction_per_fs=args.friction if args.ensemble == "nvt" else None, steps=steps,
                     steps_done=result.steps, seed=args.seed, replicas=args.replicas, n_atoms=len(atoms),

@@ -341,6 +341,8 @@ class _Loop:
                     bar.set_postfix_str(f"{(step - start) * self.dt_ps * 1e-3 / elapsed * 86400:.3g} ns/day")
                 if max_wall_s is not None and elapsed > max_wall_s:
                     break
+            if self.restarts.every and failure is None and step % self.every["restart"]:
+                self.save(step)  # where the run ended, so that extending it loses nothing
         finally:
             bar.close()
             if self.writer:
