@@ -8,7 +8,7 @@ mapping, reference energies, scale, repulsion, forces and stress are the potenti
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from ase.data import atomic_numbers
@@ -187,12 +187,15 @@ class Equiformer(nn.Module):
         edge_index: torch.Tensor,
         edge_chunk_size: int | None = None,
         checkpoint_blocks: bool = False,
+        exchange: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Per-atom energies (N,), in units of the potential's scale.
 
         ``edge_chunk_size`` and ``checkpoint_blocks`` trade time for memory on large systems
         (attention over runs of edges, blocks recomputed in the backward pass); they change
-        no number.
+        no number. ``exchange`` (node features (N', D) -> (N', D), N' >= N) is applied before
+        every block: an engine that splits atoms over processes uses it to give ghost atoms
+        the features their owners computed (``equipot.lammps.bridge``).
         """
         edges = self.edges(vectors, edge_index)
         num_atoms = species.shape[0]
@@ -201,6 +204,8 @@ class Equiformer(nn.Module):
         x = self.atom_embedding(all_species, vectors.dtype)
         x = x + self.edge_embedding(edges, num_atoms + self.num_species)
         for block in self.blocks:
+            if exchange is not None:
+                x = exchange(x)
             if checkpoint_blocks and torch.is_grad_enabled():
                 # recompute each block's activations in the backward pass instead of keeping them
                 x = checkpoint(block, x, edges, edge_chunk_size, use_reentrant=False)

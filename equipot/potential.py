@@ -124,10 +124,11 @@ class Potential(nn.Module):
         self._compiled = torch.compile(self.node_energies, dynamic=True)
 
     # --- the kernel -----------------------------------------------------------------------
-    def node_energies(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def node_energies(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor,
+                      exchange=None) -> torch.Tensor:
         """Per-atom energies (N,), eV, from species indices (N,), edge vectors r_src - r_dst
-        (E, 3) and edge_index (2, E) = [src, dst]."""
-        h = self.network(species, vectors, edge_index, self._edge_chunk_size, self.checkpoint_blocks)
+        (E, 3) and edge_index (2, E) = [src, dst]; ``exchange``: see ``Equiformer.forward``."""
+        h = self.network(species, vectors, edge_index, self._edge_chunk_size, self.checkpoint_blocks, exchange)
         energy = self.reference_energies[species] + self.scale * h
         if self.repulsion is not None:
             energy = energy + self.repulsion(species, edge_index[0], edge_index[1], vectors.norm(dim=-1),
@@ -135,7 +136,8 @@ class Potential(nn.Module):
         return energy
 
     def pair_gradients(
-        self, numbers: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor, owned: int | None = None
+        self, numbers: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor, owned: int | None = None,
+        exchange=None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-atom energies (N,) and the gradient of their sum with respect to each edge vector
         (E, 3), for engines that bring their own neighbour pairs.
@@ -144,11 +146,13 @@ class Potential(nn.Module):
         are summed: an engine's ghost atoms (copies of atoms another process or periodic image
         owns) then only pass messages. The force on atom k is the sum of -dE/dr_e over the edges
         that start at k minus that over the edges that end at k (``pair_forces``); the virial is
-        -sum_e r_e (x) dE/dr_e.
+        -sum_e r_e (x) dE/dr_e. ``exchange`` (see ``Equiformer.forward``) lets an engine fill the
+        ghosts' node features from their owners before each block; its backward pass must return
+        the gradients of ghost features to their owners.
         """
         species = self.species_index(numbers)
         vectors = vectors.detach().requires_grad_(True)
-        node_energy = self.node_energies(species, vectors, edge_index)
+        node_energy = self.node_energies(species, vectors, edge_index, exchange)
         total = node_energy.sum() if owned is None else node_energy[:owned].sum()
         (grad,) = torch.autograd.grad(total, vectors, allow_unused=True)
         return node_energy.detach(), grad if grad is not None else torch.zeros_like(vectors)

@@ -47,6 +47,18 @@ def tiny_checkpoint(tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def deep_checkpoint(tmp_path_factory) -> str:
+    """Three blocks and a 3 Å cutoff: messages travel 12 Å, across both subdomains and several
+    periodic images of the polyethylene box, which feature exchange must get right."""
+    from equipot import save_checkpoint
+    from tests.conftest import make_model
+
+    path = tmp_path_factory.mktemp("lammps") / "deep.pt"
+    save_checkpoint(make_model(species=("H", "C", "O"), num_blocks=3, cutoff=3.0), path)
+    return str(path)
+
+
 def aspirin_in_box() -> Atoms:
     atoms = read_structure("aspirin")
     atoms.rattle(0.05, seed=1)
@@ -69,12 +81,17 @@ def run_case(tmp_path: Path, atoms: Atoms, ranks: int, *extra: str, name: str = 
     return dict(np.load(out))
 
 
-@pytest.mark.parametrize("system", ["molecule", "periodic"])
-def test_lammps_equals_ase_calculator_on_1_and_2_ranks(tmp_path, system, tiny_checkpoint):
-    """The shipped small aspirin model on aspirin in a 30 Å box; a tiny model on a periodic box."""
-    atoms, model = (aspirin_in_box(), MODEL) if system == "molecule" else (polyethylene(), tiny_checkpoint)
+@pytest.mark.parametrize("system,shell", [("molecule", "exchange"), ("molecule", "full"), ("periodic", "exchange"),
+                                          ("periodic", "full")])
+def test_lammps_equals_ase_calculator_on_1_and_2_ranks(tmp_path, system, shell, tiny_checkpoint, deep_checkpoint):
+    """The shipped small aspirin model on aspirin in a 30 Å box; on a periodic box, a tiny model
+    with a full ghost shell and a three-block one with node features exchanged per block."""
+    if system == "molecule":
+        atoms, model = aspirin_in_box(), MODEL
+    else:
+        atoms, model = polyethylene(), deep_checkpoint if shell == "exchange" else tiny_checkpoint
     calc = EquiformerCalculator(model, dtype="float64")
-    runs = [run_case(tmp_path, atoms, ranks, model=model) for ranks in (1, 2)]
+    runs = [run_case(tmp_path, atoms, ranks, model=f"{model} {shell}") for ranks in (1, 2)]
     assert [int(r["ranks"]) for r in runs] == [1, 2]
     for r in runs:
         ref = atoms.copy()
@@ -90,10 +107,11 @@ def test_lammps_equals_ase_calculator_on_1_and_2_ranks(tmp_path, system, tiny_ch
         assert r["press"] == pytest.approx(-np.trace(stress) / 3 * METAL_NKTV2P, rel=1e-9, abs=1e-7)
 
 
-def test_nve_total_energy_same_on_1_and_2_ranks(tmp_path, tiny_checkpoint):
-    """100 steps of aspirin split over two subdomains: the same trajectory as on one rank."""
+def test_nve_total_energy_same_on_1_and_2_ranks(tmp_path, deep_checkpoint):
+    """100 steps of aspirin split over two subdomains, features exchanged per block: the same
+    trajectory as on one rank."""
     atoms = aspirin_in_box()
-    one, two = (run_case(tmp_path, atoms, ranks, "100", name="nve", model=tiny_checkpoint) for ranks in (1, 2))
+    one, two = (run_case(tmp_path, atoms, ranks, "100", name="nve", model=deep_checkpoint) for ranks in (1, 2))
     assert np.isfinite(one["etotal"])
     assert two["etotal"] == pytest.approx(one["etotal"], rel=1e-9)
 
@@ -111,4 +129,6 @@ def test_clear_errors(tmp_path):
     atoms = aspirin_in_box()
     assert "no shipped model of that name" in _lammps_error(tmp_path, atoms, model="no-such-model")
     assert "the model knows ['H', 'C', 'O'], not ['Cl']" in _lammps_error(tmp_path, atoms, elements="H,C,Cl")
-    assert "communication cutoff of at least" in _lammps_error(tmp_path, atoms, "H,C,O", MODEL, "0", "6.0")
+    assert "communication cutoff of at least" in _lammps_error(tmp_path, atoms, "H,C,O", f"{MODEL} full", "0", "6.0")
+    assert "communication cutoff of at least" in _lammps_error(tmp_path, atoms, "H,C,O", MODEL, "0", "4.0")
+    assert "unknown option" in _lammps_error(tmp_path, atoms, "H,C,O", f"{MODEL} fast")

@@ -11,6 +11,7 @@ bridge.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -22,8 +23,8 @@ import numpy as np
 
 SOURCE = Path(__file__).with_name("pair_equipot.cpp")
 
-_SETUP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(ctypes.c_double),
-                          ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int)
+_SETUP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
+                          ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int)
 _ELEMENTS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int)
 _COMPUTE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
                             ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.POINTER(ctypes.c_int),
@@ -103,17 +104,24 @@ class LammpsBridge:
         self.dtype, self.device = dtype, device
         self.model = None
         self.numbers: np.ndarray | None = None
+        self.exchange = True
         self._callbacks = (_SETUP(self._setup), _ELEMENTS(self._elements), _COMPUTE(self._compute))
         self.library = ctypes.CDLL(str(plugin), mode=ctypes.RTLD_GLOBAL)
         self.library.equipot_register(*self._callbacks)
+        self.library.equipot_exchange.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.c_int, ctypes.c_int]
+        self.library.equipot_exchange.restype = ctypes.c_int
 
-    def _setup(self, spec: bytes, cutoff, hops, err: int, size: int) -> int:
+    def _setup(self, spec: bytes, exchange: int, cutoff, hops, features, err: int, size: int) -> int:
         try:
+            from e3nn import o3
+
             from equipot.checkpoint import load_model
 
             self.model = load_model(spec.decode(), device=self.device, dtype=self.dtype)
+            self.exchange = bool(exchange)
             cutoff[0] = self.model.cutoff
             hops[0] = self.model.config.num_blocks + 1  # edge-degree embedding, then each block
+            features[0] = o3.Irreps(self.model.config.irreps_node).dim
             return 0
         except Exception as error:  # reported by LAMMPS as a clear error, never a crash
             _write(err, size, f"{type(error).__name__}: {error}")
@@ -159,9 +167,64 @@ class LammpsBridge:
         index = torch.as_tensor(np.ascontiguousarray(edge_index), dtype=torch.long, device=self.device)
         vectors = pos.index_select(0, index[0]) - pos.index_select(0, index[1])
         numbers_t = torch.as_tensor(numbers, dtype=torch.long, device=self.device)
-        energy, grad = self.model.pair_gradients(numbers_t, vectors, index, owned=owned)
+        exchange = HaloExchange(self.library, len(positions), owned) if self.exchange else None
+        energy, grad = self.model.pair_gradients(numbers_t, vectors, index, owned=owned, exchange=exchange)
         forces = pair_forces(grad, index, len(positions))
         return energy.cpu().numpy().astype(np.float64), forces.cpu().numpy().astype(np.float64)
+
+
+class HaloExchange:
+    """Node features of ghost atoms from their owners, through LAMMPS's communication, as a
+    differentiable step: forward copies each owner's row into its ghosts (on this rank's
+    periodic images and on other ranks); backward adds the ghosts' gradients onto their owners
+    and leaves the ghosts none (their values were overwritten). Every rank calls it the same
+    number of times in the same order (once per block, and once per block in the backward
+    pass), as LAMMPS's communication requires.
+
+    Shapes: (M, D) -> (M, D); the first ``natoms`` rows are LAMMPS's atoms (``nlocal`` owned,
+    then ghosts); rows after them (the network's extra nodes) pass unchanged.
+    """
+
+    def __init__(self, library, natoms: int, nlocal: int) -> None:
+        self.library, self.natoms, self.nlocal = library, natoms, nlocal
+
+    def send(self, rows, reverse: bool):
+        import torch
+
+        buffer = np.ascontiguousarray(rows.detach().cpu().numpy(), dtype=np.float64)
+        if buffer.size:
+            pointer = buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+            if self.library.equipot_exchange(pointer, buffer.shape[1], int(reverse)) != 0:
+                raise RuntimeError("LAMMPS feature exchange failed (pair_style equipot ... exchange)")
+        return torch.from_numpy(buffer).to(dtype=rows.dtype, device=rows.device)
+
+    def __call__(self, x):
+        return _exchange_function().apply(x, self)
+
+
+@functools.lru_cache(maxsize=None)
+def _exchange_function():
+    """The autograd function, made on first use so that importing the bridge does not load torch."""
+    import torch
+
+    class Exchange(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, halo):
+            ctx.halo = halo
+            out = x.clone()
+            out[: halo.natoms] = halo.send(x[: halo.natoms], reverse=False)
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):
+            halo = ctx.halo
+            grad = grad.clone()
+            summed = halo.send(grad[: halo.natoms], reverse=True)
+            summed[halo.nlocal:] = 0
+            grad[: halo.natoms] = summed
+            return grad, None
+
+    return Exchange
 
 
 def run(input_file: str | os.PathLike, variables: dict[str, str] | None = None, *, dtype: str = "float64",

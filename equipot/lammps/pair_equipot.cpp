@@ -4,15 +4,21 @@
 // Part of equipot; this file alone is under the GNU General Public License, version 2 (see
 // LICENSE-GPL-2.0 beside it), as LAMMPS requires of code linked with it. The rest of equipot is MIT.
 //
-//   pair_style equipot MODEL          # checkpoint path or shipped model name
-//   pair_coeff * * H C N O            # element of each LAMMPS atom type
+//   pair_style equipot MODEL [exchange|full]   # checkpoint path or shipped model name
+//   pair_coeff * * H C N O                     # element of each LAMMPS atom type
 //
 // The model runs in the Python interpreter of the process (``equipot lammps`` starts LAMMPS
 // from Python and registers the callbacks below before loading this plugin). Each rank hands
-// its local and ghost atoms and the pairs of its full neighbour list (ghosts included) to
-// Python, which returns the energy of every local atom and the force on every local and ghost
-// atom; LAMMPS sums ghost forces onto their owners (newton on). A message-passing model sees
-// (blocks + 1) cutoffs away, so the plugin widens the ghost shell to that depth.
+// its local and ghost atoms and the pairs of its full neighbour list to Python, which returns
+// the energy of every local atom and the force on every local and ghost atom; LAMMPS sums ghost
+// forces onto their owners (newton on). A message-passing model sees (blocks + 1) cutoffs away.
+//
+// "exchange" (the default): the ghost shell is one cutoff deep and only local atoms receive
+// messages; before each block Python calls equipot_exchange, which copies the node features
+// of every ghost from its owner (forward communication), and in the backward pass sums the
+// gradients of ghost features onto their owners (reverse communication).
+// "full": the ghost shell is (blocks + 1) cutoffs deep and ghosts compute their own features,
+// with no communication inside the model (more atoms per rank, fewer messages).
 
 #include "atom.h"
 #include "comm.h"
@@ -31,8 +37,10 @@
 using namespace LAMMPS_NS;
 
 extern "C" {
-// set up the model named ``spec``: its cutoff (Å) and message-passing depth (hops); 0 on success
-typedef int (*equipot_setup_fn)(const char *spec, double *cutoff, int *hops, char *err, int errlen);
+// set up the model named ``spec`` for feature exchange (1) or a full ghost shell (0): its cutoff (Å),
+// message-passing depth (hops) and node features per atom; 0 on success
+typedef int (*equipot_setup_fn)(const char *spec, int exchange, double *cutoff, int *hops, int *features,
+                                char *err, int errlen);
 // the elements that atom types map to, "H C N O" (element index k is the k-th); 0 if all known
 typedef int (*equipot_elements_fn)(const char *symbols, char *err, int errlen);
 // energies of the first ``nlocal`` atoms and forces on all ``natoms`` (local, then ghost)
@@ -50,6 +58,10 @@ void equipot_register(equipot_setup_fn s, equipot_elements_fn e, equipot_compute
   elements_cb = e;
   compute_cb = c;
 }
+
+// rows (natoms x nfeat, local then ghost atoms): forward (reverse = 0) copies owners' rows into
+// their ghosts; reverse (1) adds ghosts' rows onto their owners. Only during a force call.
+int equipot_exchange(double *rows, int nfeat, int reverse);
 }
 
 namespace LAMMPS_NS {
@@ -78,11 +90,55 @@ class PairEquipot : public Pair {
 
   void settings(int narg, char **arg) override
   {
-    if (narg != 1) error->all(FLERR, "Illegal pair_style equipot command: use pair_style equipot MODEL");
+    if (narg < 1 || narg > 2)
+      error->all(FLERR, "Illegal pair_style equipot command: use pair_style equipot MODEL [exchange|full]");
+    if (narg == 2) {
+      if (strcmp(arg[1], "exchange") == 0) exchange = 1;
+      else if (strcmp(arg[1], "full") == 0) exchange = 0;
+      else error->all(FLERR, "pair_style equipot: unknown option {}; use exchange or full", arg[1]);
+    }
     if (!setup_cb) error->all(FLERR, "pair_style equipot: run LAMMPS through `equipot lammps`, which sets up the model");
     char err[1024] = {0};
-    if (setup_cb(arg[0], &cutoff, &hops, err, sizeof(err)) != 0)
+    if (setup_cb(arg[0], exchange, &cutoff, &hops, &features, err, sizeof(err)) != 0)
       error->all(FLERR, "pair_style equipot: {}", err);
+    // exchange: only local atoms need neighbours; full: ghosts compute their features too
+    ghostneigh = exchange ? 0 : 1;
+    comm_forward = comm_reverse = exchange ? features : 0;
+  }
+
+  // called from Python (through equipot_exchange) while compute() is running
+  int exchange_rows(double *rows, int nfeat, int reverse)
+  {
+    if (!exchange || nfeat > comm_forward) return 1;
+    xrows = rows;
+    xfeat = nfeat;
+    if (reverse) comm->reverse_comm(this, nfeat);
+    else comm->forward_comm(this, nfeat);
+    xrows = nullptr;
+    return 0;
+  }
+
+  int pack_forward_comm(int n, int *list, double *buf, int, int *) override
+  {
+    for (int i = 0; i < n; i++) std::memcpy(buf + (size_t) i * xfeat, xrows + (size_t) list[i] * xfeat, xfeat * sizeof(double));
+    return n * xfeat;
+  }
+
+  void unpack_forward_comm(int n, int first, double *buf) override
+  {
+    std::memcpy(xrows + (size_t) first * xfeat, buf, (size_t) n * xfeat * sizeof(double));
+  }
+
+  int pack_reverse_comm(int n, int first, double *buf) override
+  {
+    std::memcpy(buf, xrows + (size_t) first * xfeat, (size_t) n * xfeat * sizeof(double));
+    return n * xfeat;
+  }
+
+  void unpack_reverse_comm(int n, int *list, double *buf) override
+  {
+    for (int i = 0; i < n; i++)
+      for (int k = 0; k < xfeat; k++) xrows[(size_t) list[i] * xfeat + k] += buf[(size_t) i * xfeat + k];
   }
 
   void coeff(int narg, char **arg) override
@@ -101,15 +157,16 @@ class PairEquipot : public Pair {
   void init_style() override
   {
     if (force->newton_pair == 0) error->all(FLERR, "pair_style equipot requires newton pair on");
-    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
-    // every atom within hops x cutoff of an owned atom must be a ghost: the shell is set here
+    neighbor->add_request(this, exchange ? NeighConst::REQ_FULL : NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+    // every atom within (hops x) cutoff of an owned atom must be a ghost: the shell is set here
     // unless the input set one (comm_modify cutoff), which must then be deep enough
-    const double needed = hops * cutoff + neighbor->skin;
+    const int depth = exchange ? 1 : hops;
+    const double needed = depth * cutoff + neighbor->skin;
     if (comm->cutghostuser == 0.0) comm->cutghostuser = needed;
     if (comm->cutghostuser < needed - 1e-10)
       error->all(FLERR, "pair_style equipot needs a communication cutoff of at least {:.3f} Angstrom ({} message-"
                  "passing hops of {} plus the neighbor skin); comm_modify cutoff set {:.3f}: raise it or leave "
-                 "it out", needed, hops, cutoff, comm->cutghostuser);
+                 "it out", needed, depth, cutoff, comm->cutghostuser);
   }
 
   double init_one(int i, int j) override
@@ -133,9 +190,9 @@ class PairEquipot : public Pair {
       for (int k = 0; k < 3; k++) pos[3 * i + k] = x[i][k];
       element[i] = map[type[i]];
     }
-    // edges j -> i within the cutoff, for owned atoms and ghosts with neighbour lists
+    // edges j -> i within the cutoff, for owned atoms (and, with a full shell, ghosts)
     edges.clear();
-    const int nlist = list->inum + list->gnum;
+    const int nlist = exchange ? list->inum : list->inum + list->gnum;
     for (int ii = 0; ii < nlist; ii++) {
       const int i = list->ilist[ii];
       const int *jlist = list->firstneigh[i];
@@ -151,9 +208,11 @@ class PairEquipot : public Pair {
     energy.assign(nlocal, 0.0);
     forces.assign(3 * (size_t) natoms, 0.0);
     char err[1024] = {0};
-    if (compute_cb(natoms, nlocal, pos.data(), element.data(), (int) (edges.size() / 2), edges.data(),
-                   energy.data(), forces.data(), err, sizeof(err)) != 0)
-      error->one(FLERR, "pair_style equipot: {}", err);
+    active = this;
+    const int status = compute_cb(natoms, nlocal, pos.data(), element.data(), (int) (edges.size() / 2),
+                                  edges.data(), energy.data(), forces.data(), err, sizeof(err));
+    active = nullptr;
+    if (status != 0) error->one(FLERR, "pair_style equipot: {}", err);
     for (int i = 0; i < natoms; i++)
       for (int k = 0; k < 3; k++) f[i][k] += forces[3 * i + k];
     if (eflag_global)
@@ -163,9 +222,13 @@ class PairEquipot : public Pair {
     if (vflag_fdotr) virial_fdotr_compute();
   }
 
+  static PairEquipot *active;    // the instance whose compute() is running, for equipot_exchange
+
  private:
   double cutoff = 0.0;
-  int hops = 1;
+  int hops = 1, features = 0, exchange = 1;
+  double *xrows = nullptr;    // the rows being exchanged, xfeat values per atom
+  int xfeat = 0;
   std::vector<double> pos, energy, forces;
   std::vector<int> element, edges;
 
@@ -183,7 +246,15 @@ class PairEquipot : public Pair {
   }
 };
 
+PairEquipot *PairEquipot::active = nullptr;
+
 }    // namespace LAMMPS_NS
+
+extern "C" int equipot_exchange(double *rows, int nfeat, int reverse)
+{
+  if (!LAMMPS_NS::PairEquipot::active) return 1;
+  return LAMMPS_NS::PairEquipot::active->exchange_rows(rows, nfeat, reverse);
+}
 
 // ---------------------------------------------------------------------------- plugin entry
 
