@@ -203,3 +203,23 @@ def test_documented_config_reads():
     c = LearnConfig.from_yaml(Path(__file__).parents[1] / "docs" / "learn" / "ethanol.yaml")
     assert c.reference == "gfn2" and c.initial_frames == 100 and c.committee_size == 3
     assert (Path(__file__).parents[1] / c.data).is_file()
+
+
+def test_cli_runs_a_config_and_resumes_a_finished_loop(water_setup, capsys):
+    import yaml
+
+    from equipot.cli import main
+
+    tmp = water_setup
+    settings = config(tmp, "cli", max_rounds=1, label_budget=2, max_frames=2).to_dict()
+    path = tmp / "learn.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    assert main(["learn", str(path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "round 0: 20 frames explored, 2 labelled, 2/2 replicas stable" in out
+    assert "stopped: max_rounds reached" in out
+    assert main(["learn", str(path), "--no-progress"]) == 0  # finished: nothing is redone
+    assert len(read_store(tmp / "cli" / "data.h5")[0]) == 14
+    path.write_text(yaml.safe_dump({**settings, "lower": 0.5, "upper": 0.1}))
+    assert main(["learn", str(path)]) == 1
+    assert "lower < upper" in capsys.readouterr().err
