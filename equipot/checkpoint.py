@@ -14,7 +14,6 @@ for a reader without equipot; loading checks that they agree.
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import torch
 
+from equipot.files import atomic_open
 from equipot.model import Equiformer, EquiformerConfig
 from equipot.potential import Potential, as_potential
 
@@ -33,20 +33,9 @@ _REQUIRED = ("format", "format_version", "config", "state_dict")
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file in the same folder, then rename: a kill never leaves
-    a half-written file under ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through ``atomic_open``: a kill never leaves a half-written file under ``path``."""
+    with atomic_open(path) as fh:
+        torch.save(obj, fh)
 
 
 def checkpoint_dict(model: Potential | Equiformer, metadata: dict[str, Any] | None = None) -> dict[str, Any]:

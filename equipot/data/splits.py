@@ -27,15 +27,13 @@ def splits_path(data_path: str | Path) -> Path:
 
 
 def save_splits(path: str | Path, splits: dict[str, np.ndarray], seed: int) -> None:
-    """Written to a temporary file and renamed, so a run reading it meanwhile (two trainings
-    on the same data) never sees half a file."""
-    import os
+    """Written whole (``atomic_open``), so a run reading it meanwhile (two trainings on the
+    same data) never sees half a file."""
+    from equipot.files import atomic_open
 
     payload = {"seed": seed, **{k: np.asarray(v).tolist() for k, v in splits.items()}}
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
+    with atomic_open(path, "w") as fh:
+        fh.write(json.dumps(payload))
 
 
 def load_splits(path: str | Path) -> dict[str, np.ndarray]:

@@ -15,13 +15,13 @@ over the old one, so a run killed while writing leaves the previous state intact
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+from equipot.files import atomic_open
 
 RESTART_NAME = "restart.npz"
 
@@ -44,7 +44,6 @@ class RestartState:
 def save_state(path: str | Path, state: RestartState) -> Path:
     """Write ``state`` to ``path`` atomically (temporary file + rename); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(state.arrays)
     monitor_meta = []
     for i, monitor_state in enumerate(state.monitors):
@@ -57,16 +56,8 @@ def save_state(path: str | Path, state: RestartState) -> Path:
         monitor_meta.append(scalars)
     meta = {**state.meta, "monitors": monitor_meta}
     arrays["meta"] = np.array(json.dumps(meta))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        np.savez(fh, **arrays)
     return path
 
 

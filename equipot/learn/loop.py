@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from equipot.files import atomic_open
 from equipot.learn.config import LearnConfig
 from equipot.learn.select import Candidate, committee_uncertainty, select
 
@@ -39,12 +39,9 @@ STORE_NAME = "data.h5"
 
 
 def _write_json(path: Path, data: Any) -> None:
-    """``data`` as JSON at ``path``, atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
+    """``data`` as JSON at ``path``, whole or not at all."""
+    with atomic_open(path, "w") as fh:
         json.dump(data, fh, indent=2, default=float)
-    os.replace(tmp, path)
 
 
 class ActiveLearner:
