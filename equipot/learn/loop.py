@@ -24,6 +24,7 @@ the models of the last committee trained are the result (``state.json``: ``final
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -131,7 +132,8 @@ class ActiveLearner:
             sources = [sources[i] for i in np.sort(keep)]
         for path in paths:
             with FrameStore(path) as source:
-                target.append(source[i] for p, i in sources if p == path)
+                # labels only: frames the loop adds have no velocities, and a store keeps one kind
+                target.append(dataclasses.replace(source[i], velocities=None) for p, i in sources if p == path)
         target.close()
         os.replace(tmp, self.store_path)
         self.state["initial_frames"] = self._store_len()
