@@ -115,17 +115,40 @@ def run_variant(name: str, args) -> dict:
     return row
 
 
+def force_call_ms(name: str, repeats: int = 20) -> float:
+    """Median ms of one float32 energy+forces call on aspirin with the variant's architecture
+    (random weights: the cost does not depend on them), in this process's torch threads."""
+    import statistics
+
+    import torch
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from single_point import time_calls
+
+    from equipot import EquiformerCalculator, EquiformerConfig, Potential
+    from equipot.data.readers import read_structure
+
+    model_cfg = variant_config(name, Path("."), argparse.Namespace(epochs=1, minutes=None, threads=None, seed=0))["model"]
+    preset = model_cfg.pop("preset")
+    torch.manual_seed(0)
+    model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "O"], **model_cfg))
+    return 1000 * statistics.median(time_calls(EquiformerCalculator(model, dtype="float32"), read_structure("aspirin"),
+                                               repeats))
+
+
 def print_table(rows: list[dict], reference: str = "base") -> None:
     base = {r["seed"]: r for r in rows if r["variant"] == reference}
+    speed = "call_ms" in rows[0] if rows else False
     print("| variant | seed | epochs | s/epoch | train loss | val loss | F MAE test (meV/Å) | F MAE hot | "
-          f"E MAE test (meV) | E MAE hot | F test / {reference} |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          f"E MAE test (meV) | E MAE hot | F test / {reference} |" + (" force call (ms) |" if speed else ""))
+    print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if speed else ""))
     for r in rows:
         b = base.get(r["seed"])
         ratio = f"{r['test_force_mae'] / b['test_force_mae']:.2f}" if b else "-"
         print(f"| {r['variant']} | {r['seed']} | {r['epochs']} | {r['seconds_per_epoch']:.0f} | "
               f"{r['final_train_loss']:.3g} | {r['final_val_loss']:.3g} | {r['test_force_mae']:.1f} | "
-              f"{r['hot_force_mae']:.1f} | {r['test_energy_mae']:.1f} | {r['hot_energy_mae']:.1f} | {ratio} |")
+              f"{r['hot_force_mae']:.1f} | {r['test_energy_mae']:.1f} | {r['hot_energy_mae']:.1f} | {ratio} |"
+              + (f" {r['call_ms']:.1f} |" if speed else ""))
 
 
 def main() -> None:
@@ -142,6 +165,9 @@ def main() -> None:
     parser.add_argument("--hot-frames", type=int, default=100)
     parser.add_argument("--list", action="store_true", help="print the variants and exit")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--speed", action="store_true",
+                        help="add the median time of one float32 aspirin force call of each variant's architecture "
+                             "(measured now, one after another, in --threads threads)")
     args = parser.parse_args()
     if args.list:
         for name, change in VARIANTS.items():
@@ -162,6 +188,13 @@ def main() -> None:
                 fh.write(json.dumps(row) + "\n")
             print(f"{name}: F test {row['test_force_mae']:.1f}, hot {row['hot_force_mae']:.1f} meV/Å "
                   f"({row['epochs']} epochs)", flush=True)
+    if args.speed:
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        times = {name: force_call_ms(name) for name in dict.fromkeys(r["variant"] for r in rows)}
+        rows = [{**r, "call_ms": times[r["variant"]]} for r in rows]
     print_table(rows, args.reference)
 
 

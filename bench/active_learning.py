@@ -20,14 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def reference_trajectory(path: Path, structure: str, temperature: float, frames: int, seed: int) -> str:
+def reference_trajectory(path: Path, structure: str, temperature: float, frames: int, seed: int,
+                         progress: bool = True) -> str:
     """A GFN2-xTB Langevin trajectory (frames every 20 steps after 2,000 steps), made once."""
     from equipot.data.readers import read_structure
     from equipot.data.reference import gfn2_calculator
     from equipot.dynamics.sampling import sample_md
 
     sample_md(read_structure(structure), gfn2_calculator(), path, temperature_K=temperature, n_frames=frames,
-              stride=20, equilibration_steps=2000, seed=seed, level_of_theory="GFN2-xTB", code="tblite")
+              stride=20, equilibration_steps=2000, seed=seed, level_of_theory="GFN2-xTB", code="tblite",
+              progress=progress)
     return str(path)
 
 
@@ -61,9 +63,9 @@ def main() -> None:
         raise SystemExit("this benchmark compares at one structure and one temperature")
     t, structure = base.temperatures[0], base.structures[0]
     data = base.data if Path(base.data).is_absolute() else str(ROOT / base.data)
-    test = reference_trajectory(out / f"test_{t:g}K.h5", structure, t, args.test_frames, seed=101)
-    pool = reference_trajectory(out / f"pool_{t:g}K.h5", structure, t, args.pool_frames, seed=202)
     progress = not args.no_progress
+    test = reference_trajectory(out / f"test_{t:g}K.h5", structure, t, args.test_frames, seed=101, progress=progress)
+    pool = reference_trajectory(out / f"pool_{t:g}K.h5", structure, t, args.pool_frames, seed=202, progress=progress)
     loop = ActiveLearner(replace(base, data=data, out=str(out / "loop"), test_data=test)).run(progress)
     first = loop["rounds"][0]["models"]
     random = RandomLabels(replace(base, data=data, out=str(out / "random"), test_data=test, models=first),
