@@ -138,7 +138,7 @@ class ReplicaDynamics:
         # what run() has done so far; kept across calls and in restart states
         self.steps_done = 0
         self._replica_steps = 0
-        self._log: list[np.ndarray] = []  # per log row: (R,) total energies, then the time
+        self._log: list[np.ndarray] = []  # per log row, (R,) total energies (eV), at _log_times (ps)
         self._log_times: list[float] = []
         self._frames: list[list[np.ndarray]] = [[] for _ in systems]
         self.forces, self.energy = self._compute()
