@@ -133,6 +133,13 @@ def test_splits_disjoint_reproducible_and_saved(tmp_path):
     assert not np.array_equal(a["train"], c["train"])
     with pytest.raises(ValueError, match="more than"):
         make_splits(10, {"train": 8, "val": 5}, seed=0)
+    with pytest.raises(ValueError, match="more than"):
+        make_splits(10, {"train": 0.9, "val": 0.2}, seed=0)
+    # fractions that fit always fit: 0.9 and 0.1 of 175 round one by one to 158 + 18
+    for n, sizes in ((175, {"train": 0.9, "val": 0.1, "test": 0.0}), (15, {"train": 0.8, "val": 0.1, "test": 0.1})):
+        split = make_splits(n, sizes, seed=0)
+        assert sum(len(v) for v in split.values()) == n
+        assert len(split["train"]) == round(sizes["train"] * n)
     data = tmp_path / "d.h5"
     saved = load_or_make_splits(data, 100, {"train": 0.7, "val": 10, "test": 0.2}, seed=3)
     assert splits_path(data).is_file()

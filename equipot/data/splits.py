@@ -10,8 +10,17 @@ import numpy as np
 
 
 def make_splits(n_frames: int, sizes: dict[str, int | float], seed: int) -> dict[str, np.ndarray]:
-    """Disjoint random index sets. A size < 1 is a fraction of ``n_frames``, else a count."""
+    """Disjoint random index sets. A size < 1 is a fraction of ``n_frames``, else a count.
+
+    Fractions are rounded one by one; where that rounds a total of at most 1 up past
+    ``n_frames`` (0.9 and 0.1 of 175 are 157.5 and 17.5), they are rounded by their running sum
+    instead, so fractions that fit always fit (splits that already did are unchanged)."""
     counts = {k: int(round(v * n_frames)) if 0 < v < 1 else int(v) for k, v in sizes.items()}
+    fractions = {k: v for k, v in sizes.items() if 0 < v < 1}
+    whole = sum(int(v) for v in sizes.values() if not 0 < v < 1)
+    if sum(counts.values()) > n_frames and sum(fractions.values()) * n_frames + whole <= n_frames + 1e-9:
+        edges = np.round(np.cumsum([0.0, *fractions.values()]) * n_frames).astype(int)
+        counts.update(zip(fractions, np.diff(edges).tolist()))
     if sum(counts.values()) > n_frames:
         raise ValueError(f"split sizes {counts} add up to more than the {n_frames} frames")
     order = np.random.default_rng(seed).permutation(n_frames)
