@@ -72,10 +72,10 @@ def main() -> None:
     rows.append(("equipot md (ASE Langevin, EquiformerCalculator), 1 process", equipot_steps_per_s(box, args.model,
                                                                                                     args.steps)))
     print(f"{len(box)}-atom polymer box, {args.model}, float64, {args.steps} steps\n")
-    print("| run | steps/s | relative to equipot md |")
-    print("|---|---|---|")
+    print("| run | steps/s | s/step | relative to equipot md |")
+    print("|---|---|---|---|")
     for name, rate in rows:
-        print(f"| {name} | {rate:.3f} | {rate / rows[-1][1]:.2f} |")
+        print(f"| {name} | {rate:.3f} | {1 / rate:.2f} | {rate / rows[-1][1]:.2f} |")
 
 
 if __name__ == "__main__":
