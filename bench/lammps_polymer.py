@@ -32,7 +32,7 @@ def lammps_steps_per_s(data: Path, model: str, steps: int, ranks: int, shell: st
         cmd = [str(mpirun), "-np", str(ranks), *cmd]
     # two ranks on two cores: one torch thread each
     env = {**os.environ, **({"OMP_NUM_THREADS": "1"} if ranks > 1 else {})}
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=data.parent)  # log.lammps goes there
     if out.returncode:
         raise SystemExit(f"LAMMPS failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     loop = re.search(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps", out.stdout)
