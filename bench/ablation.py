@@ -64,8 +64,8 @@ VARIANTS: dict[str, dict] = {
 }
 
 
-def variant_config(name: str, out: Path, args) -> dict:
-    """BASE with the changes of each "+"-joined part of ``name``, and the budget of ``args``."""
+def variant_settings(name: str) -> dict:
+    """BASE with the changes of each "+"-joined part of ``name``."""
     cfg = {**BASE, "model": dict(BASE["model"])}
     for part in name.split("+"):
         if part not in VARIANTS:
@@ -73,6 +73,12 @@ def variant_config(name: str, out: Path, args) -> dict:
         change = VARIANTS[part]
         cfg.update({k: v for k, v in change.items() if k != "model"})
         cfg["model"].update(change.get("model", {}))
+    return cfg
+
+
+def variant_config(name: str, out: Path, args) -> dict:
+    """``variant_settings`` with the budget, seed and threads of ``args``."""
+    cfg = variant_settings(name)
     if args.epochs:
         cfg.update(epochs=args.epochs, time_limit_minutes=None)
     else:
@@ -128,7 +134,7 @@ def force_call_ms(name: str, repeats: int = 20) -> float:
     from equipot import EquiformerCalculator, EquiformerConfig, Potential
     from equipot.data.readers import read_structure
 
-    model_cfg = variant_config(name, Path("."), argparse.Namespace(epochs=1, minutes=None, threads=None, seed=0))["model"]
+    model_cfg = variant_settings(name)["model"]
     preset = model_cfg.pop("preset")
     torch.manual_seed(0)
     model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "O"], **model_cfg))

@@ -66,7 +66,7 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model(args.model)
     blocks, cutoff = model.config.num_blocks, model.cutoff
-    full, one = (blocks + 1) * cutoff + args.skin, cutoff + args.skin
+    full, one = model.hops * cutoff + args.skin, cutoff + args.skin
     box = read(args.box)
     length = float(box.cell.lengths()[0])
     density = len(box) / box.get_volume()

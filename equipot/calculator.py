@@ -11,7 +11,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import neighbor_list
-from equipot.evaluator import Evaluator, ModelSpec
+from equipot.evaluator import Evaluator, ModelSpec, force_disagreement
 from equipot.potential import Potential
 
 
@@ -104,8 +104,7 @@ class EquiformerCalculator(Calculator):
             # ASE Voigt order: xx yy zz yz xz xy
             self.results["stress"] = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
         if len(self.models) > 1:
-            deviation = forces - forces.mean(axis=0)
-            self.results["force_uncertainty"] = np.sqrt((deviation**2).sum(-1).mean(0))
+            self.results["force_uncertainty"] = force_disagreement(forces)
             self.results["energy_uncertainty"] = float(energies.std())
 
     def _graph(self, atoms: Atoms, system_changes: Sequence[str]) -> AtomicGraph:

@@ -32,6 +32,12 @@ ModelSpec = str | os.PathLike | Potential | Equiformer
 Builder = Callable[[float], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 
 
+def force_disagreement(forces):
+    """Per-atom RMS deviation of a committee's forces from their mean, eV/Å: (K, N, 3) -> (N,),
+    numpy arrays or torch tensors. The uncertainty equipot reports and selects frames by."""
+    return (((forces - forces.mean(0)) ** 2).sum(-1).mean(0)) ** 0.5
+
+
 def split_graph(graph: AtomicGraph, parts: int) -> list[AtomicGraph]:
     """Split a batch of molecules into up to ``parts`` batches of whole structures with about
     equal atom counts, in order (atoms of a structure are contiguous, as ``collate`` makes them).

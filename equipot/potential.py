@@ -82,6 +82,12 @@ class Potential(nn.Module):
         return float(self.config.cutoff)
 
     @property
+    def hops(self) -> int:
+        """Message-passing steps, each one cutoff: the edge-degree embedding, then each block.
+        An atom's energy depends on atoms up to ``hops * cutoff`` away."""
+        return int(self.config.num_blocks) + 1
+
+    @property
     def edge_chunk_size(self) -> int | None:
         return self._edge_chunk_size
 

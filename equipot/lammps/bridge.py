@@ -120,7 +120,7 @@ class LammpsBridge:
             self.model = load_model(spec.decode(), device=self.device, dtype=self.dtype)
             self.exchange = bool(exchange)
             cutoff[0] = self.model.cutoff
-            hops[0] = self.model.config.num_blocks + 1  # edge-degree embedding, then each block
+            hops[0] = self.model.hops
             features[0] = o3.Irreps(self.model.config.irreps_node).dim
             return 0
         except Exception as error:  # reported by LAMMPS as a clear error, never a crash

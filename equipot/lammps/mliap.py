@@ -45,11 +45,10 @@ class EquipotMLIAP(MLIAPUnified):
         unknown = [e for e in element_types if e not in self.model.species]
         if unknown:
             raise ValueError(f"the model knows {self.model.species}, not {unknown}")
-        hops = self.model.config.num_blocks + 1  # the edge-degree embedding, then each block
         # ndescriptors and nparams are not used by a unified model; rcutfac is half the pair cutoff
         super().__init__(None, list(element_types), 1, 1, 0.5 * self.model.cutoff)
         self.numbers = np.array([atomic_numbers[e] for e in element_types])
-        self.ghost_cutoff = hops * self.model.cutoff  # what comm_modify cutoff must reach (plus skin)
+        self.ghost_cutoff = self.model.hops * self.model.cutoff  # what comm_modify cutoff must reach (plus skin)
         self.device = device
 
     def compute_gradients(self, data) -> None:

@@ -136,14 +136,8 @@ class ActiveLearner:
                 target.append(dataclasses.replace(source[i], velocities=None) for p, i in sources if p == path)
         target.close()
         os.replace(tmp, self.store_path)
-        self.state["initial_frames"] = self._store_len()
+        self.state["initial_frames"] = _length(self.store_path)
         self._save_state()
-
-    def _store_len(self) -> int:
-        from equipot.data.store import FrameStore
-
-        with FrameStore(self.store_path) as store:
-            return len(store)
 
     # --- stage 1: committee -----------------------------------------------------------------
     def _committee(self, k: int, progress: bool) -> list[str]:
@@ -262,7 +256,7 @@ class ActiveLearner:
 
         from equipot.data.store import Frame, FrameStore
 
-        start = self.state.setdefault("round_start", {}).setdefault(str(k), self._store_len())
+        start = self.state.setdefault("round_start", {}).setdefault(str(k), _length(self.store_path))
         self._save_state()
         with FrameStore(self.store_path, mode="a") as store:
             done = len(store) - start
@@ -333,7 +327,7 @@ def _candidates_state(candidates: list[Candidate], stability: list[dict]):
     arrays = {}
     for i, c in enumerate(candidates):
         arrays[f"numbers{i}"], arrays[f"positions{i}"] = c.numbers, c.positions
-    meta = {"step": len(candidates), "stability": stability,
+    meta = {"stability": stability,
             "uncertainty": [c.uncertainty for c in candidates], "source": [c.source for c in candidates],
             "time_ps": [c.time_ps for c in candidates]}
     return RestartState(arrays, meta)

@@ -68,24 +68,24 @@ def select(candidates: list[Candidate], *, lower: float, upper: float, max_frame
 
 
 def committee_uncertainty(models, candidates_atoms, batch_size: int = 16) -> np.ndarray:
-    """(F,) largest per-atom RMS force disagreement (eV/Å) of a committee of ``Potential``s on
-    frames given as ``ase.Atoms``; the same quantity ``EquiformerCalculator`` reports per atom as
-    ``force_uncertainty``, computed here in batches."""
+    """(F,) largest per-atom force disagreement (``force_disagreement``, eV/Å) of a committee of
+    ``Potential``s on frames given as ``ase.Atoms``, computed in batches of ``batch_size``."""
     import torch
 
     from equipot.data.graph import AtomicGraph, collate
+    from equipot.evaluator import Evaluator, force_disagreement
 
     if len(models) < 2:
         raise ValueError("committee disagreement needs at least two models")
-    dtype = next(models[0].parameters()).dtype
-    device = next(models[0].parameters()).device
+    committee = Evaluator(models, device=next(models[0].parameters()).device,
+                          dtype=next(models[0].parameters()).dtype, workers=1)
     out = []
     for start in range(0, len(candidates_atoms), batch_size):
         chunk = candidates_atoms[start : start + batch_size]
-        graph = collate([AtomicGraph.from_atoms(a, models[0].cutoff, dtype=dtype) for a in chunk]).to(device, dtype)
-        forces = torch.stack([m(graph)["forces"].detach() for m in models])  # (K, N, 3)
-        spread = ((forces - forces.mean(0)) ** 2).sum(-1).mean(0).sqrt()  # (N,)
-        per_frame = torch.zeros(graph.num_graphs, dtype=spread.dtype, device=spread.device)
-        per_frame = per_frame.scatter_reduce(0, graph.batch, spread, reduce="amax", include_self=False)
+        graph = collate([AtomicGraph.from_atoms(a, committee.cutoff, dtype=committee.dtype) for a in chunk])
+        graph = graph.to(committee.device, committee.dtype)
+        spread = force_disagreement(torch.stack([o["forces"] for o in committee(graph)]))  # (N,)
+        per_frame = spread.new_zeros(graph.num_graphs).scatter_reduce(0, graph.batch, spread, reduce="amax",
+                                                                      include_self=False)
         out.append(per_frame.cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
