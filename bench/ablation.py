@@ -61,6 +61,11 @@ VARIANTS: dict[str, dict] = {
     "radial64": {"model": {"radial_hidden": 64}},
     "ffn1": {"model": {"ffn_multiplier": 1}},
     "heads2": {"model": {"num_heads": 2}},
+    "lr1e-2": {"lr": 1e-2},
+    "amsgrad": {"amsgrad": True},
+    "l2x16": {"model": {"irreps_node": "64x0e+16x1o+16x2e"}},
+    "l1x32": {"model": {"irreps_node": "64x0e+32x1o+8x2e"}},
+    "sh3": {"model": {"lmax": 3}},
 }
 
 

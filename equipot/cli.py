@@ -21,6 +21,9 @@ _COMMANDS = {
     "lammps": "equipot.lammps.cli",
     "ipi-client": "equipot.ipi.client",
 }
+# actions that join another command's: command -> modules whose ``register`` takes the
+# actions returned by that command's ``register`` (``data generate`` runs MD: dynamics layer)
+_EXTENSIONS = {"data": ["equipot.dynamics.generate_cli"]}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"equipot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _COMMANDS.items():
-        importlib.import_module(module).register(sub)
+        actions = importlib.import_module(module).register(sub)
+        for extension in _EXTENSIONS.get(name, []):
+            importlib.import_module(extension).register(actions)
     return parser
 
 

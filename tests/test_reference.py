@@ -95,3 +95,21 @@ def test_pyscf_calculator_defaults():
 
     calc = pyscf_calculator()
     assert (calc.xc, calc.basis, calc.density_fit) == ("PBE", "def2-SVP", False)
+
+
+def test_data_layer_imports_no_higher_layer():
+    """``equipot.data`` sits under dynamics, training and learning: none of its modules imports
+    them (``equipot data generate`` runs MD and so lives in ``equipot.dynamics``)."""
+    import ast
+    from pathlib import Path
+
+    import equipot.data
+
+    higher = ("equipot.dynamics", "equipot.train", "equipot.learn", "equipot.calculator", "equipot.evaluator")
+    found = []
+    for path in Path(equipot.data.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n.startswith(higher)]
+    assert not found, found

@@ -1,11 +1,9 @@
-"""``equipot data convert | info | split | generate``.
+"""``equipot data convert | info | split`` (``generate`` samples MD, so it lives in
+``equipot.dynamics.generate_cli`` and joins these actions from the top-level CLI).
 
     equipot data convert INPUT... -o OUT.h5 [--format md17] [--energy-key K] [--forces-key K]
     equipot data info FILE
     equipot data split FILE --train 1000 --val 100 --test 500 --seed 0
-    equipot data generate OUT.h5 --molecule aspirin --method gfn2 --temperature 500 --frames 2000
-    equipot data generate OUT.h5 --polymer pvc --target-atoms 60 --method gfn2 --frames 500
-    equipot data generate OUT.h5 --label IN.h5 --method pyscf      # label frames sampled elsewhere
 """
 
 from __future__ import annotations
@@ -13,7 +11,8 @@ from __future__ import annotations
 import argparse
 
 
-def register(subparsers) -> None:
+def register(subparsers) -> argparse._SubParsersAction:
+    """Add ``equipot data`` and return its actions, for actions of higher layers to join."""
     p = subparsers.add_parser("data", help="convert and inspect datasets")
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
     c = sub.add_parser("convert", help="extxyz / ASE db / MD17 / rMD17 npz -> equipot HDF5 store")
@@ -35,27 +34,8 @@ def register(subparsers) -> None:
         s.add_argument(f"--{name}", type=float, default=0, help="count, or fraction if < 1")
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=run_split)
-    g = sub.add_parser("generate", help="reference MD sampling (GFN2-xTB / PySCF), resumable, or labelling")
-    g.add_argument("output")
-    src = g.add_mutually_exclusive_group(required=True)
-    src.add_argument("--molecule", help="a bundled MD17 geometry (aspirin, ethanol, ...)")
-    src.add_argument("--xyz", help="starting structure file (any ASE format)")
-    src.add_argument("--polymer", help="polymer family, alias or repeat-unit SMILES (needs RDKit)")
-    src.add_argument("--label", metavar="STORE", help="recompute the frames of this store instead of sampling")
-    g.add_argument("--n-repeat", type=int, default=None)
-    g.add_argument("--target-atoms", type=int, default=60)
-    g.add_argument("--method", choices=["gfn2", "pyscf"], default="gfn2")
-    g.add_argument("--xc", default="PBE")
-    g.add_argument("--basis", default="def2-SVP")
-    g.add_argument("--temperature", type=float, default=500.0, help="K")
-    g.add_argument("--timestep", type=float, default=0.5, help="fs")
-    g.add_argument("--friction", type=float, default=0.01, help="1/fs")
-    g.add_argument("--frames", type=int, default=2000)
-    g.add_argument("--stride", type=int, default=20)
-    g.add_argument("--equilibration", type=int, default=2000)
-    g.add_argument("--seed", type=int, default=0)
-    g.set_defaults(func=run_generate)
     p.set_defaults(func=lambda args: p.print_help() or 2)
+    return sub
 
 
 def run_convert(args: argparse.Namespace) -> int:
@@ -107,47 +87,4 @@ def run_split(args: argparse.Namespace) -> int:
     splits = make_splits(n, sizes, seed=args.seed)
     save_splits(splits_path(args.path), splits, seed=args.seed)
     print(f"{splits_path(args.path)}: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f" of {n} frames")
-    return 0
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    """The full generate command (every option, defaults included), from the parsed arguments,
-    so the file records how to remake it however the CLI was invoked."""
-    skip = {"command", "data_command", "func", "output"}
-    opts = [f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in skip and v is not None]
-    return " ".join(["equipot data generate", str(args.output), *opts])
-
-
-def run_generate(args: argparse.Namespace) -> int:
-    from equipot.data import reference
-
-    spec = "gfn2" if args.method == "gfn2" else f"pyscf:{args.xc}/{args.basis}"
-    calc, lot, code = reference.reference_from_spec(spec)
-    if args.label:
-        store = reference.label_frames(args.label, calc, args.output, level_of_theory=lot, code=code)
-        print(f"{args.output}: {len(store)} labelled frames")
-        return 0
-    from ase.io import read
-
-    if args.molecule:
-        from equipot.data.readers import read_structure, shipped_geometries
-
-        if args.molecule not in shipped_geometries():
-            raise ValueError(f"no shipped geometry {args.molecule!r}; shipped: {', '.join(shipped_geometries())}")
-        atoms = read_structure(args.molecule)
-    elif args.xyz:
-        atoms = read(args.xyz)
-    else:
-        from equipot.data.polymers import build_oligomer, n_repeat_for_atoms
-
-        n = args.n_repeat or n_repeat_for_atoms(args.polymer, args.target_atoms)
-        atoms = build_oligomer(args.polymer, n, seed=args.seed)
-    from equipot.dynamics.sampling import sample_md
-
-    store = sample_md(
-        atoms, calc, args.output, temperature_K=args.temperature, timestep_fs=args.timestep,
-        friction_per_fs=args.friction, n_frames=args.frames, stride=args.stride,
-        equilibration_steps=args.equilibration, seed=args.seed, level_of_theory=lot, code=code,
-        created_with=_command_line(args))
-    print(f"{args.output}: {len(store)} frames")
     return 0

@@ -4,7 +4,8 @@ Config fields (YAML keys, all of ``TrainConfig``):
     data: frame store (.h5), a glob pattern, or a list of them; train_size/val_size/test_size:
     frame counts or fractions, applied to each file; split_seed. model: ``preset``
     (small | medium | md17) plus any ``EquiformerConfig`` field.
-    epochs, batch_size (global, frames), lr, min_lr, weight_decay, warmup_epochs,
+    epochs, batch_size (global, frames), lr, min_lr, weight_decay, amsgrad (AdamW's AMSGrad
+    variant, MACE's choice), warmup_epochs,
     scheduler (cosine | plateau), energy_weight ((eV/atom)^-2), force_weight ((eV/Å)^-2),
     loss (mse | huber), huber_delta, force_only (loss on forces alone; E0 refitted on the
     training energies after every epoch), reference_energies ({symbol: eV} or null:
@@ -41,6 +42,7 @@ class TrainConfig:
     lr: float = 5e-3
     min_lr: float = 1e-5
     weight_decay: float = 1e-6
+    amsgrad: bool = False
     warmup_epochs: float = 1.0
     scheduler: str = "cosine"
     energy_weight: float = 50.0

@@ -105,7 +105,9 @@ class Trainer:
             ddp.broadcast_parameters(self.model)
         self.ema = copy.deepcopy(self.model).eval()
 
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay, amsgrad=c.amsgrad
+        )
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
         self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
         warmup = max(1, int(c.warmup_epochs * self.steps_per_epoch))
