@@ -23,13 +23,13 @@ import numpy as np
 from equipot.checkpoint import load_model
 from equipot.data.readers import read_structure
 from equipot.data.store import FrameStore
-from equipot.dynamics.analysis import (
-    distance_histogram,
-    distance_histogram_error,
-    energy_drift,
+from equipot.dynamics.stability import (
+    RECORD_EVERY,
+    frames_as_atoms,
+    nve_drift,
+    nvt_stability,
+    stability_plots,
 )
-from equipot.dynamics.monitors import ForceSanity, study_monitors
-from equipot.dynamics.replicas import ReplicaDynamics
 
 ROOT = Path(__file__).resolve().parents[1]
 MOLECULES = ["aspirin", "benzene", "ethanol", "malonaldehyde", "naphthalene", "salicylic", "toluene", "uracil"]
@@ -41,130 +41,27 @@ def reference_positions(molecule: str) -> np.ndarray:
         return store.trajectory_positions()
 
 
-RECORD_EVERY = 20  # steps between the frames kept for h(r): 10 fs at 0.5 fs
-
-
 def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, list[np.ndarray]]]:
-    """Results per molecule, and each molecule's frames, one (T, n, 3) array per replica (every
-    ``RECORD_EVERY`` steps); both empty when ``--duration-ps 0`` (an NVE-only run)."""
+    """``nvt_stability`` with the script's settings; empty when ``--duration-ps 0``."""
     if args.duration_ps <= 0:
         return {}, {}
-    molecules = list(starts)
-    systems, monitors, owner = [], [], []
-    for m, atoms in starts.items():
-        for _ in range(args.replicas):
-            systems.append(atoms)
-            monitors.append(study_monitors(atoms, refs[m], contacts=True))
-            owner.append(m)
-    dyn = ReplicaDynamics(model, systems, temperature_K=args.temperature, ensemble="nvt", timestep_fs=args.timestep,
-                          friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype,
-                          monitors=monitors, check_every=20, compile=args.compile)
-    result = dyn.run_resumable(Path(args.out) / "restart_nvt.npz", resume=args.resume, restart_every=args.restart_every,
-                               duration_ps=args.duration_ps, record_every=RECORD_EVERY, progress=not args.quiet,
-                               max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
-    out = {"replica_steps_per_s": result.replica_steps_per_s, "wall_s": result.wall_s, "run_ps": result.time_ps,
-           "molecules": {}}
-    frames_of = {}
-    for m in molecules:
-        ks = [k for k, o in enumerate(owner) if o == m]
-        times = [result.stable_times_ps[k] for k in ks]
-        fails = [result.failures[k] for k in ks]
-        per_replica = [result.positions[k] for k in ks]
-        frames = np.concatenate(per_replica)
-        out["molecules"][m] = {
-            "stable_ps": times, "failed": sum(f is not None for f in fails),
-            "reasons": [f.reason for f in fails if f is not None],
-            # per replica, aligned with stable_ps: the monitor that stopped it (None: ran to the end)
-            "monitors": [None if f is None else f.monitor for f in fails],
-            "hr_mae": distance_histogram_error(frames, refs[m]) if len(frames) else float("nan"),
-            "frames": int(len(frames)),
-        }
-        frames_of[m] = per_replica
-    return out, frames_of
-
-
-def save_frames(frames_of: dict, starts: dict, args, out: Path) -> None:
-    """``OUT/frames_MOLECULE.xyz`` (extended XYZ): every replica's kept frames, each tagged with its
-    replica and time, so that a surprising h(r) can be looked into after the run."""
-    from ase.io import write
-
-    step_fs = RECORD_EVERY * args.timestep
-    for m, per_replica in frames_of.items():
-        images = []
-        for r, frames in enumerate(per_replica):
-            for j, pos in enumerate(frames):
-                atoms = starts[m].copy()
-                atoms.positions = pos
-                atoms.info.update(replica=r, seed=args.seed, time_fs=(j + 1) * step_fs)
-                images.append(atoms)
-        write(out / f"frames_{m}.xyz", images, format="extxyz")
+    return nvt_stability(
+        model, starts, refs, replicas=args.replicas, duration_ps=args.duration_ps,
+        restart_path=Path(args.out) / "restart_nvt.npz", temperature_K=args.temperature, timestep_fs=args.timestep,
+        friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype, compile=args.compile,
+        resume=args.resume, restart_every=args.restart_every, progress=not args.quiet,
+        max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
 
 
 def run_nve(model, starts: dict, args) -> dict:
-    """Drift and fluctuation per molecule; empty when ``--nve-duration-ps 0`` (NVT replicas only)."""
+    """``nve_drift`` with the script's settings; empty when ``--nve-duration-ps 0``."""
     if args.nve_duration_ps <= 0:
         return {}
-    molecules, systems = list(starts), list(starts.values())
-    dyn = ReplicaDynamics(model, systems, temperature_K=args.nve_temperature, ensemble="nve", timestep_fs=args.timestep,
-                          seed=args.seed, device=args.device, dtype="float64", monitors=[ForceSanity()])
-    result = dyn.run_resumable(Path(args.out) / "restart_nve.npz", resume=args.resume, restart_every=args.restart_every,
-                               duration_ps=args.nve_duration_ps, log_every=10, progress=not args.quiet,
-                               max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None)
-    out = {"run_ps": result.time_ps}
-    for k, m in enumerate(molecules):
-        drift = energy_drift(result.log_time_ps, result.energies[:, k], len(systems[k]))
-        out[m] = {**drift, "time_ps": result.log_time_ps.tolist(), "etot_eV": result.energies[:, k].tolist()}
-    return out
-
-
-def hr_panels(nvt: dict, frames_of: dict, molecules: list[str], refs: dict, out: Path) -> None:
-    """hr.png: each molecule's h(r) over its replicas' frames against the GFN2-xTB reference."""
-    from equipot.plotting import pyplot
-
-    plt = pyplot()
-
-    cols = min(4, len(molecules))
-    rows = int(np.ceil(len(molecules) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
-    for ax, m in zip(axes.flat, molecules):
-        r, h_ref = distance_histogram(refs[m])
-        ax.plot(r, h_ref, color="k", lw=1.5, label="GFN2-xTB")
-        frames = np.concatenate(frames_of[m])
-        if len(frames):
-            ax.plot(r, distance_histogram(frames)[1], color="C1", lw=1, label="Equiformer")
-        ax.set_title(f"{m}  h(r) MAE {nvt['molecules'][m]['hr_mae']:.3f}")
-        ax.set_xlim(0, 8)
-        ax.set_xlabel("r (Å)")
-    axes.flat[0].legend()
-    for ax in list(axes.flat)[len(molecules):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "hr.png", dpi=110)
-    plt.close(fig)
-
-
-def plots(nvt: dict, frames_of: dict, nve: dict, starts: dict, refs: dict, out: Path) -> None:
-    from equipot.plotting import pyplot
-
-    plt = pyplot()
-
-    molecules = list(starts)
-    if nvt:
-        hr_panels(nvt, frames_of, molecules, refs, out)
-    if not nve:
-        return
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for m in molecules:
-        e = np.asarray(nve[m]["etot_eV"])
-        n = len(starts[m])
-        ax.plot(nve[m]["time_ps"], (e - e[0]) * 1000 / n, lw=1, label=m)
-    ax.set_xlabel("time (ps)")
-    ax.set_ylabel("E_tot - E_tot(0) (meV/atom)")
-    ax.set_title("NVE, 300 K start, float64")
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(out / "nve_energy.png", dpi=110)
-    plt.close(fig)
+    return nve_drift(
+        model, starts, duration_ps=args.nve_duration_ps, restart_path=Path(args.out) / "restart_nve.npz",
+        temperature_K=args.nve_temperature, timestep_fs=args.timestep, seed=args.seed, device=args.device,
+        resume=args.resume, restart_every=args.restart_every, progress=not args.quiet,
+        max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None)
 
 
 def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: Path) -> None:
@@ -271,9 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     refs = {m: reference_positions(m) for m in args.molecules} if args.duration_ps > 0 else {}
     nvt, frames_of = run_nvt(args.model, starts, refs, args)
     if args.save_frames:
-        save_frames(frames_of, starts, args, out)
+        from ase.io import write
+
+        for m, images in frames_as_atoms(frames_of, starts, RECORD_EVERY * args.timestep, args.seed).items():
+            write(out / f"frames_{m}.xyz", images, format="extxyz")
     nve = run_nve(args.model, starts, args)
-    plots(nvt, frames_of, nve, starts, refs, out)
+    stability_plots(nvt, frames_of, nve, starts, refs, out)
     write_report(nvt, nve, args.molecules, args, info, out)
     payload = {"settings": {k: v for k, v in vars(args).items()}, "model": info, "nvt": nvt,
                "nve": {m: ({k: v for k, v in d.items() if k not in ("time_ps", "etot_eV")} if isinstance(d, dict) else d)

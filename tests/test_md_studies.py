@@ -235,3 +235,29 @@ def test_md17_study_runs_in_pieces(tmp_path):
     assert pieces["frames"] == whole["frames"] == 4
     assert pieces["stable_ps"] == whole["stable_ps"] == [pytest.approx(0.02)] * 2
     assert pieces["hr_mae"] == pytest.approx(whole["hr_mae"], abs=1e-12)
+
+
+def test_nvt_stability_books_failures_per_molecule(tmp_path):
+    """``equipot.dynamics.stability.nvt_stability``: two molecules batched; ethanol's reference
+    trajectory stretched by 1.5x puts every bond 0.7-0.8 Å from its reference mean, so both
+    ethanol replicas fail at the first check on the bond monitor, while water (true reference)
+    runs to the end; each molecule's frames are its own."""
+    from ase.build import molecule
+
+    from equipot.data.readers import read_structure
+    from equipot.dynamics.stability import RECORD_EVERY, nvt_stability
+
+    ethanol, water = read_structure("ethanol"), molecule("H2O")
+    water.center()
+    starts = {"ethanol": ethanol, "water": water}
+    refs = {"ethanol": 1.5 * ethanol.positions[None], "water": water.positions[None]}
+    out, frames = nvt_stability("md17-gfn2", starts, refs, replicas=2, duration_ps=0.02, dtype="float64",
+                                restart_path=tmp_path / "restart.npz")
+    eth, wat = out["molecules"]["ethanol"], out["molecules"]["water"]
+    assert eth["failed"] == 2 and eth["monitors"] == ["bond", "bond"] and len(eth["reasons"]) == 2
+    assert max(eth["stable_ps"]) < 0.02
+    assert wat["failed"] == 0 and wat["monitors"] == [None, None] and wat["stable_ps"] == [pytest.approx(0.02)] * 2
+    steps = round(0.02 / 0.0005)
+    assert [f.shape for f in frames["water"]] == [(steps // RECORD_EVERY, 3, 3)] * 2
+    assert all(f.shape[1:] == (9, 3) for f in frames["ethanol"])
+    assert (tmp_path / "restart.npz").is_file()
