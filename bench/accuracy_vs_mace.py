@@ -6,7 +6,9 @@
    correlation 3, 2 interactions, r_max 5 Å, batch 5, lr 0.01, E:F weights 1:100, EMA 0.99,
    AMSGrad, 60 epochs) in MACE's own environment, and times it.
 3. Trains each equipot preset on the same frames with ``equipot train``'s defaults, within the
-   wall-clock time MACE took (or ``--budget-minutes``).
+   wall-clock time MACE took (or ``--budget-minutes``); ``--models`` adds equipot models trained
+   elsewhere on this split (shipped names or checkpoints; their training time is read from the
+   metrics CSV beside them, and a model whose training split differs is refused).
 4. Evaluates every model on the same held-out frames (test split and the hot set) and times
    ASE velocity-Verlet MD on aspirin with each, float32 and float64, alternating sides.
 
@@ -15,6 +17,12 @@ an evaluation) are kept in OUT and skipped on a rerun.
 
     python -m venv MACE_VENV && MACE_VENV/bin/pip install torch==2.13.0 mace-torch==0.3.16
     python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python [--presets small medium]
+    python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python --mace-epochs 24 --presets \
+        --models aspirin-gfn2-small aspirin-gfn2     # MACE stopped at a budget, against shipped models
+
+MACE's learning rate falls on plateaus, not on a schedule that knows the run's length, so a run
+of N epochs is the first N epochs of the 60-epoch recipe: ``--mace-epochs`` is how to give MACE
+a wall-clock budget.
 """
 
 from __future__ import annotations
@@ -105,6 +113,31 @@ def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
     return {"minutes": (time.perf_counter() - t0) / 60, "model": str(out / "best.pt")}
 
 
+def trained_elsewhere(args, spec: str, splits: dict) -> dict:
+    """``{"minutes", "model"}`` of an equipot model trained outside this script, after checking
+    that its training split of ``--data`` is this script's (else its test frames could be ones it
+    trained on)."""
+    import csv
+
+    import numpy as np
+
+    from equipot.checkpoint import load_model, shipped_models
+    from equipot.data.splits import training_splits
+    from equipot.data.store import FrameStore
+
+    path = Path(shipped_models().get(spec, spec))
+    with FrameStore(ROOT / args.data) as store:
+        own = training_splits(load_model(path).metadata, len(store))
+    if own is None or any(not np.array_equal(own[k], splits[k]) for k in ("train", "val", "test")):
+        raise SystemExit(f"{spec}: its training split is not this script's (--train/--val/--test/--seed)")
+    csv_path = path.with_name(f"{path.stem}.metrics.csv") if path.stem in shipped_models() else path.with_name("metrics.csv")
+    minutes = None
+    if csv_path.is_file():
+        with open(csv_path) as f:
+            minutes = sum(float(row["seconds"]) for row in csv.DictReader(f)) / 60
+    return {"minutes": minutes, "model": str(path)}
+
+
 def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     from equipot.checkpoint import load_model
     from equipot.train.metrics import evaluate_store
@@ -158,7 +191,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mace-irreps", default="64x0e+64x1o")
     parser.add_argument("--mace-epochs", type=int, default=60, help="MACE's documented 60; fewer for a quick check")
-    parser.add_argument("--presets", nargs="+", default=["small", "medium"])
+    parser.add_argument("--presets", nargs="*", default=["small", "medium"], help="equipot presets to train here")
+    parser.add_argument("--models", nargs="*", default=[], help="equipot models trained elsewhere on the same split")
     parser.add_argument("--budget-minutes", type=float, default=None, help="equipot's budget (default: MACE's time)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--md-steps", type=int, default=30)
@@ -174,12 +208,16 @@ def main() -> None:
     splits = export_frames(args, work)
     mace = cached(work / "mace_train.json", lambda: train_mace(args, work))
     budget = args.budget_minutes or mace["minutes"]
-    models = {f"MACE {args.mace_irreps}": {"kind": "mace", **mace,
+    models = {f"MACE {args.mace_irreps}, {args.mace_epochs} epochs": {"kind": "mace", **mace,
                                            "errors": cached(work / "mace_eval.json", lambda: evaluate_mace(args, mace["model"], work))}}
     for preset in args.presets:
         trained = cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
         errors = cached(work / f"equipot-{preset}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
         models[f"equipot {preset}"] = {"kind": "equipot", **trained, "errors": errors}
+    for spec in args.models:
+        trained = trained_elsewhere(args, spec, splits)
+        errors = cached(work / f"{Path(spec).stem}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
+        models[f"equipot {spec}"] = {"kind": "equipot", **trained, "errors": errors}
     start = work / "aspirin_start.xyz"
     from equipot.data.readers import read_structure
 
@@ -192,7 +230,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name, m in models.items():
         e = m["errors"]
-        print(f"| {name} | {m['minutes']:.0f} | {e['test']['force_mae']:.1f} | {e['hot']['force_mae']:.1f} | "
+        minutes = "?" if m["minutes"] is None else f"{m['minutes']:.0f}"
+        print(f"| {name} | {minutes} | {e['test']['force_mae']:.1f} | {e['hot']['force_mae']:.1f} | "
               f"{e['test']['energy_mae']:.1f} | {e['hot']['energy_mae']:.1f} | {speeds[name]['float32']:.1f} | "
               f"{speeds[name]['float64']:.1f} |")
     (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))

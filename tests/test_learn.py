@@ -47,6 +47,24 @@ def test_select_window_order_dedup_and_per_run_cap():
         select(cands, lower=1.0, upper=0.5, max_frames=1)
 
 
+def test_select_random_order_draws_from_the_whole_window():
+    """DP-GEN's order: every frame of the window is as likely to be taken first, whatever its u;
+    the caps still hold, and a seed repeats its draw."""
+    z = water().numbers
+    cands = [Candidate(z, water(0.1 * k).positions, u, "a", 0.0) for k, u in enumerate([0.01, 0.9, 0.1, 0.5, 2.0, 0.06])]
+    window = {1, 2, 3, 5}
+    firsts = [select(cands, lower=0.05, upper=1.0, max_frames=1, order="random", seed=s)[0] for s in range(200)]
+    assert set(firsts) == window
+    counts = np.bincount(firsts, minlength=6)[sorted(window)]
+    assert counts.min() > 30  # 50 expected each: no preference for high u
+    assert sorted(select(cands, lower=0.05, upper=1.0, max_frames=10, order="random", seed=3)) == sorted(window)
+    assert select(cands, lower=0.05, upper=1.0, max_frames=2, order="random", seed=7) == \
+        select(cands, lower=0.05, upper=1.0, max_frames=2, order="random", seed=7)
+    assert len(select(cands, lower=0.05, upper=1.0, max_frames=10, order="random", max_per_run=2)) == 2
+    with pytest.raises(ValueError, match="order"):
+        select(cands, lower=0.05, upper=1.0, max_frames=1, order="farthest")
+
+
 # ---------------------------------------------------------------------------------- the loop
 
 

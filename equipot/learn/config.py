@@ -21,7 +21,8 @@ Fields (YAML keys, all of ``LearnConfig``):
     sample_every: steps between the frames the committee is asked about.
     lower, upper: eV/Å; frames whose largest per-atom force disagreement is in [lower, upper)
         are candidates (``equipot.learn.select``); max_frames (per round), max_per_run and
-        min_change (Å) keep one excursion from filling a round.
+        min_change (Å) keep one excursion from filling a round; select_order: "uncertain" (most
+        uncertain first) or "random" (DP-GEN's: any frame of the window, seeded by seed and round).
     max_rounds: exploration rounds at most; label_budget: labels at most over all rounds.
     test_data: held-out frames for the per-round error (optional).
     seed, dtype (of exploration and committee queries), num_threads.
@@ -56,6 +57,7 @@ class LearnConfig:
     max_frames: int = 50
     max_per_run: int | None = 10
     min_change: float = 0.05
+    select_order: str = "uncertain"
     max_rounds: int = 5
     label_budget: int = 500
     test_data: str | None = None
@@ -74,6 +76,8 @@ class LearnConfig:
             raise ValueError(f"committee must be at least 2 models, got {self.committee}")
         if not 0 <= self.lower < self.upper:
             raise ValueError(f"need 0 <= lower < upper (eV/Å), got {self.lower}, {self.upper}")
+        if self.select_order not in ("uncertain", "random"):
+            raise ValueError(f"select_order must be 'uncertain' or 'random', got {self.select_order!r}")
         for name in ("replicas", "sample_every", "max_rounds"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

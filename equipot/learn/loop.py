@@ -231,7 +231,8 @@ class ActiveLearner:
         c = self.config
         left = max(0, c.label_budget - self._labels_total(k))
         chosen = select(candidates, lower=c.lower, upper=c.upper, max_frames=min(c.max_frames, left),
-                        max_per_run=c.max_per_run, min_change=c.min_change)
+                        max_per_run=c.max_per_run, min_change=c.min_change, order=c.select_order,
+                        seed=c.seed + k)
         _write_json(path, {"indices": chosen})
         return chosen
 

@@ -6,7 +6,9 @@ is usually unphysical (the MD has already left the data far behind), and labelli
 budget on a place the dynamics should never reach. Frames in [lower, upper) are candidates.
 
 One excursion gives many such frames a few femtoseconds apart. Candidates are taken in order of
-falling u; a candidate is skipped when its source run has already given ``max_per_run`` frames,
+falling u (``order="uncertain"``), or in random order (``order="random"``, DP-GEN's choice:
+every frame of the window is as likely, so the labels spread over the window instead of
+piling up near ``upper``, where the first frames of an excursion sit); a candidate is skipped when its source run has already given ``max_per_run`` frames,
 or when it is within ``min_change`` Å of a frame already taken, measured as the RMS change of
 all interatomic distances (a rotation- and translation-free distance between two geometries of
 the same molecule).
@@ -39,15 +41,31 @@ def distance_change(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((da - db) ** 2))) if len(da) else 0.0
 
 
+ORDERS = ("uncertain", "random")
+
+
 def select(candidates: list[Candidate], *, lower: float, upper: float, max_frames: int,
-           max_per_run: int | None = None, min_change: float = 0.0) -> list[int]:
-    """Indices into ``candidates`` of the frames to label, most uncertain first (see module)."""
+           max_per_run: int | None = None, min_change: float = 0.0, order: str = "uncertain",
+           seed: int = 0) -> list[int]:
+    """Indices into ``candidates`` of the frames to label, in the order taken (see module);
+    ``seed`` draws the random order."""
     if not 0 <= lower < upper:
         raise ValueError(f"need 0 <= lower < upper (eV/Å), got lower={lower}, upper={upper}")
     if max_frames < 0:
         raise ValueError(f"max_frames must be >= 0, got {max_frames}")
-    order = sorted((i for i, c in enumerate(candidates) if lower <= c.uncertainty < upper),
-                   key=lambda i: -candidates[i].uncertainty)
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    window = [i for i, c in enumerate(candidates) if lower <= c.uncertainty < upper]
+    if order == "uncertain":
+        window.sort(key=lambda i: -candidates[i].uncertainty)
+    else:
+        window = [window[j] for j in np.random.default_rng(seed).permutation(len(window))]
+    return _take(candidates, window, max_frames, max_per_run, min_change)
+
+
+def _take(candidates: list[Candidate], order: list[int], max_frames: int, max_per_run: int | None,
+          min_change: float) -> list[int]:
+    """The first ``max_frames`` of ``order`` that keep the per-run cap and the distance."""
     taken: list[int] = []
     per_run: dict[str, int] = {}
     for i in order:
