@@ -18,7 +18,7 @@ an evaluation) are kept in OUT and skipped on a rerun.
     python -m venv MACE_VENV && MACE_VENV/bin/pip install torch==2.13.0 mace-torch==0.3.16
     python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python [--presets small medium]
     python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python --mace-epochs 24 --presets \
-        --models aspirin-gfn2-small aspirin-gfn2     # MACE stopped at a budget, against shipped models
+        --models aspirin-gfn2-small     # MACE stopped at a budget, against a shipped model
 
 MACE's learning rate falls on plateaus, not on a schedule that knows the run's length, so a run
 of N epochs is the first N epochs of the 60-epoch recipe: ``--mace-epochs`` is how to give MACE
