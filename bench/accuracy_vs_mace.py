@@ -125,12 +125,13 @@ def trained_elsewhere(args, spec: str, splits: dict) -> dict:
     from equipot.data.splits import training_splits
     from equipot.data.store import FrameStore
 
-    path = Path(shipped_models().get(spec, spec))
+    shipped = shipped_models()
+    path = Path(shipped.get(spec, spec))
     with FrameStore(ROOT / args.data) as store:
         own = training_splits(load_model(path).metadata, len(store))
     if own is None or any(not np.array_equal(own[k], splits[k]) for k in ("train", "val", "test")):
         raise SystemExit(f"{spec}: its training split is not this script's (--train/--val/--test/--seed)")
-    csv_path = path.with_name(f"{path.stem}.metrics.csv") if path.stem in shipped_models() else path.with_name("metrics.csv")
+    csv_path = path.with_name(f"{path.stem}.metrics.csv" if spec in shipped else "metrics.csv")
     minutes = None
     if csv_path.is_file():
         with open(csv_path) as f:

@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from equipot.learn.select import ORDERS
+
 
 @dataclass
 class LearnConfig:
@@ -76,8 +78,8 @@ class LearnConfig:
             raise ValueError(f"committee must be at least 2 models, got {self.committee}")
         if not 0 <= self.lower < self.upper:
             raise ValueError(f"need 0 <= lower < upper (eV/Å), got {self.lower}, {self.upper}")
-        if self.select_order not in ("uncertain", "random"):
-            raise ValueError(f"select_order must be 'uncertain' or 'random', got {self.select_order!r}")
+        if self.select_order not in ORDERS:
+            raise ValueError(f"select_order must be one of {ORDERS}, got {self.select_order!r}")
         for name in ("replicas", "sample_every", "max_rounds"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
