@@ -52,7 +52,7 @@ def mace_recipe(args, work: Path) -> list[str]:
         "--hidden_irreps", args.mace_irreps, "--max_L", "1", "--correlation", "3", "--num_interactions", "2",
         "--r_max", "5.0", "--batch_size", "5", "--valid_batch_size", "10", "--max_num_epochs", str(args.mace_epochs),
         "--lr", "0.01", "--energy_weight", "1.0", "--forces_weight", "100.0", "--ema", "--ema_decay", "0.99",
-        "--amsgrad", "--device", "cpu", "--default_dtype", "float64", "--seed", str(args.seed),
+        "--amsgrad", "--device", args.mace_device, "--default_dtype", "float64", "--seed", str(args.seed),
         "--model_dir", str(work), "--checkpoints_dir", str(work / "checkpoints"), "--results_dir", str(work / "results"),
         "--log_dir", str(work / "logs"),
     ]
@@ -71,8 +71,8 @@ def export_frames(args, work: Path) -> dict:
         for name, indices in sets.items():
             if not (work / f"{name}.xyz").is_file():
                 write(work / f"{name}.xyz", [_labelled(store[int(i)]) for i in indices], format="extxyz")
-    with FrameStore(ROOT / args.hot) as store:
-        if not (work / "hot.xyz").is_file():
+    if args.hot and not (work / "hot.xyz").is_file():
+        with FrameStore(ROOT / args.hot) as store:
             write(work / "hot.xyz", [_labelled(store[i]) for i in range(len(store))], format="extxyz")
     return {k: [int(i) for i in v] for k, v in splits.items()}
 
@@ -98,7 +98,7 @@ def train_mace(args, work: Path) -> dict:
     t0 = time.perf_counter()
     subprocess.run([str(Path(args.mace_python).with_name("mace_run_train")), *mace_recipe(args, work)],
                    check=True, env=MACE_ENV)
-    return {"minutes": (time.perf_counter() - t0) / 60, "model": str(work / "mace.model")}
+    return {"minutes": (time.perf_counter() - t0) / 60, "device": args.mace_device, "model": str(work / "mace.model")}
 
 
 def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
@@ -146,6 +146,8 @@ def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     model = load_model(model_path, dtype="float64")
     out = {}
     for label, data, indices in (("test", args.data, splits["test"]), ("hot", args.hot, None)):
+        if not data:
+            continue
         metrics = evaluate_store(model, str(ROOT / data), indices)
         metrics.pop("arrays")
         out[label] = metrics
@@ -154,7 +156,7 @@ def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
 
 def evaluate_mace(args, model_path: str, work: Path) -> dict:
     out = {}
-    for label in ("test", "hot"):
+    for label in ("test", "hot") if args.hot else ("test",):
         result = subprocess.run([args.mace_python, str(SIDE), "evaluate", model_path, "float64", str(work / f"{label}.xyz")],
                                 capture_output=True, text=True, check=True, env=MACE_ENV)
         out[label] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -185,13 +187,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mace-python", required=True, help="python of an environment with mace-torch 0.3.16")
     parser.add_argument("--data", default="datasets/md17_gfn2/aspirin.h5")
-    parser.add_argument("--hot", default="datasets/md17_gfn2/aspirin_600K.h5")
+    parser.add_argument("--hot", default="datasets/md17_gfn2/aspirin_600K.h5", help="hotter held-out frames ('' for none)")
+    parser.add_argument("--md-structure", default="aspirin", help="start of the timed MD (file or MD17 name)")
     parser.add_argument("--train", type=int, default=1000)
     parser.add_argument("--val", type=int, default=100)
     parser.add_argument("--test", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mace-irreps", default="64x0e+64x1o")
     parser.add_argument("--mace-epochs", type=int, default=60, help="MACE's documented 60; fewer for a quick check")
+    parser.add_argument("--mace-device", default="cpu", help="where MACE trains (cuda: its accuracy, not its CPU time)")
+    parser.add_argument("--train-only", action="store_true",
+                        help="stop after training (on a machine lent for it); a rerun here evaluates and times MD")
     parser.add_argument("--presets", nargs="*", default=["small", "medium"], help="equipot presets to train here")
     parser.add_argument("--models", nargs="*", default=[], help="equipot models trained elsewhere on the same split")
     parser.add_argument("--budget-minutes", type=float, default=None, help="equipot's budget (default: MACE's time)")
@@ -209,6 +215,10 @@ def main() -> None:
     splits = export_frames(args, work)
     mace = cached(work / "mace_train.json", lambda: train_mace(args, work))
     budget = args.budget_minutes or mace["minutes"]
+    if args.train_only:
+        for preset in args.presets:
+            cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
+        return
     models = {f"MACE {args.mace_irreps}, {args.mace_epochs} epochs": {"kind": "mace", **mace,
                                            "errors": cached(work / "mace_eval.json", lambda: evaluate_mace(args, mace["model"], work))}}
     for preset in args.presets:
@@ -219,21 +229,24 @@ def main() -> None:
         trained = trained_elsewhere(args, spec, splits)
         errors = cached(work / f"{Path(spec).stem}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
         models[f"equipot {spec}"] = {"kind": "equipot", **trained, "errors": errors}
-    start = work / "aspirin_start.xyz"
+    start = work / "md_start.xyz"
     from equipot.data.readers import read_structure
 
-    read_structure("aspirin").write(start)
+    read_structure(args.md_structure).write(start)
     speeds = md_rates(args, models, start)
     print(f"{len(splits['train'])} training frames of {args.data}; test: {len(splits['test'])} held-out frames; "
-          f"hot: {args.hot}")
+          f"hot: {args.hot or '-'}; MD: {args.md_structure}")
     print("| model | training (min) | force MAE test (meV/Å) | force MAE hot | energy MAE test (meV) | energy MAE hot | "
           "MD steps/s float32 | float64 |")
     print("|---|---|---|---|---|---|---|---|")
     for name, m in models.items():
         e = m["errors"]
         minutes = "?" if m["minutes"] is None else f"{m['minutes']:.0f}"
-        print(f"| {name} | {minutes} | {e['test']['force_mae']:.1f} | {e['hot']['force_mae']:.1f} | "
-              f"{e['test']['energy_mae']:.1f} | {e['hot']['energy_mae']:.1f} | {speeds[name]['float32']:.1f} | "
+        if m.get("device", "cpu") != "cpu":
+            minutes += f" ({m['device']})"
+        hot = e.get("hot", {"force_mae": float("nan"), "energy_mae": float("nan")})
+        print(f"| {name} | {minutes} | {e['test']['force_mae']:.1f} | {hot['force_mae']:.1f} | "
+              f"{e['test']['energy_mae']:.1f} | {hot['energy_mae']:.1f} | {speeds[name]['float32']:.1f} | "
               f"{speeds[name]['float64']:.1f} |")
     (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))
 
