@@ -22,7 +22,8 @@ an evaluation) are kept in OUT and skipped on a rerun.
 
 MACE's learning rate falls on plateaus, not on a schedule that knows the run's length, so a run
 of N epochs is the first N epochs of the 60-epoch recipe: ``--mace-epochs`` is how to give MACE
-a wall-clock budget.
+a wall-clock budget. ``--train-only --mace-device cuda`` trains on a GPU machine
+(bench/gpu_training.sh); rerun here with the same ``--out`` to evaluate and time MD on this CPU.
 """
 
 from __future__ import annotations
