@@ -3,7 +3,7 @@
 # network. In parallel, each in its own process:
 #   - MACE 64x0e+64x1o with its documented recipe, all 60 epochs, on the aspirin frames
 #     (bench/accuracy_vs_mace.py --train-only --mace-device cuda): MACE's full-recipe accuracy,
-#     which this repository's 2-core CPU would need 2+ hours to reach;
+#     hours of training on a 2-core CPU;
 #   - the same on the ethanol-pbe frames (800 training frames, split seed 0);
 #   - equipot's paper preset (md17, L_max 2) on the aspirin frames with `equipot train`'s
 #     defaults, for MINUTES of wall-clock time.
