@@ -216,14 +216,13 @@ def main() -> None:
     splits = export_frames(args, work)
     mace = cached(work / "mace_train.json", lambda: train_mace(args, work))
     budget = args.budget_minutes or mace["minutes"]
+    presets = {preset: cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
+               for preset in args.presets}
     if args.train_only:
-        for preset in args.presets:
-            cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
         return
     models = {f"MACE {args.mace_irreps}, {args.mace_epochs} epochs": {"kind": "mace", **mace,
                                            "errors": cached(work / "mace_eval.json", lambda: evaluate_mace(args, mace["model"], work))}}
-    for preset in args.presets:
-        trained = cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
+    for preset, trained in presets.items():
         errors = cached(work / f"equipot-{preset}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
         models[f"equipot {preset}"] = {"kind": "equipot", **trained, "errors": errors}
     for spec in args.models:
