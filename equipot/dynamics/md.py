@@ -179,16 +179,9 @@ def run_md(
 
     from equipot.dynamics.monitors import default_monitors
 
-    if ensemble not in ENSEMBLES:
-        raise ValueError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
     total = n_steps(steps, duration_ps, timestep_fs)
-    if temperature_K < 0:
-        raise ValueError(f"temperature_K must be >= 0, got {temperature_K}")
-    for name, value in (("traj_every", traj_every), ("log_every", log_every), ("check_every", check_every)):
-        if int(value) < 1:
-            raise ValueError(f"{name} must be a positive number of steps, got {value}")
-    if atoms.calc is None:
-        raise ValueError("attach a calculator to atoms first (atoms.calc = ...)")
+    _check_arguments(atoms, ensemble, temperature_K, dict(traj_every=traj_every, log_every=log_every,
+                                                          check_every=check_every))
     monitors = default_monitors(temperature_K) if monitors is None else list(monitors)
     report = Path(report_dir) if report_dir is not None else None
     if report is not None:
@@ -218,16 +211,15 @@ def run_md(
     finally:
         atoms.set_constraint(saved_constraints)
 
-    dt_ps = timestep_fs / 1000.0
-    time_ps = step * dt_ps
-    ran_ps = (step - (restarts.resumed.step if restarts.resumed else 0)) * dt_ps
-    result = MDResult(
-        steps_done=step, time_ps=time_ps, stopped_early=failure is not None, failure=failure,
-        time_to_failure_ps=failure.time_ps if failure else None, wall_s=wall,
-        ns_per_day=ran_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"), paths=loop.paths,
-    )
-    if ensemble == "nve" and len(rows) >= 2:
-        result.drift = energy_drift([r["time_ps"] for r in rows], [r["etot_eV"] for r in rows], len(atoms))
+    settings = dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
+                    friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
+                    thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
+                    steps=total, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
+                    formula=atoms.get_chemical_formula(), calculator=type(atoms.calc).__name__,
+                    monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
+                    check_every=check_every, log_every=log_every, traj_every=traj_every,
+                    resumed_at_step=restarts.resumed.step if restarts.resumed else None)
+    result = _result(settings, failure, wall, rows, loop.paths)
     if reference is not None and traj_path is not None and step > 0:
         from equipot.dynamics.analysis import distance_histogram_error
         from equipot.data.readers import load_positions
@@ -236,15 +228,40 @@ def run_md(
     if report is not None:
         from equipot.dynamics.report import write_report
 
-        settings = dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                        friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
-                        thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
-                        steps=total, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
-                        formula=atoms.get_chemical_formula(), calculator=type(atoms.calc).__name__,
-                        monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
-                        check_every=check_every, log_every=log_every, traj_every=traj_every,
-                        resumed_at_step=restarts.resumed.step if restarts.resumed else None)
         write_report(report, settings, result, rows, traj_path=traj_path, reference=reference)
+    return result
+
+
+def _check_arguments(atoms: Atoms, ensemble: str, temperature_K: float, intervals: dict[str, int]) -> None:
+    """Clear errors for a run that cannot start (the step count is checked by ``n_steps``)."""
+    if ensemble not in ENSEMBLES:
+        raise ValueError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
+    if temperature_K < 0:
+        raise ValueError(f"temperature_K must be >= 0, got {temperature_K}")
+    for name, value in intervals.items():
+        if int(value) < 1:
+            raise ValueError(f"{name} must be a positive number of steps, got {value}")
+    if atoms.calc is None:
+        raise ValueError("attach a calculator to atoms first (atoms.calc = ...)")
+
+
+def _result(settings: dict, failure, wall: float, rows: list[dict], paths) -> MDResult:
+    """The run's ``MDResult`` from its settings, failure (or None), wall time and log rows.
+
+    ns/day counts only the steps this call ran (not those before a resume); the NVE drift is
+    fitted to the logged total energy.
+    """
+    dt_ps = settings["timestep_fs"] / 1000.0
+    step = settings["steps_done"]
+    ran_ps = (step - (settings["resumed_at_step"] or 0)) * dt_ps
+    result = MDResult(
+        steps_done=step, time_ps=step * dt_ps, stopped_early=failure is not None, failure=failure,
+        time_to_failure_ps=failure.time_ps if failure else None, wall_s=wall,
+        ns_per_day=ran_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"), paths=paths,
+    )
+    if settings["ensemble"] == "nve" and len(rows) >= 2:
+        result.drift = energy_drift([r["time_ps"] for r in rows], [r["etot_eV"] for r in rows],
+                                    settings["n_atoms"])
     return result
 
 
