@@ -193,6 +193,10 @@ def test_settings_are_checked(water_setup):
     tmp = water_setup
     with pytest.raises(ValueError, match="lower < upper"):
         config(tmp, "x", lower=1.0, upper=0.5)
+    with pytest.raises(ValueError, match="lower: auto"):
+        config(tmp, "x", lower="high")
+    with pytest.raises(ValueError, match="lower_quantile"):
+        config(tmp, "x", lower="auto", lower_quantile=1.5)
     with pytest.raises(ValueError, match="unknown learn settings"):
         config(tmp, "x", temperature=300)
     with pytest.raises(ValueError, match="fraction of the growing store"):
@@ -203,6 +207,31 @@ def test_settings_are_checked(water_setup):
     assert len(read_store(tmp / "y" / "data.h5")[0]) == 8
     with pytest.raises(ValueError, match="other settings"):
         ActiveLearner(config(tmp, "y", max_rounds=3))
+
+
+def test_auto_lower_threshold_is_the_committees_quantile_on_its_validation_frames(water_setup):
+    from equipot.checkpoint import load_model
+    from equipot.learn.select import committee_uncertainty
+
+    tmp = water_setup
+    state = ActiveLearner(config(tmp, "auto", lower="auto", lower_quantile=0.5, max_rounds=1)).run(progress=False)
+    row = state["rounds"][0]
+    # recomputed here: the round-0 committee on the validation frames of the split it trained with
+    # (round 1's fine-tuning has since drawn a new split of the grown store; the round names them)
+    selected = json.loads((tmp / "auto" / "round_0" / "selected.json").read_text())
+    val, chosen = selected["calibration_frames"], selected["indices"]
+    assert 0 < len(val) < 12 and max(val) < 12  # validation frames of the 12 starting frames
+    with FrameStore(tmp / "auto" / "data.h5") as store:
+        atoms = [store[i].to_atoms() for i in val]
+    committee = [load_model(m, dtype="float32") for m in row["models"]]
+    expected = np.quantile(committee_uncertainty(committee, atoms), 0.5)
+    assert row["lower"] == pytest.approx(expected, rel=1e-5) and row["lower"] > 0
+    u = np.array(json.loads(str(np.load(tmp / "auto" / "round_0" / "candidates.npz")["meta"]))["uncertainty"])
+    assert row["in_window"] == int(((u >= row["lower"]) & (u < 100.0)).sum())
+    assert all(u[i] >= row["lower"] for i in chosen) and len(chosen) <= 3
+    assert bool(chosen) == bool(row["in_window"])
+    with pytest.raises(ValueError, match="raise upper"):
+        ActiveLearner(config(tmp, "auto_low", lower="auto", upper=1e-6, max_rounds=1)).run(progress=False)
 
 
 def test_random_baseline_takes_pool_frames_with_their_labels(water_setup):

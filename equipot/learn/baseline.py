@@ -28,10 +28,13 @@ class RandomLabels(ActiveLearner):
         candidates = [Candidate(f.numbers, f.positions, float("nan"), f"pool:{i}", 0.0) for i, f in enumerate(self.pool)]
         return candidates, []
 
-    def _select(self, k, candidates):
+    def _select(self, k, candidates, models):
         done = self._labels_total(k)
         left = max(0, self.config.label_budget - done)
         return [int(i) for i in self.order[done : done + min(self.config.max_frames, left)]]
+
+    def _lower(self, k):
+        return float("nan")  # no threshold: the frames are drawn at random
 
     def _reference_labels(self, candidate):
         frame = self.pool[int(candidate.source.split(":")[1])]

@@ -20,9 +20,14 @@ Fields (YAML keys, all of ``LearnConfig``):
         (batched Langevin replicas of every structure at every temperature).
     sample_every: steps between the frames the committee is asked about.
     lower, upper: eV/Å; frames whose largest per-atom force disagreement is in [lower, upper)
-        are candidates (``equipot.learn.select``); max_frames (per round), max_per_run and
-        min_change (Å) keep one excursion from filling a round; select_order: "uncertain" (most
-        uncertain first) or "random" (DP-GEN's: any frame of the window, seeded by seed and round).
+        are candidates (``equipot.learn.select``). ``lower: auto`` sets it each round to the
+        ``lower_quantile`` quantile of the committee's disagreement on labelled frames it was not
+        trained on (its validation frames): a frame is a candidate when the committee is less
+        sure of it than of nearly all frames like its data (DP-GEN sets its lower trust level a
+        little above the model's error on its own data; this measures that level per system).
+        max_frames (per round), max_per_run and min_change (Å) keep one excursion from filling
+        a round; select_order: "uncertain" (most uncertain first) or "random" (DP-GEN's: any
+        frame of the window, seeded by seed and round).
     max_rounds: exploration rounds at most; label_budget: labels at most over all rounds.
     test_data: held-out frames for the per-round error (optional).
     seed, dtype (of exploration and committee queries), num_threads.
@@ -54,8 +59,9 @@ class LearnConfig:
     timestep_fs: float = 0.5
     friction_per_fs: float = 0.01
     sample_every: int = 20
-    lower: float = 0.05
+    lower: float | str = 0.05
     upper: float = 1.0
+    lower_quantile: float = 0.95
     max_frames: int = 50
     max_per_run: int | None = 10
     min_change: float = 0.05
@@ -76,8 +82,11 @@ class LearnConfig:
             raise ValueError("a committee needs at least two models")
         if self.models is None and self.committee < 2:
             raise ValueError(f"committee must be at least 2 models, got {self.committee}")
-        if not 0 <= self.lower < self.upper:
-            raise ValueError(f"need 0 <= lower < upper (eV/Å), got {self.lower}, {self.upper}")
+        if self.lower == "auto":
+            if not 0 < self.lower_quantile < 1:
+                raise ValueError(f"lower_quantile must be in (0, 1), got {self.lower_quantile}")
+        elif isinstance(self.lower, str) or not 0 <= self.lower < self.upper:
+            raise ValueError(f"need 0 <= lower < upper (eV/Å) or lower: auto, got {self.lower!r}, {self.upper}")
         if self.select_order not in ORDERS:
             raise ValueError(f"select_order must be one of {ORDERS}, got {self.select_order!r}")
         for name in ("replicas", "sample_every", "max_rounds"):

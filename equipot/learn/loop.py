@@ -86,7 +86,7 @@ class ActiveLearner:
             if k < len(self.state["rounds"]):  # finished before the loop was stopped
                 continue
             candidates, stability = self._explore(k, models, progress)
-            chosen = self._select(k, candidates)
+            chosen = self._select(k, candidates, models)
             self._label(k, candidates, chosen, progress)
             self._record_round(k, models, candidates, chosen, stability)
             if not chosen:
@@ -224,17 +224,47 @@ class ActiveLearner:
         return frames, stability
 
     # --- stage 3: select --------------------------------------------------------------------
-    def _select(self, k: int, candidates: list[Candidate]) -> list[int]:
+    def _select(self, k: int, candidates: list[Candidate], models: list[str]) -> list[int]:
         path = self._round(k) / "selected.json"
         if path.is_file():
             return json.loads(path.read_text())["indices"]
         c = self.config
+        lower, frames = self._calibrated_lower(models) if c.lower == "auto" else (c.lower, None)
         left = max(0, c.label_budget - self._labels_total(k))
-        chosen = select(candidates, lower=c.lower, upper=c.upper, max_frames=min(c.max_frames, left),
+        chosen = select(candidates, lower=lower, upper=c.upper, max_frames=min(c.max_frames, left),
                         max_per_run=c.max_per_run, min_change=c.min_change, order=c.select_order,
                         seed=c.seed + k)
-        _write_json(path, {"indices": chosen})
+        _write_json(path, {"indices": chosen, "lower": lower, "calibration_frames": frames})
         return chosen
+
+    def _lower(self, k: int) -> float:
+        """The lower threshold round ``k`` selected with (eV/Å)."""
+        return float(json.loads((self._round(k) / "selected.json").read_text()).get("lower", self.config.lower))
+
+    def _calibrated_lower(self, models: list[str]) -> tuple[float, list[int]]:
+        """``lower: auto``: the ``lower_quantile`` quantile of the committee's disagreement on
+        the store's validation frames (all its frames when the committee was given, not trained
+        here), at most 500 of them; and the indices of those frames in the store."""
+        from equipot.checkpoint import load_model
+        from equipot.data.splits import splits_path
+        from equipot.data.store import FrameStore
+
+        c = self.config
+        split = splits_path(self.store_path)
+        with FrameStore(self.store_path) as store:
+            indices = json.loads(split.read_text())["val"] if split.is_file() else list(range(len(store)))
+            if len(indices) > 500:
+                indices = np.random.default_rng(c.seed).choice(indices, 500, replace=False).tolist()
+            indices = [int(i) for i in indices]
+            atoms = [store[i].to_atoms() for i in indices]
+        if not atoms:
+            raise ValueError("lower: auto needs validation frames: give the committee a val_size")
+        committee = [load_model(m, dtype=c.dtype) for m in models]
+        lower = float(np.quantile(committee_uncertainty(committee, atoms), c.lower_quantile))
+        if lower >= c.upper:
+            raise ValueError(f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
+                             f"own validation frames, not below upper={c.upper}: raise upper or train it longer")
+        return lower, indices
 
     # --- stage 4: label ---------------------------------------------------------------------
     def reference(self):
@@ -288,8 +318,9 @@ class ActiveLearner:
 
         c = self.config
         u = np.array([x.uncertainty for x in candidates])
+        lower = self._lower(k)
         row = {"round": k, "models": models, "candidates": len(candidates), "labelled": len(chosen),
-               "in_window": int(((u >= c.lower) & (u < c.upper)).sum()), "above_upper": int((u >= c.upper).sum()),
+               "lower": lower, "in_window": int(((u >= lower) & (u < c.upper)).sum()), "above_upper": int((u >= c.upper).sum()),
                "uncertainty_median": float(np.median(u)) if len(u) else None,
                "stable_replicas": sum(s["failure"] is None for s in stability), "replicas": len(stability),
                "test": self._test_error(models)}

@@ -18,7 +18,7 @@ def round_report(folder: Path, row: dict, uncertainty: np.ndarray, stability: li
              f"{len(config.temperatures)} temperatures x {config.replicas}), {config.duration_ps} ps each, "
              f"a frame every {config.sample_every} steps: {row['candidates']} frames asked.", "",
              f"Committee force disagreement (largest per atom, eV/Å): median "
-             f"{_fmt(row['uncertainty_median'])}; {row['in_window']} frames in [{config.lower}, {config.upper}), "
+             f"{_fmt(row['uncertainty_median'])}; {row['in_window']} frames in [{row['lower']:.3g}, {config.upper}), "
              f"{row['above_upper']} above. Labelled this round: {row['labelled']} (all rounds: {labels_so_far} "
              f"of a budget of {config.label_budget}).", "",
              f"MD stability: {row['stable_replicas']}/{row['replicas']} replicas ran to the end.", ""]
@@ -36,14 +36,14 @@ def round_report(folder: Path, row: dict, uncertainty: np.ndarray, stability: li
         lines.append(f"| {r['round']} | {r['labelled']} | {r['stable_replicas']}/{r['replicas']} | {r['in_window']} | {test} |")
     lines += ["", "![round](report.png)", ""]
     (folder / "report.md").write_text("\n".join(lines))
-    _plot(folder / "report.png", uncertainty, config, rounds)
+    _plot(folder / "report.png", uncertainty, row["lower"], config, rounds)
 
 
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def _plot(path: Path, uncertainty: np.ndarray, config, rounds: list[dict]) -> None:
+def _plot(path: Path, uncertainty: np.ndarray, lower: float, config, rounds: list[dict]) -> None:
     from equipot.plotting import pyplot
 
     plt = pyplot()
@@ -53,7 +53,7 @@ def _plot(path: Path, uncertainty: np.ndarray, config, rounds: list[dict]) -> No
         bins = np.logspace(np.log10(u.min()), np.log10(max(u.max(), u.min() * 1.01)), 40)
         axes[0].hist(u, bins=bins, color="C0")
         axes[0].set_xscale("log")
-    for x, name in ((config.lower, "lower"), (config.upper, "upper")):
+    for x, name in ((lower, "lower"), (config.upper, "upper")):
         axes[0].axvline(x, color="k", ls="--", lw=1)
         axes[0].text(x, axes[0].get_ylim()[1] * 0.9, f" {name}", fontsize=8)
     axes[0].set_xlabel("committee force disagreement (eV/Å)")
