@@ -7,7 +7,9 @@ of one molecule end up in several reports (different molecules per run, differen
 This reads each report's ``results.json`` (all of ``md/reports/*/`` by default), keeps the NVT
 runs that reached ``--min-ps`` picoseconds, and prints per molecule: how many replicas stayed
 stable for the whole run, the shortest stable time, the h(r) error of each run and every NVE
-window's drift. Numbers come from the files, nothing is typed in.
+window's drift. Numbers come from the files, nothing is typed in. Runs of different models are
+never pooled: one table per model, told apart by name and parameter count (a retrained model
+under the same name is a different model).
 """
 
 from __future__ import annotations
@@ -34,17 +36,38 @@ Langevin (BAOAB) rather than Nosé-Hoover, GFN2-xTB rather than DFT labels, 1,00
 training frames per molecule (one model for all eight), and 20 ps rather than 300 ps per replica."""
 
 
-def collect(report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5) -> dict[str, dict]:
-    """Per molecule: ``replicas`` (one dict per NVT replica of a run that reached ``min_ps``),
-    ``hr`` (the h(r) error of each such run) and ``nve`` (each NVE window of at least ``min_nve_ps``)."""
-    table: dict[str, dict] = {}
+def model_label(results: dict) -> str:
+    """Which model a report ran: its name and parameter count, e.g. "`md17-gfn2`, 261,129 parameters"."""
+    params = results.get("model", {}).get("params")
+    name = f"`{results['settings'].get('model', '?')}`"
+    return f"{name}, {params:,} parameters" if params else name
+
+
+def _reports(report_dirs: list[Path]) -> list[tuple[Path, dict]]:
+    """(folder, results) of every MD17 study report among ``report_dirs``, in name order."""
+    found = []
     for d in sorted(report_dirs):
         path = d / "results.json"
-        if not path.is_file():
+        if path.is_file():
+            res = json.loads(path.read_text())
+            if "nvt" in res and "nve" in res:  # else not an MD17 study report
+                found.append((d, res))
+    return found
+
+
+def models(report_dirs: list[Path]) -> list[str]:
+    """``model_label`` of every model the reports ran, in order of first appearance."""
+    return list(dict.fromkeys(model_label(res) for _, res in _reports(report_dirs)))
+
+
+def collect(report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5, model: str | None = None) -> dict[str, dict]:
+    """Per molecule: ``replicas`` (one dict per NVT replica of a run that reached ``min_ps``),
+    ``hr`` (the h(r) error of each such run) and ``nve`` (each NVE window of at least
+    ``min_nve_ps``), over the reports of ``model`` (a ``model_label``; None: every report)."""
+    table: dict[str, dict] = {}
+    for d, res in _reports(report_dirs):
+        if model is not None and model_label(res) != model:
             continue
-        res = json.loads(path.read_text())
-        if "nvt" not in res or "nve" not in res:
-            continue  # not an MD17 study report
         seed = res["settings"].get("seed", 0)
         nvt = res["nvt"]
         # a run counts when it reached min_ps, or when it ended earlier because every replica failed
@@ -102,18 +125,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the collected table as JSON")
     args = parser.parse_args(argv)
     dirs = args.reports or [p for p in (ROOT / "md" / "reports").iterdir() if p.is_dir()]
-    table = collect(dirs, args.min_ps, args.min_nve_ps)
-    if not table:
+    tables = {m: collect(dirs, args.min_ps, args.min_nve_ps, model=m) for m in models(dirs)}
+    tables = {m: t for m, t in tables.items() if t}
+    if not tables:
         raise SystemExit(f"no MD17 study report in {len(dirs)} directories reached {args.min_ps:g} ps of NVT "
                          f"or {args.min_nve_ps:g} ps of NVE")
-    text = markdown(table, args.min_ps, args.min_nve_ps)
+    text = "\n\n".join(f"## Model {m}\n\n{markdown(t, args.min_ps, args.min_nve_ps)}" for m, t in tables.items())
     print(text)
     if args.out:
         command = " ".join(["python md/md17_summary.py", *(argv if argv is not None else sys.argv[1:])])
         args.out.write_text(f"# MD17 stability study: all runs of at least {args.min_ps:g} ps\n\nCommand: `{command}`\n\n"
                             f"{text}\n\n{FU_ET_AL}\n")
     if args.json:
-        args.json.write_text(json.dumps(table, indent=1))
+        args.json.write_text(json.dumps(tables, indent=1))
 
 
 if __name__ == "__main__":

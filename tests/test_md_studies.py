@@ -101,6 +101,12 @@ def test_md17_summary_pools_replicas_across_runs(tmp_path):
     assert [r["monitor"] for r in row["replicas"] if r["failed"]] == ["contact"]
     assert "| ethanol | 2/3 (contact at 0.01 ps) | 0.01 |" in summary.markdown(
         summary.collect(dirs, 0.01, 0.01), 0.01, 0.01)
+    # a run of another model under the same name (retrained: another parameter count) is not pooled
+    results_b["model"]["params"] += 1
+    path_b.write_text(json.dumps(results_b))
+    labels = summary.models(dirs)
+    assert len(labels) == 2 and labels[0].startswith("`md17-gfn2`, ")
+    assert [len(summary.collect(dirs, 0.01, 0.01, model=m)["ethanol"]["replicas"]) for m in labels] == [2, 1]
 
 
 def test_polymer_box_keeps_chains_apart_across_the_boundaries():
