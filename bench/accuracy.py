@@ -2,7 +2,7 @@
 
 For each model, the test split of every file it was trained on (rebuilt from the split sizes
 and seed stored in its checkpoint, the same split as ``DATA.splits.json``), plus extra sets:
-aspirin at 600 K, ethanol at 650 K (PBE/def2-SVP), and for the polymer models the two held-out
+aspirin at 600 K, ethanol at 650 K (PBE/def2-SVP for ethanol-pbe, GFN2-xTB for md17-gfn2), and for the polymer models the two held-out
 families (all their frames).
 
     python bench/accuracy.py [--models aspirin-gfn2 ...] [--max-frames 500] [--json FILE]
@@ -31,6 +31,8 @@ EXTRA = {
     "aspirin-gfn2": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
     "aspirin-gfn2-small": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
     "ethanol-pbe": {"ethanol 650 K": ["datasets/ethanol_dft/ethanol_pbe_def2svp_650K.h5"]},
+    "md17-gfn2": {"aspirin 600 K, ethanol 650 K": ["datasets/md17_gfn2/aspirin_600K.h5",
+                                                    "datasets/md17_gfn2/ethanol_650K.h5"]},
     "polymers-gfn2": {"held-out families PMMA, PVA": ["datasets/polymers_gfn2/pmma_*.h5",
                                                                    "datasets/polymers_gfn2/pva_*.h5"]},
 }
