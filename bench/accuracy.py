@@ -2,8 +2,8 @@
 
 For each model, the test split of every file it was trained on (rebuilt from the split sizes
 and seed stored in its checkpoint, the same split as ``DATA.splits.json``), plus extra sets:
-aspirin at 600 K, ethanol at 650 K (PBE/def2-SVP for ethanol-pbe, GFN2-xTB for md17-gfn2), and for the polymer models the two held-out
-families (all their frames).
+aspirin at 600 K, ethanol at 650 K (PBE/def2-SVP for ethanol-pbe, GFN2-xTB for md17-gfn2),
+and for the polymer models the two held-out families (all their frames).
 
     python bench/accuracy.py [--models aspirin-gfn2 ...] [--max-frames 500] [--json FILE]
 """

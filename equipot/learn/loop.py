@@ -246,13 +246,13 @@ class ActiveLearner:
         the store's validation frames (all its frames when the committee was given, not trained
         here), at most 500 of them; and the indices of those frames in the store."""
         from equipot.checkpoint import load_model
-        from equipot.data.splits import splits_path
+        from equipot.data.splits import load_splits, splits_path
         from equipot.data.store import FrameStore
 
         c = self.config
         split = splits_path(self.store_path)
         with FrameStore(self.store_path) as store:
-            indices = json.loads(split.read_text())["val"] if split.is_file() else list(range(len(store)))
+            indices = load_splits(split)["val"].tolist() if split.is_file() else list(range(len(store)))
             if len(indices) > 500:
                 indices = np.random.default_rng(c.seed).choice(indices, 500, replace=False).tolist()
             indices = [int(i) for i in indices]
