@@ -230,6 +230,19 @@ def test_auto_lower_threshold_is_the_committees_quantile_on_its_validation_frame
     assert row["in_window"] == int(((u >= row["lower"]) & (u < 100.0)).sum())
     assert all(u[i] >= row["lower"] for i in chosen) and len(chosen) <= 3
     assert bool(chosen) == bool(row["in_window"])
+    # frames the loop labelled never calibrate, even in the validation split: they were picked for
+    # the committee's disagreement and would push the quantile up round by round
+    from equipot.data.splits import save_splits, splits_path
+
+    learner = ActiveLearner(config(tmp, "auto", lower="auto", lower_quantile=0.5, max_rounds=1))
+    n = len(read_store(tmp / "auto" / "data.h5")[0])
+    assert n > 12
+    save_splits(splits_path(tmp / "auto" / "data.h5"), {"train": np.arange(0), "val": np.arange(n)}, seed=0)
+    lower, frames = learner._calibrated_lower(row["models"])
+    assert frames == list(range(12))
+    with FrameStore(tmp / "auto" / "data.h5") as store:
+        atoms = [store[i].to_atoms() for i in range(12)]
+    assert lower == pytest.approx(np.quantile(committee_uncertainty(committee, atoms), 0.5), rel=1e-5)
     with pytest.raises(ValueError, match="raise upper"):
         ActiveLearner(config(tmp, "auto_low", lower="auto", upper=1e-6, max_rounds=1)).run(progress=False)
 
@@ -252,14 +265,19 @@ def test_random_baseline_takes_pool_frames_with_their_labels(water_setup):
         np.testing.assert_allclose(frame.positions, pool[i].positions)
         assert frame.energy == pytest.approx(pool[i].energy)
     assert state["rounds"][1]["test"]["force_mae"] > 0
+    report = (tmp / "random" / "round_1" / "report.md").read_text()
+    assert "No exploration: frames drawn at random from 12 frames" in report and "nan" not in report
+    assert "| 1 | 2 | - | - |" in report
 
 
 def test_documented_config_reads():
     from pathlib import Path
 
-    c = LearnConfig.from_yaml(Path(__file__).parents[1] / "docs" / "learn" / "ethanol.yaml")
-    assert c.reference == "gfn2" and c.initial_frames == 100 and c.committee_size == 3
-    assert (Path(__file__).parents[1] / c.data).is_file()
+    for name in ("ethanol", "salicylic"):
+        c = LearnConfig.from_yaml(Path(__file__).parents[1] / "docs" / "learn" / f"{name}.yaml")
+        assert c.reference == "gfn2" and c.initial_frames == 100 and c.committee_size == 3
+        assert (Path(__file__).parents[1] / c.data).is_file()
+        assert c.structures == [name]
 
 
 def test_cli_runs_a_config_and_resumes_a_finished_loop(water_setup, capsys):

@@ -22,9 +22,10 @@ Fields (YAML keys, all of ``LearnConfig``):
     lower, upper: eV/Å; frames whose largest per-atom force disagreement is in [lower, upper)
         are candidates (``equipot.learn.select``). ``lower: auto`` sets it each round to the
         ``lower_quantile`` quantile of the committee's disagreement on labelled frames it was not
-        trained on (its validation frames): a frame is a candidate when the committee is less
-        sure of it than of nearly all frames like its data (DP-GEN sets its lower trust level a
-        little above the model's error on its own data; this measures that level per system).
+        trained on (its validation frames among the starting frames, not the loop's own): a
+        frame is a candidate when the committee is less sure of it than of nearly all frames
+        like its data (DP-GEN sets its lower trust level a little above the model's error on
+        its own data; this measures that level per system).
         max_frames (per round), max_per_run and min_change (Å) keep one excursion from filling
         a round; select_order: "uncertain" (most uncertain first) or "random" (DP-GEN's: any
         frame of the window, seeded by seed and round).

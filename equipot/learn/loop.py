@@ -243,8 +243,13 @@ class ActiveLearner:
 
     def _calibrated_lower(self, models: list[str]) -> tuple[float, list[int]]:
         """``lower: auto``: the ``lower_quantile`` quantile of the committee's disagreement on
-        the store's validation frames (all its frames when the committee was given, not trained
-        here), at most 500 of them; and the indices of those frames in the store."""
+        the validation frames among the store's starting frames (all starting frames when the
+        committee was given, not trained here), at most 500 of them; and their store indices.
+
+        Frames the loop labelled are left out even when they fall in the validation split: they
+        were chosen because an earlier committee disagreed on them, so they sit in the tail of
+        the distribution and would drive the quantile up round by round, until the loop selects
+        nothing."""
         from equipot.checkpoint import load_model
         from equipot.data.splits import load_splits, splits_path
         from equipot.data.store import FrameStore
@@ -253,12 +258,14 @@ class ActiveLearner:
         split = splits_path(self.store_path)
         with FrameStore(self.store_path) as store:
             indices = load_splits(split)["val"].tolist() if split.is_file() else list(range(len(store)))
+            indices = [i for i in indices if i < self.state["initial_frames"]]
             if len(indices) > 500:
                 indices = np.random.default_rng(c.seed).choice(indices, 500, replace=False).tolist()
             indices = [int(i) for i in indices]
             atoms = [store[i].to_atoms() for i in indices]
         if not atoms:
-            raise ValueError("lower: auto needs validation frames: give the committee a val_size")
+            raise ValueError("lower: auto needs validation frames among the starting frames: give the committee "
+                             "a val_size or start from more frames")
         committee = [load_model(m, dtype=c.dtype) for m in models]
         lower = float(np.quantile(committee_uncertainty(committee, atoms), c.lower_quantile))
         if lower >= c.upper:

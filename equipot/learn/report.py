@@ -13,15 +13,19 @@ def round_report(folder: Path, row: dict, uncertainty: np.ndarray, stability: li
                  rounds: list[dict]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     labels_so_far = sum(r["labelled"] for r in rounds)
-    lines = [f"# Active learning, round {row['round']}", "",
-             f"Exploration: {row['replicas']} replicas ({len(config.structures)} structures x "
-             f"{len(config.temperatures)} temperatures x {config.replicas}), {config.duration_ps} ps each, "
-             f"a frame every {config.sample_every} steps: {row['candidates']} frames asked.", "",
-             f"Committee force disagreement (largest per atom, eV/Å): median "
-             f"{_fmt(row['uncertainty_median'])}; {row['in_window']} frames in [{row['lower']:.3g}, {config.upper}), "
-             f"{row['above_upper']} above. Labelled this round: {row['labelled']} (all rounds: {labels_so_far} "
-             f"of a budget of {config.label_budget}).", "",
-             f"MD stability: {row['stable_replicas']}/{row['replicas']} replicas ran to the end.", ""]
+    budget = f"Labelled this round: {row['labelled']} (all rounds: {labels_so_far} of a budget of {config.label_budget})."
+    lines = [f"# Active learning, round {row['round']}", ""]
+    if row["replicas"]:
+        lines += [f"Exploration: {row['replicas']} replicas ({len(config.structures)} structures x "
+                  f"{len(config.temperatures)} temperatures x {config.replicas}), {config.duration_ps} ps each, "
+                  f"a frame every {config.sample_every} steps: {row['candidates']} frames asked.", "",
+                  f"Committee force disagreement (largest per atom, eV/Å): median "
+                  f"{_fmt(row['uncertainty_median'])}; {row['in_window']} frames in [{row['lower']:.3g}, "
+                  f"{config.upper}), {row['above_upper']} above. {budget}", "",
+                  f"MD stability: {row['stable_replicas']}/{row['replicas']} replicas ran to the end.", ""]
+    else:  # the random-label baseline: no MD, no committee questions
+        lines += [f"No exploration: frames drawn at random from {row['candidates']} frames of reference MD. "
+                  f"{budget}", ""]
     failed = [s for s in stability if s["failure"]]
     lines += [f"- {s['source']}: stopped at {s['stable_ps']:.3f} ps ({s['failure']})" for s in failed]
     if failed:
@@ -33,7 +37,8 @@ def round_report(folder: Path, row: dict, uncertainty: np.ndarray, stability: li
               "|---|---|---|---|---|"]
     for r in rounds:
         test = f"{r['test']['force_mae']:.1f}" if r["test"] else "-"
-        lines.append(f"| {r['round']} | {r['labelled']} | {r['stable_replicas']}/{r['replicas']} | {r['in_window']} | {test} |")
+        stable = f"{r['stable_replicas']}/{r['replicas']}" if r["replicas"] else "-"
+        lines.append(f"| {r['round']} | {r['labelled']} | {stable} | {r['in_window'] if r['replicas'] else '-'} | {test} |")
     lines += ["", "![round](report.png)", ""]
     (folder / "report.md").write_text("\n".join(lines))
     _plot(folder / "report.png", uncertainty, row["lower"], config, rounds)
