@@ -33,15 +33,15 @@ def reference_trajectory(path: Path, structure: str, temperature: float, frames:
     return str(path)
 
 
-def curve(state: dict) -> list[tuple[int, float]]:
-    """(labels spent, held-out force MAE) after each round's training, and at the end."""
+def curve(state: dict) -> list[tuple[int, float, float]]:
+    """(labels spent, held-out force MAE, energy MAE) after each round's training, and at the end."""
     points, spent = [], 0
     for r in state["rounds"]:
         if r["test"]:
-            points.append((spent, r["test"]["force_mae"]))
+            points.append((spent, r["test"]["force_mae"], r["test"]["energy_mae"]))
         spent += r["labelled"]
     if state.get("final_test") and (not points or points[-1][0] != spent):
-        points.append((spent, state["final_test"]["force_mae"]))
+        points.append((spent, state["final_test"]["force_mae"], state["final_test"]["energy_mae"]))
     return points
 
 
@@ -72,18 +72,19 @@ def main() -> None:
                           pool=pool).run(progress)
 
     a, b = curve(loop), curve(random)
-    print(f"Held-out force MAE (meV/Å) on {args.test_frames} GFN2-xTB frames at {t:g} K, mean over the committee")
+    print(f"Held-out force MAE in meV/Å (energy MAE in meV) on {args.test_frames} GFN2-xTB frames at {t:g} K, "
+          "mean over the committee")
     print("| labels | active learning | random frames of reference MD |")
     print("|---|---|---|")
-    rows = sorted({n for n, _ in a} | {n for n, _ in b})
+    rows = sorted({p[0] for p in a} | {p[0] for p in b})
     for n in rows:
-        la = next((f"{v:.1f}" for m, v in a if m == n), "-")
-        lb = next((f"{v:.1f}" for m, v in b if m == n), "-")
+        la = next((f"{f:.1f} ({e:.1f})" for m, f, e in a if m == n), "-")
+        lb = next((f"{f:.1f} ({e:.1f})" for m, f, e in b if m == n), "-")
         print(f"| {n} | {la} | {lb} |")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(*zip(*a), "o-", label="active learning (committee MD)")
-    ax.plot(*zip(*b), "s--", label="random frames of GFN2-xTB MD")
+    ax.plot([n for n, _, _ in a], [f for _, f, _ in a], "o-", label="active learning (committee MD)")
+    ax.plot([n for n, _, _ in b], [f for _, f, _ in b], "s--", label="random frames of GFN2-xTB MD")
     ax.set_xlabel(f"labels added to {base.initial_frames or 'all'} starting frames")
     ax.set_ylabel(f"force MAE at {t:g} K (meV/Å)")
     ax.legend()
