@@ -64,10 +64,14 @@ def collect(report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5, mod
     """Per molecule: ``replicas`` (one dict per NVT replica of a run that reached ``min_ps``),
     ``hr`` (the h(r) error of each such run) and ``nve`` (each NVE window of at least
     ``min_nve_ps``), over the reports of ``model`` (a ``model_label``; None: every report)."""
+    reports = [(d, res) for d, res in _reports(report_dirs) if model is None or model_label(res) == model]
+    return _table(reports, min_ps, min_nve_ps)
+
+
+def _table(reports: list[tuple[Path, dict]], min_ps: float, min_nve_ps: float) -> dict[str, dict]:
+    """``collect``'s table over (folder, results) pairs already read."""
     table: dict[str, dict] = {}
-    for d, res in _reports(report_dirs):
-        if model is not None and model_label(res) != model:
-            continue
+    for d, res in reports:
         seed = res["settings"].get("seed", 0)
         nvt = res["nvt"]
         # a run counts when it reached min_ps, or when it ended earlier because every replica failed
@@ -125,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the collected table as JSON")
     args = parser.parse_args(argv)
     dirs = args.reports or [p for p in (ROOT / "md" / "reports").iterdir() if p.is_dir()]
-    tables = {m: collect(dirs, args.min_ps, args.min_nve_ps, model=m) for m in models(dirs)}
+    by_model: dict[str, list[tuple[Path, dict]]] = {}
+    for d, res in _reports(dirs):  # each results.json read once
+        by_model.setdefault(model_label(res), []).append((d, res))
+    tables = {m: _table(reports, args.min_ps, args.min_nve_ps) for m, reports in by_model.items()}
     tables = {m: t for m, t in tables.items() if t}
     if not tables:
         raise SystemExit(f"no MD17 study report in {len(dirs)} directories reached {args.min_ps:g} ps of NVT "
