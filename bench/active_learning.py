@@ -7,6 +7,10 @@ round-0 committee. Both are scored on held-out frames of a separate GFN2-xTB tra
 temperature. Prints one table and writes ``OUT/learning_curve.png``.
 
     python bench/active_learning.py --config docs/learn/ethanol.yaml --out runs/al_ethanol
+    python bench/active_learning.py --config docs/learn/ethanol.yaml --set lower=0.05 --out runs/al_ethanol_005
+
+``--set KEY=VALUE`` overrides one setting of the config (the value read as YAML), for the loop
+and the baseline alike.
 """
 
 from __future__ import annotations
@@ -45,6 +49,21 @@ def curve(state: dict) -> list[tuple[int, float, float]]:
     return points
 
 
+def overridden(config, settings: list[str]):
+    """``config`` with each ``KEY=VALUE`` of ``settings`` applied (the value parsed as YAML)."""
+    import yaml
+
+    changes = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
+        if not hasattr(config, key):
+            raise SystemExit(f"--set {key}: not a setting of the loop's config")
+        changes[key] = yaml.safe_load(value)
+    return replace(config, **changes)
+
+
 def main() -> None:
     from equipot.learn import ActiveLearner, LearnConfig
     from equipot.learn.baseline import RandomLabels
@@ -55,10 +74,12 @@ def main() -> None:
     parser.add_argument("--out", default="runs/al_ethanol")
     parser.add_argument("--pool-frames", type=int, default=400, help="frames of the random-label pool")
     parser.add_argument("--test-frames", type=int, default=200, help="held-out frames")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a setting of the config, e.g. --set lower=0.05 (repeatable)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
-    base = LearnConfig.from_yaml(args.config)
+    base = overridden(LearnConfig.from_yaml(args.config), args.set)
     if len(base.temperatures) != 1 or len(base.structures) != 1:
         raise SystemExit("this benchmark compares at one structure and one temperature")
     t, structure = base.temperatures[0], base.structures[0]
