@@ -30,6 +30,7 @@ from equipot.train.metrics import evaluate_store  # noqa: E402
 EXTRA = {
     "aspirin-gfn2": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
     "aspirin-gfn2-small": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
+    "aspirin-gfn2-medium": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
     "ethanol-pbe": {"ethanol 650 K": ["datasets/ethanol_dft/ethanol_pbe_def2svp_650K.h5"]},
     "md17-gfn2": {"aspirin 600 K, ethanol 650 K": ["datasets/md17_gfn2/aspirin_600K.h5",
                                                     "datasets/md17_gfn2/ethanol_650K.h5"]},
