@@ -49,22 +49,8 @@ def curve(state: dict) -> list[tuple[int, float, float]]:
     return points
 
 
-def overridden(config, settings: list[str]):
-    """``config`` with each ``KEY=VALUE`` of ``settings`` applied (the value parsed as YAML)."""
-    import yaml
-
-    changes = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set wants KEY=VALUE, got {item!r}")
-        if not hasattr(config, key):
-            raise SystemExit(f"--set {key}: not a setting of the loop's config")
-        changes[key] = yaml.safe_load(value)
-    return replace(config, **changes)
-
-
 def main() -> None:
+    from equipot.cli import parse_overrides
     from equipot.learn import ActiveLearner, LearnConfig
     from equipot.learn.baseline import RandomLabels
     from equipot.plotting import pyplot
@@ -79,7 +65,7 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
-    base = overridden(LearnConfig.from_yaml(args.config), args.set)
+    base = LearnConfig.from_yaml(args.config, parse_overrides(args.set))
     if len(base.temperatures) != 1 or len(base.structures) != 1:
         raise SystemExit("this benchmark compares at one structure and one temperature")
     t, structure = base.temperatures[0], base.structures[0]

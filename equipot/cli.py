@@ -26,6 +26,20 @@ _COMMANDS = {
 _EXTENSIONS = {"data": ["equipot.dynamics.generate_cli"]}
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``--set KEY=VALUE ...`` as a dict, each value parsed as YAML (``5`` an int, ``auto`` a
+    string); a config's ``from_yaml(path, overrides)`` then checks the keys."""
+    import yaml
+
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set wants KEY=VALUE, got {item!r}")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
 def build_parser() -> argparse.ArgumentParser:
     from equipot import __version__
 

@@ -280,6 +280,24 @@ def test_documented_config_reads():
         assert c.structures == [name]
 
 
+
+def test_config_overrides_from_the_command_line():
+    """``--set KEY=VALUE`` (bench/active_learning.py, equipot train): values read as YAML, keys checked."""
+    from pathlib import Path
+
+    from equipot.cli import parse_overrides
+
+    path = Path(__file__).parents[1] / "docs" / "learn" / "ethanol.yaml"
+    assert parse_overrides(["lower=0.05", "select_order=random"]) == {"lower": 0.05, "select_order": "random"}
+    c = LearnConfig.from_yaml(path, parse_overrides(["lower=0.05", "select_order=random"]))
+    assert c.lower == 0.05 and c.select_order == "random" and c.lower_quantile == 0.95
+    assert LearnConfig.from_yaml(path).lower == "auto"
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_overrides(["lower"])
+    with pytest.raises(ValueError, match="unknown learn settings"):
+        LearnConfig.from_yaml(path, parse_overrides(["lowr=0.1"]))
+
+
 def test_cli_runs_a_config_and_resumes_a_finished_loop(water_setup, capsys):
     import yaml
 

@@ -118,13 +118,14 @@ class LearnConfig:
         return cls(**data)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "LearnConfig":
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "LearnConfig":
+        """The settings in a YAML file, with ``overrides`` (setting -> value) on top."""
         import yaml
 
         data = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping of settings")
-        return cls.from_dict(data)
+        return cls.from_dict({**data, **(overrides or {})})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -16,16 +16,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
+    from equipot.cli import parse_overrides
     from equipot.train.config import TrainConfig
     from equipot.train.trainer import Trainer
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        overrides[key] = yaml.safe_load(value)
-    trainer = Trainer(TrainConfig.from_yaml(args.config, overrides), resume=args.resume)
+    trainer = Trainer(TrainConfig.from_yaml(args.config, parse_overrides(args.set)), resume=args.resume)
     best = trainer.fit()
     print(f"best epoch {best.get('epoch')}: force MAE {best.get('val_force_mae', float('nan')):.1f} meV/Å, "
           f"energy MAE {best.get('val_energy_mae', float('nan')):.1f} meV; checkpoints in {trainer.out}")
