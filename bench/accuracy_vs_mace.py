@@ -17,12 +17,14 @@ an evaluation) are kept in OUT and skipped on a rerun.
 
     python -m venv MACE_VENV && MACE_VENV/bin/pip install torch==2.13.0 mace-torch==0.3.16
     python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python [--presets small medium]
-    python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python --mace-epochs 24 --presets \
-        --models aspirin-gfn2-small     # MACE stopped at a budget, against a shipped model
+    python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python --mace-epochs 24 39 60 --presets \
+        --models aspirin-gfn2     # MACE at two budgets and its full recipe, against a shipped model
 
 MACE's learning rate falls on plateaus, not on a schedule that knows the run's length, so a run
 of N epochs is the first N epochs of the 60-epoch recipe: ``--mace-epochs`` is how to give MACE
-a wall-clock budget. ``--train-only --mace-device cuda`` trains on a GPU machine
+a wall-clock budget. Several values give one row each; each longer run continues the previous
+one from MACE's latest checkpoint (``--restart_latest``), and its minutes include the shorter
+run's. ``--train-only --mace-device cuda`` trains on a GPU machine
 (bench/gpu_training.sh); rerun here with the same ``--out`` to evaluate and time MD on this CPU.
 """
 
@@ -45,13 +47,13 @@ SIDE = Path(__file__).with_name("_mace_fit_side.py")
 MACE_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
 
 
-def mace_recipe(args, work: Path) -> list[str]:
+def mace_recipe(args, work: Path, epochs: int) -> list[str]:
     """MACE's documented settings for a MACE L=1 model, as ``mace_run_train`` arguments."""
     return [
         "--name", "mace", "--train_file", str(work / "train.xyz"), "--valid_file", str(work / "valid.xyz"),
         "--energy_key", "REF_energy", "--forces_key", "REF_forces", "--E0s", "average", "--model", "MACE",
         "--hidden_irreps", args.mace_irreps, "--max_L", "1", "--correlation", "3", "--num_interactions", "2",
-        "--r_max", "5.0", "--batch_size", "5", "--valid_batch_size", "10", "--max_num_epochs", str(args.mace_epochs),
+        "--r_max", "5.0", "--batch_size", "5", "--valid_batch_size", "10", "--max_num_epochs", str(epochs),
         "--lr", "0.01", "--energy_weight", "1.0", "--forces_weight", "100.0", "--ema", "--ema_decay", "0.99",
         "--amsgrad", "--device", args.mace_device, "--default_dtype", "float64", "--seed", str(args.seed),
         "--model_dir", str(work), "--checkpoints_dir", str(work / "checkpoints"), "--results_dir", str(work / "results"),
@@ -59,23 +61,43 @@ def mace_recipe(args, work: Path) -> list[str]:
     ]
 
 
-def export_frames(args, work: Path) -> dict:
-    """train/valid/test/hot extended XYZ files with REF_energy and REF_forces; the split indices."""
+def data_paths(items: list[str]) -> list[str]:
+    """Frame-store paths (relative to the repository, globs allowed); empty items are none."""
+    from equipot.train.data import expand_data_paths
+
+    items = [str(ROOT / item) for item in items if item]
+    return expand_data_paths(items) if items else []
+
+
+def split_size(text: str) -> int | float:
+    """A split size as equipot's configs take it: a frame count, or a fraction below 1."""
+    value = float(text)
+    return value if 0 < value < 1 else int(value)
+
+
+def export_frames(args, work: Path) -> dict[str, dict[str, list[int]]]:
+    """train/valid/test/hot extended XYZ files with REF_energy and REF_forces; the split
+    indices of each ``--data`` file (equipot's split: the sizes apply to each file)."""
     from ase.io import write
 
     from equipot.data.splits import make_splits
     from equipot.data.store import FrameStore
 
-    with FrameStore(ROOT / args.data) as store:
-        splits = make_splits(len(store), {"train": args.train, "val": args.val, "test": args.test}, args.seed)
-        sets = {"train": splits["train"], "valid": splits["val"], "test": splits["test"]}
-        for name, indices in sets.items():
-            if not (work / f"{name}.xyz").is_file():
-                write(work / f"{name}.xyz", [_labelled(store[int(i)]) for i in indices], format="extxyz")
-    if args.hot and not (work / "hot.xyz").is_file():
-        with FrameStore(ROOT / args.hot) as store:
-            write(work / "hot.xyz", [_labelled(store[i]) for i in range(len(store))], format="extxyz")
-    return {k: [int(i) for i in v] for k, v in splits.items()}
+    splits, frames = {}, {"train": [], "valid": [], "test": [], "hot": []}
+    for path in data_paths(args.data):
+        with FrameStore(path) as store:
+            split = make_splits(len(store), {"train": args.train, "val": args.val, "test": args.test}, args.seed)
+            splits[path] = {k: [int(i) for i in v] for k, v in split.items()}
+            for name, key in (("train", "train"), ("valid", "val"), ("test", "test")):
+                if not (work / f"{name}.xyz").is_file():
+                    frames[name] += [_labelled(store[i]) for i in splits[path][key]]
+    for path in data_paths(args.hot) if not (work / "hot.xyz").is_file() else []:
+        with FrameStore(path) as store:
+            frames["hot"] += [_labelled(store[i]) for i in range(len(store))]
+    for name, atoms in frames.items():
+        if atoms:
+            write(work / f"{name}.xyz", atoms, format="extxyz")
+    return splits
 
 
 def _labelled(frame):
@@ -95,18 +117,41 @@ def cached(path: Path, make):
     return result
 
 
-def train_mace(args, work: Path) -> dict:
+def mace_runs(args, work: Path) -> dict[int, dict]:
+    """MACE trained for each of ``--mace-epochs``, shortest first: ``{epochs: {"minutes", "model", ...}}``.
+
+    A longer run continues the longest one already done from MACE's latest checkpoint
+    (``--restart_latest``), so 24, 39 and 60 epochs cost 60 epochs of training in all; its
+    minutes include those of the run it continued."""
+    runs: dict[int, dict] = {}
+    for epochs in sorted(set(args.mace_epochs)):
+        done = max(runs, default=None)
+        runs[epochs] = cached(work / f"mace-{epochs}ep_train.json",
+                              lambda: train_mace(args, work, epochs, runs.get(done)))
+    return runs
+
+
+def train_mace(args, work: Path, epochs: int, before: dict | None) -> dict:
+    """MACE's recipe for ``epochs`` epochs, continuing ``before`` (a shorter run's record) if given."""
+    import shutil
+
+    command = [str(Path(args.mace_python).with_name("mace_run_train")), *mace_recipe(args, work, epochs)]
+    if before:
+        command.append("--restart_latest")
     t0 = time.perf_counter()
-    subprocess.run([str(Path(args.mace_python).with_name("mace_run_train")), *mace_recipe(args, work)],
-                   check=True, env=MACE_ENV)
-    return {"minutes": (time.perf_counter() - t0) / 60, "device": args.mace_device, "model": str(work / "mace.model")}
+    subprocess.run(command, check=True, env=MACE_ENV)
+    minutes = (time.perf_counter() - t0) / 60 + (before["minutes"] if before else 0.0)
+    model = work / f"mace-{epochs}ep.model"
+    shutil.copy(work / "mace.model", model)
+    return {"minutes": minutes, "device": args.mace_device, "model": str(model),
+            "continued_from": before and before["epochs"], "epochs": epochs}
 
 
 def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
     from equipot.train import TrainConfig, Trainer
 
     out = work / f"equipot-{preset}"
-    config = TrainConfig(data=str(ROOT / args.data), out=str(out), train_size=args.train, val_size=args.val,
+    config = TrainConfig(data=data_paths(args.data), out=str(out), train_size=args.train, val_size=args.val,
                          test_size=args.test, split_seed=args.seed, model={"preset": preset},
                          time_limit_minutes=minutes, num_threads=args.threads, progress=False)
     t0 = time.perf_counter()
@@ -116,8 +161,8 @@ def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
 
 def trained_elsewhere(args, spec: str, splits: dict) -> dict:
     """``{"minutes", "model"}`` of an equipot model trained outside this script, after checking
-    that its training split of ``--data`` is this script's (else its test frames could be ones it
-    trained on)."""
+    that its training split of each ``--data`` file is this script's (else its test frames could
+    be ones it trained on)."""
     import csv
 
     import numpy as np
@@ -128,10 +173,12 @@ def trained_elsewhere(args, spec: str, splits: dict) -> dict:
 
     shipped = shipped_models()
     path = Path(shipped.get(spec, spec))
-    with FrameStore(ROOT / args.data) as store:
-        own = training_splits(load_model(path).metadata, len(store))
-    if own is None or any(not np.array_equal(own[k], splits[k]) for k in ("train", "val", "test")):
-        raise SystemExit(f"{spec}: its training split is not this script's (--train/--val/--test/--seed)")
+    metadata = load_model(path).metadata
+    for data, split in splits.items():
+        with FrameStore(data) as store:
+            own = training_splits(metadata, len(store))
+        if own is None or any(not np.array_equal(own[k], split[k]) for k in ("train", "val", "test")):
+            raise SystemExit(f"{spec}: its training split of {data} is not this script's (--train/--val/--test/--seed)")
     csv_path = path.with_name(f"{path.stem}.metrics.csv" if spec in shipped else "metrics.csv")
     minutes = None
     if csv_path.is_file():
@@ -141,23 +188,26 @@ def trained_elsewhere(args, spec: str, splits: dict) -> dict:
 
 
 def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
+    """Errors on the test frames of every ``--data`` file together, and on all ``--hot`` frames."""
+    import numpy as np
+
     from equipot.checkpoint import load_model
-    from equipot.train.metrics import evaluate_store
+    from equipot.train.metrics import error_metrics, evaluate_store
 
     model = load_model(model_path, dtype="float64")
+    sets = {"test": [(path, split["test"]) for path, split in splits.items()],
+            "hot": [(path, None) for path in data_paths(args.hot)]}
     out = {}
-    for label, data, indices in (("test", args.data, splits["test"]), ("hot", args.hot, None)):
-        if not data:
-            continue
-        metrics = evaluate_store(model, str(ROOT / data), indices)
-        metrics.pop("arrays")
-        out[label] = metrics
+    for label, parts in sets.items():
+        if parts:
+            arrays = [evaluate_store(model, path, indices)["arrays"] for path, indices in parts]
+            out[label] = error_metrics(*(np.concatenate(a) for a in zip(*arrays)))
     return out
 
 
 def evaluate_mace(args, model_path: str, work: Path) -> dict:
     out = {}
-    for label in ("test", "hot") if args.hot else ("test",):
+    for label in ("test", "hot") if data_paths(args.hot) else ("test",):
         result = subprocess.run([args.mace_python, str(SIDE), "evaluate", model_path, "float64", str(work / f"{label}.xyz")],
                                 capture_output=True, text=True, check=True, env=MACE_ENV)
         out[label] = json.loads(result.stdout.strip().splitlines()[-1])
@@ -187,15 +237,20 @@ def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mace-python", required=True, help="python of an environment with mace-torch 0.3.16")
-    parser.add_argument("--data", default="datasets/md17_gfn2/aspirin.h5")
-    parser.add_argument("--hot", default="datasets/md17_gfn2/aspirin_600K.h5", help="hotter held-out frames ('' for none)")
+    parser.add_argument("--data", nargs="+", default=["datasets/md17_gfn2/aspirin.h5"],
+                        help="frame stores (globs allowed); the split sizes apply to each")
+    parser.add_argument("--hot", nargs="*", default=["datasets/md17_gfn2/aspirin_600K.h5"],
+                        help="held-out frame stores beyond the training distribution (none: no column)")
+    parser.add_argument("--hot-name", default="hot", help="the table's name for them")
     parser.add_argument("--md-structure", default="aspirin", help="start of the timed MD (file or MD17 name)")
-    parser.add_argument("--train", type=int, default=1000)
-    parser.add_argument("--val", type=int, default=100)
-    parser.add_argument("--test", type=int, default=500)
+    parser.add_argument("--train", type=split_size, default=1000, help="frames (or a fraction < 1) of each file")
+    parser.add_argument("--val", type=split_size, default=100)
+    parser.add_argument("--test", type=split_size, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mace-irreps", default="64x0e+64x1o")
-    parser.add_argument("--mace-epochs", type=int, default=60, help="MACE's documented 60; fewer for a quick check")
+    parser.add_argument("--mace-epochs", type=int, nargs="+", default=[60],
+                        help="MACE's documented 60; fewer for a budget; several give one row each (a longer run "
+                             "continues the shorter one)")
     parser.add_argument("--mace-device", default="cpu", help="where MACE trains (cuda: its accuracy, not its CPU time)")
     parser.add_argument("--train-only", action="store_true",
                         help="stop after training (on a machine lent for it); a rerun here evaluates and times MD")
@@ -214,14 +269,19 @@ def main() -> None:
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     splits = export_frames(args, work)
-    mace = cached(work / "mace_train.json", lambda: train_mace(args, work))
-    budget = args.budget_minutes or mace["minutes"]
+    maces = mace_runs(args, work)
+    budget = args.budget_minutes or maces[max(maces)]["minutes"]
     presets = {preset: cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
                for preset in args.presets}
     if args.train_only:
         return
-    models = {f"MACE {args.mace_irreps}, {args.mace_epochs} epochs": {"kind": "mace", **mace,
-                                           "errors": cached(work / "mace_eval.json", lambda: evaluate_mace(args, mace["model"], work))}}
+    models = {}
+    for epochs, mace in maces.items():
+        errors = cached(work / f"mace-{epochs}ep_eval.json", lambda: evaluate_mace(args, mace["model"], work))
+        name = f"MACE {args.mace_irreps}, {epochs} epochs"
+        if mace.get("continued_from"):
+            name += f" (continuing {mace['continued_from']})"
+        models[name] = {"kind": "mace", **mace, "errors": errors}
     for preset, trained in presets.items():
         errors = cached(work / f"equipot-{preset}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
         models[f"equipot {preset}"] = {"kind": "equipot", **trained, "errors": errors}
@@ -234,9 +294,11 @@ def main() -> None:
 
     read_structure(args.md_structure).write(start)
     speeds = md_rates(args, models, start)
-    print(f"{len(splits['train'])} training frames of {args.data}; test: {len(splits['test'])} held-out frames; "
-          f"hot: {args.hot or '-'}; MD: {args.md_structure}")
-    print("| model | training (min) | force MAE test (meV/Å) | force MAE hot | energy MAE test (meV) | energy MAE hot | "
+    counts = {k: sum(len(split[k]) for split in splits.values()) for k in ("train", "test")}
+    print(f"{counts['train']} training frames of {' '.join(args.data)}; test: {counts['test']} held-out frames; "
+          f"{args.hot_name}: {' '.join(args.hot) or '-'}; MD: {args.md_structure}")
+    print(f"| model | training (min) | force MAE test (meV/Å) | force MAE {args.hot_name} | energy MAE test (meV) | "
+          f"energy MAE {args.hot_name} | "
           "MD steps/s float32 | float64 |")
     print("|---|---|---|---|---|---|---|---|")
     for name, m in models.items():
