@@ -24,7 +24,8 @@ MACE's learning rate falls on plateaus, not on a schedule that knows the run's l
 of N epochs is the first N epochs of the 60-epoch recipe: ``--mace-epochs`` is how to give MACE
 a wall-clock budget. Several values give one row each; each longer run continues the previous
 one from MACE's latest checkpoint (``--restart_latest``), and its minutes include the shorter
-run's. ``--train-only --mace-device cuda`` trains on a GPU machine
+run's. MACE resumes by running its checkpoint's epoch again, so a continuation trains one epoch
+more than the difference (24 then 39 is 40 passes over the data). ``--train-only --mace-device cuda`` trains on a GPU machine
 (bench/gpu_training.sh); rerun here with the same ``--out`` to evaluate and time MD on this CPU.
 """
 
