@@ -25,8 +25,9 @@ of N epochs is the first N epochs of the 60-epoch recipe: ``--mace-epochs`` is h
 a wall-clock budget. Several values give one row each; each longer run continues the previous
 one from MACE's latest checkpoint (``--restart_latest``), and its minutes include the shorter
 run's. MACE resumes by running its checkpoint's epoch again, so a continuation trains one epoch
-more than the difference (24 then 39 is 40 passes over the data). ``--train-only --mace-device cuda`` trains on a GPU machine
-(bench/gpu_training.sh); rerun here with the same ``--out`` to evaluate and time MD on this CPU.
+more than the difference (24 then 39 is 40 passes over the data). ``--train-only --mace-device
+cuda`` trains on a GPU machine (bench/gpu_training.sh); rerun here with the same ``--out`` to
+evaluate and time MD on this CPU.
 """
 
 from __future__ import annotations
@@ -109,11 +110,11 @@ def _labelled(frame):
     return atoms
 
 
-def cached(path: Path, make):
-    """The JSON in ``path``, or ``make()``'s result written there."""
+def cached(path: Path, make, *args):
+    """The JSON in ``path``, or ``make(*args)``'s result written there."""
     if path.is_file():
         return json.loads(path.read_text())
-    result = make()
+    result = make(*args)
     path.write_text(json.dumps(result, indent=1))
     return result
 
@@ -122,13 +123,12 @@ def mace_runs(args, work: Path) -> dict[int, dict]:
     """MACE trained for each of ``--mace-epochs``, shortest first: ``{epochs: {"minutes", "model", ...}}``.
 
     A longer run continues the longest one already done from MACE's latest checkpoint
-    (``--restart_latest``), so 24, 39 and 60 epochs cost 60 epochs of training in all; its
-    minutes include those of the run it continued."""
+    (``--restart_latest``), so rows for 24, 39 and 60 epochs cost one 60-epoch run (plus the
+    epoch MACE repeats at each resume); its minutes include those of the run it continued."""
     runs: dict[int, dict] = {}
     for epochs in sorted(set(args.mace_epochs)):
         done = max(runs, default=None)
-        runs[epochs] = cached(work / f"mace-{epochs}ep_train.json",
-                              lambda: train_mace(args, work, epochs, runs.get(done)))
+        runs[epochs] = cached(work / f"mace-{epochs}ep_train.json", train_mace, args, work, epochs, runs.get(done))
     return runs
 
 
@@ -272,23 +272,23 @@ def main() -> None:
     splits = export_frames(args, work)
     maces = mace_runs(args, work)
     budget = args.budget_minutes or maces[max(maces)]["minutes"]
-    presets = {preset: cached(work / f"equipot-{preset}_train.json", lambda: train_equipot(args, work, preset, budget))
+    presets = {preset: cached(work / f"equipot-{preset}_train.json", train_equipot, args, work, preset, budget)
                for preset in args.presets}
     if args.train_only:
         return
     models = {}
     for epochs, mace in maces.items():
-        errors = cached(work / f"mace-{epochs}ep_eval.json", lambda: evaluate_mace(args, mace["model"], work))
+        errors = cached(work / f"mace-{epochs}ep_eval.json", evaluate_mace, args, mace["model"], work)
         name = f"MACE {args.mace_irreps}, {epochs} epochs"
         if mace.get("continued_from"):
             name += f" (continuing {mace['continued_from']})"
         models[name] = {"kind": "mace", **mace, "errors": errors}
     for preset, trained in presets.items():
-        errors = cached(work / f"equipot-{preset}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
+        errors = cached(work / f"equipot-{preset}_eval.json", evaluate_equipot, args, trained["model"], splits)
         models[f"equipot {preset}"] = {"kind": "equipot", **trained, "errors": errors}
     for spec in args.models:
         trained = trained_elsewhere(args, spec, splits)
-        errors = cached(work / f"{Path(spec).stem}_eval.json", lambda: evaluate_equipot(args, trained["model"], splits))
+        errors = cached(work / f"{Path(spec).stem}_eval.json", evaluate_equipot, args, trained["model"], splits)
         models[f"equipot {spec}"] = {"kind": "equipot", **trained, "errors": errors}
     start = work / "md_start.xyz"
     from equipot.data.readers import read_structure
