@@ -280,7 +280,6 @@ def test_documented_config_reads():
         assert c.structures == [name]
 
 
-
 def test_config_overrides_from_the_command_line():
     """``--set KEY=VALUE`` (bench/active_learning.py, equipot train): values read as YAML, keys checked."""
     from pathlib import Path
