@@ -4,7 +4,9 @@ Runs ``equipot learn``'s loop from a config (``docs/learn/ethanol.yaml``: 100 fr
 MD at 700 K), and the same loop with each round's labels drawn at random from plain GFN2-xTB MD
 at the exploration temperature (``equipot.learn.baseline.RandomLabels``), starting from the same
 round-0 committee. Both are scored on held-out frames of a separate GFN2-xTB trajectory at that
-temperature. Prints one table and writes ``OUT/learning_curve.png``.
+temperature. Prints the learning curves as a table, where each side's labels sit in energy and
+the final committees' mean signed energy error on the held-out frames, and writes
+``OUT/learning_curve.png``.
 
     python bench/active_learning.py --config docs/learn/ethanol.yaml --out runs/al_ethanol
     python bench/active_learning.py --config docs/learn/ethanol.yaml --set lower=0.05 --out runs/al_ethanol_005
@@ -49,10 +51,33 @@ def curve(state: dict) -> list[tuple[int, float, float]]:
     return points
 
 
+def energy_offsets(state: dict, store: str, test: str) -> tuple[float, float, float]:
+    """Where a side's labels sit and what they did to typical energies: the mean and the largest
+    reference energy of the frames the loop added, above the mean of the held-out frames (eV),
+    and the final committee's mean signed energy error on the held-out frames (meV, predicted
+    minus reference, averaged over the members)."""
+    import numpy as np
+
+    from equipot.checkpoint import load_model
+    from equipot.data.store import FrameStore
+    from equipot.train.metrics import evaluate_store
+
+    with FrameStore(test) as frames:
+        reference = np.mean([frames[i].energy for i in range(len(frames))])
+    with FrameStore(store) as frames:
+        added = np.array([frames[i].energy for i in range(state["initial_frames"], len(frames))]) - reference
+    bias = []
+    for model in state["final_models"]:
+        pred, ref = evaluate_store(load_model(model, dtype="float64"), test)["arrays"][:2]
+        bias.append(1000 * float(np.mean(pred - ref)))
+    return float(added.mean()), float(added.max()), float(np.mean(bias))
+
+
 def main() -> None:
     from equipot.cli import parse_overrides
     from equipot.learn import ActiveLearner, LearnConfig
     from equipot.learn.baseline import RandomLabels
+    from equipot.learn.loop import STORE_NAME
     from equipot.plotting import pyplot
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -88,6 +113,13 @@ def main() -> None:
         la = next((f"{f:.1f} ({e:.1f})" for m, f, e in a if m == n), "-")
         lb = next((f"{f:.1f} ({e:.1f})" for m, f, e in b if m == n), "-")
         print(f"| {n} | {la} | {lb} |")
+    print(f"Labels against the held-out frames at {t:g} K: reference energy of the added frames above the "
+          "held-out mean (eV), and the final committee's mean signed energy error on the held-out frames")
+    print("| labels from | mean (eV) | largest (eV) | final signed energy error (meV) |")
+    print("|---|---|---|---|")
+    for name, folder, state in (("active learning", "loop", loop), ("random frames of reference MD", "random", random)):
+        mean, top, bias = energy_offsets(state, str(out / folder / STORE_NAME), test)
+        print(f"| {name} | {mean:+.2f} | {top:+.2f} | {bias:+.1f} |")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot([n for n, _, _ in a], [f for _, f, _ in a], "o-", label="active learning (committee MD)")

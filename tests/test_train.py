@@ -35,6 +35,25 @@ def test_loss_by_hand():
     assert float(loss) == pytest.approx(2.0 + 10 * 5 / 9)
 
 
+def test_huber_bounds_the_offset_a_few_outliers_pull_in():
+    """A shared energy offset b fitted to 20 frames at their reference and 2 frames 0.5 eV/atom
+    above (the far-off frames an active-learning round labels): the squared loss moves b to the
+    mean, 2 * 0.5 / 22 eV/atom, shifting every typical frame; Huber (delta 0.01) moves it by at
+    most delta * 2 / 20, since each outlier pulls with at most delta."""
+    target = torch.cat([torch.zeros(20), torch.full((2,), 0.5)])
+    n = torch.ones(22, dtype=torch.long)
+    forces = {"forces": torch.zeros(1, 3)}
+    offsets = torch.linspace(-0.01, 0.1, 11001)
+
+    def best_offset(kind):
+        losses = [float(energy_force_loss({"energy": torch.full((22,), float(b)), **forces}, target, torch.zeros(1, 3),
+                                          n, kind=kind, huber_delta=0.01)[0]) for b in offsets]
+        return float(offsets[int(np.argmin(losses))])
+
+    assert best_offset("mse") == pytest.approx(1.0 / 22, abs=2e-5)
+    assert best_offset("huber") == pytest.approx(0.01 * 2 / 20, abs=2e-5)
+
+
 def test_force_only_ignores_energies():
     pred = {"energy": torch.tensor([1.0], requires_grad=True), "forces": torch.ones(2, 3, requires_grad=True)}
     a, _ = energy_force_loss(pred, torch.tensor([5.0]), torch.zeros(2, 3), torch.tensor([2]), force_only=True)

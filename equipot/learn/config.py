@@ -13,7 +13,11 @@ Fields (YAML keys, all of ``LearnConfig``):
         ``models`` names a starting committee of checkpoints).
     train: ``TrainConfig`` fields for training the first committee (model, epochs,
         time_limit_minutes, ...); finetune: the same for each later round, which starts from the
-        round before's models (``init_from``) on the store with the new labels. Splits are
+        round before's models (``init_from``) on the store with the new labels. The default
+        fine-tune uses a Huber loss (delta 0.01, as MACE's): the frames the loop labels sit in
+        the tails, often eV above the starting frames, and under a squared loss their few large
+        energy errors pull every prediction up, an offset on typical frames; Huber bounds each
+        frame's pull to delta. Splits are
         fractions of the growing store (default 0.9 train, 0.1 validation), so every label
         added is trained on or validated with.
     replicas, duration_ps, timestep_fs, friction_per_fs: the exploration MD of each round
@@ -54,7 +58,8 @@ class LearnConfig:
     committee: int = 4
     models: list[str] | None = None
     train: dict[str, Any] = field(default_factory=dict)
-    finetune: dict[str, Any] = field(default_factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0})
+    finetune: dict[str, Any] = field(default_factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0,
+                                                                "loss": "huber"})
     replicas: int = 4
     duration_ps: float = 5.0
     timestep_fs: float = 0.5
