@@ -10,9 +10,11 @@
    elsewhere on this split (shipped names or checkpoints; their training time is read from the
    metrics CSV beside them, and a model whose training split differs is refused).
 4. Evaluates every model on the same held-out frames (test split and the hot set) and times
-   ASE velocity-Verlet MD on aspirin with each, float32 and float64, alternating sides.
+   ASE velocity-Verlet MD with each (``--md-structure``: aspirin unless told), float32 and
+   float64, alternating sides.
 
-Prints one table: force and energy MAE against MD steps/s. Steps already done (a trained model,
+Prints one table: force and energy MAE (per structure, or per atom with ``--per-atom-energy``
+where structures differ in size) against MD steps/s. Steps already done (a trained model,
 an evaluation) are kept in OUT and skipped on a rerun.
 
     python -m venv MACE_VENV && MACE_VENV/bin/pip install torch==2.13.0 mace-torch==0.3.16
@@ -188,6 +190,13 @@ def trained_elsewhere(args, spec: str, splits: dict) -> dict:
     return {"minutes": minutes, "model": str(path)}
 
 
+def cache_name(spec: str) -> str:
+    """File-name stem for a model's cached results: a shipped name, or folder and stem of a
+    checkpoint path (``runs/x/best.pt`` -> ``x-best``, so two runs' ``best.pt`` stay apart)."""
+    path = Path(spec)
+    return spec if not path.suffix else f"{path.parent.name}-{path.stem}"
+
+
 def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     """Errors on the test frames of every ``--data`` file together, and on all ``--hot`` frames."""
     import numpy as np
@@ -216,7 +225,7 @@ def evaluate_mace(args, model_path: str, work: Path) -> dict:
 
 
 def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, float]]:
-    """Median aspirin MD steps/s per model and dtype, the models taking turns in each round."""
+    """Median MD steps/s per model and dtype from ``start``, the models taking turns in each round."""
     from mace_compare import equipot_rate
 
     from equipot import EquiformerCalculator
@@ -259,6 +268,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[], help="equipot models trained elsewhere on the same split")
     parser.add_argument("--budget-minutes", type=float, default=None, help="equipot's budget (default: MACE's time)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--per-atom-energy", action="store_true",
+                        help="energy MAE per atom (meV/atom), for frames of different sizes")
     parser.add_argument("--md-steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="runs/accuracy_vs_mace")
@@ -288,7 +299,7 @@ def main() -> None:
         models[f"equipot {preset}"] = {"kind": "equipot", **trained, "errors": errors}
     for spec in args.models:
         trained = trained_elsewhere(args, spec, splits)
-        errors = cached(work / f"{Path(spec).stem}_eval.json", evaluate_equipot, args, trained["model"], splits)
+        errors = cached(work / f"{cache_name(spec)}_eval.json", evaluate_equipot, args, trained["model"], splits)
         models[f"equipot {spec}"] = {"kind": "equipot", **trained, "errors": errors}
     start = work / "md_start.xyz"
     from equipot.data.readers import read_structure
@@ -298,7 +309,8 @@ def main() -> None:
     counts = {k: sum(len(split[k]) for split in splits.values()) for k in ("train", "test")}
     print(f"{counts['train']} training frames of {' '.join(args.data)}; test: {counts['test']} held-out frames; "
           f"{args.hot_name}: {' '.join(args.hot) or '-'}; MD: {args.md_structure}")
-    print(f"| model | training (min) | force MAE test (meV/Å) | force MAE {args.hot_name} | energy MAE test (meV) | "
+    energy, unit = ("energy_per_atom_mae", "meV/atom") if args.per_atom_energy else ("energy_mae", "meV")
+    print(f"| model | training (min) | force MAE test (meV/Å) | force MAE {args.hot_name} | energy MAE test ({unit}) | "
           f"energy MAE {args.hot_name} | "
           "MD steps/s float32 | float64 |")
     print("|---|---|---|---|---|---|---|---|")
@@ -307,9 +319,9 @@ def main() -> None:
         minutes = "?" if m["minutes"] is None else f"{m['minutes']:.0f}"
         if m.get("device", "cpu") != "cpu":
             minutes += f" ({m['device']})"
-        hot = e.get("hot", {"force_mae": float("nan"), "energy_mae": float("nan")})
+        hot = e.get("hot", {"force_mae": float("nan"), energy: float("nan")})
         print(f"| {name} | {minutes} | {e['test']['force_mae']:.1f} | {hot['force_mae']:.1f} | "
-              f"{e['test']['energy_mae']:.1f} | {hot['energy_mae']:.1f} | {speeds[name]['float32']:.1f} | "
+              f"{e['test'][energy]:.1f} | {hot[energy]:.1f} | {speeds[name]['float32']:.1f} | "
               f"{speeds[name]['float64']:.1f} |")
     (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))
 

@@ -7,7 +7,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import write
 
 from equipot.cli import main
-from equipot.data.readers import convert, read_extxyz, read_md17_npz, read_rmd17_npz
+from equipot.data.readers import convert, read_extxyz, read_md17_npz, read_rmd17_npz, read_structure
 from equipot.data.store import FrameStore
 
 KCAL = units.kcal / units.mol
@@ -58,6 +58,10 @@ def test_extxyz_custom_keys_and_cli(tmp_path, capsys):
     assert main(["data", "info", str(tmp_path / "d.h5")]) == 0
     out = capsys.readouterr().out
     assert "frames            4 " in out and "H 16, C 4" in out
+    # a frame store names a structure too: its first frame (the start of MD on stored chains)
+    start = read_structure(tmp_path / "d.h5")
+    assert start.get_chemical_symbols() == images[0].get_chemical_symbols()
+    np.testing.assert_allclose(start.positions, images[0].positions, atol=1e-6)
 
 
 def test_ase_db(tmp_path):

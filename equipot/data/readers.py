@@ -119,13 +119,19 @@ def shipped_geometries() -> list[str]:
 
 
 def read_structure(spec: str | Path):
-    """``ase.Atoms`` from a structure file (any ASE format) or a shipped geometry's name."""
+    """``ase.Atoms`` from a structure file (any ASE format; the first frame of a frame store,
+    .h5) or a shipped geometry's name."""
     from importlib import resources
 
     from ase.io import read
 
     path = Path(spec)
     if path.is_file():
+        if path.suffix in (".h5", ".hdf5"):
+            with FrameStore(path) as store:
+                if not len(store):
+                    raise ValueError(f"frame store {path} holds no frames")
+                return store.to_atoms(0)
         return read(path)
     shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
     if shipped.is_file():
