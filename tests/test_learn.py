@@ -154,6 +154,8 @@ def test_a_loop_selects_labels_appends_and_fine_tunes(water_setup):
     assert tuned["init_from"] == str(tmp / "run" / "round_0" / "model_0" / "best.pt")
     assert tuned["train_frames"] > read_checkpoint(tmp / "run" / "round_0" / "model_0" / "best.pt")["metadata"]["train_frames"]
     assert state["rounds"][0]["test"]["force_mae"] > 0
+    for test in (state["rounds"][0]["test"], state["final_test"]):
+        assert abs(test["energy_bias"]) <= test["energy_mae"]  # |mean error| <= mean |error|
     assert (tmp / "run" / "round_1" / "report.png").stat().st_size > 1000
     assert "| 1 | 2 |" in (tmp / "run" / "round_1" / "report.md").read_text()
 

@@ -336,15 +336,19 @@ class ActiveLearner:
         round_report(self._round(k), row, u, stability, c, self.state["rounds"])
 
     def _test_error(self, models: list[str]) -> dict[str, float] | None:
-        """Force and energy MAE on ``test_data`` of each member, averaged (meV/Å, meV)."""
+        """Force and energy MAE on ``test_data`` of each member, averaged (meV/Å, meV), and the
+        mean signed energy error ("energy_bias", meV, predicted minus reference): how far labels
+        far from the held-out frames have shifted every energy, which the MAE alone does not tell."""
         if not self.config.test_data:
             return None
         from equipot.checkpoint import load_model
         from equipot.train.metrics import evaluate_store
 
         rows = [evaluate_store(load_model(m, dtype="float64"), self.config.test_data) for m in models]
+        bias = [1000 * float(np.mean(r["arrays"][0] - r["arrays"][1])) for r in rows]
         return {"force_mae": float(np.mean([r["force_mae"] for r in rows])),
-                "energy_mae": float(np.mean([r["energy_mae"] for r in rows]))}
+                "energy_mae": float(np.mean([r["energy_mae"] for r in rows])),
+                "energy_bias": float(np.mean(bias))}
 
 
 def _length(path: str) -> int:
