@@ -6,6 +6,7 @@ aspirin at 600 K, ethanol at 650 K (PBE/def2-SVP for ethanol-pbe, GFN2-xTB for m
 and for the polymer models the two held-out families (all their frames).
 
     python bench/accuracy.py [--models aspirin-gfn2 ...] [--max-frames 500] [--json FILE]
+    python bench/accuracy.py --models runs/x/best.pt --sets-of polymers-gfn2   # a retrained checkpoint
 """
 
 from __future__ import annotations
@@ -50,11 +51,13 @@ def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
     return sets
 
 
-def evaluate(name: str, max_frames: int | None) -> list[dict]:
+def evaluate(name: str, max_frames: int | None, sets_of: str | None = None) -> list[dict]:
+    """Rows of one model (a shipped name or a checkpoint path): its test split, and the extra
+    sets of ``sets_of`` (default: of ``name``), so a retrained checkpoint meets the same frames."""
     model = load_model(name, dtype="float64")
     rows = []
     sets = test_sets(model)
-    for label, patterns in EXTRA.get(name, {}).items():
+    for label, patterns in EXTRA.get(sets_of or name, {}).items():
         sets[label] = [(p, None) for pat in patterns for p in sorted(glob.glob(str(ROOT / pat)))]
     for label, parts in sets.items():
         per_file = {}
@@ -80,6 +83,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: every shipped model")
     parser.add_argument("--max-frames", type=int, default=None, help="first N frames of each file's set")
     parser.add_argument("--per-file", action="store_true", help="also print each file's row")
+    parser.add_argument("--sets-of", default=None,
+                        help="evaluate checkpoints given by path on this shipped model's extra sets too")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -90,7 +95,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     rows = []
     for name in names:
-        for row in evaluate(name, args.max_frames):
+        for row in evaluate(name, args.max_frames, args.sets_of):
             rows.append(row)
             print(f"| {name} | {row['set']} | {row['frames']} | {row['force_mae']:.1f} | {row['energy_mae']:.1f} | "
                   f"{row['energy_per_atom_mae']:.2f} |", flush=True)

@@ -1,0 +1,30 @@
+"""The training configs shipped beside the models and in the docs load, and the CPU retraining
+configs of the polymer models keep their shipped counterparts' data and split, so that a
+retrained checkpoint's test frames and held-out families are the ones the docs compare."""
+
+from pathlib import Path
+
+import pytest
+
+from equipot.train.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "equipot" / "models").glob("*.yaml")) + sorted((ROOT / "docs" / "train").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_training_config_loads(path):
+    config = TrainConfig.from_yaml(path)
+    assert config.data, path
+    assert abs(config.train_size + config.val_size + config.test_size - 1.0) < 1e-9 or config.train_size > 1
+
+
+@pytest.mark.parametrize("name", ["polymers-gfn2", "polymers-gfn2-fo"])
+def test_cpu_retraining_keeps_the_shipped_split(name):
+    shipped = TrainConfig.from_yaml(ROOT / "equipot" / "models" / f"{name}.yaml")
+    cpu = TrainConfig.from_yaml(ROOT / "docs" / "train" / f"{name}-cpu.yaml")
+    assert cpu.data == shipped.data
+    assert not any("pmma" in d or "pva" in d for d in cpu.data)  # the held-out families stay out
+    for key in ("train_size", "val_size", "test_size", "split_seed", "force_only"):
+        assert getattr(cpu, key) == getattr(shipped, key), key
+    assert cpu.out != shipped.out  # a retraining run does not overwrite the shipped model's run folder
