@@ -52,12 +52,13 @@ def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
 
 
 def evaluate(name: str, max_frames: int | None, sets_of: str | None = None) -> list[dict]:
-    """Rows of one model (a shipped name or a checkpoint path): its test split, and the extra
-    sets of ``sets_of`` (default: of ``name``), so a retrained checkpoint meets the same frames."""
+    """Rows of one model (a shipped name or a checkpoint path): its test split, and its extra
+    sets; a model without its own (a checkpoint path) takes those of the shipped ``sets_of``, so
+    a retrained checkpoint meets the same held-out frames."""
     model = load_model(name, dtype="float64")
     rows = []
     sets = test_sets(model)
-    for label, patterns in EXTRA.get(sets_of or name, {}).items():
+    for label, patterns in EXTRA.get(name, EXTRA.get(sets_of, {})).items():
         sets[label] = [(p, None) for pat in patterns for p in sorted(glob.glob(str(ROOT / pat)))]
     for label, parts in sets.items():
         per_file = {}
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--max-frames", type=int, default=None, help="first N frames of each file's set")
     parser.add_argument("--per-file", action="store_true", help="also print each file's row")
     parser.add_argument("--sets-of", default=None,
-                        help="evaluate checkpoints given by path on this shipped model's extra sets too")
+                        help="checkpoints given by path are also evaluated on this shipped model's extra sets")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
