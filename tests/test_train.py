@@ -181,6 +181,29 @@ def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
     trainer.fit()
     assert trainer.epoch == 1 and trainer.epochs == 1 and len(trainer.history) == 1
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
+    resumed = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=1e-6, min_lr=1e-5),
+                      resume=True)  # the shortened schedule comes back with the run
+    assert resumed.epochs == 1 and resumed.schedule.total == resumed.steps_per_epoch
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
+
+
+def test_warmup_cosine_schedule():
+    """Linear warm-up to the base rate, half a cosine down to the floor at ``total``, then flat;
+    a resized run follows its new length; without the cosine the factor stays 1."""
+    from equipot.train.schedule import WarmupCosine
+
+    schedule = WarmupCosine(warmup=10, total=110, floor=0.01)
+    assert schedule(0) == pytest.approx(0.1) and schedule(9) == pytest.approx(1.0)
+    assert schedule(10) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.505)  # half-way: the mean of 1 and the floor
+    assert schedule(110) == pytest.approx(0.01) and schedule(500) == pytest.approx(0.01)
+    schedule.total = 60
+    assert schedule(35) == pytest.approx(0.505) and schedule(60) == pytest.approx(0.01)
+    assert WarmupCosine(10, 110, 0.01, cosine=False)(80) == 1.0
+    with pytest.raises(ValueError, match="warmup"):
+        WarmupCosine(0, 10, 0.1)
+    with pytest.raises(ValueError, match="min_lr"):
+        WarmupCosine(1, 10, 2.0)
 
 
 def test_time_budget_ignores_a_slow_first_epoch_and_can_lengthen(morse_store, tmp_path):

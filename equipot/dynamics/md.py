@@ -127,32 +127,14 @@ def _restarts(restart_every, restart_path, resume, report: Path | None) -> _Rest
 
 
 def run_md(
-    atoms: Atoms,
-    *,
-    ensemble: str = "nvt",
-    temperature_K: float,
-    timestep_fs: float = 0.5,
-    friction_per_fs: float = 0.01,
-    thermostat_time_fs: float = 100.0,
-    steps: int | None = None,
-    duration_ps: float | None = None,
-    seed: int = 0,
-    traj_path: str | Path | None = None,
-    traj_every: int = 10,
-    log_path: str | Path | None = None,
-    log_every: int = 10,
-    monitors: Sequence | None = None,
-    check_every: int = 10,
-    progress: bool = True,
-    fix_com: bool = True,
-    init_velocities: bool = True,
-    exact_temperature: bool = True,
-    report_dir: str | Path | None = None,
-    reference=None,
-    max_wall_s: float | None = None,
-    restart_every: int | None = None,
-    restart_path: str | Path | None = None,
-    resume: bool = False,
+    atoms: Atoms, *, ensemble: str = "nvt", temperature_K: float, timestep_fs: float = 0.5,
+    friction_per_fs: float = 0.01, thermostat_time_fs: float = 100.0,
+    steps: int | None = None, duration_ps: float | None = None, seed: int = 0,
+    traj_path: str | Path | None = None, traj_every: int = 10, log_path: str | Path | None = None,
+    log_every: int = 10, monitors: Sequence | None = None, check_every: int = 10, progress: bool = True,
+    fix_com: bool = True, init_velocities: bool = True, exact_temperature: bool = True,
+    report_dir: str | Path | None = None, reference=None, max_wall_s: float | None = None,
+    restart_every: int | None = None, restart_path: str | Path | None = None, resume: bool = False,
 ) -> MDResult:
     """Run MD on ``atoms`` (calculator attached) for ``steps`` or ``duration_ps``, or until a
     monitor (``default_monitors`` when None; ``[]`` for none) reports a failure.
@@ -220,7 +202,14 @@ def run_md(
                     check_every=check_every, log_every=log_every, traj_every=traj_every,
                     resumed_at_step=restarts.resumed.step if restarts.resumed else None)
     result = _result(settings, failure, wall, rows, loop.paths)
-    if reference is not None and traj_path is not None and step > 0:
+    _finish(result, settings, rows, report, traj_path, reference)
+    return result
+
+
+def _finish(result: MDResult, settings: dict, rows, report: Path | None, traj_path, reference) -> None:
+    """The h(r) error against ``reference`` (when there is one and a trajectory to compare)
+    and the report files in ``report``."""
+    if reference is not None and traj_path is not None and result.steps_done > 0:
         from equipot.dynamics.analysis import distance_histogram_error
         from equipot.data.readers import load_positions
 
@@ -229,7 +218,6 @@ def run_md(
         from equipot.dynamics.report import write_report
 
         write_report(report, settings, result, rows, traj_path=traj_path, reference=reference)
-    return result
 
 
 def _check_arguments(atoms: Atoms, ensemble: str, temperature_K: float, intervals: dict[str, int]) -> None:

@@ -39,6 +39,7 @@ from equipot.train import distributed as ddp
 from equipot.train.config import TrainConfig
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
+from equipot.train.schedule import WarmupCosine
 
 
 def _seed_everything(seed: int) -> None:
@@ -61,20 +62,10 @@ class Trainer:
 
         model_cfg = dict(c.model)
         preset = model_cfg.pop("preset", "small")
-        # one split per file (sizes apply to each), saved next to it
-        self.data_paths = expand_data_paths(c.data)
-        self.splits = {}
-        for path in self.data_paths:
-            with FrameStore(path) as store:
-                n_frames = len(store)
-            self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
-                                                                     "test": c.test_size}, seed=c.split_seed)
         species = model_cfg.pop("species", None)
         pretrained = _pretrained(c.init_from) if c.init_from else None
         cutoff = pretrained.cutoff if pretrained else EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
-        self.train_set, self.val_set = (
-            ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
-            for name in ("train", "val"))
+        self._load_data(cutoff)
         species = species or species_in(self.train_set)
         unknown = sorted(set(species) - set(pretrained.species)) if pretrained else []
         if unknown:
@@ -88,52 +79,64 @@ class Trainer:
         if not (self.has_energies or c.force_only):
             raise ValueError("some training frames have no energy: train with force_only: true, or label them")
         self._composition = (e0_species, counts, energies)
-        if pretrained:
-            self.model = pretrained
-            e0 = dict(zip(self.model.species, self.model.reference_energies.tolist()))
-        else:
-            # without energies (force-only on force labels alone) E0 stays as given, or zero
-            e0 = c.reference_energies or (least_squares_reference_energies(counts, energies, species)
-                                          if self.has_energies else {s: 0.0 for s in species})
-            model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
-            self.model = Potential(EquiformerConfig.preset(preset, species=species, **model_cfg))
-            self.model.set_reference_energies(e0)
-            self.model.scale.fill_(stats["force_rms"])
-        self.stats = {**stats, "reference_energies": e0}
+        self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
+        self.stats = {**stats, "reference_energies": dict(zip(self.model.species, self.model.reference_energies.tolist()))}
         self.model.to(device=self.device, dtype=self.dtype)
         if ddp.is_distributed():
             ddp.broadcast_parameters(self.model)
         self.ema = copy.deepcopy(self.model).eval()
-
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay, amsgrad=c.amsgrad
-        )
-        self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
-        self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
-        warmup = max(1, int(c.warmup_epochs * self.steps_per_epoch))
-        floor = c.min_lr / c.lr
-
-        def lr_factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            if c.scheduler == "cosine":
-                total = self.epochs * self.steps_per_epoch
-                progress = min(1.0, (step - warmup) / max(1, total - warmup))
-                return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-            return 1.0
-
-        if c.scheduler not in ("cosine", "plateau"):
-            raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
-        self._lr_factor = lr_factor
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor)
-        self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=10, min_lr=c.min_lr)
-                        if c.scheduler == "plateau" else None)
+        self._make_optimizer()
         self.epoch = 0
         self.best = float("inf")
         self.bad_epochs = 0
         self.history: list[dict[str, float]] = []
         if resume:
             self._load_state(self.out / "last.pt")
+
+    def _load_data(self, cutoff: float) -> None:
+        """One split per data file (the sizes apply to each file, saved next to it) and the
+        training and validation sets of all files together."""
+        c = self.config
+        self.data_paths = expand_data_paths(c.data)
+        self.splits = {}
+        for path in self.data_paths:
+            with FrameStore(path) as store:
+                n_frames = len(store)
+            self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
+                                                                     "test": c.test_size}, seed=c.split_seed)
+        self.train_set, self.val_set = (
+            ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
+            for name in ("train", "val"))
+
+    def _new_model(self, preset: str, model_cfg: dict, species: list[str], stats: dict) -> Potential:
+        """A fresh potential: E0 from ``reference_energies`` or a least-squares fit to the
+        training energies (zero without energies), force scale and neighbour count from the data."""
+        c = self.config
+        _, counts, energies = self._composition
+        e0 = c.reference_energies or (least_squares_reference_energies(counts, energies, species)
+                                      if self.has_energies else {s: 0.0 for s in species})
+        model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
+        model = Potential(EquiformerConfig.preset(preset, species=species, **model_cfg))
+        model.set_reference_energies(e0)
+        model.scale.fill_(stats["force_rms"])
+        return model
+
+    def _make_optimizer(self) -> None:
+        """AdamW with the warm-up + cosine schedule (``WarmupCosine``), or the warm-up then
+        halving on plateaus of the validation loss."""
+        c = self.config
+        if c.scheduler not in ("cosine", "plateau"):
+            raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay, amsgrad=c.amsgrad
+        )
+        self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
+        self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
+        self.schedule = WarmupCosine(max(1, int(c.warmup_epochs * self.steps_per_epoch)),
+                                     self.epochs * self.steps_per_epoch, c.min_lr / c.lr, cosine=c.scheduler == "cosine")
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
+        self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=10, min_lr=c.min_lr)
+                        if c.scheduler == "plateau" else None)
 
     # --- one epoch -----------------------------------------------------------------------
     def _batches(self, dataset: GraphDataset, shuffle: bool, epoch: int, split: bool = True):
@@ -274,6 +277,7 @@ class Trainer:
             self.plateau.load_state_dict(state["plateau"])
         self.epoch, self.best, self.bad_epochs = state["epoch"], state["best"], state["bad_epochs"]
         self.epochs = state.get("epochs", self.config.epochs)
+        self.schedule.total = self.epochs * self.steps_per_epoch
         self.history = list(state["history"])
         torch.set_rng_state(state["rng"]["torch"])
 
@@ -360,10 +364,11 @@ class Trainer:
             if self.is_main:
                 print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
             self.epochs = affordable
+            self.schedule.total = affordable * self.steps_per_epoch
             if self.plateau is None:  # the learning rate of the resized cosine, from now on
                 step = self.scheduler.last_epoch
                 for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-                    group["lr"] = base * self._lr_factor(step)
+                    group["lr"] = base * self.schedule(step)
 
 
 def _pretrained(spec: str) -> Potential:

@@ -1,0 +1,40 @@
+"""The learning-rate schedule: linear warm-up, then a cosine decay to a floor (or flat).
+
+As a factor of the base learning rate at optimizer step ``s``, with ``w`` warm-up steps,
+``T`` steps in the run and floor ``f = min_lr / lr``::
+
+    factor(s) = (s + 1) / w                                  s < w
+              = f + (1 - f) * (1 + cos(pi * p)) / 2          p = min(1, (s - w) / max(1, T - w))
+
+With ``cosine=False`` the factor stays 1 after the warm-up (the plateau scheduler then does
+the decay). ``total`` may be changed during a run: a time budget resizes the run, and the
+cosine follows from the current step on. A callable object rather than a closure, so
+``LambdaLR.state_dict()`` saves ``total`` with the rest of the scheduler.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class WarmupCosine:
+    """``factor(step)`` for ``torch.optim.lr_scheduler.LambdaLR``; see the module docstring."""
+
+    def __init__(self, warmup: int, total: int, floor: float, cosine: bool = True) -> None:
+        if warmup < 1:
+            raise ValueError(f"warmup must be at least one step, got {warmup}")
+        if cosine and not 0.0 <= floor <= 1.0:
+            raise ValueError(f"floor (min_lr / lr) must be in [0, 1], got {floor}")
+        self.warmup, self.total, self.floor, self.cosine = int(warmup), int(total), float(floor), bool(cosine)
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        if not self.cosine:
+            return 1.0
+        progress = min(1.0, (step - self.warmup) / max(1, self.total - self.warmup))
+        return self.floor + (1 - self.floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    def __repr__(self) -> str:
+        shape = f"cosine to {self.floor:g} at step {self.total}" if self.cosine else "flat"
+        return f"WarmupCosine(warm-up {self.warmup} steps, then {shape})"
