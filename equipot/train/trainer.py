@@ -361,7 +361,8 @@ class Trainer:
         # lengthen only in the first half of the budget: later, it would raise an annealed learning rate
         affordable = max(self.epoch, affordable if 2 * elapsed < total else min(affordable, self.epochs))
         if affordable != self.epochs:
-            if self.is_main:
+            # the first estimate always; the re-estimates only beside the per-epoch lines
+            if self.is_main and (len(epoch_seconds) == 1 or self.config.progress):
                 print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
             self.epochs = affordable
             self.schedule.total = affordable * self.steps_per_epoch
