@@ -187,6 +187,23 @@ def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
 
 
+def test_resumed_run_keeps_its_time_budget(morse_store, tmp_path, capsys):
+    """A budgeted run killed and resumed counts the epochs it already trained against its
+    budget: it does not start the budget again (which would lengthen the run and raise an
+    annealed learning rate), and says what fits even with the per-epoch lines off."""
+    settings = dict(epochs=50, time_limit_minutes=20, min_lr=1e-5)
+    Trainer(config(morse_store, tmp_path / "run", **settings)).fit(stop_after=2)
+    resumed = Trainer(config(morse_store, tmp_path / "run", **settings), resume=True)
+    assert resumed.epoch == 2
+    for row in resumed.history:  # as if each epoch had taken ten minutes: the budget is spent
+        row["seconds"] = 600.0
+    capsys.readouterr()
+    resumed.fit()
+    assert resumed.epoch == 3 and resumed.epochs == 3
+    assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
+    assert "time limit 20 min" in capsys.readouterr().out
+
+
 def test_warmup_cosine_schedule():
     """Linear warm-up to the base rate, half a cosine down to the floor at ``total``, then flat;
     a resized run follows its new length; without the cosine the factor stays 1."""

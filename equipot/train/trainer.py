@@ -89,6 +89,7 @@ class Trainer:
         self.epoch = 0
         self.best = float("inf")
         self.bad_epochs = 0
+        self._budget_announced = False  # the time budget's first estimate is printed in any case
         self.history: list[dict[str, float]] = []
         if resume:
             self._load_state(self.out / "last.pt")
@@ -291,7 +292,9 @@ class Trainer:
         c = self.config
         log_path = self.out / "metrics.csv"
         writer_tb = _tensorboard(self.out) if (c.tensorboard and self.is_main) else None
-        start = time.perf_counter()
+        # a resumed run's budget counts the epochs it already trained
+        start = time.perf_counter() - sum(r["seconds"] for r in self.history)
+        self._budget_announced = False
         while self.epoch < (self.epochs if stop_after is None else min(self.epochs, stop_after)) \
                 and self.bad_epochs < c.patience:
             t0 = time.perf_counter()
@@ -347,7 +350,8 @@ class Trainer:
         the first once there are others (it also builds the neighbour lists, and a machine busy
         at the start would otherwise cut the whole run short), so the cosine schedule still
         reaches ``min_lr`` at the end of a budgeted run. A run may lengthen only in the first
-        half of its time budget; after that it may only shorten.
+        half of its time budget; after that it may only shorten. ``elapsed`` counts the epochs a
+        resumed run trained before, so resuming does not restart the budget.
         """
         total = self.config.time_limit_minutes * 60
         budget = total - elapsed
@@ -361,9 +365,10 @@ class Trainer:
         # lengthen only in the first half of the budget: later, it would raise an annealed learning rate
         affordable = max(self.epoch, affordable if 2 * elapsed < total else min(affordable, self.epochs))
         if affordable != self.epochs:
-            # the first estimate always; the re-estimates only beside the per-epoch lines
-            if self.is_main and (len(epoch_seconds) == 1 or self.config.progress):
+            # this process's first estimate always; the re-estimates only beside the per-epoch lines
+            if self.is_main and (not self._budget_announced or self.config.progress):
                 print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
+            self._budget_announced = True
             self.epochs = affordable
             self.schedule.total = affordable * self.steps_per_epoch
             if self.plateau is None:  # the learning rate of the resized cosine, from now on
