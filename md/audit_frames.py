@@ -94,6 +94,21 @@ def window_table(rows: list[dict], symbols: list[str], window_ps: float,
     return "\n".join(lines)
 
 
+def worst_frames(rows: list[dict], symbols: list[str], count: int) -> str:
+    """Markdown table of the ``count`` audited frames with the largest force MAE: the brief
+    excursions that a window's mean hides (its energy spread hints at them)."""
+    lines = ["| replica | time (ps) | E_model - E_GFN2 (eV) | force MAE (meV/Å) | closest heavy atoms > 2 bonds apart (Å) |",
+             "|---|---|---|---|---|"]
+    for r in sorted(rows, key=lambda r: -r["force_mae_meV_A"])[:count]:
+        contact = "none (no such pair)"
+        if r["closest_pair"]:
+            i, j = r["closest_pair"]
+            contact = f"{r['closest_contact_A']:.2f} ({symbols[i]}{i}-{symbols[j]}{j})"
+        lines.append(f"| {r['replica']} | {r['time_ps']:.2f} | {r['energy_offset_eV']:+.3f} | "
+                     f"{r['force_mae_meV_A']:.0f} | {contact} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("frames", help="extended XYZ (also .gz) with replica/time_fs in each frame's info")
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="frame store (.h5) of reference dynamics: report each contact's closest approach in it")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="write the per-frame rows here")
+    parser.add_argument("--worst", type=int, default=5, help="also list this many frames with the largest force error")
     args = parser.parse_args(argv)
     if args.every < 1:
         parser.error("--every must be at least 1")
@@ -130,6 +146,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{args.frames}: {len(rows)} of {len(frames)} frames, model {args.model} against GFN2-xTB (float64)\n")
     closest = reference_closest(args.reference, contact_pairs(frames[0])) if args.reference else None
     print(window_table(rows, frames[0].get_chemical_symbols(), args.window_ps, closest))
+    if args.worst > 0:
+        median = np.median([r["force_mae_meV_A"] for r in rows])
+        print(f"\nThe {min(args.worst, len(rows))} audited frames with the largest force MAE "
+              f"(median over all audited frames: {median:.0f} meV/Å):\n")
+        print(worst_frames(rows, frames[0].get_chemical_symbols(), args.worst))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

@@ -179,7 +179,13 @@ def test_frame_audit_compares_model_and_gfn2_and_finds_contacts(tmp_path, capsys
         by_hand = min(store.to_atoms(k).get_distance(3, 8) for k in range(0, len(store)))
     assert closest[(3, 8)] == pytest.approx(by_hand, abs=1e-9) and set(closest) == {(3, 8), (4, 7)}
     i, j = rows[1]["closest_pair"]
-    assert f"{start.get_chemical_symbols()[i]}{i}-{start.get_chemical_symbols()[j]}{j}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{start.get_chemical_symbols()[i]}{i}-{start.get_chemical_symbols()[j]}{j}" in out
+    # the worst-frames table lists the frames by force error, the larger first
+    worst = out.split("largest force MAE")[1].splitlines()
+    listed = [float(line.split("|")[2]) for line in worst if line.startswith("| 0 |")]
+    by_error = sorted(rows, key=lambda r: -r["force_mae_meV_A"])
+    assert listed == [pytest.approx(r["time_ps"], abs=0.005) for r in by_error]
 
 
 def test_replay_monitors_finds_when_each_criterion_would_fire(tmp_path):
