@@ -63,6 +63,14 @@ def reference_closest(store_path: str | Path, pairs: np.ndarray) -> dict[tuple[i
     return {(int(i), int(j)): float(d) for (i, j), d in zip(pairs, closest)}
 
 
+def _contact(row: dict, symbols: list[str]) -> str:
+    """An audited frame's closest contact as a table cell: distance and the pair, e.g. "2.38 (C1-O8)"."""
+    if not row["closest_pair"]:
+        return "none (no such pair)"
+    i, j = row["closest_pair"]
+    return f"{row['closest_contact_A']:.2f} ({symbols[i]}{i}-{symbols[j]}{j})"
+
+
 def window_table(rows: list[dict], symbols: list[str], window_ps: float,
                  reference_closest: dict[tuple[int, int], float] | None = None) -> str:
     """Markdown table of the rows grouped by replica and time window. The GFN2-xTB energy is
@@ -81,12 +89,9 @@ def window_table(rows: list[dict], symbols: list[str], window_ps: float,
             ref = np.mean([r["reference_energy_eV"] for r in sel])
             base = ref if base is None else base
             low = min(sel, key=lambda r: r["closest_contact_A"])
-            contact = "none (no such pair)"
-            if low["closest_pair"]:
-                i, j = low["closest_pair"]
-                contact = f"{low['closest_contact_A']:.2f} ({symbols[i]}{i}-{symbols[j]}{j})"
-                if reference_closest:
-                    contact += f"; reference trajectory >= {reference_closest[(i, j)]:.2f}"
+            contact = _contact(low, symbols)
+            if low["closest_pair"] and reference_closest:
+                contact += f"; reference trajectory >= {reference_closest[tuple(low['closest_pair'])]:.2f}"
             lines.append(f"| {rep} | {w * window_ps:.1f}-{(w + 1) * window_ps:.1f} | {len(sel)} | "
                          f"{ref - base:+.3f} | {off.mean():+.3f} ± {off.std():.3f} | "
                          f"{np.mean([r['force_mae_meV_A'] for r in sel]):.0f} | "
@@ -100,12 +105,8 @@ def worst_frames(rows: list[dict], symbols: list[str], count: int) -> str:
     lines = ["| replica | time (ps) | E_model - E_GFN2 (eV) | force MAE (meV/Å) | closest heavy atoms > 2 bonds apart (Å) |",
              "|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -r["force_mae_meV_A"])[:count]:
-        contact = "none (no such pair)"
-        if r["closest_pair"]:
-            i, j = r["closest_pair"]
-            contact = f"{r['closest_contact_A']:.2f} ({symbols[i]}{i}-{symbols[j]}{j})"
         lines.append(f"| {r['replica']} | {r['time_ps']:.2f} | {r['energy_offset_eV']:+.3f} | "
-                     f"{r['force_mae_meV_A']:.0f} | {contact} |")
+                     f"{r['force_mae_meV_A']:.0f} | {_contact(r, symbols)} |")
     return "\n".join(lines)
 
 
