@@ -298,3 +298,67 @@ def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
     with pytest.raises(ValueError, match=r"not \['N'\]"):
         Trainer(config(tmp_path / "mecn.h5", tmp_path / "mecn", train_size=8, val_size=2, test_size=2,
                        init_from=str(tmp_path / "base" / "best.pt")))
+
+
+def test_weight_decay_shrinks_matrices_and_spares_biases_and_norms(tiny_model):
+    """With zero gradients an AdamW step is the decay alone: every matrix shrinks by
+    ``1 - lr * weight_decay``, the one-dimensional parameters (biases, norm scales, Bessel
+    frequencies) do not move; the two groups hold every trainable parameter once."""
+    from equipot.train.optim import decay_groups
+
+    groups = decay_groups(tiny_model, 0.1)
+    assert sum(len(g["params"]) for g in groups) == sum(1 for p in tiny_model.parameters() if p.requires_grad)
+    assert groups[0]["params"] and groups[1]["params"]
+    assert all(p.ndim >= 2 for p in groups[0]["params"]) and all(p.ndim < 2 for p in groups[1]["params"])
+    before = [p.detach().clone() for p in tiny_model.parameters()]
+    optimizer = torch.optim.AdamW(groups, lr=0.01)
+    for p in tiny_model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for p, p0 in zip(tiny_model.parameters(), before):
+        expected = p0 * (1 - 0.01 * 0.1) if p.ndim >= 2 else p0
+        torch.testing.assert_close(p.detach(), expected, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        decay_groups(tiny_model, -1.0)
+
+
+def test_numbers_written_without_a_decimal_point_are_numbers(tmp_path):
+    """YAML reads ``5e-3`` as a string; the config turns it into the number a user meant, in a
+    file and in ``--set`` overrides, and says which field is wrong when it is no number."""
+    path = tmp_path / "run.yaml"
+    path.write_text("data: x.h5\nlr: 5e-3\nweight_decay: 1e-6\nepochs: 1e2\n")
+    cfg = TrainConfig.from_yaml(path, overrides={"min_lr": "2e-5", "time_limit_minutes": "30"})
+    assert (cfg.lr, cfg.weight_decay, cfg.min_lr, cfg.time_limit_minutes) == (5e-3, 1e-6, 2e-5, 30.0)
+    assert cfg.epochs == 100 and isinstance(cfg.epochs, int)
+    with pytest.raises(ValueError, match="'lr' must be a number"):
+        TrainConfig.from_dict({"data": "x.h5", "lr": "fast"})
+    with pytest.raises(ValueError, match="'epochs' must be an integer"):
+        TrainConfig.from_dict({"data": "x.h5", "epochs": "2.5"})
+
+
+def test_a_one_group_optimizer_state_resumes_in_the_decay_groups(tiny_model):
+    """``last.pt`` of a run whose AdamW held every parameter in one group loads into the
+    matrix/1-D groups: each parameter keeps its own Adam moments and step, the learning rate
+    is the saved one, the weight decay of each group the new one."""
+    from equipot.train.optim import decay_groups, load_grouped_state
+
+    torch.manual_seed(0)
+    old = torch.optim.AdamW(tiny_model.parameters(), lr=0.01, weight_decay=0.1)
+    for _ in range(2):
+        for p in tiny_model.parameters():
+            p.grad = torch.randn_like(p)
+        old.step()
+    old.param_groups[0]["lr"] = 0.003  # as a schedule leaves it
+    saved = old.state_dict()
+    new = torch.optim.AdamW(decay_groups(tiny_model, 0.02), lr=0.01)
+    load_grouped_state(new, tiny_model, saved)
+    assert [g["lr"] for g in new.param_groups] == [0.003, 0.003]
+    assert [g["weight_decay"] for g in new.param_groups] == [0.02, 0.0]
+    for p in tiny_model.parameters():
+        torch.testing.assert_close(new.state[p]["exp_avg"], old.state[p]["exp_avg"], rtol=0, atol=0)
+        torch.testing.assert_close(new.state[p]["exp_avg_sq"], old.state[p]["exp_avg_sq"], rtol=0, atol=0)
+        assert float(new.state[p]["step"]) == 2.0
+    two_groups = new.state_dict()
+    again = torch.optim.AdamW(decay_groups(tiny_model, 0.02), lr=0.01)
+    load_grouped_state(again, tiny_model, two_groups)
+    assert again.state_dict()["state"].keys() == two_groups["state"].keys()

@@ -4,7 +4,8 @@ Config fields (YAML keys, all of ``TrainConfig``):
     data: frame store (.h5), a glob pattern, or a list of them; train_size/val_size/test_size:
     frame counts or fractions, applied to each file; split_seed. model: ``preset``
     (small | medium | md17) plus any ``EquiformerConfig`` field.
-    epochs, batch_size (global, frames), lr, min_lr, weight_decay, amsgrad (AdamW's AMSGrad
+    epochs, batch_size (global, frames), lr, min_lr, weight_decay (AdamW's, on weight matrices
+    only: ``equipot.train.optim``), amsgrad (AdamW's AMSGrad
     variant, MACE's choice), warmup_epochs,
     scheduler (cosine | plateau), energy_weight ((eV/atom)^-2), force_weight ((eV/Å)^-2),
     loss (mse | huber), huber_delta, force_only (loss on forces alone; E0 refitted on the
@@ -70,7 +71,7 @@ class TrainConfig:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**{f.name: _number(f, data[f.name]) for f in fields(cls) if f.name in data})
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
@@ -78,3 +79,24 @@ class TrainConfig:
         import yaml
 
         return cls.from_dict({**(yaml.safe_load(Path(path).read_text()) or {}), **(overrides or {})})
+
+
+_NUMBER_TYPES = {"float": float, "float | None": float, "int": int, "int | None": int}
+
+
+def _number(f, value: Any) -> Any:
+    """A numeric field's value as a number. YAML reads ``5e-3`` (no decimal point) as the
+    string "5e-3", in config files and in ``--set`` alike; such strings are converted here,
+    and a string that is no number is a clear error, not a crash deep in the optimizer."""
+    kind = _NUMBER_TYPES.get(str(f.type))
+    if kind is None or not isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"training config {f.name!r} must be a number, got {value!r}") from None
+    if kind is int:
+        if not number.is_integer():
+            raise ValueError(f"training config {f.name!r} must be an integer, got {value!r}")
+        return int(number)
+    return number

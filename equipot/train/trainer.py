@@ -39,6 +39,7 @@ from equipot.train import distributed as ddp
 from equipot.train.config import TrainConfig
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
+from equipot.train.optim import decay_groups, load_grouped_state
 from equipot.train.schedule import WarmupCosine
 
 
@@ -123,14 +124,13 @@ class Trainer:
         return model
 
     def _make_optimizer(self) -> None:
-        """AdamW with the warm-up + cosine schedule (``WarmupCosine``), or the warm-up then
-        halving on plateaus of the validation loss."""
+        """AdamW (weight decay on the weight matrices only, ``decay_groups``) with the warm-up +
+        cosine schedule (``WarmupCosine``), or the warm-up then halving on plateaus of the
+        validation loss."""
         c = self.config
         if c.scheduler not in ("cosine", "plateau"):
             raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=c.lr, weight_decay=c.weight_decay, amsgrad=c.amsgrad
-        )
+        self.optimizer = torch.optim.AdamW(decay_groups(self.model, c.weight_decay), lr=c.lr, amsgrad=c.amsgrad)
         self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
         self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
         self.schedule = WarmupCosine(max(1, int(c.warmup_epochs * self.steps_per_epoch)),
@@ -272,7 +272,7 @@ class Trainer:
         self.ema.load_state_dict(data["state_dict"])
         self.model.to(self.device, self.dtype)
         self.ema.to(self.device, self.dtype)
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_grouped_state(self.optimizer, self.model, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.plateau and state["plateau"]:
             self.plateau.load_state_dict(state["plateau"])
