@@ -362,3 +362,35 @@ def test_a_one_group_optimizer_state_resumes_in_the_decay_groups(tiny_model):
     again = torch.optim.AdamW(decay_groups(tiny_model, 0.02), lr=0.01)
     load_grouped_state(again, tiny_model, two_groups)
     assert again.state_dict()["state"].keys() == two_groups["state"].keys()
+
+
+@pytest.mark.parametrize("scheduler", ["cosine", "plateau"])
+def test_a_one_group_last_pt_resumes_exactly(morse_store, tmp_path, scheduler):
+    """A ``last.pt`` whose optimizer and schedulers were saved for one parameter group (every
+    parameter decayed alike) resumes into the matrix/1-D groups and continues as the run that
+    was never stopped: same weights, both groups on the schedule."""
+    from equipot.train.optim import decay_groups
+
+    settings = dict(scheduler=scheduler, weight_decay=1e-2)
+    straight = Trainer(config(morse_store, tmp_path / "a", **settings))
+    straight.fit()
+    first = Trainer(config(morse_store, tmp_path / "b", **settings))
+    first.fit(stop_after=2)
+    raw = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    state = raw["training_state"]
+    index = {id(p): i for i, p in enumerate(first.model.parameters())}
+    grouped = [p for g in decay_groups(first.model, 1e-2) for p in g["params"]]
+    saved = state["optimizer"]
+    state["optimizer"] = {
+        "state": {index[id(p)]: saved["state"][k] for k, p in enumerate(grouped) if k in saved["state"]},
+        "param_groups": [{**saved["param_groups"][0], "params": list(range(len(grouped)))}],
+    }
+    for key in ("scheduler", "plateau"):
+        if state[key] is not None:
+            state[key] = {k: v[:1] if isinstance(v, list) else v for k, v in state[key].items()}
+    torch.save(raw, tmp_path / "b" / "last.pt")
+    resumed = Trainer(config(morse_store, tmp_path / "b", **settings), resume=True)
+    resumed.fit()
+    for (name, p), q in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert [g["lr"] for g in resumed.optimizer.param_groups] == [g["lr"] for g in straight.optimizer.param_groups]

@@ -64,3 +64,14 @@ def load_grouped_state(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
         hyper = {k: v for k, v in saved.items() if k not in ("params", "weight_decay")}
         groups.append({**hyper, "weight_decay": group["weight_decay"], "params": ids})
     optimizer.load_state_dict({"state": moments, "param_groups": groups})
+
+
+def per_group(scheduler_state: dict, groups: int) -> dict:
+    """A learning-rate scheduler's saved state for an optimizer of ``groups`` groups.
+
+    Schedulers keep one entry per parameter group in lists (``base_lrs``, ``_last_lr``,
+    ``lr_lambdas``, ``min_lrs``); a state saved for one group (with ``load_grouped_state``'s
+    one-group optimizer states) has one entry, repeated here for every group, since both groups
+    of ``decay_groups`` follow one schedule. A state saved for ``groups`` groups is unchanged.
+    """
+    return {k: v * groups if isinstance(v, list) and len(v) == 1 else v for k, v in scheduler_state.items()}

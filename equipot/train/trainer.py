@@ -39,7 +39,7 @@ from equipot.train import distributed as ddp
 from equipot.train.config import TrainConfig
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
-from equipot.train.optim import decay_groups, load_grouped_state
+from equipot.train.optim import decay_groups, load_grouped_state, per_group
 from equipot.train.schedule import WarmupCosine
 
 
@@ -273,9 +273,10 @@ class Trainer:
         self.model.to(self.device, self.dtype)
         self.ema.to(self.device, self.dtype)
         load_grouped_state(self.optimizer, self.model, state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        groups = len(self.optimizer.param_groups)
+        self.scheduler.load_state_dict(per_group(state["scheduler"], groups))
         if self.plateau and state["plateau"]:
-            self.plateau.load_state_dict(state["plateau"])
+            self.plateau.load_state_dict(per_group(state["plateau"], groups))
         self.epoch, self.best, self.bad_epochs = state["epoch"], state["best"], state["bad_epochs"]
         self.epochs = state.get("epochs", self.config.epochs)
         self.schedule.total = self.epochs * self.steps_per_epoch
