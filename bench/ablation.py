@@ -54,6 +54,7 @@ VARIANTS: dict[str, dict] = {
     "no_l2": {"model": {"irreps_node": "64x0e+16x1o"}},
     "lr2e-3_bs2": {"lr": 2e-3, "batch_size": 2},
     "bs2": {"batch_size": 2},
+    "bs8": {"batch_size": 8},
     "wide_l1": {"model": {"irreps_node": "128x0e+32x1o"}},
     "cutoff4": {"model": {"cutoff": 4.0}},
     "cutoff6": {"model": {"cutoff": 6.0}},

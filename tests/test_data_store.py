@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from equipot.data.splits import load_or_make_splits, make_splits, splits_path
+from equipot.data.splits import grown_splits, load_or_make_splits, make_splits, splits_path
 from equipot.data.store import Frame, FrameStore
 
 
@@ -120,6 +120,30 @@ def test_trajectory_positions_equals_frame_by_frame_and_refuses_mixed_stores(tmp
         store.append([traj[0], swapped])
         with pytest.raises(ValueError, match="different systems"):
             store.trajectory_positions()
+
+
+def test_a_grown_split_keeps_every_frames_assignment():
+    sizes = {"train": 0.8, "val": 0.2, "test": 0.0}
+    first = make_splits(50, sizes, seed=1)
+    assert all(np.array_equal(grown_splits(50, sizes, 1, ())[k], first[k]) for k in sizes)
+    second = grown_splits(70, sizes, 1, [50])
+    third = grown_splits(80, sizes, 1, [50, 70, 70])  # a round that added nothing
+    for earlier, later, n in ((first, second, 50), (second, third, 70)):
+        for k in sizes:  # the frames that were there keep their split
+            assert np.array_equal(later[k][later[k] < n], earlier[k])
+    # the appended frames are split in the same fractions among themselves, all of them used
+    new = {k: second[k][second[k] >= 50] for k in sizes}
+    assert [len(new[k]) for k in sizes] == [16, 4, 0]
+    assert sorted(np.concatenate(list(third.values()))) == list(range(80))
+    # a plain split of all 70 frames would move frames between train and val
+    plain = make_splits(70, sizes, seed=1)
+    assert not np.array_equal(plain["val"][plain["val"] < 50], first["val"])
+    with pytest.raises(ValueError, match="fractional sizes"):
+        grown_splits(70, {"train": 40, "val": 10}, 1, [50])
+    with pytest.raises(ValueError, match="must not decrease"):
+        grown_splits(70, sizes, 1, [60, 50])
+    with pytest.raises(ValueError, match="must not decrease"):
+        grown_splits(40, sizes, 1, [50])
 
 
 def test_splits_disjoint_reproducible_and_saved(tmp_path):

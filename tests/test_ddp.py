@@ -72,3 +72,42 @@ def test_two_gloo_processes_equal_single_process(store, tmp_path):
             bad.append((name, float((q - p).abs().max())))
     assert not bad, bad
     assert ddp_last["training_state"]["epoch"] == 1
+    # validation frames shared out over the ranks and merged: the metrics of the whole set
+    mine, theirs = ddp_last["training_state"]["history"][-1], single.history[-1]
+    for key in ("val_loss", "val_force_mae", "val_energy_rmse"):
+        assert mine[key] == pytest.approx(theirs[key], rel=1e-4), key
+
+
+def test_train_procs_launches_data_parallel_processes(store, tmp_path):
+    """``equipot train CONFIG --procs 2`` runs two processes that train as one would."""
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    import yaml
+
+    from equipot.train import Trainer
+
+    single = Trainer(_config(store, tmp_path / "single"))
+    single.fit()
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(asdict(_config(store, tmp_path / "procs"))))
+    done = subprocess.run([sys.executable, "-m", "equipot", "train", str(config), "--procs", "2",
+                           "--set", "num_threads=2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("best epoch 1") == 1, done.stdout  # one report, from rank 0
+    last = torch.load(tmp_path / "procs" / "last.pt", weights_only=True)
+    assert last["metadata"]["train_config"]["num_threads"] == 1  # two threads shared out over two
+    state = last["training_state"]
+    for name, p in single.model.state_dict().items():
+        if name != "network.head.linear_out.bias":  # rounding noise, see the test above
+            assert torch.allclose(state["model"][name], p, rtol=1e-4, atol=1e-6), name
+
+
+def test_train_procs_must_be_positive(store, tmp_path, capsys):
+    from equipot.cli import main
+
+    config = tmp_path / "run.yaml"
+    config.write_text(f"data: {store}\nout: {tmp_path / 'out'}\n")
+    assert main(["train", str(config), "--procs", "0"]) == 1
+    assert "--procs must be at least 1" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def read_store(path):
 
 def test_a_loop_selects_labels_appends_and_fine_tunes(water_setup):
     tmp = water_setup
-    state = ActiveLearner(config(tmp, "run")).run(progress=False)
+    state = ActiveLearner(config(tmp, "run", keep_splits=True)).run(progress=False)
     assert [r["labelled"] for r in state["rounds"]] == [3, 2]  # the budget of 5 caps round 1 at 2
     assert state["finished"] and state["stopped_because"] == "max_rounds reached"
     frames, prov = read_store(tmp / "run" / "data.h5")
@@ -153,6 +153,16 @@ def test_a_loop_selects_labels_appends_and_fine_tunes(water_setup):
     tuned = read_checkpoint(tmp / "run" / "round_1" / "model_0" / "best.pt")["metadata"]
     assert tuned["init_from"] == str(tmp / "run" / "round_0" / "model_0" / "best.pt")
     assert tuned["train_frames"] > read_checkpoint(tmp / "run" / "round_0" / "model_0" / "best.pt")["metadata"]["train_frames"]
+    # keep_splits: each committee keeps the split its parent had and splits the new frames alone:
+    # no fine-tuned model validates on a frame its parent trained on
+    from equipot.data.splits import training_splits
+
+    parent = training_splits(read_checkpoint(tmp / "run" / "round_0" / "model_0" / "best.pt")["metadata"], 12)
+    child = training_splits(tuned, 15)
+    last = training_splits(read_checkpoint(tmp / "run" / "round_2" / "model_0" / "best.pt")["metadata"], 17)
+    for earlier, later, n in ((parent, child, 12), (child, last, 15)):
+        assert not set(later["val"].tolist()) & set(earlier["train"].tolist())
+        assert np.array_equal(later["train"][later["train"] < n], earlier["train"])
     assert state["rounds"][0]["test"]["force_mae"] > 0
     for test in (state["rounds"][0]["test"], state["final_test"]):
         assert abs(test["energy_bias"]) <= test["energy_mae"]  # |mean error| <= mean |error|

@@ -70,6 +70,25 @@ def test_metrics_by_hand():
     assert m["force_mae"] == pytest.approx(3.0) and m["force_rmse"] == pytest.approx(3.0)
 
 
+def test_merged_evaluations_equal_the_whole_set():
+    from equipot.train.metrics import error_metrics, merge_evaluations
+
+    rng = np.random.default_rng(0)
+    n_atoms = np.array([3, 5, 4, 2])
+    arrays = (rng.normal(size=4), rng.normal(size=4), rng.normal(size=(14, 3)), rng.normal(size=(14, 3)), n_atoms)
+    whole = error_metrics(*arrays)
+    # frames 0-1 (8 atoms) on one rank, 2-3 on another, and an empty slice, with their mean losses
+    e, e_ref, f, f_ref = arrays[:4]
+    merged = merge_evaluations([
+        {"arrays": (e[:2], e_ref[:2], f[:8], f_ref[:8], n_atoms[:2]), "loss": 1.0},
+        {"arrays": (e[2:], e_ref[2:], f[8:], f_ref[8:], n_atoms[2:]), "loss": 4.0},
+        {"arrays": (np.zeros(0), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0)), "loss": 0.0},
+    ])
+    for key, value in whole.items():
+        assert merged[key] == pytest.approx(value, rel=1e-12), key
+    assert merged["loss"] == pytest.approx(2.5)  # mean over the four structures
+
+
 def test_least_squares_reference_energies(tmp_path):
     """Frames with varying composition and energies sum(E0[z]) recover E0 exactly."""
     from ase import Atoms
@@ -202,6 +221,17 @@ def test_resumed_run_keeps_its_time_budget(morse_store, tmp_path, capsys):
     assert resumed.epoch == 3 and resumed.epochs == 3
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
     assert "time limit 20 min" in capsys.readouterr().out
+
+
+def test_epochs_in_budget_leaves_out_the_first_epoch_and_caps():
+    from equipot.train.schedule import epochs_in_budget
+
+    # a slow first epoch (neighbour lists) is not the estimate: 10 s each, 95 s left -> 9 more
+    assert epochs_in_budget(95.0, [60.0, 10.0, 10.0], epoch=3, max_epochs=100) == 12
+    # the mean of the last three only
+    assert epochs_in_budget(100.0, [60.0, 50.0, 20.0, 20.0, 20.0], epoch=5, max_epochs=100) == 10
+    assert epochs_in_budget(1000.0, [10.0], epoch=1, max_epochs=20) == 20  # never past max_epochs
+    assert epochs_in_budget(-5.0, [10.0, 10.0], epoch=2, max_epochs=20) == 2  # over budget: stop here
 
 
 def test_warmup_cosine_schedule():

@@ -31,6 +31,29 @@ def make_splits(n_frames: int, sizes: dict[str, int | float], seed: int) -> dict
     return out
 
 
+def grown_splits(n_frames: int, sizes: dict[str, int | float], seed: int,
+                 stages: list[int] | tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    """``make_splits`` of a store that grew: no frame changes split as frames are appended.
+
+    ``stages`` are the store's earlier lengths at which it was split (non-decreasing, at most
+    ``n_frames``). The first ``stages[0]`` frames keep ``make_splits(stages[0], sizes, seed)``;
+    the frames appended in each later stretch are split among themselves in the same
+    fractions (seed ``seed + j`` for the j-th stretch). Without ``stages`` this is
+    ``make_splits``. Fractions only: a count would not say how to split a stretch.
+    """
+    if not stages:
+        return make_splits(n_frames, sizes, seed)
+    edges = [int(x) for x in stages] + [int(n_frames)]
+    if any(b < a for a, b in zip(edges, edges[1:])) or edges[0] < 1:
+        raise ValueError(f"split stages {list(stages)} must not decrease nor exceed the {n_frames} frames")
+    if any(v >= 1 for v in sizes.values()):
+        raise ValueError(f"a split that grows with its store needs fractional sizes, got {sizes}")
+    parts = [make_splits(edges[0], sizes, seed)]
+    for j, (start, stop) in enumerate(zip(edges, edges[1:]), start=1):
+        parts.append({k: v + start for k, v in make_splits(stop - start, sizes, seed + j).items()})
+    return {k: np.concatenate([p[k] for p in parts]) for k in sizes}
+
+
 def splits_path(data_path: str | Path) -> Path:
     return Path(str(data_path) + ".splits.json")
 
@@ -51,16 +74,17 @@ def load_splits(path: str | Path) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in data.items()}
 
 
-def load_or_make_splits(data_path: str | Path, n_frames: int, sizes: dict[str, int | float], seed: int) -> dict[str, np.ndarray]:
-    """The splits for ``sizes`` and ``seed``, saved next to the data unless a different split
-    is already saved there (or the folder is read-only).
+def load_or_make_splits(data_path: str | Path, n_frames: int, sizes: dict[str, int | float], seed: int,
+                        stages: list[int] | tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    """The splits for ``sizes``, ``seed`` and ``stages`` (``grown_splits``), saved next to the
+    data unless a different split is already saved there (or the folder is read-only).
 
     A different saved split is left alone: another run on the same data made it, and
     ``equipot eval --split`` may still need it. Each checkpoint records its own split
     (sizes and seed in its training config), which ``equipot eval`` re-draws.
     """
     path = splits_path(data_path)
-    wanted = make_splits(n_frames, sizes, seed)
+    wanted = grown_splits(n_frames, sizes, seed, stages)
     if path.is_file():
         saved = load_splits(path)
         if set(saved) == set(wanted) and all(np.array_equal(saved[k], wanted[k]) for k in wanted):
@@ -82,4 +106,4 @@ def training_splits(metadata: dict, n_frames: int) -> dict[str, np.ndarray] | No
     if "split_seed" not in cfg:
         return None
     sizes = {"train": cfg["train_size"], "val": cfg["val_size"], "test": cfg["test_size"]}
-    return make_splits(n_frames, sizes, cfg["split_seed"])
+    return grown_splits(n_frames, sizes, cfg["split_seed"], cfg.get("split_stages") or ())

@@ -35,6 +35,10 @@ Fields (YAML keys, all of ``LearnConfig``):
         frame of the window, seeded by seed and round).
     max_rounds: exploration rounds at most; label_budget: labels at most over all rounds.
     test_data: held-out frames for the per-round error (optional).
+    keep_splits: keep every frame's train/validation assignment as the store grows, the labels
+    of each round split among themselves in the ``train`` fractions, so a fine-tuned committee
+    never validates on frames its parent trained on (``equipot.data.splits.grown_splits``);
+    false: each round draws a new split of the whole store.
     seed, dtype (of exploration and committee queries), num_threads.
 """
 
@@ -75,6 +79,7 @@ class LearnConfig:
     max_rounds: int = 5
     label_budget: int = 500
     test_data: str | None = None
+    keep_splits: bool = False
     seed: int = 0
     dtype: str = "float32"
     num_threads: int | None = None

@@ -165,7 +165,11 @@ class ActiveLearner:
             settings.update(c.finetune)
             settings["init_from"] = self.state["rounds"][k - 1]["models"][m]
         settings.update(data=str(self.store_path), out=str(folder), seed=c.seed + m)
-        # the store grew since the last split was drawn: the loop owns it, so the new split replaces it
+        # The store grew since the last split was drawn; the loop owns it, so the new split
+        # replaces the saved one. keep_splits: frames keep the split they had and the labels
+        # of each round are split among themselves.
+        if c.keep_splits:
+            settings["split_stages"] = [int(self.state["round_start"][str(j)]) for j in range(k)]
         splits_path(self.store_path).unlink(missing_ok=True)
         resume = (folder / "last.pt").is_file()
         trainer = Trainer(TrainConfig.from_dict(settings), resume=resume)

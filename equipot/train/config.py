@@ -2,7 +2,8 @@
 
 Config fields (YAML keys, all of ``TrainConfig``):
     data: frame store (.h5), a glob pattern, or a list of them; train_size/val_size/test_size:
-    frame counts or fractions, applied to each file; split_seed. model: ``preset``
+    frame counts or fractions, applied to each file; split_seed; split_stages (earlier lengths
+    of a store that grew, so its frames keep their split: ``grown_splits``). model: ``preset``
     (small | medium | md17) plus any ``EquiformerConfig`` field.
     epochs, batch_size (global, frames), lr, min_lr, weight_decay (AdamW's, on weight matrices
     only: ``equipot.train.optim``), amsgrad (AdamW's AMSGrad
@@ -37,6 +38,8 @@ class TrainConfig:
     val_size: float = 0.1
     test_size: float = 0.1
     split_seed: int = 0
+    # earlier lengths of a store that grew (equipot learn sets them): frames keep their split
+    split_stages: list[int] = field(default_factory=list)
     model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
     epochs: int = 100
     batch_size: int = 4

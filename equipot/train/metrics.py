@@ -40,10 +40,25 @@ def evaluate_batches(model, batches, loss=None) -> dict:
         count += batch.num_graphs
         for lst, value in zip(parts, (pred["energy"], batch.energy, pred["forces"], batch.forces, batch.atoms_per_graph())):
             lst.append(value.detach().cpu().numpy())
+    if not count:  # a rank's slice of a small set can be empty
+        return {"arrays": (np.zeros(0), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, np.int64)),
+                **({"loss": 0.0} if loss is not None else {})}
     arrays = tuple(np.concatenate(p) for p in parts)
     out = {**error_metrics(*arrays), "arrays": arrays}
     if loss is not None:
-        out["loss"] = loss_sum / max(count, 1)
+        out["loss"] = loss_sum / count
+    return out
+
+
+def merge_evaluations(parts: list[dict]) -> dict:
+    """One ``evaluate_batches`` result from those of disjoint parts of a set (the slices that
+    data-parallel ranks evaluated): arrays concatenated, metrics recomputed, losses averaged
+    over structures."""
+    parts = [p for p in parts if len(p["arrays"][0])]
+    arrays = tuple(np.concatenate(a) for a in zip(*(p["arrays"] for p in parts)))
+    out = {**error_metrics(*arrays), "arrays": arrays}
+    if all("loss" in p for p in parts):
+        out["loss"] = sum(p["loss"] * len(p["arrays"][0]) for p in parts) / len(arrays[0])
     return out
 
 

@@ -38,3 +38,18 @@ class WarmupCosine:
     def __repr__(self) -> str:
         shape = f"cosine to {self.floor:g} at step {self.total}" if self.cosine else "flat"
         return f"WarmupCosine(warm-up {self.warmup} steps, then {shape})"
+
+
+def epochs_in_budget(seconds_left: float, epoch_seconds: list[float], epoch: int, max_epochs: int) -> int:
+    """Epochs a run can reach in ``seconds_left`` more, having trained ``epoch`` (at most
+    ``max_epochs``).
+
+    The time of an epoch is the mean of the last three, leaving out the first once there are
+    others: it also builds the neighbour lists, and a machine busy at the start would otherwise
+    cut the whole run short. Re-estimated after every epoch, so the cosine schedule still
+    reaches its floor at the end of a budgeted run.
+    """
+    timed = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
+    recent = timed[-3:]
+    per_epoch = sum(recent) / len(recent)
+    return min(max_epochs, epoch + max(0, int(seconds_left // max(per_epoch, 1e-9))))

@@ -40,7 +40,7 @@ from equipot.train.config import TrainConfig
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
 from equipot.train.optim import decay_groups, load_grouped_state, per_group
-from equipot.train.schedule import WarmupCosine
+from equipot.train.schedule import WarmupCosine, epochs_in_budget
 
 
 def _seed_everything(seed: int) -> None:
@@ -105,7 +105,7 @@ class Trainer:
             with FrameStore(path) as store:
                 n_frames = len(store)
             self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
-                                                                     "test": c.test_size}, seed=c.split_seed)
+                                                                     "test": c.test_size}, c.split_seed, c.split_stages)
         self.train_set, self.val_set = (
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
             for name in ("train", "val"))
@@ -177,10 +177,8 @@ class Trainer:
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
             if self.world_size > 1:
-                local = [batch.num_graphs, batch.num_atoms] if batch is not None else [0, 0]
-                n_glob, a_glob = ddp.all_sum([float(x) for x in local], self.device)
+                shares, n_glob = ddp.batch_shares(batch, self.device)
                 if batch is not None:
-                    shares = (local[0] / n_glob, local[1] / a_glob)
                     loss, _ = self._loss(self.model, batch, True, shares)
                     loss.backward()
                     loss_value = float(loss.detach())
@@ -214,10 +212,13 @@ class Trainer:
         """Loss and error metrics of ``model`` (default: the EMA weights) on ``dataset``."""
         model = model or self.ema
         model.eval()
-
-        # every rank evaluates the whole set (same numbers everywhere, no gather needed)
-        return evaluate_batches(model, self._batches(dataset, False, 0, split=False),
-                                lambda m, batch: self._loss(m, batch, create_graph=False))
+        if self.world_size == 1:
+            return evaluate_batches(model, self._batches(dataset, False, 0, split=False),
+                                    lambda m, batch: self._loss(m, batch, create_graph=False))
+        # each rank its slice of every batch, the loss weighted as in training: merged, the
+        # numbers a single process reports
+        return ddp.evaluate_slices(model, self._batches(dataset, False, 0), self.device,
+                                   lambda m, batch, shares: self._loss(m, batch, False, shares))
 
     @torch.no_grad()
     def _refit_reference_energies(self) -> None:
@@ -331,12 +332,13 @@ class Trainer:
                       f"({row['seconds']:.0f} s)", flush=True)
         if writer_tb is not None:
             writer_tb.close()
-        if self.is_main and self.history:
+        if self.history:
             from equipot.train.plots import plot_learning_curve, plot_parity
 
-            plot_learning_curve(self.history, self.out / "learning_curve.png")
-            val = self.evaluate(self.val_set)  # EMA weights, as saved
-            plot_parity(val["arrays"], val, self.out / "parity_val.png", title=f"validation, epoch {self.epoch}")
+            val = self.evaluate(self.val_set)  # EMA weights, as saved; every rank takes part
+            if self.is_main:
+                plot_learning_curve(self.history, self.out / "learning_curve.png")
+                plot_parity(val["arrays"], val, self.out / "parity_val.png", title=f"validation, epoch {self.epoch}")
         return min(self.history, key=lambda r: r["val_loss"]) if self.history else {}
 
     def close(self) -> None:
@@ -345,21 +347,12 @@ class Trainer:
             dataset.close()
 
     def _fit_time_budget(self, elapsed: float, epoch_seconds: list[float]) -> None:
-        """Set ``epochs`` to what fits in ``time_limit_minutes`` (at most the configured number).
-
-        Re-estimated after every epoch from the mean of the last three epoch times, leaving out
-        the first once there are others (it also builds the neighbour lists, and a machine busy
-        at the start would otherwise cut the whole run short), so the cosine schedule still
-        reaches ``min_lr`` at the end of a budgeted run. A run may lengthen only in the first
-        half of its time budget; after that it may only shorten. ``elapsed`` counts the epochs a
-        resumed run trained before, so resuming does not restart the budget.
-        """
+        """Set ``epochs`` to what fits in ``time_limit_minutes`` (``epochs_in_budget``) and
+        resize the cosine schedule to it. A run may lengthen only in the first half of its
+        budget. ``elapsed`` counts the epochs a resumed run trained before, so resuming does not
+        restart the budget."""
         total = self.config.time_limit_minutes * 60
-        budget = total - elapsed
-        timed = epoch_seconds[1:] if len(epoch_seconds) > 1 else epoch_seconds
-        recent = timed[-3:]
-        per_epoch = sum(recent) / len(recent)
-        affordable = min(self.config.epochs, self.epoch + max(0, int(budget // max(per_epoch, 1e-9))))
+        affordable = epochs_in_budget(total - elapsed, epoch_seconds, self.epoch, self.config.epochs)
         if self.world_size > 1:  # rank 0 decides: ranks timing themselves could disagree and hang
             (affordable,) = ddp.all_sum([float(affordable) if self.is_main else 0.0], self.device)
             affordable = int(affordable)
