@@ -70,6 +70,10 @@ VARIANTS: dict[str, dict] = {
     "l2x16": {"model": {"irreps_node": "64x0e+16x1o+16x2e"}},
     "l1x32": {"model": {"irreps_node": "64x0e+32x1o+8x2e"}},
     "sh3": {"model": {"lmax": 3}},
+    "layerscale": {"model": {"residual_scale": 0.1}},
+    "ln_scalars": {"model": {"norm_high_l": False}},
+    "null_learned": {"model": {"learned_null": True}},
+    "no_isolated": {"model": {"subtract_isolated": False}},
 }
 
 
@@ -130,9 +134,13 @@ def run_variant(name: str, args) -> dict:
     return row
 
 
-def force_call_ms(name: str, repeats: int = 20) -> float:
-    """Median ms of one float32 energy+forces call on aspirin with the variant's architecture
-    (random weights: the cost does not depend on them), in this process's torch threads."""
+def force_call_ms(names: list[str], rounds: int = 5, repeats: int = 20) -> dict[str, float]:
+    """Median ms of one float32 energy+forces call on aspirin with each variant's architecture
+    (random weights: the cost does not depend on them), in this process's torch threads.
+
+    The variants take turns, ``repeats`` calls each per round, so a machine whose speed drifts
+    slows all of them alike; the median is over all rounds.
+    """
     import statistics
 
     import torch
@@ -143,12 +151,19 @@ def force_call_ms(name: str, repeats: int = 20) -> float:
     from equipot import EquiformerCalculator, EquiformerConfig, Potential
     from equipot.data.readers import read_structure
 
-    model_cfg = variant_settings(name)["model"]
-    preset = model_cfg.pop("preset")
-    torch.manual_seed(0)
-    model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "O"], **model_cfg))
-    return 1000 * statistics.median(time_calls(EquiformerCalculator(model, dtype="float32"), read_structure("aspirin"),
-                                               repeats))
+    calculators = {}
+    for name in names:
+        model_cfg = variant_settings(name)["model"]
+        preset = model_cfg.pop("preset")
+        torch.manual_seed(0)
+        model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "O"], **model_cfg))
+        calculators[name] = EquiformerCalculator(model, dtype="float32")
+    atoms = read_structure("aspirin")
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(rounds):
+        for name, calc in calculators.items():
+            times[name] += time_calls(calc, atoms, repeats)
+    return {name: 1000 * statistics.median(t) for name, t in times.items()}
 
 
 def print_table(rows: list[dict], reference: str = "base") -> None:
@@ -182,7 +197,8 @@ def main() -> None:
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--speed", action="store_true",
                         help="add the median time of one float32 aspirin force call of each variant's architecture "
-                             "(measured now, one after another, in --threads threads)")
+                             "(measured now, the variants taking turns over --speed-rounds rounds, in --threads threads)")
+    parser.add_argument("--speed-rounds", type=int, default=5)
     args = parser.parse_args()
     if args.list:
         for name, change in VARIANTS.items():
@@ -208,7 +224,7 @@ def main() -> None:
 
         if args.threads:
             torch.set_num_threads(args.threads)
-        times = {name: force_call_ms(name) for name in dict.fromkeys(r["variant"] for r in rows)}
+        times = force_call_ms(list(dict.fromkeys(r["variant"] for r in rows)), args.speed_rounds)
         rows = [{**r, "call_ms": times[r["variant"]]} for r in rows]
     print_table(rows, args.reference)
 

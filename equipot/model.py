@@ -71,6 +71,13 @@ class EquiformerConfig:
             sum of each pair (see ``equipot.nn.repulsion``): keeps atoms from folding onto each
             other in MD. At 0.7 it is off wherever molecular data goes; at 1.0 (MACE's
             choice) it reaches into compressed bonds and cost force accuracy (docs/accuracy.md).
+        residual_scale: None (the paper's blocks) or the initial value of learned per-channel
+            gains on every residual branch (LayerScale).
+        norm_high_l: layer-normalise L>0 features too (the paper's); False normalises scalars only.
+        learned_null: learn the logit of the attention's null neighbour per head (else 0).
+        subtract_isolated: read out h(x_i) - h(isolated atom of the same species), so that an
+            isolated atom's energy is its reference energy exactly; False reads out h(x_i).
+        The last four default to the paper's network; docs/accuracy.md measures the others.
     """
 
     species: list[str]
@@ -88,6 +95,10 @@ class EquiformerConfig:
     avg_num_neighbors: float = 15.0
     zbl: bool = True
     zbl_switch: float = 0.7
+    residual_scale: float | None = None
+    norm_high_l: bool = True
+    learned_null: bool = False
+    subtract_isolated: bool = True
 
     def __post_init__(self) -> None:
         self.species = list(self.species)
@@ -113,6 +124,8 @@ class EquiformerConfig:
             raise ValueError(f"lmax must be 1, 2 or 3, got {self.lmax}")
         if self.cutoff <= 0 or self.num_blocks < 1 or self.num_heads < 1:
             raise ValueError("cutoff, num_blocks and num_heads must be positive")
+        if self.residual_scale is not None and not self.residual_scale > 0:
+            raise ValueError(f"residual_scale must be positive or None, got {self.residual_scale}")
 
     @classmethod
     def preset(cls, name: str, species: list[str], **overrides: Any) -> "EquiformerConfig":
@@ -147,7 +160,8 @@ class Equiformer(nn.Module):
     (Sec. 3.3) and feed-forward networks update them; the head reads the scalars of each atom
     (the overall architecture, Sec. 3.4). The output is h(x_i) - h(x_i^isolated): the read-out
     minus that of the same species with no neighbours, so an isolated atom has exactly zero
-    (its energy is the potential's reference energy).
+    (its energy is the potential's reference energy); ``subtract_isolated=False`` reads out
+    h(x_i) alone.
 
     Shapes: species (N,) model species indices, vectors (E, 3) r_j - r_i of edges j -> i,
             edge_index (2, E) [src j, dst i] -> (N,)
@@ -169,7 +183,9 @@ class Equiformer(nn.Module):
         # the head reads scalars only, so the last block's values need only the paths to 0e
         self.blocks = nn.ModuleList(
             TransformerBlock(irreps_node, self.irreps_sh, c.num_heads, c.num_basis, c.radial_hidden,
-                             c.ffn_multiplier, scalars_only=(k == c.num_blocks - 1))
+                             c.ffn_multiplier, scalars_only=(k == c.num_blocks - 1),
+                             residual_scale=c.residual_scale, norm_high_l=c.norm_high_l,
+                             learned_null=c.learned_null)
             for k in range(c.num_blocks)
         )
         self.head = EnergyHead(irreps_node, c.output_hidden)
@@ -200,9 +216,10 @@ class Equiformer(nn.Module):
         edges = self.edges(vectors, edge_index)
         num_atoms = species.shape[0]
         # One extra node per species with no edges: its read-out is the isolated-atom term.
-        all_species = torch.cat([species, torch.arange(self.num_species, device=species.device)])
+        extra = self.num_species if self.config.subtract_isolated else 0
+        all_species = torch.cat([species, torch.arange(extra, device=species.device)])
         x = self.atom_embedding(all_species, vectors.dtype)
-        x = x + self.edge_embedding(edges, num_atoms + self.num_species)
+        x = x + self.edge_embedding(edges, num_atoms + extra)
         for block in self.blocks:
             if exchange is not None:
                 x = exchange(x)
@@ -212,7 +229,7 @@ class Equiformer(nn.Module):
             else:
                 x = block(x, edges, edge_chunk_size)
         h = self.head(x)
-        return h[:num_atoms] - h[num_atoms:][species]
+        return h[:num_atoms] - h[num_atoms:][species] if extra else h
 
     def extra_repr(self) -> str:
         c = self.config

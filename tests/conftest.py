@@ -38,7 +38,7 @@ def _randomise(model: Potential) -> None:
     test cannot pass because some part of the network starts as an identity or a zero."""
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if "norm" in name or "alpha_dot" in name:
+            if "norm" in name or "alpha_dot" in name or "null_logit" in name or name.endswith(".gain"):
                 p.add_(0.3 * torch.randn_like(p))
 
 

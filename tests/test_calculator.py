@@ -110,6 +110,22 @@ def test_isolated_atom_gets_reference_energy():
     assert pair.get_potential_energy() == pytest.approx(-432.1 - 13.6, abs=1e-12)
 
 
+def test_without_isolated_subtraction_separated_atoms_still_add_up():
+    """subtract_isolated=False: an isolated atom is no longer at E0, but far-apart atoms add."""
+    model = make_model(subtract_isolated=False)
+    model.set_reference_energies({"O": -432.1, "H": -13.6})
+    calc = EquiformerCalculator(model)
+    alone = {}
+    for symbol, e0 in [("O", -432.1), ("H", -13.6)]:
+        atom = Atoms(symbol, positions=[[1.0, 2.0, 3.0]])
+        atom.calc = calc
+        alone[symbol] = atom.get_potential_energy()
+        assert abs(alone[symbol] - e0) > 1e-6
+    pair = Atoms("OH", positions=[[0, 0, 0], [model.cutoff + 0.1, 0, 0]])
+    pair.calc = calc
+    assert pair.get_potential_energy() == pytest.approx(alone["O"] + alone["H"], abs=1e-10)
+
+
 def test_committee_mean_and_disagreement(ethanol):
     models = [make_model(seed=s) for s in range(3)]
     committee = EquiformerCalculator(models)

@@ -22,14 +22,15 @@ def scan(model, atoms, mover, direction, distances):
     return np.array(energies), np.array(forces)
 
 
-@pytest.mark.parametrize("others", [0, 3])
-def test_atom_crossing_cutoff(others):
+@pytest.mark.parametrize("others,option", [(0, {}), (3, {}), (0, {"learned_null": True})])
+def test_atom_crossing_cutoff(others, option):
     """A hydrogen walks out of the cutoff sphere of atom 0 in 1e-3 Å steps.
 
-    With others=0 it is atom 0's only neighbour (the attention weight must still go to 0);
-    with others=3 the attention normalisation also has other neighbours.
+    With others=0 it is atom 0's only neighbour (the attention weight must still go to 0,
+    with a fixed or a learned null logit); with others=3 the attention normalisation also has
+    other neighbours.
     """
-    model = make_model()
+    model = make_model(**option)
     cutoff = model.cutoff
     rng = np.random.default_rng(0)
     positions = [[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]  # atom 1 is the mover
@@ -79,6 +80,13 @@ def test_envelope_softmax_entering_neighbour_has_no_effect():
     # Weights are a proper (sub-)distribution: a null neighbour takes the rest.
     expected = env[:2, None] * logits[:2].exp() / (1 + (env[:2, None] * logits[:2].exp()).sum())
     torch.testing.assert_close(without, expected)
+    # A learned null logit b weighs the null neighbour by exp(b), and a large one (beyond the
+    # edges' logits) does not overflow.
+    for b in (-1.5, 40.0):
+        null = torch.tensor([b], dtype=torch.float64)
+        got = envelope_softmax(logits, env, dst, 1, null)
+        expected = env[:, None] * logits.exp() / (null.exp() + (env[:, None] * logits.exp()).sum())
+        torch.testing.assert_close(got, expected)
 
 
 def test_extra_edges_beyond_cutoff_change_nothing(aspirin):

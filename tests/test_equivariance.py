@@ -40,6 +40,34 @@ def test_rotation_reflection_translation(lmax_irreps, aspirin):
             np.testing.assert_allclose(f, f0 @ matrix.T, atol=1e-9)
 
 
+# the architecture options docs/accuracy.md ablates, each away from the paper's network
+OPTIONS = [dict(residual_scale=0.1), dict(norm_high_l=False), dict(learned_null=True), dict(subtract_isolated=False)]
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: next(iter(o)))
+def test_architecture_options_keep_the_contract(option, aspirin):
+    """Each option: E(3) invariance, forces = -dE/dx, float32 close to float64."""
+    model = make_model(**option)
+    e0, f0 = energy_forces(model, aspirin)
+    base_e, _ = energy_forces(make_model(), aspirin)
+    assert abs(e0 - base_e) > 1e-6  # the option changes the network
+    rot = Rotation.random(random_state=3).as_matrix()
+    for matrix in (rot, -rot):
+        e, f = energy_forces(model, transformed(aspirin, matrix, np.array([1.0, -2.0, 0.5])))
+        assert abs(e - e0) < 1e-9 * max(1.0, abs(e0))
+        np.testing.assert_allclose(f, f0 @ matrix.T, atol=1e-9)
+    h, atom = 1e-4, 5
+    for axis in range(3):
+        plus, minus = aspirin.copy(), aspirin.copy()
+        plus.positions[atom, axis] += h
+        minus.positions[atom, axis] -= h
+        fd = -(energy_forces(model, plus)[0] - energy_forces(model, minus)[0]) / (2 * h)
+        assert abs(fd - f0[atom, axis]) < 1e-6 + 1e-5 * abs(fd)
+    out = model.to(torch.float32)(AtomicGraph.from_atoms(aspirin, model.cutoff, dtype=torch.float32))
+    assert abs(out["energy"].item() - e0) < 1e-4 * max(1.0, abs(e0))
+    np.testing.assert_allclose(out["forces"].detach().numpy(), f0, atol=1e-4 * np.abs(f0).max())
+
+
 def test_mirror_image_has_same_energy(aspirin):
     """E(3), not just SE(3): the official code labels vectors 'e' and fails this."""
     model = make_model()

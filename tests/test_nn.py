@@ -6,6 +6,7 @@ from e3nn import o3
 
 from equipot.nn import DepthwiseTensorProduct, EquivariantLayerNorm, Gate
 from equipot.nn.linear import EquivariantLinear
+from equipot.nn.scale import ChannelScale
 from equipot.nn.tensor_product import depthwise_paths
 
 
@@ -118,7 +119,8 @@ def test_gate_is_equivariant_and_gates_each_channel():
         torch.testing.assert_close(a, dk @ b, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e")])
+@pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e"), EquivariantLayerNorm("8x0e+4x1o+2x2e", high_l=False),
+                                    ChannelScale("8x0e+4x1o+2x2e", 0.1)])
 def test_norm_is_equivariant(module):
     irreps_in = o3.Irreps(getattr(module, "irreps_in", None) or module.irreps)
     irreps_out = o3.Irreps(getattr(module, "irreps_out", None) or module.irreps)
@@ -139,6 +141,25 @@ def test_layer_norm_normalises():
     torch.testing.assert_close(scalars.mean(1), torch.zeros(3), atol=1e-12, rtol=0)
     torch.testing.assert_close(scalars.pow(2).mean(1), torch.ones(3), atol=1e-4, rtol=0)
     torch.testing.assert_close(vectors.pow(2).mean((1, 2)), torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_layer_norm_of_scalars_only_passes_higher_l_through():
+    norm = EquivariantLayerNorm("8x0e+4x1o", high_l=False)
+    assert sum(p.numel() for p in norm.weights) == 8
+    x = 10 + 5 * torch.randn(3, 8 + 12)
+    y = norm(x)
+    torch.testing.assert_close(y[:, :8], EquivariantLayerNorm("8x0e+4x1o")(x)[:, :8])
+    assert torch.equal(y[:, 8:], x[:, 8:])
+
+
+def test_channel_scale_multiplies_each_channel():
+    scale = ChannelScale("2x0e+2x1o+1x2e", 0.1)
+    with torch.no_grad():
+        scale.gain.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0]))
+    x = torch.randn(4, 2 + 6 + 5)
+    expected = torch.cat([x[:, :2] * torch.tensor([1.0, 2.0]), x[:, 2:5] * 3, x[:, 5:8] * 4, x[:, 8:] * 5], dim=1)
+    torch.testing.assert_close(scale(x), expected)
+    assert torch.equal(ChannelScale("2x0e", 0.1).gain, torch.full((2,), 0.1))
 
 
 def test_scalars_only_paths_equal_the_full_products():

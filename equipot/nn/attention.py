@@ -44,28 +44,32 @@ class SmoothLeakyReLU(nn.Module):
 
 
 def envelope_softmax(
-    logits: torch.Tensor, envelope: torch.Tensor, dst: torch.Tensor, num_nodes: int
+    logits: torch.Tensor, envelope: torch.Tensor, dst: torch.Tensor, num_nodes: int,
+    null_logit: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Softmax over the incoming edges of each node, with the cutoff envelope inside it.
 
-    alpha_ij = u(r_ij) exp(a_ij) / (1 + sum_k u(r_ik) exp(a_ik))
+    alpha_ij = u(r_ij) exp(a_ij) / (exp(b) + sum_k u(r_ik) exp(a_ik))
 
     The envelope u sits inside the normalisation, so a neighbour entering the cutoff sphere
-    (u = 0) changes no other weight. The 1 in the denominator is a null neighbour with logit
-    0: without it a node whose only neighbour leaves the sphere would jump from weight 1 to
-    no message at all. The maximum logit is subtracted for overflow safety; the result does
-    not depend on it, so it is detached.
+    (u = 0) changes no other weight. exp(b) in the denominator is a null neighbour with logit
+    b (0, or ``null_logit`` per head): without it a node whose only neighbour enters the sphere
+    would jump from no message to weight 1, and the energy would jump with it. The maximum
+    logit is subtracted for overflow safety; the result does not depend on it, so it is detached.
 
-    Shapes: logits (E, H), envelope (E,), dst (E,) -> (E, H)
+    Shapes: logits (E, H), envelope (E,), dst (E,), null_logit (H,) or None -> (E, H)
     """
     heads = logits.shape[1]
     live = (envelope > 0).unsqueeze(-1)
     masked = torch.where(live, logits, torch.full_like(logits, float("-inf"))).detach()
     index = dst.unsqueeze(-1).expand(-1, heads)
-    # include_self with a zero start keeps the shift >= 0, so exp(-shift) <= 1 never overflows
-    shift = logits.new_zeros(num_nodes, heads).scatter_reduce(0, index, masked, "amax")
+    null = logits.new_zeros(num_nodes, heads)
+    if null_logit is not None:
+        null = null + null_logit
+    # starting from the null logit keeps the shift >= b, so exp(b - shift) <= 1 never overflows
+    shift = null.detach().scatter_reduce(0, index, masked, "amax")
     weights = envelope.unsqueeze(-1) * torch.exp(logits - shift.index_select(0, dst))
-    denom = torch.exp(-shift).index_add(0, dst, weights)
+    denom = torch.exp(null - shift).index_add(0, dst, weights)
     return weights / denom.index_select(0, dst)
 
 
@@ -89,6 +93,7 @@ class GraphAttention(nn.Module):
         num_basis: int,
         radial_hidden: int = 64,
         scalars_only: bool = False,
+        learned_null: bool = False,
     ) -> None:
         super().__init__()
         self.irreps_node = o3.Irreps(irreps_node)
@@ -135,10 +140,13 @@ class GraphAttention(nn.Module):
         # scalars, and layer norm, gate and linear layers never feed L>0 into scalars), so its
         # values are only the tensor-product paths to 0e. Same energy and forces.
         self.scalars_only = bool(scalars_only)
+        # the null neighbour's logit per head: 0 (the paper's softmax with a fixed null) or learned
+        self.null_logit = nn.Parameter(torch.zeros(num_heads)) if learned_null else None
 
     def extra_repr(self) -> str:
         last = ", scalars_only" if self.scalars_only else ""
-        return f"{self.irreps_node} x {self.irreps_sh} -> {self.irreps_node}, heads={self.num_heads}{last}"
+        null = ", learned null logit" if self.null_logit is not None else ""
+        return f"{self.irreps_node} x {self.irreps_sh} -> {self.irreps_node}, heads={self.num_heads}{last}{null}"
 
     def forward(self, x: torch.Tensor, edges: Edges, edge_chunk_size: int | None = None) -> torch.Tensor:
         """``edge_chunk_size``: attend over runs of about this many edges, each recomputed in the
@@ -174,7 +182,7 @@ class GraphAttention(nn.Module):
         (alpha,) = self.linear_alpha.forward_typed(feat)
         alpha = self.alpha_act(alpha).view(-1, self.num_heads, self.alpha_channels)
         logits = (alpha * self.alpha_dot).sum(-1)
-        weights = envelope_softmax(logits, edges.envelope, edges.dst, num_nodes)
+        weights = envelope_softmax(logits, edges.envelope, edges.dst, num_nodes, self.null_logit)
 
         value = self.value_gate(self.linear_value_in.forward_typed(feat))
         only = self.scalars_only

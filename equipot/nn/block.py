@@ -10,13 +10,17 @@ from equipot.nn.attention import GraphAttention
 from equipot.nn.edges import Edges
 from equipot.nn.feedforward import FeedForward
 from equipot.nn.norm import EquivariantLayerNorm
+from equipot.nn.scale import ChannelScale
 
 
 class TransformerBlock(nn.Module):
     """x + GraphAttention(LN(x)), then x + FeedForward(LN(x)).
 
     ``scalars_only`` marks a model's last block, whose attention then computes only its
-    scalar outputs (see ``GraphAttention``).
+    scalar outputs (see ``GraphAttention``). ``residual_scale``: each branch is multiplied by
+    learned per-channel gains starting at this value (``ChannelScale``); None, the paper's
+    block, adds the branches as they are. ``norm_high_l`` and ``learned_null`` go to the
+    layer norms and the attention.
 
     Shapes: x (N, irreps_node.dim), edges (E edges) -> (N, irreps_node.dim)
     """
@@ -30,13 +34,20 @@ class TransformerBlock(nn.Module):
         radial_hidden: int,
         ffn_multiplier: int,
         scalars_only: bool = False,
+        residual_scale: float | None = None,
+        norm_high_l: bool = True,
+        learned_null: bool = False,
     ) -> None:
         super().__init__()
-        self.norm_attn = EquivariantLayerNorm(irreps_node)
-        self.attention = GraphAttention(irreps_node, irreps_sh, num_heads, num_basis, radial_hidden, scalars_only)
-        self.norm_ffn = EquivariantLayerNorm(irreps_node)
+        self.norm_attn = EquivariantLayerNorm(irreps_node, high_l=norm_high_l)
+        self.attention = GraphAttention(irreps_node, irreps_sh, num_heads, num_basis, radial_hidden, scalars_only,
+                                        learned_null)
+        self.norm_ffn = EquivariantLayerNorm(irreps_node, high_l=norm_high_l)
         self.ffn = FeedForward(irreps_node, ffn_multiplier)
+        scaled = residual_scale is not None
+        self.scale_attn = ChannelScale(irreps_node, residual_scale) if scaled else nn.Identity()
+        self.scale_ffn = ChannelScale(irreps_node, residual_scale) if scaled else nn.Identity()
 
     def forward(self, x: torch.Tensor, edges: Edges, edge_chunk_size: int | None = None) -> torch.Tensor:
-        x = x + self.attention(self.norm_attn(x), edges, edge_chunk_size)
-        return x + self.ffn(self.norm_ffn(x))
+        x = x + self.scale_attn(self.attention(self.norm_attn(x), edges, edge_chunk_size))
+        return x + self.scale_ffn(self.ffn(self.norm_ffn(x)))

@@ -15,27 +15,38 @@ class EquivariantLayerNorm(nn.Module):
     equivariance); they are divided by the root-mean-square of their norms over channels and
     scaled per channel.
 
+    ``high_l=False`` normalises the scalars only and passes L>0 features through unchanged
+    (an ablation: their scale is then set by the linear layers alone).
+
     Shapes: x (N, irreps.dim) -> (N, irreps.dim)
     """
 
-    def __init__(self, irreps: str | o3.Irreps, eps: float = 1e-5) -> None:
+    def __init__(self, irreps: str | o3.Irreps, eps: float = 1e-5, high_l: bool = True) -> None:
         super().__init__()
         self.irreps = o3.Irreps(irreps)
         self.eps = eps
-        self.weights = nn.ParameterList([nn.Parameter(torch.ones(mul)) for mul, _ in self.irreps])
+        self.high_l = bool(high_l)
+        normed = [ir.l == 0 or self.high_l for _, ir in self.irreps]
+        self.weights = nn.ParameterList([nn.Parameter(torch.ones(mul)) for (mul, _), n in zip(self.irreps, normed) if n])
         n_scalar = sum(mul for mul, ir in self.irreps if ir.l == 0)
         self.bias = nn.Parameter(torch.zeros(n_scalar))
-        self.layout = [(mul, ir.dim, ir.l == 0) for mul, ir in self.irreps]
+        self.layout = [(mul, ir.dim, ir.l == 0, n) for (mul, ir), n in zip(self.irreps, normed)]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.irreps}, eps={self.eps})"
+        high_l = "" if self.high_l else ", L>0 not normalised"
+        return f"{type(self).__name__}({self.irreps}, eps={self.eps}{high_l})"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         out = []
         bias_start = 0
-        blocks = x.split([mul * d for mul, d, _ in self.layout], dim=-1)
-        for (mul, d, scalar), block, w in zip(self.layout, blocks, self.weights):
+        blocks = x.split([mul * d for mul, d, _, _ in self.layout], dim=-1)
+        weights = iter(self.weights)
+        for (mul, d, scalar, normed), block in zip(self.layout, blocks):
+            if not normed:
+                out.append(block)
+                continue
+            w = next(weights)
             field = block.reshape(n, mul, d)
             if scalar:
                 field = field - field.mean(dim=1, keepdim=True)
