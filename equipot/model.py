@@ -124,8 +124,13 @@ class EquiformerConfig:
             raise ValueError(f"lmax must be 1, 2 or 3, got {self.lmax}")
         if self.cutoff <= 0 or self.num_blocks < 1 or self.num_heads < 1:
             raise ValueError("cutoff, num_blocks and num_heads must be positive")
-        if self.residual_scale is not None and not self.residual_scale > 0:
-            raise ValueError(f"residual_scale must be positive or None, got {self.residual_scale}")
+        if self.residual_scale is not None:
+            try:
+                self.residual_scale = float(self.residual_scale)  # YAML reads 1e-1 as a string
+            except (TypeError, ValueError):
+                raise ValueError(f"residual_scale must be a positive number or None, got {self.residual_scale!r}") from None
+            if not self.residual_scale > 0:
+                raise ValueError(f"residual_scale must be a positive number or None, got {self.residual_scale}")
 
     @classmethod
     def preset(cls, name: str, species: list[str], **overrides: Any) -> "EquiformerConfig":

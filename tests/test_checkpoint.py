@@ -108,6 +108,10 @@ def test_bad_configs_are_clear_errors():
         Equiformer(EquiformerConfig(species=["H"], irreps_node="16x0e+8x1o+8x0e", num_heads=4))
     with pytest.raises(ValueError, match="preset"):
         EquiformerConfig.preset("huge", species=["H"])
+    for bad in (0, -0.1, "small"):
+        with pytest.raises(ValueError, match="residual_scale must be a positive number"):
+            EquiformerConfig(species=["H"], residual_scale=bad)
+    assert EquiformerConfig(species=["H"], residual_scale="1e-1").residual_scale == 0.1  # as YAML reads it
 
 
 def test_presets():
