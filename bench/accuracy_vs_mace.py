@@ -17,7 +17,7 @@ Prints one table: force and energy MAE (per structure, or per atom with ``--per-
 where structures differ in size) against MD steps/s. Steps already done (a trained model,
 an evaluation) are kept in OUT and skipped on a rerun.
 
-    python -m venv MACE_VENV && MACE_VENV/bin/pip install torch==2.13.0 mace-torch==0.3.16
+    python -m venv --system-site-packages MACE_VENV && MACE_VENV/bin/pip install mace-torch==0.3.16
     python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python [--presets small medium]
     python bench/accuracy_vs_mace.py --mace-python MACE_VENV/bin/python --mace-epochs 24 39 60 --presets \
         --models aspirin-gfn2     # MACE at two budgets and its full recipe, against a shipped model

@@ -5,7 +5,7 @@ Each round runs equipot and then each MACE variant for the same number of ASE ve
 Verlet steps; the table gives medians over rounds and the ratio per round, so a noisy
 machine affects both sides alike.
 
-    python -m venv /path/mace-venv && /path/mace-venv/bin/pip install torch==2.13.0 mace-torch==0.3.16
+    python -m venv --system-site-packages /path/mace-venv && /path/mace-venv/bin/pip install mace-torch==0.3.16
     python bench/mace_compare.py --mace-python /path/mace-venv/bin/python [--model NAME|PATH]
 """
 
