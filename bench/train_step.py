@@ -1,0 +1,87 @@
+"""Where a training step's time goes: batching, forward with forces, loss backward, optimizer.
+
+Trains the given architecture from random weights on the first ``--frames`` GFN2-xTB aspirin
+frames with the default recipe's loss (per-atom energy weight 50, forces 80) and the trainer's
+optimizer (fused AdamW), and prints the median milliseconds of each phase over ``--steps``
+steps. The loss backward differentiates through the force computation (a double backward), so
+it is where a cheaper model pays off most in training.
+
+    python bench/train_step.py [--irreps 64x0e+16x1o+16x2e] [--batch-size 4] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from equipot import EquiformerConfig, Potential
+from equipot.data.graph import collate
+from equipot.train.data import GraphDataset
+from equipot.train.losses import loss_terms
+from equipot.train.optim import decay_groups
+
+DATA = Path(__file__).resolve().parents[1] / "datasets" / "md17_gfn2" / "aspirin.h5"
+PHASES = ("batch", "forward + forces", "loss backward", "optimizer")
+
+
+def phase_times(args: argparse.Namespace) -> dict[str, list[float]]:
+    torch.manual_seed(0)
+    config = EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"],
+                                     **({"irreps_node": args.irreps} if args.irreps else {}))
+    model = Potential(config)
+    dataset = GraphDataset(DATA, model.cutoff, list(range(args.frames)))
+    graphs = [dataset[k] for k in range(args.frames)]  # neighbour lists built before timing
+    optimizer = torch.optim.AdamW(decay_groups(model, 1e-6), lr=1e-3, fused=True)
+    rng = np.random.default_rng(0)
+    times: dict[str, list[float]] = {name: [] for name in PHASES}
+    for step in range(args.warmup + args.steps):
+        t0 = time.perf_counter()
+        batch = collate([graphs[k] for k in rng.choice(args.frames, args.batch_size, replace=False)])
+        batch = batch.to("cpu", torch.float32)
+        t1 = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        pred = model(batch, compute_forces=True, create_graph=True)
+        terms = loss_terms(pred, batch.energy, batch.forces, batch.atoms_per_graph())
+        loss = 50 * terms["energy"] + 80 * terms["force"]
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        optimizer.step()
+        t4 = time.perf_counter()
+        if step >= args.warmup:
+            for name, seconds in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                times[name].append(seconds)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--irreps", default="64x0e+16x1o+16x2e", help="irreps_node ('' keeps the preset's)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    if args.frames < args.batch_size:
+        raise ValueError(f"--frames {args.frames} is fewer than --batch-size {args.batch_size}")
+    torch.set_num_threads(args.threads)
+    times = phase_times(args)
+    total = statistics.median([sum(step) for step in zip(*times.values())])
+    print(f"{args.preset} {args.irreps or ''}, batch {args.batch_size}, {args.threads} thread(s), "
+          f"medians of {args.steps} steps")
+    print("| phase | ms | share of a step |\n|---|---|---|")
+    for name, values in times.items():
+        ms = 1000 * statistics.median(values)
+        print(f"| {name} | {ms:.1f} | {ms / (1000 * total):.0%} |")
+    print(f"| step | {1000 * total:.1f} | |")
+
+
+if __name__ == "__main__":
+    main()
