@@ -29,33 +29,45 @@ DATA = Path(__file__).resolve().parents[1] / "datasets" / "md17_gfn2" / "aspirin
 PHASES = ("batch", "forward + forces", "loss backward", "optimizer")
 
 
-def phase_times(args: argparse.Namespace) -> dict[str, list[float]]:
+def training_setup(preset: str, frames: int, dtype: torch.dtype = torch.float32,
+                   irreps: str | None = None) -> tuple[Potential, list]:
+    """A ``preset`` model from random weights (seed 0; ``irreps`` replaces its node irreps) and
+    the graphs of the first ``frames`` aspirin frames, neighbour lists built before any timing."""
     torch.manual_seed(0)
-    config = EquiformerConfig.preset(args.preset, species=["H", "C", "N", "O"],
-                                     **({"irreps_node": args.irreps} if args.irreps else {}))
-    model = Potential(config)
-    dataset = GraphDataset(DATA, model.cutoff, list(range(args.frames)))
-    graphs = [dataset[k] for k in range(args.frames)]  # neighbour lists built before timing
+    config = EquiformerConfig.preset(preset, species=["H", "C", "N", "O"], **({"irreps_node": irreps} if irreps else {}))
+    model = Potential(config).to(dtype)
+    dataset = GraphDataset(DATA, model.cutoff, list(range(frames)))
+    return model, [dataset[k] for k in range(frames)]
+
+
+def train_step(model: Potential, graphs: list, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
+               batch_size: int, dtype: torch.dtype, energy_weight: float) -> tuple[float, ...]:
+    """One step on ``batch_size`` random graphs with loss energy_weight * E + 80 * F (per-atom
+    energy and force MSE); returns the seconds of each of ``PHASES``."""
+    t0 = time.perf_counter()
+    batch = collate([graphs[k] for k in rng.choice(len(graphs), batch_size, replace=False)]).to("cpu", dtype)
+    t1 = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    pred = model(batch, compute_forces=True, create_graph=True)
+    terms = loss_terms(pred, batch.energy, batch.forces, batch.atoms_per_graph())
+    loss = energy_weight * terms["energy"] + 80 * terms["force"]
+    t2 = time.perf_counter()
+    loss.backward()
+    t3 = time.perf_counter()
+    optimizer.step()
+    return t1 - t0, t2 - t1, t3 - t2, time.perf_counter() - t3
+
+
+def phase_times(args: argparse.Namespace) -> dict[str, list[float]]:
+    model, graphs = training_setup(args.preset, args.frames, irreps=args.irreps)
     optimizer = torch.optim.AdamW(decay_groups(model, 1e-6), lr=1e-3, fused=True)
     rng = np.random.default_rng(0)
     times: dict[str, list[float]] = {name: [] for name in PHASES}
     for step in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
-        batch = collate([graphs[k] for k in rng.choice(args.frames, args.batch_size, replace=False)])
-        batch = batch.to("cpu", torch.float32)
-        t1 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        pred = model(batch, compute_forces=True, create_graph=True)
-        terms = loss_terms(pred, batch.energy, batch.forces, batch.atoms_per_graph())
-        loss = 50 * terms["energy"] + 80 * terms["force"]
-        t2 = time.perf_counter()
-        loss.backward()
-        t3 = time.perf_counter()
-        optimizer.step()
-        t4 = time.perf_counter()
+        seconds = train_step(model, graphs, optimizer, rng, args.batch_size, torch.float32, energy_weight=50)
         if step >= args.warmup:
-            for name, seconds in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                times[name].append(seconds)
+            for name, value in zip(PHASES, seconds):
+                times[name].append(value)
     return times
 
 

@@ -23,37 +23,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from equipot import EquiformerConfig, Potential
-from equipot.data.graph import collate
 from equipot.data.store import FrameStore
-from equipot.train.data import GraphDataset
-from equipot.train.losses import loss_terms
+from train_step import train_step, training_setup  # bench/, this script's directory
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "datasets" / "md17_gfn2" / "aspirin.h5"
 
 
 def equipot_rate(preset: str, frames: int, batch_size: int, steps: int, dtype: str) -> tuple[float, int]:
-    torch.manual_seed(0)
-    model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "N", "O"])).to(getattr(torch, dtype))
-    dataset = GraphDataset(DATA, model.cutoff, list(range(frames)))
-    graphs = [dataset[k] for k in range(frames)]  # neighbour lists built before timing
+    model, graphs = training_setup(preset, frames, getattr(torch, dtype))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-
-    def step() -> None:
-        batch = collate([graphs[k] for k in rng.choice(frames, batch_size, replace=False)]).to("cpu", getattr(torch, dtype))
-        optimizer.zero_grad(set_to_none=True)
-        pred = model(batch, compute_forces=True, create_graph=True)
-        terms = loss_terms(pred, batch.energy, batch.forces, batch.atoms_per_graph())
-        (terms["energy"] + 80 * terms["force"]).backward()
-        optimizer.step()
-
     for _ in range(2):
-        step()
+        train_step(model, graphs, optimizer, rng, batch_size, getattr(torch, dtype), energy_weight=1)
     t0 = time.perf_counter()
     for _ in range(steps):
-        step()
+        train_step(model, graphs, optimizer, rng, batch_size, getattr(torch, dtype), energy_weight=1)
     return steps * batch_size / (time.perf_counter() - t0), model.num_parameters()
 
 
