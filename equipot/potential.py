@@ -23,11 +23,11 @@ class Potential(nn.Module):
     E = sum_i E_i,  E_i = E0[z_i] + scale * h_i + ZBL_i
 
     where h_i is the network's per-atom output (zero for an isolated atom, so E0 is exactly
-    the energy of an isolated atom, unless the config sets ``subtract_isolated=False``), ``scale`` an energy scale set from the training forces,
-    and ZBL the screened nuclear repulsion switched off beyond bonding distance (if the
-    config asks for it). Forces are -dE/dr and stress (1/V) dE/d(strain), by autograd;
-    ``pair_gradients`` gives dE/d(edge vector) for engines that bring their own neighbour
-    pairs.
+    the energy of an isolated atom, unless the config sets ``subtract_isolated=False``),
+    ``scale`` an energy scale set from the training forces, and ZBL the screened nuclear
+    repulsion switched off beyond bonding distance (if the config asks for it). Forces are
+    -dE/dr and stress (1/V) dE/d(strain), by autograd; ``pair_gradients`` gives dE/d(edge
+    vector) for engines that bring their own neighbour pairs.
 
     Args:
         network: an ``Equiformer``, or the ``EquiformerConfig`` to build one from.

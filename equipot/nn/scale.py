@@ -32,4 +32,3 @@ class ChannelScale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.gain.index_select(0, self.index)
-
