@@ -23,6 +23,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from equipot.cli import parse_overrides
     from equipot.train.config import TrainConfig
+    from equipot.train.distributed import leave as leave_process_group
     from equipot.train.trainer import Trainer
 
     config = TrainConfig.from_yaml(args.config, parse_overrides(args.set))
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return _launch(args, config.num_threads, args.procs)
     trainer = Trainer(config, resume=args.resume)
     best = trainer.fit()
+    leave_process_group()
     if trainer.is_main:
         print(f"best epoch {best.get('epoch')}: force MAE {best.get('val_force_mae', float('nan')):.1f} meV/Å, "
               f"energy MAE {best.get('val_energy_mae', float('nan')):.1f} meV; checkpoints in {trainer.out}")

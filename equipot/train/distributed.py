@@ -36,6 +36,18 @@ def init_from_env(device: str) -> tuple[int, int, torch.device]:
     return dist.get_rank(), dist.get_world_size(), torch.device(device)
 
 
+def leave() -> None:
+    """Leave the process group at the end of a run: wait for every rank, then destroy it.
+
+    A rank that exits while the group still exists tears down gloo's worker threads at
+    interpreter exit, which can abort the process ("terminate called without an active
+    exception") after training has finished and made torchrun report a failed run.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def is_distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
