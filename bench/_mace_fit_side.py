@@ -11,10 +11,9 @@ import json
 import sys
 
 import numpy as np
+from _mace_side import md_steps_per_s
 from ase.io import read
 from mace.calculators import MACECalculator
-
-from _mace_side import md_steps_per_s
 
 
 def evaluate(model: str, dtype: str, path: str) -> dict:

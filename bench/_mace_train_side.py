@@ -10,11 +10,10 @@ import sys
 import time
 
 import torch
+from _mace_side import build
 from ase.io import read
 from mace import data, tools
 from mace.tools import torch_geometric
-
-from _mace_side import build
 
 
 def main() -> None:

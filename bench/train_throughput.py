@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from train_step import train_step, training_setup  # bench/, this script's directory
 
 from equipot.data.store import FrameStore
-from train_step import train_step, training_setup  # bench/, this script's directory
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "datasets" / "md17_gfn2" / "aspirin.h5"

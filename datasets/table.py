@@ -1,28 +1,79 @@
-"""Print the README table of the shipped datasets from the files themselves.
+"""Print the README tables of the shipped datasets from the files themselves: one row per file
+of the molecule sets, one row per family of the polymer set.
 
     python datasets/table.py
 """
 
+from collections import defaultdict
 from pathlib import Path
 
+from equipot.data.polymers import FAMILY_TABLE, family_of_file
 from equipot.data.store import FrameStore
+from equipot.errors import EquipotError
 
 ROOT = Path(__file__).parent
+POLYMERS = ROOT / "polymers_gfn2"
 
-print("| file | molecule(s) | level of theory | temperature | timestep | stride | frames | size |")
-print("|---|---|---|---|---|---|---|---|")
-for path in sorted(ROOT.rglob("*.h5")):
+
+def summary(path: Path):
+    """(attrs, summary) of a store, or None while a generation run still writes it."""
     try:
         with FrameStore(path) as store:
-            a = store.attrs
-            s = store.summary()
-    except BlockingIOError:  # HDF5 lock: a generation run is still writing it
-        print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
-        continue
-    if "sampled_from" in a:  # labelled frames: the MD settings are the sampling run's
-        with FrameStore(ROOT / Path(a["sampled_from"]).relative_to(Path(a["sampled_from"]).parents[1])) as source:
-            a = {**source.attrs, **{k: a[k] for k in ("level_of_theory", "code", "code_version")}}
-    formula = ", ".join(f"{k}{v // s['frames']}" for k, v in s["elements"].items()) if s["n_atoms_min"] == s["n_atoms_max"] else "various"
-    print(f"| `{path.relative_to(ROOT)}` | {formula} | {a['level_of_theory']} ({a['code']} {a['code_version']}) | "
-          f"{a.get('temperature_K', '-')} K | {a.get('timestep_fs', '-')} fs | {a.get('stride', '-')} | {s['frames']} | "
-          f"{path.stat().st_size / 1e6:.2f} MB |")
+            return dict(store.attrs), store.summary()
+    except EquipotError:  # HDF5 lock: a generation run is still writing it
+        return None
+
+
+def molecule_table() -> None:
+    print("| file | molecule(s) | level of theory | temperature | timestep | stride | frames | size |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent != POLYMERS):
+        a, s = summary(path) or ({}, None)
+        if s is None:
+            print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
+            continue
+        if "sampled_from" in a:  # labelled frames: the MD settings are the sampling run's
+            source = ROOT / Path(a["sampled_from"]).relative_to(Path(a["sampled_from"]).parents[1])
+            a = {**summary(source)[0], **{k: a[k] for k in ("level_of_theory", "code", "code_version")}}
+        same = s["n_atoms_min"] == s["n_atoms_max"]
+        formula = ", ".join(f"{k}{v // s['frames']}" for k, v in s["elements"].items()) if same else "various"
+        print(f"| `{path.relative_to(ROOT)}` | {formula} | {a['level_of_theory']} ({a['code']} {a['code_version']}) "
+              f"| {a.get('temperature_K', '-')} K | {a.get('timestep_fs', '-')} fs | {a.get('stride', '-')} | "
+              f"{s['frames']} | {path.stat().st_size / 1e6:.2f} MB |")
+
+
+def polymer_table() -> None:
+    """Per family: class, repeat unit, chains (atoms at K), frames, frame spacing, generation
+    minutes (one core, as recorded in each file) and size."""
+    files = defaultdict(list)
+    for path in sorted(POLYMERS.glob("*_*_*K.h5")):
+        files[family_of_file(path)[0]].append(path)
+    print("| family | class | repeat unit (SMILES) | chains: atoms @ K (frames) | frames | spacing (fs) | "
+          "minutes | size |")
+    print("|---|---|---|---|---|---|---|---|")
+    total = defaultdict(float)
+    for short, name, cls, smiles in FAMILY_TABLE:
+        runs, frames, spacing, minutes, size = [], 0, set(), 0.0, 0.0
+        for path in files.get(short, []):
+            _, atoms, temperature = family_of_file(path)
+            info = summary(path)
+            if info is None:
+                runs.append(f"{atoms} @ {temperature:.0f} (running)")
+                continue
+            a, s = info
+            runs.append(f"{atoms} @ {temperature:.0f} ({s['frames']})")
+            frames += s["frames"]
+            spacing.add(f"{a['timestep_fs'] * a['stride']:g}")
+            minutes += float(a.get("generation_minutes", float("nan")))
+            size += path.stat().st_size / 1e6
+        total["frames"] += frames
+        total["size"] += size
+        print(f"| {name} (`{short}`) | {cls} | `{smiles}` | {', '.join(runs) or 'not yet'} | {frames} | "
+              f"{'/'.join(sorted(spacing, key=float))} | {minutes:.0f} | {size:.2f} MB |")
+    print(f"\n{len(FAMILY_TABLE)} families, {total['frames']:.0f} frames, {total['size']:.1f} MB.")
+
+
+if __name__ == "__main__":
+    molecule_table()
+    print()
+    polymer_table()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from ase.calculators.calculator import Calculator, PropertyNotImplementedError, 
 
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import neighbor_list
+from equipot.errors import StructureError
 from equipot.evaluator import Evaluator, ModelSpec, force_disagreement
 from equipot.potential import Potential
 
@@ -75,7 +76,7 @@ class EquiformerCalculator(Calculator):
         atoms = self.atoms
         positions = atoms.positions
         if not np.all(np.isfinite(positions)):
-            raise ValueError("atoms.positions contain NaN or inf")
+            raise StructureError("atoms.positions contain NaN or inf")
         # Elements are checked before any work so the error names them, not an index.
         self.model.species_index(torch.as_tensor(atoms.numbers))
         periodic = bool(atoms.pbc.any())
@@ -105,7 +106,6 @@ class EquiformerCalculator(Calculator):
             self.results["stress"] = stress[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
         if len(self.models) > 1:
             self.results["force_uncertainty"] = force_disagreement(forces)
-            self.results["energy_uncertainty"] = float(energies.std())
 
     def _graph(self, atoms: Atoms, system_changes: Sequence[str]) -> AtomicGraph:
         """Graph at the current positions, reusing the Verlet list while it is still valid."""

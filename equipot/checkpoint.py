@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from equipot.errors import EquipotError, MissingFileError, brief
 from equipot.files import atomic_open
 from equipot.model import Equiformer, EquiformerConfig
 from equipot.potential import Potential, as_potential
@@ -71,18 +72,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and validate the checkpoint dict; ValueError for truncated or foreign files."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingFileError(f"checkpoint not found: {path}")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, pickle of foreign classes, plain garbage...
-        raise ValueError(f"{path} is not a readable equipot checkpoint ({type(err).__name__}: {err})") from err
+        raise EquipotError(f"{path} is not a readable equipot checkpoint ({brief(err)})") from err
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an equipot checkpoint (no '{FORMAT}' format tag)")
+        raise EquipotError(f"{path} is not an equipot checkpoint (no '{FORMAT}' format tag)")
     missing = [k for k in _REQUIRED if k not in data]
     if missing:
-        raise ValueError(f"{path}: checkpoint is missing {missing}")
+        raise EquipotError(f"{path}: checkpoint is missing {missing}")
     if data["format_version"] > FORMAT_VERSION:
-        raise ValueError(
+        raise EquipotError(
             f"{path} has checkpoint format version {data['format_version']}; this equipot "
             f"reads up to {FORMAT_VERSION}: upgrade equipot"
         )
@@ -102,11 +103,11 @@ def model_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> P
     try:
         model = Potential(EquiformerConfig.from_dict(dict(data["config"])))
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{source}: invalid model config: {err}") from err
+        raise EquipotError(f"{source}: invalid model config: {err}") from err
     try:
         model.load_state_dict(_state_dict_v2(data))
     except RuntimeError as err:
-        raise ValueError(f"{source}: weights do not match the config: {err}") from err
+        raise EquipotError(f"{source}: weights do not match the config: {err}") from err
     _check_summary(model, data, source)
     model.metadata = dict(data.get("metadata", {}))
     return model
@@ -115,14 +116,14 @@ def model_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> P
 def _check_summary(model: Potential, data: dict[str, Any], source: str) -> None:
     """The species, E0 and scale written beside the weights must be the weights' own."""
     if "species" in data and list(data["species"]) != model.species:
-        raise ValueError(f"{source}: species {data['species']} disagree with the config's {model.species}")
+        raise EquipotError(f"{source}: species {data['species']} disagree with the config's {model.species}")
     e0 = data.get("reference_energies")
     if e0 is not None:
         held = dict(zip(model.species, model.reference_energies.tolist()))
         if set(e0) != set(held) or any(abs(e0[s] - held[s]) > 1e-6 * max(1.0, abs(held[s])) for s in held):
-            raise ValueError(f"{source}: reference energies {e0} disagree with the weights' {held}")
+            raise EquipotError(f"{source}: reference energies {e0} disagree with the weights' {held}")
     if "scale" in data and abs(float(data["scale"]) - float(model.scale)) > 1e-6 * max(1.0, abs(float(model.scale))):
-        raise ValueError(f"{source}: scale {data['scale']} disagrees with the weights' {float(model.scale)}")
+        raise EquipotError(f"{source}: scale {data['scale']} disagrees with the weights' {float(model.scale)}")
 
 
 def shipped_models() -> dict[str, Path]:
@@ -148,7 +149,7 @@ def load_model(
         if not path.exists():
             shipped = shipped_models()
             if str(spec) not in shipped:
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f"no checkpoint file {spec!s} and no shipped model of that name; "
                     f"shipped models: {sorted(shipped) or 'none'}"
                 )
@@ -160,9 +161,9 @@ def load_model(
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         if dtype not in (torch.float32, torch.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+            raise EquipotError(f"dtype must be float32 or float64, got {dtype}")
         return dtype
     table = {"float32": torch.float32, "float64": torch.float64, "float": torch.float32, "double": torch.float64}
     if dtype not in table:
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        raise EquipotError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     return table[dtype]

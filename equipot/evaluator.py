@@ -16,14 +16,15 @@ structure is one group.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 import torch
 
 from equipot.checkpoint import load_model
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import VerletNeighbors
+from equipot.errors import EquipotError
 from equipot.model import Equiformer
 from equipot.potential import Potential
 
@@ -84,13 +85,13 @@ class Evaluator:
                  workers: int | None = None) -> None:
         specs = list(models) if isinstance(models, (list, tuple)) else [models]
         if not specs:
-            raise ValueError("give at least one model")
+            raise EquipotError("give at least one model")
         self.device = torch.device(device)
         self.models = [load_model(s, device=self.device, dtype=dtype) for s in specs]
         first = self.models[0]
         for other in self.models[1:]:
             if other.species != first.species or other.cutoff != first.cutoff:
-                raise ValueError("committee models must share species and cutoff")
+                raise EquipotError("committee models must share species and cutoff")
         if compile:
             for m in self.models:
                 m.compile()
@@ -100,7 +101,7 @@ class Evaluator:
         if workers is None:
             workers = 2 if self.device.type == "cpu" and torch.get_num_threads() >= 2 and not compile else 1
         if int(workers) < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+            raise EquipotError(f"workers must be at least 1, got {workers}")
         self.workers = int(workers)
         self._pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
 

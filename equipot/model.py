@@ -7,8 +7,9 @@ mapping, reference energies, scale, repulsion, forces and stress are the potenti
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from ase.data import atomic_numbers
@@ -16,6 +17,8 @@ from e3nn import o3
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from equipot.config import Config, check_choice, check_range, setting
+from equipot.errors import EquipotError
 from equipot.nn.block import TransformerBlock
 from equipot.nn.edges import Edges
 from equipot.nn.embedding import AtomEmbedding, EdgeDegreeEmbedding
@@ -23,20 +26,15 @@ from equipot.nn.head import EnergyHead
 from equipot.nn.radial import PolynomialEnvelope, radial_basis
 
 # Named configurations. "md17" is the paper's MD17 L_max=2 model (Liao & Smidt, ICLR 2023)
-# and the default; "small" trains and runs MD comfortably on a laptop CPU; "medium" in between.
+# and the default; "small" trains and runs MD comfortably on a laptop CPU; "small16" is small
+# with twice its L = 2 channels, the shape most shipped models use (docs/models.md); "medium"
+# is wider and deeper, between small and md17.
+_SMALL = dict(irreps_node="64x0e+16x1o+8x2e", num_blocks=3, num_heads=4, num_basis=16, radial_hidden=32,
+              ffn_multiplier=2, output_hidden=64)
 PRESETS: dict[str, dict[str, Any]] = {
     "md17": {},
-    "small": dict(
-        irreps_node="64x0e+16x1o+8x2e",
-        num_blocks=3,
-        num_heads=4,
-        num_basis=16,
-        radial_hidden=32,
-        ffn_multiplier=2,
-        output_hidden=64,
-    ),
-    # between the two: most shipped models (trains in minutes on a GPU, runs MD on a CPU faster
-    # than MACE 128x0e+128x1o)
+    "small": _SMALL,
+    "small16": {**_SMALL, "irreps_node": "64x0e+16x1o+16x2e"},
     "medium": dict(
         irreps_node="128x0e+32x1o+16x2e",
         num_blocks=4,
@@ -50,97 +48,83 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class EquiformerConfig:
+class EquiformerConfig(Config):
     """Architecture of an Equiformer potential; serialisable with ``to_dict``/``from_dict``.
 
-    Attributes:
-        species: element symbols the model knows, e.g. ["H", "C", "N", "O"].
-        irreps_node: node features; only natural parity (0e, 1o, 2e, 3o) so that the energy
-            is invariant under reflections as well as rotations.
-        num_blocks: Transformer blocks.
-        num_heads: attention heads; every multiplicity of irreps_node must divide by it.
-        lmax: highest L of the edge spherical harmonics; default the highest L of irreps_node.
-        cutoff: radial cutoff, Å.
-        radial_basis: "bessel" or "gaussian"; num_basis functions of it.
-        radial_hidden: width of the radial MLPs that make tensor-product weights.
-        envelope_exponent: p of the polynomial cutoff envelope.
-        ffn_multiplier: hidden width of the feed-forward networks, in units of irreps_node.
-        output_hidden: scalar width of the energy head.
-        avg_num_neighbors: normalises the edge-degree embedding; the trainer sets it from data.
-        zbl: add ZBL nuclear repulsion, switched off at ``zbl_switch`` times the covalent-radius
-            sum of each pair (see ``equipot.nn.repulsion``): keeps atoms from folding onto each
-            other in MD. At 0.7 it is off wherever molecular data goes; at 1.0 (MACE's
-            choice) it reaches into compressed bonds and cost force accuracy (docs/accuracy.md).
-        residual_scale: None (the paper's blocks) or the initial value of learned per-channel
-            gains on every residual branch (LayerScale).
-        norm_high_l: layer-normalise L>0 features too (the paper's); False normalises scalars only.
-        learned_null: learn the logit of the attention's null neighbour per head (else 0).
-        subtract_isolated: read out h(x_i) - h(isolated atom of the same species), so that an
-            isolated atom's energy is its reference energy exactly; False reads out h(x_i).
-        The last four default to the paper's network; docs/accuracy.md measures the others.
+    Every field is described where it is declared (``equipot train --help-config`` prints
+    them). Notes:
+
+    - ``irreps_node`` takes natural parity only (0e, 1o, 2e, 3o), so that the energy is
+      invariant under reflections as well as rotations; every multiplicity must divide by
+      ``num_heads``.
+    - ``zbl_switch``: ZBL is switched off at this fraction of each pair's covalent-radius sum
+      (``equipot.nn.repulsion``). At 0.7 it is off wherever molecular data goes; at 1.0 (MACE's
+      choice) it reaches into compressed bonds and costs force accuracy (docs/accuracy.md).
+    - The last four fields default to the paper's network; docs/accuracy.md measures the others.
     """
 
-    species: list[str]
-    irreps_node: str = "128x0e+64x1o+32x2e"
-    num_blocks: int = 6
-    num_heads: int = 4
-    lmax: int | None = None
-    cutoff: float = 5.0
-    radial_basis: str = "bessel"
-    num_basis: int = 32
-    radial_hidden: int = 64
-    envelope_exponent: int = 6
-    ffn_multiplier: int = 3
-    output_hidden: int = 128
-    avg_num_neighbors: float = 15.0
-    zbl: bool = True
-    zbl_switch: float = 0.7
-    residual_scale: float | None = None
-    norm_high_l: bool = True
-    learned_null: bool = False
-    subtract_isolated: bool = True
+    what = "model config"
+
+    species: list[str] = setting(help="element symbols the model knows, e.g. [H, C, N, O] (training sets them "
+                                 "from the data)")
+    irreps_node: str = setting("128x0e+64x1o+32x2e", "node features (natural parity: 0e, 1o, 2e, 3o)")
+    num_blocks: int = setting(6, "Transformer blocks")
+    num_heads: int = setting(4, "attention heads; every multiplicity of irreps_node must divide by it")
+    lmax: int | None = setting(None, "highest L of the edge spherical harmonics (default: that of irreps_node)")
+    cutoff: float = setting(5.0, "radial cutoff, Å")
+    radial_basis: str = setting("bessel", "bessel | gaussian")
+    num_basis: int = setting(32, "radial basis functions")
+    radial_hidden: int = setting(64, "width of the radial MLPs that make tensor-product weights")
+    envelope_exponent: int = setting(6, "p of the polynomial cutoff envelope")
+    ffn_multiplier: int = setting(3, "hidden width of the feed-forward networks, in units of irreps_node")
+    output_hidden: int = setting(128, "scalar width of the energy head")
+    avg_num_neighbors: float = setting(15.0, "normalises the edge-degree embedding (training sets it from the data)")
+    zbl: bool = setting(True, "add ZBL nuclear repulsion (keeps atoms from folding onto each other in MD)")
+    zbl_switch: float = setting(0.7, "ZBL switched off at this fraction of the covalent-radius sum of each pair")
+    residual_scale: float | None = setting(None, "None (the paper's blocks) or the initial value of learned "
+                                           "per-channel gains on every residual branch (LayerScale)")
+    norm_high_l: bool = setting(True, "layer-normalise L>0 features too (the paper's); False: scalars only")
+    learned_null: bool = setting(False, "learn the logit of the attention's null neighbour per head (else 0)")
+    subtract_isolated: bool = setting(True, "read out h(x_i) - h(isolated atom of its species), so an isolated "
+                                      "atom's energy is its reference energy exactly")
 
     def __post_init__(self) -> None:
+        self.check_types()
         self.species = list(self.species)
         if not self.species:
-            raise ValueError("species must list at least one element, e.g. ['H', 'C', 'O']")
+            raise EquipotError("species must list at least one element, e.g. ['H', 'C', 'O']")
         unknown = [s for s in self.species if s not in atomic_numbers or s == "X"]
         if unknown:
-            raise ValueError(f"unknown element symbols in species: {unknown}")
+            raise EquipotError(f"unknown element symbols in species: {unknown}")
         if len(set(self.species)) != len(self.species):
-            raise ValueError(f"species has duplicates: {self.species}")
+            raise EquipotError(f"species has duplicates: {self.species}")
         irreps = o3.Irreps(self.irreps_node)
         wrong_parity = [str(ir) for _, ir in irreps if ir.p != (-1) ** ir.l]
         if wrong_parity:
-            raise ValueError(
+            raise EquipotError(
                 f"irreps_node {self.irreps_node} has {wrong_parity}: use natural parity "
                 "(0e, 1o, 2e, 3o) so vectors are 1o and the energy is E(3)-invariant"
             )
         if "0e" not in [str(ir) for _, ir in irreps]:
-            raise ValueError("irreps_node needs scalar (0e) channels")
+            raise EquipotError("irreps_node needs scalar (0e) channels")
         if self.lmax is None:
             self.lmax = irreps.lmax
         if not 1 <= self.lmax <= 3:
-            raise ValueError(f"lmax must be 1, 2 or 3, got {self.lmax}")
+            raise EquipotError(f"lmax must be 1, 2 or 3, got {self.lmax}")
         if self.cutoff <= 0 or self.num_blocks < 1 or self.num_heads < 1:
-            raise ValueError("cutoff, num_blocks and num_heads must be positive")
-        if self.residual_scale is not None:
-            try:
-                self.residual_scale = float(self.residual_scale)  # YAML reads 1e-1 as a string
-            except (TypeError, ValueError):
-                raise ValueError(f"residual_scale must be a positive number or None, got {self.residual_scale!r}") from None
-            if not self.residual_scale > 0:
-                raise ValueError(f"residual_scale must be a positive number or None, got {self.residual_scale}")
+            raise EquipotError("cutoff, num_blocks and num_heads must be positive")
+        check_choice("model config 'radial_basis'", self.radial_basis, ("bessel", "gaussian"))
+        for key in ("num_basis", "radial_hidden", "envelope_exponent", "ffn_multiplier", "output_hidden"):
+            check_range(f"model config {key!r}", getattr(self, key), 1)
+        check_range("model config 'zbl_switch'", self.zbl_switch, 0, low_open=True)
+        check_range("model config 'residual_scale'", self.residual_scale, 0, low_open=True)
 
     @classmethod
     def preset(cls, name: str, species: list[str], **overrides: Any) -> "EquiformerConfig":
         """A named configuration ("md17" = the paper's, "small" = CPU) with overrides."""
         if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
-        return cls(species=species, **{**PRESETS[name], **overrides})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+            raise EquipotError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
+        return cls(**cls.checked({**PRESETS[name], **overrides, "species": list(species)}))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EquiformerConfig":
@@ -149,12 +133,8 @@ class EquiformerConfig:
         data.setdefault("zbl_switch", 1.0)
         # older checkpoints carry an always-empty "extra" field
         if data.pop("extra", None):
-            raise ValueError("EquiformerConfig has no 'extra' settings; this checkpoint needs a newer equipot")
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown EquiformerConfig fields: {sorted(unknown)}")
-        return cls(**data)
+            raise EquipotError("EquiformerConfig has no 'extra' settings; this checkpoint needs a newer equipot")
+        return super().from_dict(data)
 
 
 class Equiformer(nn.Module):

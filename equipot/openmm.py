@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from equipot.errors import EquipotError
+
 EV_TO_KJ_PER_MOL = 96.48533212331002  # 1 eV in kJ/mol (CODATA 2018)
 
 
@@ -55,6 +57,6 @@ def openmm_system(atoms, model, *, dtype: str = "float64", device: str = "cpu"):
         a, b, c = (openmm.Vec3(*(v / 10.0)) for v in atoms.cell.array)
         system.setDefaultPeriodicBoxVectors(a, b, c)
     elif atoms.pbc.any():
-        raise ValueError("OpenMM boxes are periodic in all three directions or none")
+        raise EquipotError("OpenMM boxes are periodic in all three directions or none")
     system.addForce(python_force(atoms, model, dtype=dtype, device=device))
     return system, np.asarray(atoms.positions) / 10.0 * openmm.unit.nanometer

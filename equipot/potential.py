@@ -13,6 +13,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from equipot.data.graph import AtomicGraph
+from equipot.errors import EquipotError
 from equipot.model import Equiformer, EquiformerConfig
 from equipot.nn.repulsion import ZBLRepulsion
 
@@ -94,7 +95,7 @@ class Potential(nn.Module):
     @edge_chunk_size.setter
     def edge_chunk_size(self, size: int | None) -> None:
         if size is not None and int(size) < 1:
-            raise ValueError(f"edge_chunk_size must be a positive number of edges or None, got {size}")
+            raise EquipotError(f"edge_chunk_size must be a positive number of edges or None, got {size}")
         self._edge_chunk_size = None if size is None else int(size)
 
     def species_index(self, numbers: torch.Tensor) -> torch.Tensor:
@@ -105,7 +106,7 @@ class Potential(nn.Module):
         if bool((out_of_range | (index < 0)).any()):
             bad = sorted({int(z) for z in numbers[out_of_range | (index < 0)].tolist()})
             names = [chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}" for z in bad]
-            raise ValueError(
+            raise EquipotError(
                 f"this model knows {self.species}; the structure contains {names}, "
                 "which it was not trained on"
             )
@@ -115,7 +116,7 @@ class Potential(nn.Module):
         """Set E0 (eV) per element symbol; elements not listed keep their value."""
         for symbol, value in energies.items():
             if symbol not in self.config.species:
-                raise ValueError(f"{symbol} is not one of the model species {self.species}")
+                raise EquipotError(f"{symbol} is not one of the model species {self.species}")
             self.reference_energies[self.config.species.index(symbol)] = float(value)
 
     def compile(self) -> None:
@@ -207,8 +208,12 @@ class Potential(nn.Module):
                 out["forces"] = -g if g is not None else torch.zeros_like(positions)
             if compute_stress:
                 g = grads[-1] if grads[-1] is not None else torch.zeros_like(cell)
-                volume = torch.linalg.det(graph.cell).abs()
-                out["stress"] = g / volume.view(-1, 1, 1)
+                volume = torch.linalg.det(graph.cell).abs().view(-1, 1, 1)
+                # a structure without volume (a molecule) has no stress: NaN, with a finite
+                # gradient path, so that a batch mixing molecules and cells trains on the cells
+                has_volume = volume > 0
+                stress = g / torch.where(has_volume, volume, torch.ones_like(volume))
+                out["stress"] = torch.where(has_volume, stress, torch.full_like(stress, float("nan")))
         return out
 
     def extra_repr(self) -> str:

@@ -115,7 +115,7 @@ def write_report(all_results: dict, args, out: Path) -> None:
                   "| chain | held out | T (K) | run (ps) | stable (ps) | Rg model (Å) | Rg GFN2 (Å) | end-to-end model (Å) "
                   "| end-to-end GFN2 (Å) | h(r) MAE |", "|---|---|---|---|---|---|---|---|---|---|"]
         for label, r in results.items():
-            def pm(prefix, key):
+            def pm(prefix, key, r=r):
                 return f"{r[f'{prefix}_{key}_mean']:.2f} ± {r[f'{prefix}_{key}_std']:.2f}" if f"{prefix}_{key}_mean" in r else "-"
             lines.append(f"| {label} | {'yes' if r['held_out'] else ''} | {r['temperature_K']:.0f} | {r['run_ps']:.2f} | {r['stable_ps']:.2f}"
                          f"{' (' + r['failure'] + ')' if r['failure'] else ''} | {pm('model', 'rg')} | {pm('ref', 'rg')} | "

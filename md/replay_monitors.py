@@ -27,8 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from equipot.data.readers import read_structure  # noqa: E402
 from equipot.data.store import FrameStore  # noqa: E402
-from equipot.dynamics.monitors import (BondStability, ContactStability, bond_deviation, bond_lengths,  # noqa: E402
-                                       study_monitors)
+from equipot.dynamics.monitors import BondStability, ContactStability, bond_deviation, bond_lengths, study_monitors  # noqa: E402
 
 
 def replay(positions: np.ndarray, times_ps: np.ndarray, start, reference: np.ndarray) -> dict:

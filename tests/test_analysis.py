@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from equipot.dynamics.analysis import (distance_histogram, distance_histogram_error, end_to_end, energy_drift,
-                                       radius_of_gyration)
+from equipot.dynamics.analysis import (
+    distance_histogram,
+    distance_histogram_error,
+    end_to_end,
+    energy_drift,
+    radius_of_gyration,
+)
 from tests.conftest import molecule
 
 

@@ -35,7 +35,7 @@ def test_md17_and_rmd17_units(tmp_path):
 def test_extxyz_custom_keys_and_cli(tmp_path, capsys):
     rng = np.random.default_rng(1)
     images = []
-    for k in range(4):
+    for _ in range(4):
         atoms = Atoms("CH4", positions=rng.normal(size=(5, 3)).astype(np.float32).astype(float))
         atoms.info["dft_energy"] = float(rng.normal())
         atoms.arrays["dft_forces"] = rng.normal(size=(5, 3)).astype(np.float32).astype(float)
@@ -98,5 +98,6 @@ def test_calc_results_style_extxyz_md17_attrs_and_missing_keys(tmp_path):
     np.savez(tmp_path / "bad.npz", R=np.zeros((1, 3, 3)), z=np.array([8, 1, 1]))
     with pytest.raises(ValueError, match=r"missing \['E', 'F'\].*'R', 'z'"):
         read_md17_npz(tmp_path / "bad.npz")
+    (tmp_path / "x.txt").write_text("1\n\nH 0 0 0\n")
     with pytest.raises(ValueError, match="cannot tell the format"):
         convert(tmp_path / "x.txt", tmp_path / "x.h5")

@@ -109,5 +109,5 @@ def test_train_procs_must_be_positive(store, tmp_path, capsys):
 
     config = tmp_path / "run.yaml"
     config.write_text(f"data: {store}\nout: {tmp_path / 'out'}\n")
-    assert main(["train", str(config), "--procs", "0"]) == 1
+    assert main(["train", str(config), "--procs", "0"]) == 2
     assert "--procs must be at least 1" in capsys.readouterr().err

@@ -56,6 +56,22 @@ class Explodes(Calculator):
         raise ValueError("positions are not finite")
 
 
+class ExplodesLater(EMT):
+    """EMT for the first ``calls`` evaluations, then NaN forces (or ``error`` raised)."""
+
+    def __init__(self, calls: int, error: Exception | None = None) -> None:
+        super().__init__()
+        self.calls, self.error = calls, error
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        self.calls -= 1
+        if self.calls < 0:
+            if self.error is not None:
+                raise self.error
+            self.results["forces"] = np.full_like(self.results["forces"], np.nan)
+
+
 def cu_cluster():
     atoms = Icosahedron("Cu", 2)  # 13 atoms
     atoms.calc = EMT()
@@ -130,20 +146,31 @@ def test_monitor_stops_run_and_report_records_it(tmp_path):
     assert result.stopped_early and result.failure.step == 30 and result.steps_done == 30
     assert result.time_to_failure_ps == pytest.approx(0.015)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["failure"] == {"monitor": "test", "reason": "planned", "step": 30, "time_ps": pytest.approx(0.015)}
+    assert report["failure"] == {"monitor": "test", "reason": "planned", "step": 30, "time_ps": pytest.approx(0.015),
+                                 "replica": None}
     assert report["result"]["stopped_early"] is True and report["settings"]["calculator"] == "EMT"
     assert len(read(tmp_path / "trajectory.extxyz", index=":")) == 4  # steps 0, 10, 20, 30
     assert (tmp_path / "report.png").stat().st_size > 1000
     assert set(result.paths) == {"trajectory", "log", "report", "plot"}
 
 
-def test_calculator_error_is_a_failure_and_constraints_are_restored():
+def test_only_a_blow_up_is_a_failure_and_constraints_are_restored(tmp_path):
     atoms = cu_cluster()
     atoms.set_constraint(FixAtoms([0]))
-    atoms.calc = Explodes()
-    result = run_md(atoms, temperature_K=300, steps=10, monitors=[], progress=False, init_velocities=False)
-    assert result.stopped_early and result.failure.monitor == "calculator" and "not finite" in result.failure.reason
+    atoms.calc = Explodes()  # cannot evaluate even the start: the error propagates, nothing written
+    with pytest.raises(ValueError, match="not finite"):
+        run_md(atoms, temperature_K=300, steps=10, monitors=[], progress=False, report_dir=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
     assert len(atoms.constraints) == 1 and isinstance(atoms.constraints[0], FixAtoms)
+    atoms.calc = ExplodesLater(calls=6)  # NaN forces after 5 steps: a blow-up, recorded as a failure
+    result = run_md(atoms, temperature_K=300, steps=20, monitors=[], progress=False, init_velocities=False)
+    assert result.stopped_early and result.failure.monitor == "calculator" and "not finite" in result.failure.reason
+    assert 0 < result.steps_done < 20
+    assert len(atoms.constraints) == 1 and isinstance(atoms.constraints[0], FixAtoms)
+    atoms = cu_cluster()
+    atoms.calc = ExplodesLater(calls=6, error=RuntimeError("a bug"))  # not a blow-up: it propagates
+    with pytest.raises(RuntimeError, match="a bug"):
+        run_md(atoms, temperature_K=300, steps=20, monitors=[], progress=False, init_velocities=False)
 
 
 def test_traj_format_and_hr_error_against_itself(tmp_path):
@@ -202,7 +229,7 @@ def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
     assert rc == 0
     assert json.loads((tmp_path / "again" / "report.json").read_text())["hr_error"] == pytest.approx(0.0, abs=1e-9)
     capsys.readouterr()
-    assert main(["md", "ethanol"]) == 1  # --model is required
+    assert main(["md", "ethanol"]) == 2  # --model is required
     assert "--model" in capsys.readouterr().err
     with pytest.raises(SystemExit) as version:
         main(["--version"])
@@ -210,7 +237,7 @@ def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
     import equipot
 
     assert capsys.readouterr().out.strip() == f"equipot {equipot.__version__}"
-    assert main(["md", "notamolecule", "--model", "toy"]) == 1
+    assert main(["md", "notamolecule", "--model", "toy"]) == 2
     assert "shipped" in capsys.readouterr().err
 
 
@@ -222,7 +249,7 @@ def test_md_cli_contacts_needs_a_reference_and_stops_a_squeezed_run(tmp_path, mo
 
     aspirin = molecule("aspirin")
     monkeypatch.setattr(md_cli, "_make_calculator", lambda args: Springs.around(molecule("aspirin")))
-    assert main(["md", "aspirin", "--model", "toy", "--contacts", "--duration", "20steps"]) == 1
+    assert main(["md", "aspirin", "--model", "toy", "--contacts", "--duration", "20steps"]) == 2
     assert "--reference" in capsys.readouterr().err
     blown = aspirin.copy()
     centre = blown.positions.mean(axis=0)

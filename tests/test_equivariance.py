@@ -16,7 +16,9 @@ def energy_forces(model, atoms):
     return out["energy"].item(), out["forces"].detach().numpy()
 
 
-def transformed(atoms, matrix=np.eye(3), translation=np.zeros(3), perm=None):
+def transformed(atoms, matrix=None, translation=None, perm=None):
+    matrix = np.eye(3) if matrix is None else matrix
+    translation = np.zeros(3) if translation is None else translation
     new = atoms.copy()
     new.positions = atoms.positions @ matrix.T + translation
     if atoms.pbc.any():

@@ -65,7 +65,7 @@ def test_pimd_with_two_clients(tmp_path):
 def test_client_without_server_is_a_clear_error(capsys):
     from equipot.cli import main
 
-    assert main(["ipi-client", "aspirin", "--model", MODEL, "--address", "unix:equipot-no-such-server"]) == 1
+    assert main(["ipi-client", "aspirin", "--model", MODEL, "--address", "unix:equipot-no-such-server"]) == 2
     assert "no i-PI server listening at unix:equipot-no-such-server" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unix:NAME or HOST:PORT"):
         from equipot.ipi import parse_address

@@ -209,7 +209,7 @@ def test_settings_are_checked(water_setup):
         config(tmp, "x", lower="high")
     with pytest.raises(ValueError, match="lower_quantile"):
         config(tmp, "x", lower="auto", lower_quantile=1.5)
-    with pytest.raises(ValueError, match="unknown learn settings"):
+    with pytest.raises(ValueError, match="unknown learn config key"):
         config(tmp, "x", temperature=300)
     with pytest.raises(ValueError, match="fraction of the growing store"):
         config(tmp, "x", train={"train_size": 100})
@@ -305,7 +305,7 @@ def test_config_overrides_from_the_command_line():
     assert LearnConfig.from_yaml(path).lower == "auto"
     with pytest.raises(ValueError, match="KEY=VALUE"):
         parse_overrides(["lower"])
-    with pytest.raises(ValueError, match="unknown learn settings"):
+    with pytest.raises(ValueError, match="unknown learn config key"):
         LearnConfig.from_yaml(path, parse_overrides(["lowr=0.1"]))
 
 
@@ -325,5 +325,5 @@ def test_cli_runs_a_config_and_resumes_a_finished_loop(water_setup, capsys):
     assert main(["learn", str(path), "--no-progress"]) == 0  # finished: nothing is redone
     assert len(read_store(tmp / "cli" / "data.h5")[0]) == 14
     path.write_text(yaml.safe_dump({**settings, "lower": 0.5, "upper": 0.1}))
-    assert main(["learn", str(path)]) == 1
+    assert main(["learn", str(path)]) == 2
     assert "lower < upper" in capsys.readouterr().err

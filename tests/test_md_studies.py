@@ -22,9 +22,8 @@ def _load(name: str):
 def test_chain_ends_are_the_terminal_backbone_carbons():
     pytest.importorskip("rdkit")
     from equipot.data.polymers import build_oligomer
-    from equipot.dynamics.monitors import bonds_of
-
     from equipot.dynamics.analysis import chain_ends
+    from equipot.dynamics.monitors import bonds_of
 
     chain = build_oligomer("polyethylene", 6, seed=0)  # C12H26: a linear backbone of 12 carbons
     a, b = chain_ends(chain)
@@ -134,7 +133,7 @@ def test_polymer_study_writes_its_report(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())["results"]["polymers-gfn2"]
     (row,) = results.values()
     assert row["family"] == "pe" and row["failure"] is None and row["run_ps"] == pytest.approx(0.01)
-    assert 2.0 < row["ref_rg_mean"] < 10.0 and "| pe_32 |" in (tmp_path / "report.md").read_text()
+    assert 2.0 < row["ref_rg_mean"] < 10.0 and "| pe_32_300K |" in (tmp_path / "report.md").read_text()
 
 
 def test_frame_audit_compares_model_and_gfn2_and_finds_contacts(tmp_path, capsys):

@@ -37,7 +37,7 @@ def test_linear_equals_e3nn():
 @pytest.mark.parametrize("irreps_in,lmax", [("16x0e+8x1o+4x2e", 2), ("8x0e+4x1o", 1), ("4x0e+2x1o+2x2e+2x3o", 3)])
 def test_depthwise_tensor_product_equals_e3nn(irreps_in, lmax):
     sh = o3.Irreps.spherical_harmonics(lmax)
-    allowed = o3.Irreps([(1, (l, (-1) ** l)) for l in range(lmax + 1)])
+    allowed = o3.Irreps([(1, (ell, (-1) ** ell)) for ell in range(lmax + 1)])
     ours = DepthwiseTensorProduct(irreps_in, sh, allowed)
     paths = depthwise_paths(o3.Irreps(irreps_in), sh, allowed)
     instructions = [(i, s, k, "uvu", True) for k, (i, s, _) in enumerate(paths)]

@@ -2,12 +2,19 @@
 
 import numpy as np
 import pytest
+from ase.data import covalent_radii
 
 pytest.importorskip("rdkit")
 
 from equipot.data.polymers import (  # noqa: E402
-    POLYMER_FAMILIES, atoms_per_repeat, build_oligomer, min_distance, n_repeat_for_atoms, oligomer_mol,
-    repeat_smiles)
+    POLYMER_FAMILIES,
+    atoms_per_repeat,
+    build_oligomer,
+    min_distance,
+    n_repeat_for_atoms,
+    oligomer_mol,
+    repeat_smiles,
+)
 
 
 @pytest.mark.parametrize("family", sorted(POLYMER_FAMILIES))
@@ -18,10 +25,13 @@ def test_every_family_builds(family):
     assert len(atoms) == caps + 3 * per_unit
     assert np.isfinite(atoms.positions).all()
     assert 0.9 < min_distance(atoms) < 1.2  # shortest are X-H bonds; nothing overlapping
-    # every hydrogen is bonded (within 1.25 Å) to exactly one atom: caps are real H atoms
+    # every hydrogen is bonded (within 1.2 x the covalent-radius sum: C-H 1.28, S-H 1.61 Å) to
+    # exactly one atom: caps are real H atoms
     d = np.linalg.norm(atoms.positions[:, None] - atoms.positions[None], axis=-1)
+    radii = covalent_radii[atoms.numbers]
+    bonded = d < 1.2 * (radii[:, None] + radii[None])
     for i in np.flatnonzero(atoms.numbers == 1):
-        assert ((d[i] < 1.25).sum() - 1) == 1
+        assert bonded[i].sum() - 1 == 1
 
 
 def test_chain_composition_and_target_size():

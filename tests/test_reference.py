@@ -5,8 +5,8 @@ import pytest
 from ase.calculators.morse import MorsePotential
 
 from equipot.data.reference import PySCFCalculator, gfn2_calculator, label_frames
-from equipot.dynamics.sampling import sample_md
 from equipot.data.store import FrameStore
+from equipot.dynamics.sampling import sample_md
 from tests.conftest import molecule
 
 
@@ -85,7 +85,7 @@ def test_cli_generate_split_resume(tmp_path, capsys):
     assert main(["data", "split", str(out), "--train", "2", "--test", "1", "--seed", "1"]) == 0
     saved = json.loads((tmp_path / "eth.h5.splits.json").read_text())
     assert saved["seed"] == 1 and sorted(saved["train"] + saved["test"]) == [0, 1, 2]
-    assert main(["data", "generate", str(tmp_path / "x.h5"), "--molecule", "unobtainium"]) == 1
+    assert main(["data", "generate", str(tmp_path / "x.h5"), "--molecule", "unobtainium"]) == 2
     assert "no shipped geometry" in capsys.readouterr().err
 
 

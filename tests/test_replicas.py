@@ -135,7 +135,7 @@ def test_default_monitors_are_per_replica(aspirin, ethanol):
 def test_per_replica_monitors_and_recorded_positions(ethanol):
     """Each replica can have its own monitors (here only replica 1 has an impossible bond
     reference and fails at the first check); positions are recorded while a replica lives."""
-    from equipot.dynamics.monitors import BondStability, bonds_of, bond_lengths
+    from equipot.dynamics.monitors import BondStability, bond_lengths, bonds_of
 
     bonds = bonds_of(ethanol)
     wrong = bond_lengths(ethanol.positions, bonds) + 1.0  # every bond 1 Å off its reference
@@ -224,5 +224,5 @@ def test_md_cli_replicas_with_shipped_model(tmp_path, capsys):
     assert "stopped at 0.005 ps (contact" in capsys.readouterr().out
 
     for bad in (["--ensemble", "bussi"], ["--uncertainty", "0.1"], ["--replicas", "0"]):
-        assert main(common + bad + ["--out", str(tmp_path / "bad")]) == 1
+        assert main(common + bad + ["--out", str(tmp_path / "bad")]) == 2
         assert "--replicas" in capsys.readouterr().err

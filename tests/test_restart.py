@@ -5,8 +5,8 @@ import csv
 
 import numpy as np
 import pytest
-from ase.cluster import Icosahedron
 from ase.calculators.emt import EMT
+from ase.cluster import Icosahedron
 from ase.io import read
 
 from equipot.calculator import EquiformerCalculator
@@ -189,7 +189,7 @@ def test_md_cli_resume_continues_and_extends(tmp_path, monkeypatch, capsys):
     np.testing.assert_allclose(half[-1].positions, whole[-1].positions, atol=1e-6)
     assert len(read_rows(tmp_path / "half" / "md.csv")) == 9
     capsys.readouterr()
-    assert main(["md", "--resume", str(tmp_path / "nothing")]) == 1
+    assert main(["md", "--resume", str(tmp_path / "nothing")]) == 2
     assert "run.json" in capsys.readouterr().err
 
 

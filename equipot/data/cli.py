@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from equipot.errors import EquipotError
+
 
 def register(subparsers) -> argparse._SubParsersAction:
     """Add ``equipot data`` and return its actions, for actions of higher layers to join."""
@@ -21,7 +23,8 @@ def register(subparsers) -> argparse._SubParsersAction:
     c.add_argument("--format", default=None, choices=["extxyz", "ase-db", "md17", "rmd17"])
     c.add_argument("--energy-key", default="energy")
     c.add_argument("--forces-key", default="forces")
-    c.add_argument("--stress-key", default=None)
+    c.add_argument("--stress-key", default="stress", help="stress (eV/Å^3, ASE's sign) of periodic frames, "
+                   "where the file has one")
     c.add_argument("--level-of-theory", default=None)
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=run_convert)
@@ -83,7 +86,7 @@ def run_split(args: argparse.Namespace) -> int:
         n = len(store)
     sizes = {k: getattr(args, k) for k in ("train", "val", "test") if getattr(args, k) > 0}
     if not sizes:
-        raise ValueError("give at least one of --train/--val/--test")
+        raise EquipotError("give at least one of --train/--val/--test")
     splits = make_splits(n, sizes, seed=args.seed)
     save_splits(splits_path(args.path), splits, seed=args.seed)
     print(f"{splits_path(args.path)}: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()) + f" of {n} frames")

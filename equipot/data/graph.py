@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from equipot.data.neighbors import neighbor_list
 from equipot.data.store import atoms_labels
+from equipot.errors import EquipotError
 
 
 @dataclass
@@ -81,7 +82,7 @@ class AtomicGraph:
         positions = np.asarray(positions, dtype=np.float64)
         numbers = np.asarray(numbers, dtype=np.int64).reshape(-1)
         if positions.shape != (len(numbers), 3):
-            raise ValueError(
+            raise EquipotError(
                 f"positions shape {positions.shape} does not match {len(numbers)} atoms"
             )
         pbc_arr = np.zeros(3, dtype=bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(3)
@@ -128,16 +129,17 @@ def _full_stress(stress: np.ndarray) -> np.ndarray:
     if stress.shape == (6,):
         xx, yy, zz, yz, xz, xy = stress
         return np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
-    raise ValueError(f"stress must be Voigt (6,) or (3, 3), got shape {stress.shape}")
+    raise EquipotError(f"stress must be Voigt (6,) or (3, 3), got shape {stress.shape}")
 
 
 def collate(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
     """Join structures into one batch: atoms stacked, edge indices offset, batch index set.
 
-    Targets are kept only when every structure has them.
+    Energy and force targets are kept only when every structure has them; a stress target is
+    kept when any structure has one, NaN for those without (the stress loss skips them).
     """
     if not graphs:
-        raise ValueError("cannot collate an empty list of graphs")
+        raise EquipotError("cannot collate an empty list of graphs")
     offsets = np.cumsum([0] + [g.num_atoms for g in graphs[:-1]])
     graph_offsets = np.cumsum([0] + [g.num_graphs for g in graphs[:-1]])
 
@@ -155,5 +157,14 @@ def collate(graphs: Sequence[AtomicGraph]) -> AtomicGraph:
         batch=torch.cat([g.batch + int(o) for g, o in zip(graphs, graph_offsets)]),
         energy=cat_optional("energy"),
         forces=cat_optional("forces"),
-        stress=cat_optional("stress"),
+        stress=_stress_targets(graphs),
     )
+
+
+def _stress_targets(graphs: list[AtomicGraph]) -> torch.Tensor | None:
+    """(B, 3, 3) stresses of the structures, NaN where one has none; None when none has."""
+    if all(g.stress is None for g in graphs):
+        return None
+    like = next(g.stress for g in graphs if g.stress is not None)
+    return torch.cat([g.stress if g.stress is not None else like.new_full((g.num_graphs, 3, 3), float("nan"))
+                      for g in graphs])

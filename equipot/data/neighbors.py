@@ -15,11 +15,25 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from equipot.errors import EquipotError, StructureError
+
 
 def _check_positions(positions: np.ndarray) -> None:
     if not np.all(np.isfinite(positions)):
         bad = np.flatnonzero(~np.isfinite(positions).all(axis=1))
-        raise ValueError(f"positions contain NaN or inf (atoms {bad[:10].tolist()})")
+        raise StructureError(f"positions contain NaN or inf (atoms {bad[:10].tolist()})")
+
+
+# A periodic cell thinner than this along a periodic direction puts every atom on its own
+# images, and makes the image search explode: such a cell is an input error.
+MIN_CELL_WIDTH = 0.5
+
+
+def _thinnest(cell: np.ndarray, pbc: np.ndarray) -> float:
+    """The smallest distance between lattice planes along the periodic directions, Å."""
+    volume = abs(np.linalg.det(cell))
+    widths = [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3) if pbc[i]]
+    return min(widths)
 
 
 def neighbor_list(
@@ -43,7 +57,7 @@ def neighbor_list(
 
     positions = np.asarray(positions, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 3:
-        raise ValueError(f"positions must have shape (N, 3), got {positions.shape}")
+        raise EquipotError(f"positions must have shape (N, 3), got {positions.shape}")
     _check_positions(positions)
     pbc = np.zeros(3, dtype=bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(3)
     cell = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64).reshape(3, 3)
@@ -56,8 +70,11 @@ def neighbor_list(
         lo = positions.min(axis=0)
         positions = positions - lo + cutoff
         cell = np.diag(positions.max(axis=0) + cutoff)
+    elif abs(np.linalg.det(cell)) > 1e-12 and _thinnest(cell, pbc) < MIN_CELL_WIDTH:
+        raise StructureError(f"periodic cell too small: {_thinnest(cell, pbc):.3g} Å thick along a periodic "
+                             f"direction (at least {MIN_CELL_WIDTH} Å); check the cell's units and vectors")
     elif abs(np.linalg.det(cell)) < 1e-12:
-        raise ValueError(
+        raise StructureError(
             "periodic system has a degenerate cell (zero volume); give every lattice vector "
             "a non-zero length, including along non-periodic directions"
         )
@@ -66,6 +83,17 @@ def neighbor_list(
     )
     # matscipy: D = positions[j] - positions[i] + S @ cell, i.e. j sends to i.
     return j.astype(np.int64), i.astype(np.int64), shifts.astype(np.float64)
+
+
+def check_structure(positions: np.ndarray, cell: np.ndarray | None = None, pbc: np.ndarray | None = None,
+                    min_distance: float = 0.3) -> None:
+    """``StructureError`` unless every position is finite, a periodic cell has volume, and no
+    two atoms (periodic images included) are closer than ``min_distance`` Å: the inputs no
+    potential can evaluate. The shortest real bond, H-H, is 0.74 Å."""
+    src, dst, shifts = neighbor_list(positions, min_distance, cell, pbc)
+    if len(src):
+        pairs = ", ".join(f"{int(i)}-{int(j)}" for i, j in zip(src[:5], dst[:5]))
+        raise StructureError(f"atoms closer than {min_distance} Å (on top of each other): pairs {pairs}")
 
 
 def radius_graph(
@@ -153,7 +181,7 @@ class VerletNeighbors:
 
     def __init__(self, cutoff: float, skin: float) -> None:
         if skin < 0:
-            raise ValueError(f"skin must be >= 0, got {skin}")
+            raise EquipotError(f"skin must be >= 0, got {skin}")
         self.cutoff, self.skin = float(cutoff), float(skin)
         self._positions: torch.Tensor | None = None
         self._edges: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None

@@ -13,36 +13,87 @@ from __future__ import annotations
 
 import numpy as np
 
-# name -> repeat unit with head/tail attachment points, in that order
-POLYMER_FAMILIES: dict[str, str] = {
-    "polyethylene": "[*]CC[*]",
-    "polypropylene": "[*]CC(C)[*]",
-    "poly(ethylene oxide)": "[*]CCO[*]",
-    "poly(vinyl chloride)": "[*]CC(Cl)[*]",
-    "polystyrene": "[*]CC(c1ccccc1)[*]",
-    "PMMA": "[*]CC(C)(C(=O)OC)[*]",
-    "nylon-6": "[*]NCCCCCC(=O)[*]",
-    "PET": "[*]OCCOC(=O)c1ccc(cc1)C(=O)[*]",
-    "polyacrylonitrile": "[*]CC(C#N)[*]",
-    "poly(vinyl alcohol)": "[*]CC(O)[*]",
-}
+from equipot.errors import EquipotError, require
+
+# (short name, family name, chemistry class, repeat unit with head/tail attachment points in that order)
+FAMILY_TABLE: tuple[tuple[str, str, str, str], ...] = (
+    ("pe", "polyethylene", "polyolefin", "[*]CC[*]"),
+    ("pp", "polypropylene", "polyolefin", "[*]CC(C)[*]"),
+    ("pib", "polyisobutylene", "polyolefin", "[*]CC(C)(C)[*]"),
+    ("pbd", "cis-1,4-polybutadiene", "polyolefin", "[*]C/C=C\\C[*]"),
+    ("pip", "cis-1,4-polyisoprene", "polyolefin", "[*]C/C(C)=C\\C[*]"),
+    ("pvc", "poly(vinyl chloride)", "vinyl", "[*]CC(Cl)[*]"),
+    ("ps", "polystyrene", "vinyl", "[*]CC(c1ccccc1)[*]"),
+    ("pan", "polyacrylonitrile", "vinyl", "[*]CC(C#N)[*]"),
+    ("pva", "poly(vinyl alcohol)", "vinyl", "[*]CC(O)[*]"),
+    ("pvac", "poly(vinyl acetate)", "vinyl", "[*]CC(OC(C)=O)[*]"),
+    ("pvdc", "poly(vinylidene chloride)", "vinyl", "[*]CC(Cl)(Cl)[*]"),
+    ("pvf", "poly(vinyl fluoride)", "vinyl", "[*]CC(F)[*]"),
+    ("pvsa", "poly(vinyl sulfonic acid)", "vinyl", "[*]CC(S(=O)(=O)O)[*]"),
+    ("ptfe", "polytetrafluoroethylene", "fluoropolymer", "[*]C(F)(F)C(F)(F)[*]"),
+    ("pvdf", "poly(vinylidene fluoride)", "fluoropolymer", "[*]CC(F)(F)[*]"),
+    ("pctfe", "polychlorotrifluoroethylene", "fluoropolymer", "[*]C(F)(F)C(F)(Cl)[*]"),
+    ("peo", "poly(ethylene oxide)", "polyether", "[*]CCO[*]"),
+    ("pom", "polyoxymethylene", "polyether", "[*]CO[*]"),
+    ("ppo", "poly(propylene oxide)", "polyether", "[*]CC(C)O[*]"),
+    ("pthf", "polytetrahydrofuran", "polyether", "[*]CCCCO[*]"),
+    ("pla", "poly(lactic acid)", "polyester", "[*]C(C)C(=O)O[*]"),
+    ("pcl", "polycaprolactone", "polyester", "[*]CCCCCC(=O)O[*]"),
+    ("pet", "PET", "polyester", "[*]OCCOC(=O)c1ccc(cc1)C(=O)[*]"),
+    ("pbt", "poly(butylene terephthalate)", "polyester", "[*]OCCCCOC(=O)c1ccc(cc1)C(=O)[*]"),
+    ("pc", "bisphenol-A polycarbonate", "polycarbonate", "[*]Oc1ccc(cc1)C(C)(C)c1ccc(cc1)OC(=O)[*]"),
+    ("ppc", "poly(propylene carbonate)", "polycarbonate", "[*]CC(C)OC(=O)O[*]"),
+    ("nylon6", "nylon-6", "polyamide", "[*]NCCCCCC(=O)[*]"),
+    ("nylon66", "nylon-6,6", "polyamide", "[*]NCCCCCCNC(=O)CCCCC(=O)[*]"),
+    ("paam", "polyacrylamide", "polyamide", "[*]CC(C(N)=O)[*]"),
+    ("pu", "polyurethane (ethylene glycol, HDI)", "polyurethane", "[*]OCCOC(=O)NCCCCCCNC(=O)[*]"),
+    ("pmma", "PMMA", "acrylate", "[*]CC(C)(C(=O)OC)[*]"),
+    ("pma", "poly(methyl acrylate)", "acrylate", "[*]CC(C(=O)OC)[*]"),
+    ("paa", "poly(acrylic acid)", "acrylate", "[*]CC(C(=O)O)[*]"),
+    ("pps", "poly(phenylene sulfide)", "sulfur", "[*]c1ccc(cc1)S[*]"),
+    ("pesu", "poly(ether sulfone)", "sulfur", "[*]c1ccc(cc1)S(=O)(=O)c1ccc(cc1)O[*]"),
+    ("pes", "poly(ethylene sulfide)", "sulfur", "[*]CCS[*]"),
+)
+
+# family name -> repeat unit
+POLYMER_FAMILIES: dict[str, str] = {name: smiles for _, name, _, smiles in FAMILY_TABLE}
 
 # short names accepted on the command line and in file names
-ALIASES: dict[str, str] = {
-    "pe": "polyethylene", "pp": "polypropylene", "peo": "poly(ethylene oxide)", "peg": "poly(ethylene oxide)",
-    "pvc": "poly(vinyl chloride)", "ps": "polystyrene", "pmma": "PMMA", "nylon6": "nylon-6", "pa6": "nylon-6",
-    "pet": "PET", "pan": "polyacrylonitrile", "pva": "poly(vinyl alcohol)",
-}
+ALIASES: dict[str, str] = {short: name for short, name, _, _ in FAMILY_TABLE}
+ALIASES.update({"peg": "poly(ethylene oxide)", "pa6": "nylon-6", "pa66": "nylon-6,6"})
+
+# short name -> chemistry class (the unit that generalisation folds hold out whole)
+POLYMER_CLASSES: dict[str, str] = {short: cls for short, _, cls, _ in FAMILY_TABLE}
+
+# Leave-classes-out folds: every class is held out once, and every element of a held-out class
+# stays in the training classes (F and S also have a vinyl family, N is in polyacrylonitrile),
+# so that each fold tests unseen chemistry, not an unseen element.
+CLASS_FOLDS: tuple[tuple[str, ...], ...] = (
+    ("polyolefin", "fluoropolymer"),
+    ("vinyl", "polyether"),
+    ("polyester", "polycarbonate"),
+    ("polyamide", "polyurethane"),
+    ("acrylate", "sulfur"),
+)
+
+
+def family_of_file(path) -> tuple[str, int, float]:
+    """(family short name, atoms, temperature K) of a dataset file ``<short>_<atoms>_<T>K.h5``."""
+    from pathlib import Path
+
+    parts = Path(path).name.removesuffix(".h5").split("_")
+    if len(parts) != 3 or parts[0] not in POLYMER_CLASSES or not parts[2].endswith("K"):
+        raise EquipotError(f"{path}: not a polymer dataset file named <family>_<atoms>_<T>K.h5")
+    return parts[0], int(parts[1]), float(parts[2][:-1])
 
 _HEAD, _TAIL = 1, 2  # isotope labels marking the two dummy atoms of a unit
 
 
 def _rdkit():
-    try:
-        from rdkit import Chem
-        from rdkit.Chem import AllChem
-    except ImportError as err:
-        raise ImportError("building polymer chains needs RDKit: pip install equipot[polymers]") from err
+    require("rdkit", "polymers", "building polymer chains")
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
     return Chem, AllChem
 
 
@@ -61,7 +112,7 @@ def repeat_smiles(family_or_smiles: str) -> str:
         return POLYMER_FAMILIES[key]
     if family_or_smiles.count("*") == 2:
         return family_or_smiles
-    raise ValueError(f"unknown polymer {family_or_smiles!r}: use one of {sorted(POLYMER_FAMILIES)} "
+    raise EquipotError(f"unknown polymer {family_or_smiles!r}: use one of {sorted(POLYMER_FAMILIES)} "
                      f"(or aliases {sorted(ALIASES)}) or a repeat-unit SMILES with two [*] attachment points")
 
 
@@ -69,10 +120,10 @@ def _unit(smiles: str):
     Chem, _ = _rdkit()
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        raise ValueError(f"RDKit cannot parse the repeat unit {smiles!r}")
+        raise EquipotError(f"RDKit cannot parse the repeat unit {smiles!r}")
     dummies = [a for a in mol.GetAtoms() if a.GetAtomicNum() == 0]
     if len(dummies) != 2 or any(a.GetDegree() != 1 for a in dummies):
-        raise ValueError(f"repeat unit {smiles!r} needs exactly two [*] attachment points, each on one atom")
+        raise EquipotError(f"repeat unit {smiles!r} needs exactly two [*] attachment points, each on one atom")
     dummies[0].SetIsotope(_HEAD)
     dummies[1].SetIsotope(_TAIL)
     return mol
@@ -82,7 +133,7 @@ def oligomer_mol(family_or_smiles: str, n_repeat: int):
     """RDKit molecule (explicit H, no coordinates) of an H-capped ``n_repeat``-mer."""
     Chem, _ = _rdkit()
     if n_repeat < 1:
-        raise ValueError(f"n_repeat must be at least 1, got {n_repeat}")
+        raise EquipotError(f"n_repeat must be at least 1, got {n_repeat}")
     unit = _unit(repeat_smiles(family_or_smiles))
     chain = Chem.Mol(unit)
     for _ in range(n_repeat - 1):
@@ -146,7 +197,7 @@ def build_oligomer(family_or_smiles: str, n_repeat: int, seed: int = 0, relax: b
             # long flexible chains: start from random coordinates instead of eigenvector embedding
             params.useRandomCoords = True
             if AllChem.EmbedMolecule(mol, params) != 0:
-                    raise ValueError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
+                    raise EquipotError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
     if relax:
         if AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)

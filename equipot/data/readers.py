@@ -5,18 +5,20 @@ Units are converted to eV and Å on the way in (MD17 files are in kcal/mol and k
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 from ase import units
 
 from equipot.data.store import Frame, FrameStore
+from equipot.errors import EquipotError, ExistingFileError, MissingFileError, brief
 
 KCAL_PER_MOL = units.kcal / units.mol  # eV
 
 
 def frames_from_atoms(images, energy_key: str = "energy", forces_key: str | None = "forces",
-                      stress_key: str | None = None) -> list[Frame]:
+                      stress_key: str | None = "stress") -> list[Frame]:
     """``Frame``s from ``ase.Atoms``: energy (eV), forces (n, 3) eV/Å and stress (6,) Voigt
     eV/Å^3 under the given keys (``equipot.data.store.atoms_labels``; a missing key is a
     ValueError). ``forces_key=None`` stores no forces."""
@@ -25,7 +27,7 @@ def frames_from_atoms(images, energy_key: str = "energy", forces_key: str | None
 
 
 def read_extxyz(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
-                stress_key: str | None = None, index: str = ":") -> list[Frame]:
+                stress_key: str | None = "stress", index: str = ":") -> list[Frame]:
     """Extended XYZ with any energy/forces/stress keys (in ``info``/``arrays`` or calculator results)."""
     from ase.io import read
 
@@ -33,7 +35,7 @@ def read_extxyz(path: str | Path, energy_key: str = "energy", forces_key: str | 
 
 
 def read_ase_db(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
-                stress_key: str | None = None, selection: str | None = None) -> list[Frame]:
+                stress_key: str | None = "stress", selection: str | None = None) -> list[Frame]:
     """An ASE database (.db); rows in id order."""
     from ase.db import connect
 
@@ -49,7 +51,7 @@ def _npz(path: str | Path, keys: tuple[str, ...], dataset: str) -> dict:
     data = np.load(path)
     missing = [k for k in keys if k not in data]
     if missing:
-        raise ValueError(f"{path} is not an {dataset} file: missing {missing}; it has {sorted(data.files)}")
+        raise EquipotError(f"{path} is not an {dataset} file: missing {missing}; it has {sorted(data.files)}")
     return {k: data[k] for k in keys}
 
 
@@ -78,12 +80,12 @@ def detect_format(path: str | Path) -> str:
             return "rmd17"
         if {"R", "z"} <= files:
             return "md17"
-        raise ValueError(f"{path}: npz with keys {sorted(files)} is neither MD17 nor rMD17")
+        raise EquipotError(f"{path}: npz with keys {sorted(files)} is neither MD17 nor rMD17")
     if path.suffix == ".db":
         return "ase-db"
     if path.suffix in (".xyz", ".extxyz"):
         return "extxyz"
-    raise ValueError(f"cannot tell the format of {path}; pass fmt= (extxyz, ase-db, md17, rmd17)")
+    raise EquipotError(f"cannot tell the format of {path}; pass fmt= (extxyz, ase-db, md17, rmd17)")
 
 
 LEVEL_OF_THEORY = {"md17": "PBE+vdW-TS (MD17)", "rmd17": "PBE/def2-SVP (rMD17)"}
@@ -91,23 +93,54 @@ LEVEL_OF_THEORY = {"md17": "PBE+vdW-TS (MD17)", "rmd17": "PBE/def2-SVP (rMD17)"}
 
 def convert(inputs, output: str | Path, fmt: str | None = None, level_of_theory: str | None = None,
             overwrite: bool = False, **keys) -> FrameStore:
-    """Read every input file and write one frame store at ``output``."""
+    """Read every input file and write one frame store at ``output``.
+
+    Everything is read and checked before ``output`` is touched, and the store is written
+    under a temporary name and renamed at the end, so a bad input, or a failure half-way,
+    leaves an existing ``output`` as it was."""
     inputs = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
-    readers = {"extxyz": read_extxyz, "ase-db": read_ase_db, "md17": read_md17_npz, "rmd17": read_rmd17_npz}
-    all_frames = []
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ExistingFileError(f"{output} exists; replace it with --overwrite (overwrite=True from Python)")
+    all_frames, kind = [], fmt
     for path in inputs:
+        kind, frames = _read_frames(path, fmt, keys)
+        all_frames += frames
+    tmp = output.with_name(f".{output.name}.partial")
+    store = FrameStore.create(tmp, level_of_theory=level_of_theory or LEVEL_OF_THEORY.get(kind, "unknown"),
+                              code="converted", code_version="",
+                              created_with=f"equipot data convert {' '.join(map(str, inputs))}",
+                              metadata={"source_format": kind}, overwrite=True)
+    try:
+        for k, frame in enumerate(all_frames):
+            frame.frame_id = k
+        store.append(all_frames)
+        store.close()
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return FrameStore(output)
+
+
+def _read_frames(path, fmt: str | None, keys: dict) -> tuple[str, list[Frame]]:
+    """(format, frames) of one input file; a file that is missing or not of its format is an
+    ``EquipotError`` naming it."""
+    readers = {"extxyz": read_extxyz, "ase-db": read_ase_db, "md17": read_md17_npz, "rmd17": read_rmd17_npz}
+    if not Path(path).is_file():
+        raise MissingFileError(f"no input file {path}")
+    if fmt is not None and fmt not in readers:
+        raise EquipotError(f"unknown format {fmt!r}; choose from {sorted(readers)}")
+    kind = fmt or Path(path).suffix
+    try:
         kind = fmt or detect_format(path)
-        if kind not in readers:
-            raise ValueError(f"unknown format {kind!r}; choose from {sorted(readers)}")
-        reader = readers[kind]
-        all_frames += reader(path, **keys) if kind in ("extxyz", "ase-db") else reader(path)
-    store = FrameStore.create(output, level_of_theory=level_of_theory or LEVEL_OF_THEORY.get(kind, "unknown"),
-                              code="converted", code_version="", created_with=f"equipot data convert {' '.join(map(str, inputs))}",
-                              metadata={"source_format": kind}, overwrite=overwrite)
-    for k, frame in enumerate(all_frames):
-        frame.frame_id = k
-    store.append(all_frames)
-    return store
+        frames = readers[kind](path, **keys) if kind in ("extxyz", "ase-db") else readers[kind](path)
+    except EquipotError:
+        raise
+    except Exception as err:  # a reader's own parse error: the file is not what its name says
+        raise EquipotError(f"cannot read {path} as {kind} ({brief(err)})") from err
+    if not frames:
+        raise EquipotError(f"{path} holds no frames")
+    return kind, frames
 
 
 def shipped_geometries() -> list[str]:
@@ -130,13 +163,13 @@ def read_structure(spec: str | Path):
         if path.suffix in (".h5", ".hdf5"):
             with FrameStore(path) as store:
                 if not len(store):
-                    raise ValueError(f"frame store {path} holds no frames")
+                    raise EquipotError(f"frame store {path} holds no frames")
                 return store.to_atoms(0)
         return read(path)
     shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
     if shipped.is_file():
         return read(str(shipped))
-    raise FileNotFoundError(f"no file {str(spec)!r} and no shipped geometry of that name; "
+    raise MissingFileError(f"no file {str(spec)!r} and no shipped geometry of that name; "
                             f"shipped: {', '.join(shipped_geometries())}")
 
 
@@ -146,7 +179,7 @@ def load_positions(source) -> np.ndarray:
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.is_file():
-            raise FileNotFoundError(f"no trajectory file {path}")
+            raise MissingFileError(f"no trajectory file {path}")
         if path.suffix in (".h5", ".hdf5"):
             with FrameStore(path) as store:
                 return store.trajectory_positions()

@@ -14,14 +14,12 @@ from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 
 from equipot.data.store import Frame, FrameStore
+from equipot.errors import EquipotError, require
 
 
 def gfn2_calculator() -> Calculator:
     """GFN2-xTB from tblite with its default settings (needs ``pip install tblite``)."""
-    try:
-        from tblite.ase import TBLite
-    except ImportError as err:
-        raise ImportError("GFN2-xTB labels need tblite: pip install 'equipot[xtb]'") from err
+    TBLite = require("tblite.ase", "xtb", "GFN2-xTB labels").TBLite
     return TBLite(method="GFN2-xTB", verbosity=0)
 
 
@@ -45,10 +43,7 @@ class PySCFCalculator(Calculator):
     def __init__(self, xc: str = "PBE", basis: str = "def2-SVP", charge: int = 0, spin: int = 0,
                  density_fit: bool = False, conv_tol: float = 1e-10, **kwargs) -> None:
         super().__init__(**kwargs)
-        try:
-            import pyscf  # noqa: F401
-        except ImportError as err:
-            raise ImportError("DFT labels need PySCF: pip install 'equipot[dft]'") from err
+        require("pyscf", "dft", "DFT labels")
         self.xc, self.basis, self.charge, self.spin = xc, basis, charge, spin
         self.density_fit, self.conv_tol = density_fit, conv_tol
 
@@ -90,7 +85,7 @@ def reference_from_spec(spec: str) -> tuple[Calculator, str, str]:
     if name == "pyscf":
         xc, _, basis = (rest or "PBE/def2-SVP").partition("/")
         if not xc or not basis:
-            raise ValueError(f"pyscf reference as pyscf:XC/BASIS, e.g. pyscf:PBE/def2-SVP; got {spec!r}")
+            raise EquipotError(f"pyscf reference as pyscf:XC/BASIS, e.g. pyscf:PBE/def2-SVP; got {spec!r}")
         return pyscf_calculator(xc, basis), f"{xc}/{basis}", "pyscf"
     if rest:
         import importlib
@@ -98,9 +93,9 @@ def reference_from_spec(spec: str) -> tuple[Calculator, str, str]:
         try:
             factory = getattr(importlib.import_module(name), rest)
         except (ImportError, AttributeError) as err:
-            raise ValueError(f"reference {spec!r}: cannot import {rest} from {name} ({err})") from err
+            raise EquipotError(f"reference {spec!r}: cannot import {rest} from {name} ({err})") from err
         return factory(), spec, name.split(".")[0]
-    raise ValueError(f"unknown reference {spec!r}: use gfn2, pyscf[:XC/BASIS] or module:function")
+    raise EquipotError(f"unknown reference {spec!r}: use gfn2, pyscf[:XC/BASIS] or module:function")
 
 
 def label_frames(store_in: str | Path, calculator: Calculator, store_out: str | Path, *,
@@ -122,6 +117,7 @@ def label_frames(store_in: str | Path, calculator: Calculator, store_out: str | 
         atoms = source[i].to_atoms()
         atoms.calc = calculator
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        stress = atoms.get_stress() if atoms.pbc.all() and "stress" in calculator.implemented_properties else None
         target.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=energy, forces=forces,
-                            cell=atoms.cell.array, pbc=atoms.pbc, frame_id=source[i].frame_id))
+                            cell=atoms.cell.array, pbc=atoms.pbc, stress=stress, frame_id=source[i].frame_id))
     return target

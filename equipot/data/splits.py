@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from equipot.errors import EquipotError
+
 
 def make_splits(n_frames: int, sizes: dict[str, int | float], seed: int) -> dict[str, np.ndarray]:
     """Disjoint random index sets. A size < 1 is a fraction of ``n_frames``, else a count.
@@ -22,7 +24,7 @@ def make_splits(n_frames: int, sizes: dict[str, int | float], seed: int) -> dict
         edges = np.round(np.cumsum([0.0, *fractions.values()]) * n_frames).astype(int)
         counts.update(zip(fractions, np.diff(edges).tolist()))
     if sum(counts.values()) > n_frames:
-        raise ValueError(f"split sizes {counts} add up to more than the {n_frames} frames")
+        raise EquipotError(f"split sizes {counts} add up to more than the {n_frames} frames")
     order = np.random.default_rng(seed).permutation(n_frames)
     out, start = {}, 0
     for name, count in counts.items():
@@ -45,9 +47,9 @@ def grown_splits(n_frames: int, sizes: dict[str, int | float], seed: int,
         return make_splits(n_frames, sizes, seed)
     edges = [int(x) for x in stages] + [int(n_frames)]
     if any(b < a for a, b in zip(edges, edges[1:])) or edges[0] < 1:
-        raise ValueError(f"split stages {list(stages)} must not decrease nor exceed the {n_frames} frames")
+        raise EquipotError(f"split stages {list(stages)} must not decrease nor exceed the {n_frames} frames")
     if any(v >= 1 for v in sizes.values()):
-        raise ValueError(f"a split that grows with its store needs fractional sizes, got {sizes}")
+        raise EquipotError(f"a split that grows with its store needs fractional sizes, got {sizes}")
     parts = [make_splits(edges[0], sizes, seed)]
     for j, (start, stop) in enumerate(zip(edges, edges[1:]), start=1):
         parts.append({k: v + start for k, v in make_splits(stop - start, sizes, seed + j).items()})

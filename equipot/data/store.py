@@ -25,13 +25,16 @@ the frame it was computing; reopening in mode "a" continues after the last frame
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import h5py
 import numpy as np
+
+from equipot.errors import EquipotError, ExistingFileError, MissingFileError, brief
 
 FORMAT = "equipot-h5"
 FORMAT_VERSION = 1
@@ -98,26 +101,28 @@ def atoms_labels(atoms, energy_key: str | None = "energy", forces_key: str | Non
                  stress_key: str | None = "stress", required: bool = False):
     """(energy, forces, stress) of ``atoms``: each from the calculator's results under its key,
     else from ``atoms.info`` (energy, stress) or ``atoms.arrays`` (forces); None where a key is
-    None or (unless ``required``: then a ValueError naming the keys present) absent.
+    None or (unless ``required``: then a ValueError naming the keys present) absent. A stress
+    is never required: only periodic frames have one.
 
     ASE puts the "energy", "forces" and "stress" of an extxyz file or a database row into a
     SinglePointCalculator, and other keys (``dft_energy``...) into info and arrays.
     """
     results = atoms.calc.results if atoms.calc is not None else {}
 
-    def take(key: str | None, where: dict):
+    def take(key: str | None, where: dict, needed: bool = required):
         if key is None:
             return None
         if key in results:
             return results[key]
         if key in where:
             return where[key]
-        if required:
+        if needed:
             have = sorted(set(atoms.info) | set(atoms.arrays) | set(results))
-            raise ValueError(f"frame has no {key!r}; keys present: {have}")
+            raise EquipotError(f"frame has no {key!r}; keys present: {have}")
         return None
 
-    return take(energy_key, atoms.info), take(forces_key, atoms.arrays), take(stress_key, atoms.info)
+    # a stress is optional however ``required`` is set: only periodic frames have one
+    return take(energy_key, atoms.info), take(forces_key, atoms.arrays), take(stress_key, atoms.info, False)
 
 
 class FrameStore:
@@ -128,16 +133,22 @@ class FrameStore:
 
     def __init__(self, path: str | os.PathLike, mode: str = "r") -> None:
         if mode not in ("r", "a"):
-            raise ValueError(f"mode must be 'r' or 'a' (use FrameStore.create for new files), got {mode!r}")
+            raise EquipotError(f"mode must be 'r' or 'a' (use FrameStore.create for new files), got {mode!r}")
         self.path = Path(path)
         if not self.path.is_file():
-            raise FileNotFoundError(f"no frame store at {self.path}")
+            raise MissingFileError(f"no frame store at {self.path}")
         self.mode = mode
         self._file: h5py.File | None = None
         self._pid: int | None = None
-        with h5py.File(self.path, "r") as fh:
+        try:
+            fh = h5py.File(self.path, "r")
+        except BlockingIOError:
+            raise EquipotError(f"{self.path} is open for writing in another process") from None
+        except OSError as err:
+            raise EquipotError(f"{self.path} is not an HDF5 frame store ({brief(err)})") from None
+        with fh:
             if fh.attrs.get("format") != FORMAT:
-                raise ValueError(f"{self.path} is not an equipot frame store (no format='{FORMAT}' attribute)")
+                raise EquipotError(f"{self.path} is not an equipot frame store (no format='{FORMAT}' attribute)")
 
     @classmethod
     def create(cls, path: str | os.PathLike, *, level_of_theory: str, code: str, code_version: str,
@@ -145,7 +156,8 @@ class FrameStore:
                chunk_atoms: int = 4096) -> "FrameStore":
         path = Path(path)
         if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True or open it with mode='a'")
+            raise ExistingFileError(f"{path} exists; replace it with --overwrite (overwrite=True from Python) "
+                                    "or append to it with FrameStore(path, mode='a')")
         path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(path, "w") as fh:
             attrs = dict(format=FORMAT, format_version=FORMAT_VERSION, energy_unit="eV", length_unit="Angstrom",
@@ -194,7 +206,7 @@ class FrameStore:
     def append(self, frames: Any) -> None:
         """Append ``ase.Atoms`` or ``Frame`` objects (one or an iterable), flushing at the end."""
         if self.mode != "a":
-            raise ValueError("store opened read-only; use FrameStore(path, mode='a')")
+            raise EquipotError("store opened read-only; use FrameStore(path, mode='a')")
         if not isinstance(frames, Iterable) or hasattr(frames, "positions"):
             frames = [frames]
         fh = self.file
@@ -209,11 +221,11 @@ class FrameStore:
         f = fh["energy"].shape[0]
         start = fh["numbers"].shape[0]
         if frame.energy is None:
-            raise ValueError("a frame needs an energy to be stored")
+            raise EquipotError("a frame needs an energy to be stored")
         for name in _OPTIONAL:
             has = getattr(frame, name) is not None
             if f > 0 and has != bool(fh.attrs.get(f"has_{name}", False)):
-                raise ValueError(f"frame {f}: {name} {'present' if has else 'missing'}, unlike earlier frames")
+                raise EquipotError(f"frame {f}: {name} {'present' if has else 'missing'}, unlike earlier frames")
             fh.attrs[f"has_{name}"] = has
         per_atom = {"numbers": frame.numbers, "positions": frame.positions, "forces": frame.forces,
                     "velocities": frame.velocities}
@@ -240,10 +252,10 @@ class FrameStore:
         """Store (or replace) a side table ``name`` of per-frame columns, all of one length, in
         the same file (``tables/NAME/COLUMN``): provenance, say, of frames added later."""
         if self.mode != "a":
-            raise ValueError("store opened read-only; use FrameStore(path, mode='a')")
+            raise EquipotError("store opened read-only; use FrameStore(path, mode='a')")
         arrays = {k: np.asarray(v) for k, v in columns.items()}
         if len({len(a) for a in arrays.values()}) > 1:
-            raise ValueError(f"table {name!r}: columns of different lengths")
+            raise EquipotError(f"table {name!r}: columns of different lengths")
         fh = self.file
         group = fh.require_group("tables")
         if name in group:
@@ -294,13 +306,13 @@ class FrameStore:
         fh = self.file
         n_atoms, offset = fh["n_atoms"][:], fh["offset"][:]
         if len(n_atoms) == 0:
-            raise ValueError(f"{self.path} has no frames")
+            raise EquipotError(f"{self.path} has no frames")
         n = int(n_atoms[0])
         if (n_atoms != n).any() or (offset != n * np.arange(len(offset))).any():
-            raise ValueError(f"{self.path} holds frames of different sizes, not one system's trajectory")
+            raise EquipotError(f"{self.path} holds frames of different sizes, not one system's trajectory")
         numbers = fh["numbers"][: n * len(n_atoms)].reshape(len(n_atoms), n)
         if (numbers != numbers[0]).any():
-            raise ValueError(f"{self.path} holds frames of different systems, not one system's trajectory")
+            raise EquipotError(f"{self.path} holds frames of different systems, not one system's trajectory")
         return fh["positions"][: n * len(n_atoms)].astype(np.float64).reshape(len(n_atoms), n, 3)
 
     def summary(self) -> dict[str, Any]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
+
+from equipot.errors import EquipotError
 
 
 def energy_drift(time_ps: Sequence[float], etot_eV: Sequence[float], n_atoms: int) -> dict[str, float]:
@@ -17,10 +19,10 @@ def energy_drift(time_ps: Sequence[float], etot_eV: Sequence[float], n_atoms: in
     """
     t = np.asarray(time_ps, float)
     if n_atoms < 1:
-        raise ValueError(f"n_atoms must be at least 1, got {n_atoms}")
+        raise EquipotError(f"n_atoms must be at least 1, got {n_atoms}")
     e = np.asarray(etot_eV, float) * 1000.0 / n_atoms  # meV/atom
     if t.shape != e.shape or t.ndim != 1:
-        raise ValueError(f"time_ps and etot_eV must be 1-D of equal length, got {t.shape} and {e.shape}")
+        raise EquipotError(f"time_ps and etot_eV must be 1-D of equal length, got {t.shape} and {e.shape}")
     nan = float("nan")
     if len(t) < 2 or np.ptp(t) == 0:
         return {"slope_meV_per_atom_per_ps": nan, "fluctuation_meV_per_atom": nan, "max_abs_dev_meV_per_atom": nan}
@@ -39,7 +41,7 @@ def _as_frames(positions) -> np.ndarray:
     pos = np.asarray(positions, float)
     pos = pos[None] if pos.ndim == 2 else pos
     if pos.ndim != 3 or pos.shape[-1] != 3:
-        raise ValueError(f"positions must be (n, 3), (T, n, 3) or a list of Atoms, got shape {pos.shape}")
+        raise EquipotError(f"positions must be (n, 3), (T, n, 3) or a list of Atoms, got shape {pos.shape}")
     return pos
 
 
@@ -52,7 +54,7 @@ def distance_histogram(positions, bins: int = 500, r_max: float = 10.0) -> tuple
     """
     pos = _as_frames(positions)
     if pos.shape[1] < 2:
-        raise ValueError("h(r) needs at least two atoms")
+        raise EquipotError("h(r) needs at least two atoms")
     i, j = np.triu_indices(pos.shape[1], 1)
     d = np.linalg.norm(pos[:, i] - pos[:, j], axis=-1).reshape(-1)
     d = d[(d > 0) & (d <= r_max)]  # the half-open range (0, r_max]
@@ -77,7 +79,7 @@ def radius_of_gyration(positions, masses: Sequence[float] | None = None) -> np.n
     pos = np.asarray(positions, float)
     w = np.ones(pos.shape[-2]) if masses is None else np.asarray(masses, float)
     if w.shape != (pos.shape[-2],):
-        raise ValueError(f"masses must have shape ({pos.shape[-2]},), got {w.shape}")
+        raise EquipotError(f"masses must have shape ({pos.shape[-2]},), got {w.shape}")
     centre = (pos * w[:, None]).sum(-2, keepdims=True) / w.sum()
     return np.sqrt((((pos - centre) ** 2).sum(-1) * w).sum(-1) / w.sum())
 
@@ -88,7 +90,7 @@ def end_to_end(positions, first: int, last: int) -> np.ndarray:
     n = pos.shape[-2]
     for k in (first, last):
         if not -n <= k < n:
-            raise ValueError(f"end atom index {k} out of range for {n} atoms")
+            raise EquipotError(f"end atom index {k} out of range for {n} atoms")
     return np.linalg.norm(pos[..., last, :] - pos[..., first, :], axis=-1)
 
 

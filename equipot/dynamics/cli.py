@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from equipot.dynamics.md import ENSEMBLES
 from equipot.data.readers import read_structure
+from equipot.dynamics.md import ENSEMBLES
 from equipot.dynamics.steps import parse_duration
+from equipot.errors import EquipotError
 
 
 def register(subparsers) -> None:
@@ -63,23 +64,34 @@ def _settings(args: argparse.Namespace) -> argparse.Namespace:
 
     if args.resume is None:
         if args.structure is None or not args.model:
-            raise ValueError("give a STRUCTURE and --model (or --resume DIR)")
+            raise EquipotError("give a STRUCTURE and --model (or --resume DIR)")
         if args.restart_every < 0:
-            raise ValueError(f"--restart-every must be >= 0, got {args.restart_every}")
+            raise EquipotError(f"--restart-every must be >= 0, got {args.restart_every}")
         args.duration = args.duration or "1ps"
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume")}
-        (out / RUN_FILE).write_text(json.dumps(saved, indent=2))
         return args
     run_file = Path(args.resume) / RUN_FILE
     if not run_file.is_file():
-        raise ValueError(f"{args.resume} holds no {RUN_FILE}: not the --out of an equipot md run")
-    saved = json.loads(run_file.read_text())
+        raise EquipotError(f"{args.resume} holds no {RUN_FILE}: not the --out of an equipot md run")
+    try:
+        saved = json.loads(run_file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise EquipotError(f"{run_file} is damaged ({err}); start the run afresh") from None
     for key in _RESUME_OVERRIDES:
         if getattr(args, key) not in (None, False):
             saved[key] = getattr(args, key)
     return argparse.Namespace(**{**saved, "out": args.resume, "resume": args.resume, "func": args.func})
+
+
+def _save_settings(args: argparse.Namespace) -> None:
+    """``OUT/run.json`` of a fresh run, written once its input has been checked (a bad input
+    leaves an existing run folder as it was)."""
+    import json
+
+    if args.resume is None:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        saved = {k: v for k, v in vars(args).items() if k not in ("func", "resume")}
+        (out / RUN_FILE).write_text(json.dumps(saved, indent=2))
 
 
 def _make_calculator(args: argparse.Namespace):
@@ -92,20 +104,26 @@ def _make_calculator(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from equipot.dynamics.md import run_md
-    from equipot.dynamics.monitors import (BondStability, ContactStability, Uncertainty, bonds_of,
-                                           default_monitors, reference_bond_lengths)
+    from equipot.dynamics.md import check_start, run_md
+    from equipot.dynamics.monitors import (
+        BondStability,
+        ContactStability,
+        Uncertainty,
+        bonds_of,
+        default_monitors,
+        reference_bond_lengths,
+    )
 
     args = _settings(args)
     if args.contacts is not None and not args.reference:
-        raise ValueError("--contacts compares with a reference trajectory: give --reference as well")
+        raise EquipotError("--contacts compares with a reference trajectory: give --reference as well")
     if args.replicas < 1:
-        raise ValueError(f"--replicas must be at least 1, got {args.replicas}")
+        raise EquipotError(f"--replicas must be at least 1, got {args.replicas}")
     if args.replicas > 1:
         if args.ensemble not in ("nvt", "nve"):
-            raise ValueError(f"--replicas runs nvt (Langevin) or nve (velocity Verlet), not {args.ensemble!r}")
+            raise EquipotError(f"--replicas runs nvt (Langevin) or nve (velocity Verlet), not {args.ensemble!r}")
         if len(args.model) > 1 or args.uncertainty is not None:
-            raise ValueError("--replicas runs one model: a committee (repeated --model, --uncertainty) "
+            raise EquipotError("--replicas runs one model: a committee (repeated --model, --uncertainty) "
                              "needs single-replica runs")
     atoms = read_structure(args.structure)
     steps = parse_duration(args.duration, args.timestep)  # bad input fails before the model loads
@@ -118,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
         reference = load_positions(args.reference)
         if reference.shape[1:] != atoms.positions.shape:
-            raise ValueError(f"reference has {reference.shape[1]} atoms, the structure {len(atoms)}")
+            raise EquipotError(f"reference has {reference.shape[1]} atoms, the structure {len(atoms)}")
         # Fu et al.: bond lengths are compared with their mean over the reference trajectory
         bonds = bonds_of(atoms)
         monitors[0] = BondStability(0.5, reference_lengths=reference_bond_lengths(reference, bonds), bonds=bonds)
@@ -128,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
         monitors.append(Uncertainty(args.uncertainty))
     if args.replicas > 1:
         return _run_replicas(args, atoms, monitors, steps, reference)
+    if args.resume is None:
+        check_start(atoms)
+    _save_settings(args)
     result = run_md(atoms, ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
                     friction_per_fs=args.friction, steps=steps, seed=args.seed, monitors=monitors,
                     traj_every=args.traj_every, log_every=args.log_every, report_dir=args.out,
@@ -159,11 +180,11 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
                           seed=args.seed, device=args.device, dtype=args.dtype, monitors=monitors,
                           compile=args.compile)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.resume is not None and not (out / RESTART_NAME).is_file():
+        raise EquipotError(f"no restart state at {out / RESTART_NAME}: was the run started with restarts on?")
+    _save_settings(args)
     run_args = dict(steps=steps, log_every=args.log_every, progress=not args.no_progress, log_path=out / "md.csv",
                     record_every=args.traj_every, max_wall_s=args.max_wall * 60 if args.max_wall else None)
-    if args.resume is not None and not (out / RESTART_NAME).is_file():
-        raise ValueError(f"no restart state at {out / RESTART_NAME}: was the run started with restarts on?")
     if args.restart_every:
         result = dyn.run_resumable(out / RESTART_NAME, resume=args.resume is not None,
                                    restart_every=args.restart_every, **run_args)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from equipot.errors import EquipotError
+
 
 def register(data_actions) -> None:
     g = data_actions.add_parser("generate", help="reference MD sampling (GFN2-xTB / PySCF), resumable, or labelling")
@@ -60,7 +62,7 @@ def run_generate(args: argparse.Namespace) -> int:
         from equipot.data.readers import read_structure, shipped_geometries
 
         if args.molecule not in shipped_geometries():
-            raise ValueError(f"no shipped geometry {args.molecule!r}; shipped: {', '.join(shipped_geometries())}")
+            raise EquipotError(f"no shipped geometry {args.molecule!r}; shipped: {', '.join(shipped_geometries())}")
         atoms = read_structure(args.molecule)
     elif args.xyz:
         atoms = read(args.xyz)

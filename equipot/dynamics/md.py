@@ -7,9 +7,10 @@ ASE's own); nothing here imports the model.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ase import Atoms, units
@@ -17,6 +18,7 @@ from ase import Atoms, units
 from equipot.dynamics.analysis import energy_drift
 from equipot.dynamics.outputs import LogWriter, TrajectoryWriter
 from equipot.dynamics.steps import n_steps
+from equipot.errors import EquipotError, StructureError
 
 if TYPE_CHECKING:
     from equipot.dynamics.restart import RestartState
@@ -26,12 +28,15 @@ ENSEMBLES = ("nvt", "nve", "bussi", "nose-hoover")
 
 @dataclass
 class Failure:
-    """Why and when a run stopped: the monitor's name, its reason, the step and time (ps)."""
+    """Why and when a run stopped: the monitor's name, its reason, the step and time (ps), and
+    for one of several batched replicas (``ReplicaDynamics``) its index. One type for single
+    runs, replicas and reference sampling."""
 
     monitor: str
     reason: str
     step: int
     time_ps: float
+    replica: int | None = None
 
 
 @dataclass
@@ -75,15 +80,15 @@ def make_integrator(atoms: Atoms, ensemble: str, timestep_fs: float, temperature
         try:
             from ase.md.bussi import Bussi
         except ImportError as err:
-            raise ValueError("ensemble 'bussi' needs ase.md.bussi (ASE >= 3.23)") from err
+            raise EquipotError("ensemble 'bussi' needs ase.md.bussi (ASE >= 3.23)") from err
         return Bussi(atoms, dt, temperature_K=temperature_K, taut=thermostat_time_fs * units.fs, rng=rng)
     if ensemble == "nose-hoover":
         try:
             from ase.md.nose_hoover_chain import NoseHooverChainNVT
         except ImportError as err:
-            raise ValueError("ensemble 'nose-hoover' needs ase.md.nose_hoover_chain (ASE >= 3.24)") from err
+            raise EquipotError("ensemble 'nose-hoover' needs ase.md.nose_hoover_chain (ASE >= 3.24)") from err
         return NoseHooverChainNVT(atoms, dt, temperature_K=temperature_K, tdamp=thermostat_time_fs * units.fs)
-    raise ValueError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
+    raise EquipotError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
 
 
 def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Generator,
@@ -119,10 +124,10 @@ def _restarts(restart_every, restart_path, resume, report: Path | None) -> _Rest
     from equipot.dynamics.restart import RESTART_NAME, load_state
 
     if restart_every is not None and int(restart_every) < 1:
-        raise ValueError(f"restart_every must be a positive number of steps, got {restart_every}")
+        raise EquipotError(f"restart_every must be a positive number of steps, got {restart_every}")
     path = Path(restart_path) if restart_path is not None else (report / RESTART_NAME if report else None)
     if (restart_every or resume) and path is None:
-        raise ValueError("restarts need restart_path or report_dir to say where the state lives")
+        raise EquipotError("restarts need restart_path or report_dir to say where the state lives")
     return _Restarts(int(restart_every) if restart_every else None, path, load_state(path) if resume else None)
 
 
@@ -165,6 +170,8 @@ def run_md(
     _check_arguments(atoms, ensemble, temperature_K, dict(traj_every=traj_every, log_every=log_every,
                                                           check_every=check_every))
     monitors = default_monitors(temperature_K) if monitors is None else list(monitors)
+    if not resume:
+        check_start(atoms)
     report = Path(report_dir) if report_dir is not None else None
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
@@ -210,8 +217,8 @@ def _finish(result: MDResult, settings: dict, rows, report: Path | None, traj_pa
     """The h(r) error against ``reference`` (when there is one and a trajectory to compare)
     and the report files in ``report``."""
     if reference is not None and traj_path is not None and result.steps_done > 0:
-        from equipot.dynamics.analysis import distance_histogram_error
         from equipot.data.readers import load_positions
+        from equipot.dynamics.analysis import distance_histogram_error
 
         result.hr_error = distance_histogram_error(load_positions(traj_path), load_positions(reference))
     if report is not None:
@@ -223,14 +230,27 @@ def _finish(result: MDResult, settings: dict, rows, report: Path | None, traj_pa
 def _check_arguments(atoms: Atoms, ensemble: str, temperature_K: float, intervals: dict[str, int]) -> None:
     """Clear errors for a run that cannot start (the step count is checked by ``n_steps``)."""
     if ensemble not in ENSEMBLES:
-        raise ValueError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
+        raise EquipotError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
     if temperature_K < 0:
-        raise ValueError(f"temperature_K must be >= 0, got {temperature_K}")
+        raise EquipotError(f"temperature_K must be >= 0, got {temperature_K}")
     for name, value in intervals.items():
         if int(value) < 1:
-            raise ValueError(f"{name} must be a positive number of steps, got {value}")
+            raise EquipotError(f"{name} must be a positive number of steps, got {value}")
     if atoms.calc is None:
-        raise ValueError("attach a calculator to atoms first (atoms.calc = ...)")
+        raise EquipotError("attach a calculator to atoms first (atoms.calc = ...)")
+
+
+def check_start(atoms: Atoms) -> None:
+    """Errors before work: the structure is one a potential can evaluate (finite positions,
+    no overlapping atoms, a cell with volume) and the calculator gives it a finite energy and
+    forces. Whatever the calculator raises here (an element the model does not know, a missing
+    package) propagates: it is the input's fault, not a blow-up, and no file is written yet."""
+    from equipot.data.neighbors import check_structure
+
+    check_structure(atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.pbc)
+    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    if not (np.isfinite(energy) and np.isfinite(forces).all()):
+        raise StructureError(f"the calculator gives a non-finite energy ({energy}) or forces for the starting structure")
 
 
 def _result(settings: dict, failure, wall: float, rows: list[dict], paths) -> MDResult:
@@ -257,9 +277,9 @@ def _restore_atoms(state, atoms: Atoms) -> None:
     """Positions and momenta of a saved state, into a structure like the one that wrote it."""
     positions, momenta = state.arrays["positions"], state.arrays["momenta"]
     if positions.shape != atoms.positions.shape:
-        raise ValueError(f"the restart state has {len(positions)} atoms, the structure {len(atoms)}")
+        raise EquipotError(f"the restart state has {len(positions)} atoms, the structure {len(atoms)}")
     if not np.array_equal(state.arrays["numbers"], atoms.numbers):
-        raise ValueError("the restart state is of other elements than this structure")
+        raise EquipotError("the restart state is of other elements than this structure")
     atoms.positions = positions  # bypasses the constraints, which the saved arrays already obey
     atoms.arrays["momenta"] = momenta.copy()
 
@@ -307,18 +327,15 @@ class _Loop:
         if traj_path is not None:
             self.writer = TrajectoryWriter(Path(traj_path), self.atoms, offsets.get("traj_offset"))
             if self.restarts.every and not self.writer.resumable:
-                raise ValueError("a run that writes restarts needs an .extxyz trajectory, not .traj")
+                raise EquipotError("a run that writes restarts needs an .extxyz trajectory, not .traj")
             self.paths["trajectory"] = str(traj_path)
         self.log = LogWriter(Path(log_path) if log_path is not None else None, offsets.get("log_offset"))
         if log_path is not None:
             self.paths["log"] = str(log_path)
 
-    def _first(self) -> Failure | None:
-        """Log (and write) step 0 of a fresh run; a calculator that cannot even start is a failure."""
-        try:
-            self.record(0)
-        except Exception as err:  # report it like a blow-up
-            return Failure("calculator", f"{type(err).__name__}: {err}", 0, 0.0)
+    def _first(self) -> None:
+        """Log (and write) step 0 of a fresh run (``check_start`` has evaluated it)."""
+        self.record(0)
         if self.writer:
             self.writer.write(self.atoms)
         if self.restarts.every:
@@ -337,7 +354,9 @@ class _Loop:
         t0 = time.perf_counter()
         start = step
         try:
-            failure = self._first() if self.restarts.resumed is None else None
+            failure = None
+            if self.restarts.resumed is None:
+                self._first()
             while step < self.total and failure is None:
                 step, failure = self._advance(step)
                 bar.update(step - bar.n)
@@ -361,10 +380,17 @@ class _Loop:
         nxt = min(self.total, *((step // k + 1) * k for k in every.values()))
         try:
             self.dyn.run(nxt - step)
-        except Exception as err:  # a model that blows up raises (NaN positions, ...)
+        except Exception as err:
+            # a blow-up (NaN positions, atoms driven onto each other) is a failure of the run;
+            # anything else is a bug or a bad input, and propagates
+            if not isinstance(err, StructureError) and np.isfinite(self.atoms.positions).all():
+                raise
             step = int(self.dyn.nsteps)
             return step, Failure("calculator", f"{type(err).__name__}: {err}", step, step * self.dt_ps)
         step = nxt
+        if not np.isfinite(self.atoms.positions).all():
+            return step, Failure("calculator", "positions are not finite (the forces blew up)", step,
+                                 step * self.dt_ps)
         if step % every["log"] == 0 or step == self.total:
             self.record(step)
         if self.writer and step % every["traj"] == 0:

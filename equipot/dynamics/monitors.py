@@ -5,9 +5,10 @@ reason when the trajectory has failed, else None. ``run_md`` and ``ReplicaDynami
 ``start(atoms, temperature_K)`` once before the first step, so a monitor can take its reference
 (bonds of the first frame, the target temperature) or switch itself off.
 
-The checks themselves are array functions (``bond_deviation``, ``min_pair_distance``,
-``max_force_norm``, ``kinetic_temperature``) taking one frame (n, 3) or a batch of replicas
-(R, n, 3) and returning one value per frame, so a batched integrator can call them directly.
+``ReplicaDynamics`` gives every replica its own copies of the monitors and calls each on that
+replica's ``Atoms``. The array functions behind the checks (``bond_deviation``,
+``max_force_norm``) take one frame (n, 3) or a stack of frames (T, n, 3) and return one value
+per frame.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
+
+from equipot.errors import EquipotError
 
 # ----------------------------------------------------------------------------- array checks
 
@@ -34,32 +37,11 @@ def bond_deviation(positions: np.ndarray, bonds: np.ndarray, reference_lengths: 
     return np.abs(bond_lengths(positions, bonds) - reference_lengths).max(axis=-1)
 
 
-def min_pair_distance(positions: np.ndarray, limit: np.ndarray | float | None = None) -> np.ndarray:
-    """Smallest interatomic distance (Å) of each frame, or with ``limit`` (n, n) the smallest
-    ratio distance/limit (used for "closer than a fraction of the covalent-radius sum")."""
-    pos = np.asarray(positions, float)
-    if pos.shape[-2] < 2:
-        return np.full(pos.shape[:-2], np.inf)
-    i, j = np.triu_indices(pos.shape[-2], 1)
-    d = np.linalg.norm(pos[..., i, :] - pos[..., j, :], axis=-1)
-    if limit is not None:
-        d = d / (np.asarray(limit)[i, j] if np.ndim(limit) == 2 else limit)
-    return d.min(axis=-1)
-
-
 def max_force_norm(forces: np.ndarray) -> np.ndarray:
     """Largest per-atom |F| (eV/Å) of each frame; inf when any component is not finite."""
     f = np.asarray(forces, float)
     norm = np.linalg.norm(f, axis=-1).max(axis=-1)
     return np.where(np.isfinite(f).all(axis=(-1, -2)), norm, np.inf)
-
-
-def kinetic_temperature(velocities: np.ndarray, masses: np.ndarray, removed_dof: int = 0) -> np.ndarray:
-    """Instantaneous temperature (K) from velocities (..., n, 3) in ASE units and masses (n,) amu,
-    with 3n - ``removed_dof`` degrees of freedom (3 when the centre of mass is fixed)."""
-    v = np.asarray(velocities, float)
-    ekin = 0.5 * (np.asarray(masses, float)[:, None] * v**2).sum(axis=(-1, -2))
-    return 2 * ekin / ((3 * v.shape[-2] - removed_dof) * units.kB)
 
 
 # ------------------------------------------------------------------------------- bond lists
@@ -96,7 +78,7 @@ def reference_bond_lengths(frames, bonds: np.ndarray) -> np.ndarray:
     """Mean length (Å) of each bond over a reference trajectory: a list of Atoms or (T, n, 3)."""
     pos = frames if isinstance(frames, np.ndarray) else np.stack([f.positions for f in frames])
     if pos.ndim != 3:
-        raise ValueError(f"reference frames must be (T, n, 3), got shape {pos.shape}")
+        raise EquipotError(f"reference frames must be (T, n, 3), got shape {pos.shape}")
     return bond_lengths(pos, bonds).mean(axis=0)
 
 
@@ -125,7 +107,7 @@ class Monitor:
     def load_state_dict(self, state: dict) -> None:
         unknown = set(state) - set(self.state_fields)
         if unknown:
-            raise ValueError(f"{type(self).__name__} has no state {sorted(unknown)}")
+            raise EquipotError(f"{type(self).__name__} has no state {sorted(unknown)}")
         for name, value in state.items():
             setattr(self, name, value)
 
@@ -144,12 +126,12 @@ class BondStability(Monitor):
     def __init__(self, max_deviation: float = 0.5, reference_lengths: np.ndarray | None = None,
                  bonds: np.ndarray | None = None) -> None:
         if max_deviation <= 0:
-            raise ValueError(f"max_deviation must be positive (Å), got {max_deviation}")
+            raise EquipotError(f"max_deviation must be positive (Å), got {max_deviation}")
         self.max_deviation = float(max_deviation)
         self.reference = None if reference_lengths is None else np.asarray(reference_lengths, float)
         self.bonds = None if bonds is None else np.asarray(bonds, int).reshape(-1, 2)
         if self.reference is not None and self.bonds is not None and len(self.reference) != len(self.bonds):
-            raise ValueError(f"{len(self.reference)} reference lengths for {len(self.bonds)} bonds")
+            raise EquipotError(f"{len(self.reference)} reference lengths for {len(self.bonds)} bonds")
 
     def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
         if self.bonds is None:
@@ -157,7 +139,7 @@ class BondStability(Monitor):
         if self.reference is None:
             self.reference = bond_lengths(atoms.positions, self.bonds)
         elif len(self.reference) != len(self.bonds):
-            raise ValueError(f"{len(self.reference)} reference lengths but the first frame has "
+            raise EquipotError(f"{len(self.reference)} reference lengths but the first frame has "
                              f"{len(self.bonds)} bonds; pass bonds= as well")
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
@@ -187,17 +169,17 @@ class ContactStability(Monitor):
 
     def __init__(self, reference: np.ndarray, margin: float = 0.25, pairs: np.ndarray | None = None) -> None:
         if margin <= 0:
-            raise ValueError(f"margin must be positive (Å), got {margin}")
+            raise EquipotError(f"margin must be positive (Å), got {margin}")
         self.reference = np.asarray(reference, float)
         if self.reference.ndim != 3:
-            raise ValueError(f"reference frames must be (T, n, 3), got shape {self.reference.shape}")
+            raise EquipotError(f"reference frames must be (T, n, 3), got shape {self.reference.shape}")
         self.margin = float(margin)
         self.pairs = None if pairs is None else np.asarray(pairs, int).reshape(-1, 2)
         self.limit = None
 
     def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
         if self.reference.shape[1] != len(atoms):
-            raise ValueError(f"reference has {self.reference.shape[1]} atoms, the system {len(atoms)}")
+            raise EquipotError(f"reference has {self.reference.shape[1]} atoms, the system {len(atoms)}")
         if self.pairs is None:
             self.pairs = contact_pairs(atoms)
         self.limit = bond_lengths(self.reference, self.pairs).min(axis=0) - self.margin
@@ -224,21 +206,21 @@ class TemperatureBlowup(Monitor):
 
     def __init__(self, max_K: float | None = None, *, factor: float | None = None) -> None:
         if (max_K is None) == (factor is None):
-            raise ValueError("give exactly one of max_K or factor (x target temperature)")
+            raise EquipotError("give exactly one of max_K or factor (x target temperature)")
         if (max_K is not None and max_K <= 0) or (factor is not None and factor <= 1):
-            raise ValueError("max_K must be positive and factor greater than 1")
+            raise EquipotError("max_K must be positive and factor greater than 1")
         self.max_K = max_K
         self.factor = factor
 
     def start(self, atoms: Atoms, temperature_K: float | None = None) -> None:
         if self.factor is not None:
             if not temperature_K:
-                raise ValueError("TemperatureBlowup(factor=...) needs a target temperature")
+                raise EquipotError("TemperatureBlowup(factor=...) needs a target temperature")
             self.max_K = self.factor * temperature_K
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
         if self.max_K is None:
-            raise ValueError("TemperatureBlowup(factor=...) used before start(atoms, temperature_K)")
+            raise EquipotError("TemperatureBlowup(factor=...) used before start(atoms, temperature_K)")
         t = atoms.get_temperature()
         return f"temperature {t:.0f} K above {self.max_K:.0f} K" if not t <= self.max_K else None
 
@@ -250,7 +232,7 @@ class ForceSanity(Monitor):
 
     def __init__(self, max_force: float = 50.0) -> None:
         if max_force <= 0:
-            raise ValueError(f"max_force must be positive (eV/Å), got {max_force}")
+            raise EquipotError(f"max_force must be positive (eV/Å), got {max_force}")
         self.max_force = float(max_force)
 
     def check(self, atoms: Atoms, step: int, time_ps: float) -> str | None:
@@ -273,9 +255,9 @@ class MinDistance(Monitor):
         if covalent_fraction is not None:
             min_distance = None
             if not 0 < covalent_fraction < 1:
-                raise ValueError(f"covalent_fraction must be in (0, 1), got {covalent_fraction}")
+                raise EquipotError(f"covalent_fraction must be in (0, 1), got {covalent_fraction}")
         elif min_distance is None or min_distance <= 0:
-            raise ValueError(f"min_distance must be positive (Å), got {min_distance}")
+            raise EquipotError(f"min_distance must be positive (Å), got {min_distance}")
         self.min_distance = min_distance
         self.covalent_fraction = covalent_fraction
 
@@ -308,7 +290,7 @@ class Uncertainty(Monitor):
 
     def __init__(self, threshold: float) -> None:
         if threshold <= 0:
-            raise ValueError(f"threshold must be positive (eV/Å), got {threshold}")
+            raise EquipotError(f"threshold must be positive (eV/Å), got {threshold}")
         self.threshold = float(threshold)
         self.active = True
 

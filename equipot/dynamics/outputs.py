@@ -13,6 +13,8 @@ from pathlib import Path
 
 from ase import Atoms
 
+from equipot.errors import EquipotError
+
 LOG_COLUMNS = ["time_ps", "epot_eV", "ekin_eV", "etot_eV", "temperature_K"]
 
 
@@ -23,7 +25,7 @@ def _open_at(path: Path, offset: int | None, mode: str = "w", **kwargs):
     if offset is None:
         return open(path, mode, **kwargs)
     if not path.is_file() or path.stat().st_size < offset:
-        raise ValueError(f"{path} is shorter than the restart state says ({offset} bytes): "
+        raise EquipotError(f"{path} is shorter than the restart state says ({offset} bytes): "
                          "it was changed or removed since")
     os.truncate(path, offset)
     return open(path, "a", **kwargs)
@@ -36,11 +38,11 @@ class TrajectoryWriter:
     def __init__(self, path: Path, atoms: Atoms, offset: int | None = None) -> None:
         suffix = path.suffix.lower()
         if suffix not in (".traj", ".extxyz", ".xyz"):
-            raise ValueError(f"trajectory must end in .traj, .extxyz or .xyz, got {path.name!r}")
+            raise EquipotError(f"trajectory must end in .traj, .extxyz or .xyz, got {path.name!r}")
         self.path = path
         if suffix == ".traj":
             if offset is not None:
-                raise ValueError("a run that writes restarts needs an .extxyz trajectory, not .traj")
+                raise EquipotError("a run that writes restarts needs an .extxyz trajectory, not .traj")
             from ase.io.trajectory import Trajectory
 
             path.parent.mkdir(parents=True, exist_ok=True)

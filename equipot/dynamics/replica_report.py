@@ -10,14 +10,14 @@ stable time per replica, h(r)). The CSV of total energies (``md.csv``) is writte
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from ase import Atoms
 
 from equipot.dynamics.analysis import distance_histogram_error, energy_drift
-from equipot.dynamics.report import _jsonable, plot_distance_histograms
+from equipot.dynamics.report import jsonable, plot_distance_histograms
 
 
 def replica_rows(result, sizes: Sequence[int], ensemble: str, reference: np.ndarray | None = None) -> list[dict]:
@@ -57,7 +57,7 @@ def write_replica_report(out: str | Path, templates: Sequence[Atoms], result, se
                   [Atoms(numbers=atoms.numbers, positions=p) for p in frames], format="extxyz")
     report = {"settings": settings, "wall_s": result.wall_s, "replica_steps_per_s": result.replica_steps_per_s,
               "time_ps": result.time_ps, "replicas": rows}
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=2, default=str))
+    (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, default=str))
     _plot(out / "report.png", templates, result, rows, reference)
     return rows
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -22,21 +22,16 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from equipot.data.graph import AtomicGraph
-from equipot.data.neighbors import radius_graph
-from equipot.dynamics.md import initialise_velocities
+from equipot.data.neighbors import check_structure, radius_graph
+from equipot.dynamics.md import Failure, initialise_velocities
 from equipot.dynamics.steps import n_steps
+from equipot.errors import EquipotError
 from equipot.evaluator import Evaluator
 from equipot.model import Equiformer
 from equipot.potential import Potential
 
-
-@dataclass
-class ReplicaFailure:
-    replica: int
-    monitor: str
-    reason: str
-    step: int
-    time_ps: float
+# one failure type for single runs and replicas (``Failure.replica`` is the replica's index)
+ReplicaFailure = Failure
 
 
 @dataclass
@@ -44,7 +39,7 @@ class ReplicaResult:
     steps: int
     time_ps: float
     wall_s: float
-    failures: list[ReplicaFailure | None]
+    failures: list[Failure | None]
     replica_steps_per_s: float
     energies: np.ndarray = field(repr=False)  # (n_logged, R) total energy, eV (NaN after failure)
     log_time_ps: np.ndarray = field(repr=False)
@@ -103,11 +98,11 @@ class ReplicaDynamics:
         workers: int | None = None,
     ) -> None:
         if ensemble not in ("nvt", "nve"):
-            raise ValueError(f"ensemble must be 'nvt' or 'nve', got {ensemble!r}")
+            raise EquipotError(f"ensemble must be 'nvt' or 'nve', got {ensemble!r}")
         if not systems:
-            raise ValueError("give at least one system")
+            raise EquipotError("give at least one system")
         if any(a.pbc.any() for a in systems):
-            raise ValueError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
+            raise EquipotError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
         self.evaluator = Evaluator(model, device=device, dtype=dtype, skin=skin, compile=compile, workers=workers)
         self.model = self.evaluator.model
         self.device, self.dtype = self.evaluator.device, self.evaluator.dtype
@@ -120,6 +115,8 @@ class ReplicaDynamics:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
         self.templates = [a.copy() for a in systems]
+        for atoms in self.templates:  # errors before work, as run_md's check_start
+            check_structure(atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.pbc)
         rng = np.random.default_rng(seed)
         velocities = []
         for atoms in self.templates:
@@ -134,7 +131,7 @@ class ReplicaDynamics:
         self.numbers = torch.tensor(np.concatenate([a.numbers for a in self.templates]), device=self.device)
         self.model.species_index(self.numbers)  # unknown elements: clear error now
         self.alive = np.ones(len(systems), dtype=bool)
-        self.failures: list[ReplicaFailure | None] = [None] * len(systems)
+        self.failures: list[Failure | None] = [None] * len(systems)
         # what run() has done so far; kept across calls and in restart states
         self.steps_done = 0
         self._replica_steps = 0
@@ -146,7 +143,7 @@ class ReplicaDynamics:
         # the target temperature), so every replica gets its own copies, started on it.
         per_replica = len(monitors) > 0 and all(isinstance(m, (list, tuple)) for m in monitors)
         if per_replica and len(monitors) != len(systems):
-            raise ValueError(f"{len(monitors)} monitor lists for {len(systems)} replicas")
+            raise EquipotError(f"{len(monitors)} monitor lists for {len(systems)} replicas")
         self.monitors = [[copy.deepcopy(m) for m in (monitors[k] if per_replica else monitors)]
                          for k in range(len(systems))]
         for k, replica_monitors in enumerate(self.monitors):
@@ -234,7 +231,7 @@ class ReplicaDynamics:
                         name = monitor.name
                         break
             if reason:
-                self.failures[k] = ReplicaFailure(int(k), name, reason, step, time_ps)
+                self.failures[k] = Failure(name, reason, step, time_ps, replica=int(k))
                 self.alive[k] = False
 
     def run(self, steps: int | None = None, duration_ps: float | None = None, log_every: int = 10,
@@ -252,7 +249,7 @@ class ReplicaDynamics:
         """
         steps = n_steps(steps, duration_ps, self.dt / units.fs)
         if restart_every is not None and (int(restart_every) < 1 or restart_path is None):
-            raise ValueError("restart_every must be a positive number of steps, with a restart_path")
+            raise EquipotError("restart_every must be a positive number of steps, with a restart_path")
         from tqdm.auto import tqdm
 
         dt_ps = self.dt / (1000 * units.fs)
@@ -335,15 +332,15 @@ class ReplicaDynamics:
         state = load_state(path)
         a = state.arrays
         if not np.array_equal(a["numbers"], self.numbers.cpu().numpy()):
-            raise ValueError("the restart state holds other replicas (atoms or elements) than this run")
+            raise EquipotError("the restart state holds other replicas (atoms or elements) than this run")
         if state.meta["monitor_counts"] != [len(m) for m in self.monitors]:
-            raise ValueError("the restart state has other monitors than this run: resume with the ones it started with")
+            raise EquipotError("the restart state has other monitors than this run: resume with the ones it started with")
         t = dict(device=self.device, dtype=self.dtype)
         self.positions = torch.tensor(a["positions"], **t)
         self.velocities = torch.tensor(a["velocities"], **t)
         self.alive = a["alive"].astype(bool).copy()
         self.generator.set_state(torch.from_numpy(a["generator"].copy()))
-        self.failures = [None if f is None else ReplicaFailure(**f) for f in state.meta["failures"]]
+        self.failures = [None if f is None else Failure(**f) for f in state.meta["failures"]]
         self.steps_done, self._replica_steps = state.step, int(state.meta["replica_steps"])
         self._log, self._log_times = list(a["log"]), [float(x) for x in a["log_times"]]
         self._frames = [list(a[f"frames{k}"]) for k in range(len(self.sizes))]

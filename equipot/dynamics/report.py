@@ -12,12 +12,12 @@ import numpy as np
 from equipot.data.readers import load_positions
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
     """NaN/inf become null (JSON has no NaN); numpy scalars become Python numbers."""
     if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
+        return {k: jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
@@ -33,7 +33,8 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
     out.mkdir(parents=True, exist_ok=True)
     paths = {"report": str(out / "report.json"), "plot": str(out / "report.png")}
     result.paths.update(paths)
-    frames = load_positions(traj_path) if traj_path is not None and Path(traj_path).is_file() else None
+    written = traj_path is not None and Path(traj_path).is_file() and Path(traj_path).stat().st_size > 0
+    frames = load_positions(traj_path) if written else None
     ref = load_positions(reference) if reference is not None else None
 
     report = {
@@ -43,7 +44,7 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
         "failure": result.to_dict()["failure"],
         "hr_error": result.hr_error,
     }
-    (out / "report.json").write_text(json.dumps(_jsonable(report), indent=2, default=str))
+    (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, default=str))
 
     from equipot.plotting import pyplot
 

@@ -15,12 +15,15 @@ over the old one, so a run killed while writing leaves the previous state intact
 from __future__ import annotations
 
 import json
+import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from equipot.errors import EquipotError, brief
 from equipot.files import atomic_open
 
 RESTART_NAME = "restart.npz"
@@ -67,13 +70,13 @@ def load_state(path: str | Path) -> RestartState:
     if path.is_dir():
         path = path / RESTART_NAME
     if not path.is_file():
-        raise ValueError(f"no restart state at {path}: was the run started with restarts on?")
+        raise EquipotError(f"no restart state at {path}: was the run started with restarts on?")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
         meta = json.loads(str(arrays.pop("meta")))
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"{path} is not an equipot restart file ({err})") from err
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise EquipotError(f"{path} is not an equipot restart file, or it is damaged ({brief(err)})") from err
     monitors = [dict(scalars) for scalars in meta.pop("monitors", [])]
     for name in [k for k in arrays if k.startswith("monitor")]:
         index, key = name[len("monitor"):].split(".", 1)
@@ -109,7 +112,7 @@ def set_integrator_state(dyn, arrays: dict[str, np.ndarray], scalars: dict[str, 
     thermostat = getattr(dyn, "_thermostat", None)
     if thermostat is not None:
         if "nhc_eta" not in arrays:
-            raise ValueError("the restart state has no Nose-Hoover thermostat variables: "
+            raise EquipotError("the restart state has no Nose-Hoover thermostat variables: "
                              "was it written by a run with another ensemble?")
         thermostat._eta = np.array(arrays["nhc_eta"])
         thermostat._p_eta = np.array(arrays["nhc_p_eta"])
@@ -125,7 +128,7 @@ def generator_state(rng: np.random.Generator) -> dict[str, Any]:
 def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     """Restore ``rng`` in place, so integrators holding it draw the same numbers as before."""
     if state.get("bit_generator") != type(rng.bit_generator).__name__:
-        raise ValueError(f"restart state holds a {state.get('bit_generator')} generator, "
+        raise EquipotError(f"restart state holds a {state.get('bit_generator')} generator, "
                          f"this run a {type(rng.bit_generator).__name__}")
     rng.bit_generator.state = state
 
@@ -138,7 +141,7 @@ def monitor_states(monitors: Sequence) -> list[dict[str, Any]]:
 def set_monitor_states(monitors: Sequence, states: list[dict[str, Any]]) -> None:
     """Give each monitor back its state; the list must match the run's monitors one to one."""
     if len(states) != len(monitors):
-        raise ValueError(f"the restart state has {len(states)} monitors, this run {len(monitors)}: "
+        raise EquipotError(f"the restart state has {len(states)} monitors, this run {len(monitors)}: "
                          "resume with the monitors the run started with")
     for monitor, state in zip(monitors, states):
         if hasattr(monitor, "load_state_dict"):

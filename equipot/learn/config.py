@@ -44,98 +44,87 @@ Fields (YAML keys, all of ``LearnConfig``):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+from equipot.config import Config, setting
+from equipot.errors import EquipotError
 from equipot.learn.select import ORDERS
 
 
 @dataclass
-class LearnConfig:
-    data: str | list[str]
-    structures: list[str]
-    out: str = "runs/learn"
-    initial_frames: int | None = None
-    temperatures: list[float] = field(default_factory=lambda: [500.0])
-    reference: str = "gfn2"
-    committee: int = 4
-    models: list[str] | None = None
-    train: dict[str, Any] = field(default_factory=dict)
-    finetune: dict[str, Any] = field(default_factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0,
-                                                                "loss": "huber"})
-    replicas: int = 4
-    duration_ps: float = 5.0
-    timestep_fs: float = 0.5
-    friction_per_fs: float = 0.01
-    sample_every: int = 20
-    lower: float | str = 0.05
-    upper: float = 1.0
-    lower_quantile: float = 0.95
-    max_frames: int = 50
-    max_per_run: int | None = 10
-    min_change: float = 0.05
-    select_order: str = "uncertain"
-    max_rounds: int = 5
-    label_budget: int = 500
-    test_data: str | None = None
-    keep_splits: bool = False
-    seed: int = 0
-    dtype: str = "float32"
-    num_threads: int | None = None
+class LearnConfig(Config):
+    what = "learn config"
+
+    data: str | list[str] = setting(help="the labelled frames to start from (frame stores, as TrainConfig.data)")
+    structures: str | list[str] = setting(help="where the MD starts: structure files or shipped molecule names")
+    out: str = setting("runs/learn", "run folder: data.h5, round_K/, state.json")
+    initial_frames: int | None = setting(None, "start from this many of the data's frames only, drawn at random")
+    temperatures: list[float] = setting(factory=lambda: [500.0], help="K; every structure is run at each")
+    reference: str = setting("gfn2", "labels: gfn2 | pyscf | pyscf:XC/BASIS | module:function")
+    committee: int = setting(4, "number of models, trained from seeds seed..seed+committee-1")
+    models: list[str] | None = setting(None, "a starting committee of checkpoints (then committee is ignored)")
+    train: dict[str, Any] = setting(factory=dict, help="TrainConfig fields for the first committee")
+    finetune: dict[str, Any] = setting(factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0,
+                                                        "loss": "huber"},
+                                       help="TrainConfig fields for each later round (starts from the round before)")
+    replicas: int = setting(4, "batched Langevin replicas of every structure at every temperature")
+    duration_ps: float = setting(5.0, "exploration MD per round, ps")
+    timestep_fs: float = setting(0.5, "fs")
+    friction_per_fs: float = setting(0.01, "Langevin friction, 1/fs")
+    sample_every: int = setting(20, "steps between the frames the committee is asked about")
+    lower: float | str = setting(0.05, "eV/Å, or auto: candidates have a force disagreement in [lower, upper)")
+    upper: float = setting(1.0, "eV/Å; above it a frame is taken as a blow-up, not a candidate")
+    lower_quantile: float = setting(0.95, "lower: auto sets lower to this quantile of the disagreement on "
+                                    "held-out labelled frames")
+    max_frames: int = setting(50, "labels per round at most")
+    max_per_run: int | None = setting(10, "labels per MD run per round at most")
+    min_change: float = setting(0.05, "Å; a candidate must differ this much from those already chosen")
+    select_order: str = setting("uncertain", "uncertain (most uncertain first) | random (DP-GEN's)")
+    max_rounds: int = setting(5, "exploration rounds at most")
+    label_budget: int = setting(500, "labels at most over all rounds")
+    test_data: str | None = setting(None, "held-out frames for the per-round error")
+    keep_splits: bool = setting(False, "keep every frame's train/validation assignment as the store grows")
+    seed: int = setting(0, "seed of the committee, the MD and the selection")
+    dtype: str = setting("float32", "dtype of exploration and committee queries")
+    num_threads: int | None = setting(None, "torch threads")
 
     def __post_init__(self) -> None:
+        self.check_types()
         if isinstance(self.structures, str):
             self.structures = [self.structures]
         if not self.structures:
-            raise ValueError("give at least one starting structure")
+            raise EquipotError("give at least one starting structure")
         if self.models is not None and len(self.models) < 2:
-            raise ValueError("a committee needs at least two models")
+            raise EquipotError("a committee needs at least two models")
         if self.models is None and self.committee < 2:
-            raise ValueError(f"committee must be at least 2 models, got {self.committee}")
+            raise EquipotError(f"committee must be at least 2 models, got {self.committee}")
         if self.lower == "auto":
             if not 0 < self.lower_quantile < 1:
-                raise ValueError(f"lower_quantile must be in (0, 1), got {self.lower_quantile}")
+                raise EquipotError(f"lower_quantile must be in (0, 1), got {self.lower_quantile}")
         elif isinstance(self.lower, str) or not 0 <= self.lower < self.upper:
-            raise ValueError(f"need 0 <= lower < upper (eV/Å) or lower: auto, got {self.lower!r}, {self.upper}")
+            raise EquipotError(f"need 0 <= lower < upper (eV/Å) or lower: auto, got {self.lower!r}, {self.upper}")
         if self.select_order not in ORDERS:
-            raise ValueError(f"select_order must be one of {ORDERS}, got {self.select_order!r}")
+            raise EquipotError(f"select_order must be one of {ORDERS}, got {self.select_order!r}")
         for name in ("replicas", "sample_every", "max_rounds"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise EquipotError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.duration_ps <= 0 or self.label_budget < 0:
-            raise ValueError("duration_ps must be positive and label_budget >= 0")
+            raise EquipotError("duration_ps must be positive and label_budget >= 0")
+        from equipot.train.config import TrainConfig
+
+        for section in (self.train, self.finetune):
+            TrainConfig.checked(section)  # unknown keys and types, now rather than in round 1
         for key in ("data", "out", "init_from"):
             if key in self.train or key in self.finetune:
-                raise ValueError(f"train/finetune may not set {key!r}: the loop sets it each round")
+                raise EquipotError(f"train/finetune may not set {key!r}: the loop sets it each round")
         for key in ("train_size", "val_size", "test_size"):
             value = {**self.train, **self.finetune}.get(key, 0.5)
             if not 0 <= value < 1:
-                raise ValueError(f"{key} must be a fraction of the growing store, got {value}")
+                raise EquipotError(f"{key} must be a fraction of the growing store, got {value}")
         if self.initial_frames is not None and self.initial_frames < 2:
-            raise ValueError(f"initial_frames must be at least 2, got {self.initial_frames}")
+            raise EquipotError(f"initial_frames must be at least 2, got {self.initial_frames}")
 
     @property
     def committee_size(self) -> int:
         return len(self.models) if self.models else int(self.committee)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "LearnConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown learn settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "LearnConfig":
-        """The settings in a YAML file, with ``overrides`` (setting -> value) on top."""
-        import yaml
-
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
-        return cls.from_dict({**data, **(overrides or {})})
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

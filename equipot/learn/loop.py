@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from equipot.errors import EquipotError
 from equipot.files import atomic_open
 from equipot.learn.config import LearnConfig
 from equipot.learn.select import Candidate, committee_uncertainty, select
@@ -52,19 +53,26 @@ class ActiveLearner:
     calculator that needs arguments)."""
 
     def __init__(self, config: LearnConfig, reference=None) -> None:
+        from equipot.data.readers import read_structure
+        from equipot.train.data import expand_data_paths
+
         self.config = config
         self.out = Path(config.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         self.store_path = self.out / STORE_NAME
+        if not self.store_path.is_file():  # errors before work: the inputs exist and read
+            expand_data_paths(config.data)
+        for structure in config.structures:
+            read_structure(structure)
         self._reference = reference
         self.state_path = self.out / "state.json"
         if self.state_path.is_file():
             self.state = json.loads(self.state_path.read_text())
             if self.state["config"] != json.loads(json.dumps(config.to_dict())):
-                raise ValueError(f"{self.out} holds a loop started with other settings "
+                raise EquipotError(f"{self.out} holds a loop started with other settings "
                                  f"(state.json); use another out or the same config")
         else:
             self.state = {"config": config.to_dict(), "rounds": [], "finished": False, "final_models": None}
+        self.out.mkdir(parents=True, exist_ok=True)
         if config.num_threads:
             import torch
 
@@ -127,7 +135,7 @@ class ActiveLearner:
         sources = [(path, i) for path in paths for i in range(_length(path))]
         if self.config.initial_frames is not None:
             if self.config.initial_frames > len(sources):
-                raise ValueError(f"initial_frames {self.config.initial_frames} but the data has {len(sources)} frames")
+                raise EquipotError(f"initial_frames {self.config.initial_frames} but the data has {len(sources)} frames")
             keep = np.random.default_rng(self.config.seed).choice(len(sources), self.config.initial_frames, replace=False)
             sources = [sources[i] for i in np.sort(keep)]
         for path in paths:
@@ -154,8 +162,8 @@ class ActiveLearner:
         return paths
 
     def _train(self, k: int, m: int, folder: Path, progress: bool) -> None:
-        from equipot.train import TrainConfig, Trainer
         from equipot.data.splits import splits_path
+        from equipot.train import TrainConfig, Trainer
 
         c = self.config
         # fine-tuning keeps the first training's settings (splits, loss weights...) but for its own
@@ -268,12 +276,12 @@ class ActiveLearner:
             indices = [int(i) for i in indices]
             atoms = [store[i].to_atoms() for i in indices]
         if not atoms:
-            raise ValueError("lower: auto needs validation frames among the starting frames: give the committee "
+            raise EquipotError("lower: auto needs validation frames among the starting frames: give the committee "
                              "a val_size or start from more frames")
         committee = [load_model(m, dtype=c.dtype) for m in models]
         lower = float(np.quantile(committee_uncertainty(committee, atoms), c.lower_quantile))
         if lower >= c.upper:
-            raise ValueError(f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
+            raise EquipotError(f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
                              f"own validation frames, not below upper={c.upper}: raise upper or train it longer")
         return lower, indices
 
@@ -307,7 +315,7 @@ class ActiveLearner:
                 store.append(Frame(numbers=candidates[i].numbers, positions=candidates[i].positions,
                                    energy=float(energy), forces=np.asarray(forces, float), frame_id=len(store)))
             if len(store) - start != len(chosen):
-                raise ValueError(f"{self.store_path} has {len(store) - start} frames of round {k}, "
+                raise EquipotError(f"{self.store_path} has {len(store) - start} frames of round {k}, "
                                  f"{len(chosen)} were chosen: the store was changed outside the loop")
             self._write_provenance(store, k, start, candidates, chosen)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from equipot.errors import EquipotError
+
 
 @dataclass
 class Candidate:
@@ -50,11 +52,11 @@ def select(candidates: list[Candidate], *, lower: float, upper: float, max_frame
     """Indices into ``candidates`` of the frames to label, in the order taken (see module);
     ``seed`` draws the random order."""
     if not 0 <= lower < upper:
-        raise ValueError(f"need 0 <= lower < upper (eV/Å), got lower={lower}, upper={upper}")
+        raise EquipotError(f"need 0 <= lower < upper (eV/Å), got lower={lower}, upper={upper}")
     if max_frames < 0:
-        raise ValueError(f"max_frames must be >= 0, got {max_frames}")
+        raise EquipotError(f"max_frames must be >= 0, got {max_frames}")
     if order not in ORDERS:
-        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+        raise EquipotError(f"order must be one of {ORDERS}, got {order!r}")
     window = [i for i, c in enumerate(candidates) if lower <= c.uncertainty < upper]
     if order == "uncertain":
         window.sort(key=lambda i: -candidates[i].uncertainty)
@@ -94,7 +96,7 @@ def committee_uncertainty(models, candidates_atoms, batch_size: int = 16) -> np.
     from equipot.evaluator import Evaluator, force_disagreement
 
     if len(models) < 2:
-        raise ValueError("committee disagreement needs at least two models")
+        raise EquipotError("committee disagreement needs at least two models")
     committee = Evaluator(models, device=next(models[0].parameters()).device,
                           dtype=next(models[0].parameters()).dtype, workers=1)
     out = []

@@ -7,11 +7,12 @@ from e3nn import o3
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from equipot.errors import EquipotError
 from equipot.nn.edges import Edges
 from equipot.nn.gate import Gate
+from equipot.nn.layout import SCALAR, channels_last
 from equipot.nn.linear import EquivariantLinear
 from equipot.nn.radial import RadialMLP
-from equipot.nn.layout import SCALAR, channels_last
 from equipot.nn.tensor_product import DepthwiseTensorProduct
 
 
@@ -19,7 +20,7 @@ def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
     """Irreps of one attention head: every multiplicity divided by ``num_heads``."""
     for mul, ir in irreps:
         if mul % num_heads:
-            raise ValueError(
+            raise EquipotError(
                 f"irreps {irreps}: multiplicity {mul} of {ir} is not divisible by "
                 f"num_heads={num_heads}"
             )
@@ -99,12 +100,12 @@ class GraphAttention(nn.Module):
         self.irreps_node = o3.Irreps(irreps_node)
         self.irreps_sh = o3.Irreps(irreps_sh)
         if len({ir for _, ir in self.irreps_node}) != len(self.irreps_node):
-            raise ValueError(f"irreps_node {self.irreps_node}: list each irrep once (e.g. 64x0e+16x1o+8x2e)")
+            raise EquipotError(f"irreps_node {self.irreps_node}: list each irrep once (e.g. 64x0e+16x1o+8x2e)")
         self.num_heads = num_heads
         self.irreps_head = split_heads(self.irreps_node, num_heads)
         self.alpha_channels = sum(mul for mul, ir in self.irreps_head if ir == SCALAR)
         if self.alpha_channels == 0:
-            raise ValueError("attention needs scalar (0e) channels in every head")
+            raise EquipotError("attention needs scalar (0e) channels in every head")
 
         self.linear_src = EquivariantLinear(self.irreps_node, self.irreps_node, biases=True)
         self.linear_dst = EquivariantLinear(self.irreps_node, self.irreps_node)
@@ -130,7 +131,7 @@ class GraphAttention(nn.Module):
         self.linear_value = EquivariantLinear(self.tp_value.irreps_out, self.irreps_values)
         self.head_muls = [mul for mul, _ in self.irreps_head]
         if len(self.linear_value.irs) != len(self.irreps_head):
-            raise ValueError(f"irreps_sh {irreps_sh} cannot carry every irrep of {self.irreps_node} to the values")
+            raise EquipotError(f"irreps_sh {irreps_sh} cannot carry every irrep of {self.irreps_node} to the values")
         # The same rows of W as on irreps_values (each type's head channels one after another),
         # with one input entry per type, the form the aggregated values come in.
         self.linear_out = EquivariantLinear(

@@ -7,8 +7,8 @@ from e3nn import o3
 from torch import nn
 
 from equipot.nn.gate import Gate
-from equipot.nn.linear import EquivariantLinear
 from equipot.nn.layout import channels_last
+from equipot.nn.linear import EquivariantLinear
 
 
 def scale_irreps(irreps: o3.Irreps, factor: int) -> o3.Irreps:

@@ -6,6 +6,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from equipot.errors import EquipotError
+
 
 class Gate(nn.Module):
     """SiLU on scalars; each L>0 channel is multiplied by the sigmoid of its own extra scalar.
@@ -27,9 +29,9 @@ class Gate(nn.Module):
         scalars = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l == 0])
         gated = o3.Irreps([(mul, ir) for mul, ir in irreps_out if ir.l > 0])
         if any(ir.p != 1 for _, ir in scalars):
-            raise ValueError(f"gate scalars must be even (0e), got {scalars}")
+            raise EquipotError(f"gate scalars must be even (0e), got {scalars}")
         if len({ir for _, ir in gated}) != len(gated):
-            raise ValueError(f"gate: list each L>0 irrep of {irreps_out} once (e.g. 8x0e+4x1o+2x2e)")
+            raise EquipotError(f"gate: list each L>0 irrep of {irreps_out} once (e.g. 8x0e+4x1o+2x2e)")
         # one scalar entry: the linear layer before makes a single 0e block anyway
         scalars = o3.Irreps(f"{scalars.dim}x0e") if scalars.dim else scalars
         self.irreps_out = scalars + gated

@@ -10,7 +10,8 @@ where node features are stored.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence, Union
+from collections.abc import Sequence
+from typing import NamedTuple, Union
 
 import torch
 from e3nn import o3
@@ -32,7 +33,7 @@ class OuterBlock(NamedTuple):
         return self.left * self.right
 
 
-Block = Union[torch.Tensor, OuterBlock]
+Block = Union[torch.Tensor, OuterBlock]  # noqa: UP007 (a runtime alias)
 SCALAR = o3.Irrep("0e")
 
 

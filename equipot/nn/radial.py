@@ -9,10 +9,12 @@ stay continuous during MD.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from equipot.errors import EquipotError
 
 
 def polynomial_envelope(d: torch.Tensor, p: int) -> torch.Tensor:
@@ -40,9 +42,9 @@ class PolynomialEnvelope(nn.Module):
     def __init__(self, cutoff: float, exponent: int = 6) -> None:
         super().__init__()
         if cutoff <= 0:
-            raise ValueError(f"cutoff must be positive, got {cutoff}")
+            raise EquipotError(f"cutoff must be positive, got {cutoff}")
         if exponent < 2:
-            raise ValueError(f"envelope exponent must be >= 2 for smooth forces, got {exponent}")
+            raise EquipotError(f"envelope exponent must be >= 2 for smooth forces, got {exponent}")
         self.cutoff = float(cutoff)
         self.p = int(exponent)
 
@@ -101,7 +103,7 @@ def radial_basis(kind: str, cutoff: float, num_basis: int) -> nn.Module:
         return BesselBasis(cutoff, num_basis)
     if kind == "gaussian":
         return GaussianBasis(cutoff, num_basis)
-    raise ValueError(f"unknown radial basis {kind!r}; choose 'bessel' or 'gaussian'")
+    raise EquipotError(f"unknown radial basis {kind!r}; choose 'bessel' or 'gaussian'")
 
 
 class RadialMLP(nn.Module):

@@ -6,6 +6,7 @@ import torch
 from ase.data import atomic_numbers, covalent_radii
 from torch import nn
 
+from equipot.errors import EquipotError
 from equipot.nn.radial import polynomial_envelope
 
 # Ziegler-Biersack-Littmark universal screening function phi(x) = sum c_k exp(-d_k x)
@@ -28,10 +29,10 @@ class ZBLRepulsion(nn.Module):
     Shapes: species (N,), edge_src/edge_dst (E,), lengths (E,) -> per-atom energy (N,), eV
     """
 
-    def __init__(self, species: list[str], exponent: int = 6, switch: float = 1.0) -> None:
+    def __init__(self, species: list[str], exponent: int = 6, switch: float = 0.7) -> None:
         super().__init__()
         if not 0 < switch <= 2:
-            raise ValueError(f"ZBL switch must be a fraction of the covalent-radius sum in (0, 2], got {switch}")
+            raise EquipotError(f"ZBL switch must be a fraction of the covalent-radius sum in (0, 2], got {switch}")
         self.switch = float(switch)
         z = [atomic_numbers[s] for s in species]
         self.register_buffer("z", torch.tensor(z, dtype=torch.get_default_dtype()))

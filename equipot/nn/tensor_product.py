@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from e3nn import o3
 from torch import nn
 
+from equipot.errors import EquipotError
 from equipot.nn.layout import SCALAR, Block, OuterBlock, channels_last, dense
 
 
@@ -29,7 +30,7 @@ def depthwise_paths(
         if ir_out in allowed_irs
     ]
     if not paths:
-        raise ValueError(f"no tensor-product path from {irreps_in} x {irreps_sh} to {allowed}")
+        raise EquipotError(f"no tensor-product path from {irreps_in} x {irreps_sh} to {allowed}")
     return paths
 
 
@@ -71,7 +72,7 @@ class DepthwiseTensorProduct(nn.Module):
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
         if any(mul != 1 for mul, _ in self.irreps_sh):
-            raise ValueError(f"spherical harmonics must have multiplicity 1, got {self.irreps_sh}")
+            raise EquipotError(f"spherical harmonics must have multiplicity 1, got {self.irreps_sh}")
         paths = depthwise_paths(self.irreps_in, self.irreps_sh, o3.Irreps(allowed))
         self.irreps_out = o3.Irreps([(self.irreps_in[i].mul, ir) for i, _, ir in paths])
         self.weight_numel = sum(self.irreps_in[i].mul for i, _, _ in paths)
@@ -152,7 +153,7 @@ class DepthwiseTensorProduct(nn.Module):
         """
         outputs: list[Block | None] = []
         path_weights = iter(weights)
-        for k, (i_in, mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
+        for k, (i_in, _mul, dim_in, n_paths, out_dims) in enumerate(self.entries):
             cg = getattr(self, f"cg{k}")
             w = [next(path_weights) for _ in range(n_paths)]
             if scalars_only:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 
+from equipot.errors import EquipotError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="fit a potential to a frame store (YAML config)",
                               description="Train an Equiformer potential. See equipot/train/example.yaml.")
-    p.add_argument("config", help="YAML file with TrainConfig fields")
+    p.add_argument("config", nargs="?", help="YAML file with TrainConfig fields (--help-config lists them)")
+    p.add_argument("--help-config", action="store_true",
+                   help="print every training and model config field with its type, default and meaning, and exit")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. --set epochs=5 out=runs/x (values parsed as YAML)")
@@ -26,12 +30,20 @@ def run(args: argparse.Namespace) -> int:
     from equipot.train.distributed import leave as leave_process_group
     from equipot.train.trainer import Trainer
 
+    if args.help_config:
+        from equipot.model import PRESETS, EquiformerConfig
+
+        print("Training config (YAML keys):\n" + TrainConfig.describe())
+        print(f"\nModel config (under model:; preset: {' | '.join(PRESETS)}):\n" + EquiformerConfig.describe())
+        return 0
+    if args.config is None:
+        raise EquipotError("give a training config (YAML); equipot train --help-config lists its fields")
     config = TrainConfig.from_yaml(args.config, parse_overrides(args.set))
     if args.procs < 1:
-        raise ValueError(f"--procs must be at least 1, got {args.procs}")
+        raise EquipotError(f"--procs must be at least 1, got {args.procs}")
     if args.procs > 1:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            raise ValueError("--procs starts its own processes; under torchrun, leave it out")
+            raise EquipotError("--procs starts its own processes; under torchrun, leave it out")
         return _launch(args, config.num_threads, args.procs)
     trainer = Trainer(config, resume=args.resume)
     best = trainer.fit()

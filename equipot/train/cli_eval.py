@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from equipot.errors import EquipotError
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("eval", help="error metrics of a model on a frame store")
@@ -38,12 +40,12 @@ def split_indices(model, data: str, split: str) -> tuple[np.ndarray, str]:
     if splits is None:
         path = splits_path(data)
         if not path.is_file():
-            raise ValueError(f"the checkpoint records no split of {Path(data).name} and none is saved next to "
+            raise EquipotError(f"the checkpoint records no split of {Path(data).name} and none is saved next to "
                              f"it ({path}); use --split all")
         splits = load_splits(path)
         source = str(path)
     if split not in splits:
-        raise ValueError(f"split {split!r} not in {sorted(splits)}")
+        raise EquipotError(f"split {split!r} not in {sorted(splits)}")
     return splits[split], source
 
 
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.model} on {args.data} ({args.split}, {len(arrays[0])} frames; from {source})")
     print(f"{'metric':<24} {'value':>10}")
     units = {"energy_mae": "meV", "energy_rmse": "meV", "energy_per_atom_mae": "meV/atom",
-             "energy_per_atom_rmse": "meV/atom", "force_mae": "meV/Å", "force_rmse": "meV/Å"}
+             "energy_per_atom_rmse": "meV/atom", "force_mae": "meV/Å", "force_rmse": "meV/Å",
+             "stress_mae": "GPa", "pressure_mae": "GPa"}
     for key, value in metrics.items():
         print(f"{key:<24} {value:>10.2f} {units[key]}")
     if args.plot:

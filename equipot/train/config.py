@@ -1,105 +1,103 @@
 """Training configuration: every field of a run, readable from YAML.
 
-Config fields (YAML keys, all of ``TrainConfig``):
-    data: frame store (.h5), a glob pattern, or a list of them; train_size/val_size/test_size:
-    frame counts or fractions, applied to each file; split_seed; split_stages (earlier lengths
-    of a store that grew, so its frames keep their split: ``grown_splits``). model: ``preset``
-    (small | medium | md17) plus any ``EquiformerConfig`` field.
-    epochs, batch_size (global, frames), lr, min_lr, weight_decay (AdamW's, on weight matrices
-    only: ``equipot.train.optim``), amsgrad (AdamW's AMSGrad
-    variant, MACE's choice), warmup_epochs,
-    scheduler (cosine | plateau), energy_weight ((eV/atom)^-2), force_weight ((eV/Å)^-2),
-    loss (mse | huber), huber_delta, force_only (loss on forces alone; E0 refitted on the
-    training energies after every epoch), reference_energies ({symbol: eV} or null:
-    least squares on training energies), ema_decay, grad_clip, patience (epochs without a
-    better validation loss), seed, device, dtype, num_workers (DataLoader), cache
-    (neighbour lists kept in memory), tensorboard (needs the tensorboard package), num_threads,
-    progress, out (run folder: best.pt, last.pt, metrics.csv, PNG plots), time_limit_minutes
-    (wall-clock budget: after every epoch the run sets ``epochs`` to what fits, at most the
-    configured number, and the cosine schedule with it, so a budgeted run still anneals), init_from (fine-tuning: start
-    from the weights, architecture, reference energies and scale of a checkpoint or shipped
-    model name; ``model`` is then ignored; optimizer and schedule start fresh).
+``equipot train --help-config`` prints every field with its type, default and description
+(``TrainConfig.describe()``); the descriptions live next to the fields below. The whole config,
+the ``model:`` section included, is checked when it is loaded, before any data is read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
+
+from equipot.config import Config, check_choice, check_range, setting
+from equipot.errors import EquipotError
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """Everything a run needs; serialisable to YAML. Sizes are frame counts or fractions."""
 
-    data: str | list[str]
-    out: str = "runs/train"
-    train_size: float = 0.8
-    val_size: float = 0.1
-    test_size: float = 0.1
-    split_seed: int = 0
-    # earlier lengths of a store that grew (equipot learn sets them): frames keep their split
-    split_stages: list[int] = field(default_factory=list)
-    model: dict[str, Any] = field(default_factory=lambda: {"preset": "small"})
-    epochs: int = 100
-    batch_size: int = 4
-    lr: float = 5e-3
-    min_lr: float = 1e-5
-    weight_decay: float = 1e-6
-    amsgrad: bool = False
-    warmup_epochs: float = 1.0
-    scheduler: str = "cosine"
-    energy_weight: float = 50.0
-    force_weight: float = 80.0
-    loss: str = "mse"
-    huber_delta: float = 0.01
-    force_only: bool = False
-    reference_energies: dict[str, float] | None = None
-    ema_decay: float = 0.99
-    grad_clip: float = 10.0
-    patience: int = 50
-    seed: int = 0
-    device: str = "cpu"
-    dtype: str = "float32"
-    num_threads: int | None = None
-    num_workers: int = 0
-    cache: bool = True
-    tensorboard: bool = False
-    progress: bool = True
-    time_limit_minutes: float | None = None
-    init_from: str | None = None
+    what = "training config"
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        return cls(**{f.name: _number(f, data[f.name]) for f in fields(cls) if f.name in data})
+    data: str | list[str] = setting(help="frame store (.h5), a glob pattern, or a list of them")
+    out: str = setting("runs/train", "run folder: best.pt, last.pt, metrics.csv, PNG plots")
+    train_size: float = setting(0.8, "training frames per file: a count, or a fraction if < 1")
+    val_size: float = setting(0.1, "validation frames per file: a count, or a fraction if < 1")
+    test_size: float = setting(0.1, "test frames per file: a count, or a fraction if < 1")
+    split_seed: int = setting(0, "seed of the train/val/test split (saved next to the data: <data>.splits.json)")
+    split_stages: list[int] = setting(factory=list, help="earlier lengths of a store that grew, so its frames keep "
+                                      "their split (equipot learn sets them)")
+    model: dict[str, Any] = setting(factory=lambda: {"preset": "small"},
+                                    help="preset (small | medium | md17 | ...) plus any EquiformerConfig field")
+    epochs: int = setting(100, "training epochs (an upper bound with time_limit_minutes)")
+    batch_size: int = setting(4, "frames per optimizer step (global, over all processes)")
+    lr: float = setting(5e-3, "peak learning rate (AdamW)")
+    min_lr: float = setting(1e-5, "learning rate at the end of the cosine schedule")
+    weight_decay: float = setting(1e-6, "AdamW's decoupled weight decay, on weight matrices only")
+    amsgrad: bool = setting(False, "AdamW's AMSGrad variant (MACE's choice)")
+    warmup_epochs: float = setting(1.0, "linear learning-rate warm-up, in epochs")
+    scheduler: str = setting("cosine", "cosine | plateau")
+    energy_weight: float = setting(50.0, "weight of the per-atom energy MSE, (eV/atom)^-2")
+    force_weight: float = setting(80.0, "weight of the force-component MSE, (eV/Å)^-2")
+    stress_weight: float = setting(0.0, "weight of the stress-component MSE, GPa^-2 (frames with a stress only)")
+    loss: str = setting("mse", "mse | huber")
+    huber_delta: float = setting(0.01, "Huber loss threshold (eV/atom and eV/Å)")
+    force_only: bool = setting(False, "loss on forces alone (PolyGET); E0 refitted on the training energies each epoch")
+    reference_energies: dict[str, float] | None = setting(None, "{symbol: eV}, or null: least squares on the "
+                                                          "training energies")
+    ema_decay: float = setting(0.99, "exponential moving average of the weights (0: none)")
+    grad_clip: float = setting(10.0, "gradient-norm clip")
+    patience: int = setting(50, "epochs without a better validation loss before stopping")
+    seed: int = setting(0, "seed of the weights and the batch order")
+    device: str = setting("cpu", "cpu | cuda | cuda:N")
+    dtype: str = setting("float32", "float32 | float64")
+    num_threads: int | None = setting(None, "torch threads (default: torch's)")
+    num_workers: int = setting(0, "DataLoader worker processes")
+    cache: bool = setting(True, "keep neighbour lists in memory")
+    tensorboard: bool = setting(False, "write TensorBoard logs (needs the tensorboard package)")
+    progress: bool = setting(True, "progress bars")
+    time_limit_minutes: float | None = setting(None, "wall-clock budget: after every epoch, epochs is set to what "
+                                               "fits, and the cosine schedule with it")
+    init_from: str | None = setting(None, "fine-tune: start from a checkpoint or shipped model (model: is then "
+                                    "ignored; optimizer and schedule start fresh)")
 
-    @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
-        """The config in a YAML file, with ``overrides`` (field -> value) on top."""
-        import yaml
+    def __post_init__(self) -> None:
+        self.check_types()
+        if isinstance(self.data, list) and not self.data or self.data == "":
+            raise EquipotError(f"{self.what} 'data' must name at least one frame store")
+        for key in ("train_size", "val_size", "test_size"):
+            check_range(f"{self.what} {key!r}", getattr(self, key), 0)
+        check_range(f"{self.what} 'epochs'", self.epochs, 0)
+        check_range(f"{self.what} 'batch_size'", self.batch_size, 1)
+        for key in ("lr", "huber_delta"):
+            check_range(f"{self.what} {key!r}", getattr(self, key), 0, low_open=True)
+        for key in ("min_lr", "weight_decay", "warmup_epochs", "energy_weight", "force_weight", "stress_weight",
+                    "grad_clip"):
+            check_range(f"{self.what} {key!r}", getattr(self, key), 0)
+        check_range(f"{self.what} 'ema_decay'", self.ema_decay, 0, 1)
+        check_range(f"{self.what} 'patience'", self.patience, 1)
+        check_range(f"{self.what} 'num_workers'", self.num_workers, 0)
+        check_range(f"{self.what} 'num_threads'", self.num_threads, 1)
+        check_range(f"{self.what} 'time_limit_minutes'", self.time_limit_minutes, 0, low_open=True)
+        check_choice(f"{self.what} 'scheduler'", self.scheduler, ("cosine", "plateau"))
+        check_choice(f"{self.what} 'loss'", self.loss, ("mse", "huber"))
+        check_choice(f"{self.what} 'dtype'", self.dtype, ("float32", "float64"))
+        if self.init_from is None:
+            self.model = check_model_section(self.model)
 
-        return cls.from_dict({**(yaml.safe_load(Path(path).read_text()) or {}), **(overrides or {})})
 
+def check_model_section(model: dict[str, Any]) -> dict[str, Any]:
+    """The ``model:`` section checked as a whole: a known preset, known ``EquiformerConfig``
+    keys with values of the right type, and an architecture that builds (irreps, heads)."""
+    from equipot.model import PRESETS, EquiformerConfig
 
-_NUMBER_TYPES = {"float": float, "float | None": float, "int": int, "int | None": int}
-
-
-def _number(f, value: Any) -> Any:
-    """A numeric field's value as a number. YAML reads ``5e-3`` (no decimal point) as the
-    string "5e-3", in config files and in ``--set`` alike; such strings are converted here,
-    and a string that is no number is a clear error, not a crash deep in the optimizer."""
-    kind = _NUMBER_TYPES.get(str(f.type))
-    if kind is None or not isinstance(value, str):
-        return value
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValueError(f"training config {f.name!r} must be a number, got {value!r}") from None
-    if kind is int:
-        if not number.is_integer():
-            raise ValueError(f"training config {f.name!r} must be an integer, got {value!r}")
-        return int(number)
-    return number
+    if not isinstance(model, dict):
+        raise EquipotError(f"training config 'model' must be a mapping (preset: small, ...), got {model!r}")
+    model = dict(model)
+    preset = model.pop("preset", "small")
+    check_choice("training config 'model.preset'", preset, sorted(PRESETS))
+    checked = EquiformerConfig.checked(model)
+    # irreps, heads, cutoff, element symbols: errors now (species default to the data's)
+    EquiformerConfig.preset(preset, **{"species": ["H"], **checked})
+    return {"preset": preset, **checked}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -11,6 +11,7 @@ from ase.data import chemical_symbols
 
 from equipot.data.graph import AtomicGraph
 from equipot.data.store import Frame, FrameStore
+from equipot.errors import EquipotError
 
 
 class GraphDataset(torch.utils.data.Dataset):
@@ -46,9 +47,11 @@ class GraphDataset(torch.utils.data.Dataset):
             return self.cache[k]
         f = self.frame(k)
         if f.energy is None or f.forces is None:
-            raise ValueError(f"frame {self.indices[k]} has no energy or forces to train on")
+            raise EquipotError(f"frame {self.indices[k]} has no energy or forces to train on")
         graph = AtomicGraph.from_arrays(f.numbers, f.positions, self.cutoff, cell=f.cell, pbc=f.pbc,
-                                        energy=f.energy, forces=f.forces, dtype=torch.float64)
+                                        energy=f.energy, forces=f.forces,
+                                        stress=f.stress if f.pbc is not None and np.all(f.pbc) else None,
+                                        dtype=torch.float64)
         if self.cache is not None:
             self.cache[k] = graph
         return graph
@@ -94,14 +97,14 @@ def expand_data_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
         if any(ch in item for ch in "*?["):
             found = sorted(glob.glob(item))
             if not found:
-                raise ValueError(f"no frame stores match {item!r}")
+                raise EquipotError(f"no frame stores match {item!r}")
             paths.extend(found)
         else:
             if not Path(item).is_file():
-                raise ValueError(f"frame store {item!r} does not exist")
+                raise EquipotError(f"frame store {item!r} does not exist")
             paths.append(item)
     if not paths:
-        raise ValueError("no training data given")
+        raise EquipotError("no training data given")
     return paths
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def error_metrics(energy_pred, energy_ref, forces_pred, forces_ref, n_atoms) -> dict[str, float]:
@@ -21,19 +22,36 @@ def error_metrics(energy_pred, energy_ref, forces_pred, forces_ref, n_atoms) -> 
     }
 
 
+def stress_metrics(stress_pred, stress_ref) -> dict[str, float]:
+    """Stress MAE over the six independent components and pressure MAE (P = -tr(sigma)/3),
+    both in GPa, of structures (S, 3, 3) in eV/Å^3."""
+    from ase import units
+
+    pred, ref = (np.asarray(x, float) / units.GPa for x in (stress_pred, stress_ref))
+    i, j = np.triu_indices(3)
+    return {"stress_mae": float(np.abs(pred[:, i, j] - ref[:, i, j]).mean()),
+            "pressure_mae": float(np.abs(np.trace(pred - ref, axis1=1, axis2=2) / 3).mean())}
+
+
 def evaluate_batches(model, batches, loss=None) -> dict:
     """Error metrics of ``model`` (a ``Potential``) over ``batches`` of ``AtomicGraph``s with
     reference labels, already on the model's device and dtype.
 
-    Returns ``error_metrics``' numbers, "arrays" (predicted and reference energies (B,),
+    Returns ``error_metrics``' numbers (with ``stress_metrics``' where frames have a stress),
+    "arrays" (predicted and reference energies (B,),
     forces (N, 3), atoms per structure (B,), as numpy) and, if ``loss(model, batch) -> (loss,
     prediction)`` is given, "loss": its mean over structures.
     """
     parts: list[list[np.ndarray]] = [[], [], [], [], []]
+    stresses: list[list[np.ndarray]] = [[], []]
     loss_sum, count = 0.0, 0
     for batch in batches:
         if loss is None:
-            pred = model(batch)
+            pred = model(batch, compute_stress=batch.stress is not None)
+            if batch.stress is not None:
+                has = torch.isfinite(batch.stress).all(dim=(1, 2))
+                stresses[0].append(pred["stress"][has].detach().cpu().numpy())
+                stresses[1].append(batch.stress[has].detach().cpu().numpy())
         else:
             value, pred = loss(model, batch)
             loss_sum += float(value.detach()) * batch.num_graphs
@@ -45,6 +63,8 @@ def evaluate_batches(model, batches, loss=None) -> dict:
                 **({"loss": 0.0} if loss is not None else {})}
     arrays = tuple(np.concatenate(p) for p in parts)
     out = {**error_metrics(*arrays), "arrays": arrays}
+    if stresses[0] and sum(len(x) for x in stresses[0]):
+        out.update(stress_metrics(np.concatenate(stresses[0]), np.concatenate(stresses[1])))
     if loss is not None:
         out["loss"] = loss_sum / count
     return out

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from equipot.errors import EquipotError
+
 
 def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """AdamW parameter groups: matrices (``ndim >= 2``) with ``weight_decay``, the rest with none.
@@ -23,7 +25,7 @@ def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     parameters (``requires_grad=False``) are left out.
     """
     if weight_decay < 0:
-        raise ValueError(f"weight_decay must be non-negative, got {weight_decay}")
+        raise EquipotError(f"weight_decay must be non-negative, got {weight_decay}")
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -45,13 +47,13 @@ def load_grouped_state(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
         optimizer.load_state_dict(state)
         return
     if len(state["param_groups"]) != 1:
-        raise ValueError(f"optimizer state has {len(state['param_groups'])} parameter groups; "
+        raise EquipotError(f"optimizer state has {len(state['param_groups'])} parameter groups; "
                          f"expected 1 or {len(optimizer.param_groups)}")
     trainable = [p for p in model.parameters() if p.requires_grad]
     old_index = {id(p): i for i, p in enumerate(trainable)}
     (saved,) = state["param_groups"]
     if len(saved["params"]) != len(trainable):
-        raise ValueError(f"optimizer state covers {len(saved['params'])} parameters; the model has {len(trainable)}")
+        raise EquipotError(f"optimizer state covers {len(saved['params'])} parameters; the model has {len(trainable)}")
     groups, moments, new_id = [], {}, 0
     for group in optimizer.param_groups:
         ids = []

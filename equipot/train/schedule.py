@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import math
 
+from equipot.errors import EquipotError
+
 
 class WarmupCosine:
     """``factor(step)`` for ``torch.optim.lr_scheduler.LambdaLR``; see the module docstring."""
 
     def __init__(self, warmup: int, total: int, floor: float, cosine: bool = True) -> None:
         if warmup < 1:
-            raise ValueError(f"warmup must be at least one step, got {warmup}")
+            raise EquipotError(f"warmup must be at least one step, got {warmup}")
         if cosine and not 0.0 <= floor <= 1.0:
-            raise ValueError(f"floor (min_lr / lr) must be in [0, 1], got {floor}")
+            raise EquipotError(f"floor (min_lr / lr) must be in [0, 1], got {floor}")
         self.warmup, self.total, self.floor, self.cosine = int(warmup), int(total), float(floor), bool(cosine)
 
     def __call__(self, step: int) -> float:

@@ -27,16 +27,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from equipot.checkpoint import atomic_save, checkpoint_dict, parse_dtype
+from equipot.checkpoint import atomic_save, checkpoint_dict, parse_dtype, read_checkpoint
 from equipot.data.graph import collate
-from equipot.data.store import FrameStore
 from equipot.data.splits import load_or_make_splits
+from equipot.data.store import FrameStore
+from equipot.errors import EquipotError, MissingFileError
 from equipot.model import EquiformerConfig
 from equipot.potential import Potential
-from equipot.train.data import (ConcatGraphDataset, GraphDataset, composition_and_energies, dataset_statistics,
-                                expand_data_paths, least_squares_reference_energies, species_in)
 from equipot.train import distributed as ddp
 from equipot.train.config import TrainConfig
+from equipot.train.data import (
+    ConcatGraphDataset,
+    GraphDataset,
+    composition_and_energies,
+    dataset_statistics,
+    expand_data_paths,
+    least_squares_reference_energies,
+    species_in,
+)
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
 from equipot.train.optim import decay_groups, load_grouped_state, per_group
@@ -53,6 +61,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False) -> None:
         self.config = c = config
         self.out = Path(c.out)
+        if resume and not (self.out / "last.pt").is_file():  # before any file is written
+            raise MissingFileError(f"nothing to resume: {self.out / 'last.pt'} does not exist")
         self.out.mkdir(parents=True, exist_ok=True)
         if c.num_threads:
             torch.set_num_threads(c.num_threads)
@@ -70,7 +80,7 @@ class Trainer:
         species = species or species_in(self.train_set)
         unknown = sorted(set(species) - set(pretrained.species)) if pretrained else []
         if unknown:
-            raise ValueError(f"init_from {c.init_from!r} knows {pretrained.species}, not {unknown} in the data")
+            raise EquipotError(f"init_from {c.init_from!r} knows {pretrained.species}, not {unknown} in the data")
         stats = dataset_statistics(self.train_set)
         # element counts and energies of the training frames, read once: the E0 fit at the start
         # and the force-only refit after every epoch both use them
@@ -78,7 +88,7 @@ class Trainer:
         counts, energies = composition_and_energies(self.train_set, e0_species)
         self.has_energies = bool(np.isfinite(energies).all())
         if not (self.has_energies or c.force_only):
-            raise ValueError("some training frames have no energy: train with force_only: true, or label them")
+            raise EquipotError("some training frames have no energy: train with force_only: true, or label them")
         self._composition = (e0_species, counts, energies)
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
         self.stats = {**stats, "reference_energies": dict(zip(self.model.species, self.model.reference_energies.tolist()))}
@@ -129,7 +139,7 @@ class Trainer:
         validation loss."""
         c = self.config
         if c.scheduler not in ("cosine", "plateau"):
-            raise ValueError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
+            raise EquipotError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
         # fused: one kernel for the whole update instead of a few per parameter tensor (the
         # same maths; the model has hundreds of small tensors)
         fused = self.device.type in ("cpu", "cuda")
@@ -164,10 +174,12 @@ class Trainer:
         """Weighted loss; ``shares`` = (this rank's fraction of the global batch's structures,
         of its atoms), so the gradients summed over ranks equal the global-batch ones."""
         c = self.config
-        pred = model(batch, compute_forces=True, create_graph=create_graph)
+        with_stress = bool(c.stress_weight) and batch.stress is not None
+        pred = model(batch, compute_forces=True, compute_stress=with_stress, create_graph=create_graph)
         loss, _ = energy_force_loss(pred, batch.energy, batch.forces, batch.atoms_per_graph(),
                                     energy_weight=c.energy_weight, force_weight=c.force_weight,
-                                    force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta, shares=shares)
+                                    force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta, shares=shares,
+                                    stress=batch.stress, stress_weight=c.stress_weight)
         return loss, pred
 
     def train_epoch(self) -> float:
@@ -270,8 +282,10 @@ class Trainer:
 
     def _load_state(self, path: Path) -> None:
         if not path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        data = torch.load(path, map_location="cpu", weights_only=True)
+            raise MissingFileError(f"nothing to resume: {path} does not exist")
+        data = read_checkpoint(path)
+        if "training_state" not in data:
+            raise EquipotError(f"{path} holds no training state (a best.pt or a shipped model?): resume from last.pt")
         state = data["training_state"]
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(data["state_dict"])
@@ -365,7 +379,7 @@ class Trainer:
         if affordable != self.epochs:
             # this process's first estimate always; the re-estimates only beside the per-epoch lines
             if self.is_main and (not self._budget_announced or self.config.progress):
-                print(f"time limit {self.config.time_limit_minutes} min: {self.epochs} -> {affordable} epochs", flush=True)
+                print(f"time limit {self.config.time_limit_minutes:g} min: {self.epochs} -> {affordable} epochs", flush=True)
             self._budget_announced = True
             self.epochs = affordable
             self.schedule.total = affordable * self.steps_per_epoch

@@ -1,0 +1,294 @@
+"""Generalisation across polymer chemistry and temperature: leave-classes-out folds, equipot
+(energy+forces and forces only) beside MACE L=1, at equal CPU time.
+
+Folds (``equipot.data.polymers.CLASS_FOLDS``): each holds out two whole chemistry classes, every
+class is held out once, and every element of a held-out class stays in training. A model is
+trained on the other classes' frames and tested on the test frames of both: "seen" (families it
+trained on, frames it did not) and "unseen" (classes it never saw). The temperature fold trains
+on every family's 300 K and 450 K files and tests at 600 K ("unseen") against the 450 K test
+frames ("seen"). Every file gets the same seeded train/val/test split (``--train/--val/--test``
+frames per file), so a family's test frames are the same whether a fold saw it or not.
+
+Equal CPU time: with ``--mace-python``, MACE trains first with its recipe
+(``bench/accuracy_vs_mace.py``: ``64x0e+64x1o``, max_L 1, ``--mace-epochs`` epochs) and each
+equipot model gets the minutes MACE's training loop took; without it, every model gets
+``--minutes``. Everything runs on ``--threads`` threads. Results are cached per fold and model in
+``--out``, so a rerun (or an interrupted run) only does what is missing.
+
+    python bench/generalisation.py --quick                                   # minutes: 2 folds, tiny budgets
+    python bench/generalisation.py --mace-python MACE_VENV/bin/python --mace-epochs 8
+    python bench/generalisation.py --minutes 20 --models ef fo               # equipot only
+
+Prints the table and writes it to ``OUT/table.md`` (and every number to ``OUT/results.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+DATA = ROOT / "datasets" / "polymers_gfn2"
+# equipot's polymer recipe (equipot/models/polymers-gfn2.yaml) without its data and budget
+RECIPE = dict(model={"preset": "small16"}, energy_weight=200.0, epochs=1000, patience=1000, warmup_epochs=0.3)
+MODELS = {"ef": "equipot e+f", "fo": "equipot forces-only", "mace": "MACE 64x0e+64x1o"}
+
+
+def folds(quick: bool) -> list[dict]:
+    """[{"name", "seen": [files], "unseen": [files], "train": [files]}]: class folds and the
+    temperature fold; ``quick``: the first class fold and the temperature fold."""
+    from equipot.data.polymers import CLASS_FOLDS, POLYMER_CLASSES, family_of_file
+
+    files = [f for f in sorted(DATA.glob("*_*_*K.h5")) if complete(f)]
+    info = {f: family_of_file(f) for f in files}
+    out = []
+    for held in CLASS_FOLDS[:1] if quick else CLASS_FOLDS:
+        seen = [f for f in files if POLYMER_CLASSES[info[f][0]] not in held]
+        unseen = [f for f in files if POLYMER_CLASSES[info[f][0]] in held]
+        if unseen:
+            out.append({"name": " + ".join(held), "train": seen, "seen": seen, "unseen": unseen})
+    cool = [f for f in files if info[f][2] <= 450]
+    out.append({"name": "temperature: 300+450 K -> 600 K", "train": cool,
+                "seen": [f for f in cool if info[f][2] == 450], "unseen": [f for f in files if info[f][2] > 450]})
+    return out
+
+
+def complete(path: Path) -> bool:
+    """Whether a dataset file is finished: not open for writing by a generation still running."""
+    from equipot.data.store import FrameStore
+    from equipot.errors import EquipotError
+
+    try:
+        with FrameStore(path) as store:
+            return len(store) > 0
+    except EquipotError:
+        return False
+
+
+def linked(path: Path, work: Path) -> str:
+    """A link to a dataset file in ``work/data`` (its split file is written there, not beside
+    the shipped data)."""
+    link = work / "data" / path.name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(path)
+    return str(link)
+
+
+def test_indices(path: Path, args) -> list[int]:
+    """The test frames of a file: the split every fold and the training runs draw."""
+    from equipot.data.splits import make_splits
+    from equipot.data.store import FrameStore
+
+    with FrameStore(path) as store:
+        n = len(store)
+    return [int(i) for i in make_splits(n, sizes(args), args.seed)["test"]]
+
+
+def sizes(args) -> dict:
+    return {"train": args.train, "val": args.val, "test": args.test}
+
+
+def isolated_atom_energies() -> dict[str, float]:
+    """GFN2-xTB energies (eV) of free atoms in their ground-state spin: E0 that holds for any
+    composition, against the least-squares E0 of the training compositions."""
+    from ase import Atoms
+
+    from equipot.errors import require
+
+    TBLite = require("tblite.ase", "xtb", "isolated-atom energies").TBLite
+    multiplicity = {"H": 2, "C": 3, "N": 4, "O": 3, "F": 2, "S": 3, "Cl": 2}
+    out = {}
+    for symbol, m in multiplicity.items():
+        atom = Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
+        atom.calc = TBLite(method="GFN2-xTB", verbosity=0, multiplicity=m)
+        out[symbol] = float(atom.get_potential_energy())
+    return out
+
+
+def variant_settings(kind: str, variants: dict[str, dict]) -> dict:
+    """TrainConfig settings of a model kind: ef, fo, or a named --variant (e+f with overrides)."""
+    if kind in ("ef", "fo"):
+        return {"force_only": kind == "fo"}
+    settings = dict(variants[kind])
+    if settings.get("reference_energies") == "isolated":
+        settings["reference_energies"] = isolated_atom_energies()
+    if "model" in settings:
+        settings["model"] = {**RECIPE["model"], **settings["model"]}
+    return settings
+
+
+def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> dict:
+    from equipot.train import TrainConfig, Trainer
+
+    out = work / f"equipot-{kind}"
+    config = TrainConfig.from_dict(dict(
+        RECIPE, data=[linked(f, args.out) for f in fold["train"]], out=str(out), train_size=args.train,
+        val_size=args.val, test_size=args.test, split_seed=args.seed, seed=args.seed,
+        time_limit_minutes=minutes, num_threads=args.threads, progress=False,
+        **variant_settings(kind, args.variants)))
+    t0 = time.perf_counter()
+    trainer = Trainer(config)
+    trainer.fit()
+    return {"minutes": (time.perf_counter() - t0) / 60, "model": str(out / "best.pt"), "epochs": len(trainer.history)}
+
+
+def evaluate_equipot(args, model_path: str, fold: dict) -> dict:
+    """Force MAE (meV/Å, over components) and energy MAE (meV/atom) on the seen and the
+    unseen test frames, pooled over files."""
+    import numpy as np
+
+    from equipot.checkpoint import load_model
+    from equipot.train.metrics import error_metrics, evaluate_store
+
+    model = load_model(model_path, dtype="float64")
+    out = {}
+    for label in ("seen", "unseen"):
+        arrays = [evaluate_store(model, str(f), test_indices(f, args))["arrays"] for f in fold[label]]
+        out[label] = error_metrics(*(np.concatenate(a) for a in zip(*arrays)))
+    return out
+
+
+def mace_side(args, fold: dict, work: Path) -> tuple[dict, dict]:
+    """MACE trained with its recipe on the fold's training frames; (training record, errors)."""
+    from accuracy_vs_mace import _labelled, evaluate_mace, mace_runs
+    from ase.io import write
+
+    from equipot.data.splits import make_splits
+    from equipot.data.store import FrameStore
+
+    names = {"train": fold["train"], "valid": fold["train"], "seen": fold["seen"], "unseen": fold["unseen"]}
+    for name, paths in names.items():
+        if (work / f"{name}.xyz").is_file():
+            continue
+        atoms = []
+        for path in paths:
+            with FrameStore(path) as store:
+                split = make_splits(len(store), sizes(args), args.seed)
+                key = {"train": "train", "valid": "val"}.get(name, "test")
+                atoms += [_labelled(store[int(i)]) for i in split[key]]
+        write(work / f"{name}.xyz", atoms, format="extxyz")
+    mace_args = argparse.Namespace(mace_python=args.mace_python, mace_irreps="64x0e+64x1o", mace_device="cpu",
+                                   seed=args.seed, mace_epochs=[args.mace_epochs])
+    run = mace_runs(mace_args, work)[args.mace_epochs]
+    errors = {}
+    for label in ("seen", "unseen"):
+        (work / "test.xyz").unlink(missing_ok=True)
+        (work / "test.xyz").symlink_to(work / f"{label}.xyz")
+        errors[label] = evaluate_mace(argparse.Namespace(mace_python=args.mace_python, hot=[]), run["model"], work)["test"]
+    return run, errors
+
+
+def run_fold(args, k: int, fold: dict) -> dict:
+    """Every model of one fold, each cached in ``OUT/fold_k/<model>.json``."""
+    work = args.out / f"fold_{k}"
+    work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    minutes = args.minutes
+    if "mace" in args.models:
+        path = work / "mace.json"
+        if not path.is_file():
+            run, errors = mace_side(args, fold, work / "mace")
+            path.write_text(json.dumps({"train": run, "errors": errors}, indent=1))
+        results["mace"] = json.loads(path.read_text())
+        minutes = args.minutes or results["mace"]["train"]["minutes"]
+    for kind in (m for m in args.models if m != "mace"):
+        path = work / f"{kind}.json"
+        if not path.is_file():
+            run = train_equipot(args, fold, work, kind, minutes)
+            path.write_text(json.dumps({"train": run, "errors": evaluate_equipot(args, run["model"], fold)}, indent=1))
+        results[kind] = json.loads(path.read_text())
+    return results
+
+
+def table(all_results: list[tuple[dict, dict]], args) -> str:
+    lines = [f"Per file: {args.train} training, {args.val} validation, {args.test} test frames (seed {args.seed}); "
+             f"{args.threads} thread(s).", ""]
+    for fold, _ in all_results:
+        families = {f.name.split("_")[0] for f in fold["train"]}
+        lines.append(f"- {fold['name']}: trained on {len(fold['train'])} files of {len(families)} families; "
+                     f"tested on {len(fold['seen'])} seen and {len(fold['unseen'])} unseen files")
+    lines += ["", "| fold (held out) | model | train min | force seen | force unseen | ratio | "
+             "energy seen | energy unseen | ratio |", "|---|---|---|---|---|---|---|---|---|"]
+    for fold, results in all_results:
+        for kind, r in results.items():
+            e, minutes = r["errors"], r["train"]["minutes"]
+            fs, fu = e["seen"]["force_mae"], e["unseen"]["force_mae"]
+            es, eu = e["seen"]["energy_per_atom_mae"], e["unseen"]["energy_per_atom_mae"]
+            lines.append(f"| {fold['name']} | {MODELS.get(kind, kind)} | {minutes:.1f} | {fs:.1f} | {fu:.1f} | {fu / fs:.2f}x | "
+                         f"{es:.2f} | {eu:.2f} | {eu / es:.2f}x |")
+    lines.append("")
+    lines.append("Force MAE in meV/Å over Cartesian components, energy MAE in meV/atom; seen: test frames of the "
+                 "families trained on; unseen: the held-out classes (temperature fold: 600 K against 450 K).")
+    return "\n".join(lines)
+
+
+def parse_variants(items: list[str]) -> dict[str, dict]:
+    """``NAME:key=value,model.key=value`` -> {NAME: settings}; values parsed as YAML."""
+    import yaml
+
+    variants = {}
+    for item in items:
+        name, _, rest = item.partition(":")
+        settings: dict = {}
+        for pair in filter(None, rest.split(",")):
+            key, _, value = pair.partition("=")
+            if key.startswith("model."):
+                settings.setdefault("model", {})[key[6:]] = yaml.safe_load(value)
+            else:
+                settings[key] = yaml.safe_load(value)
+        variants[name] = settings
+    return variants
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one class fold and the temperature fold, "
+                        "20 training frames per file, 1-minute budgets, equipot only unless --mace-python")
+    parser.add_argument("--models", nargs="*", default=None, choices=sorted(MODELS),
+                        help="default: ef fo, and mace with --mace-python")
+    parser.add_argument("--mace-python", default=None, help="python of an environment with mace-torch 0.3.16")
+    parser.add_argument("--mace-epochs", type=int, default=8, help="MACE's epochs; equipot gets MACE's minutes")
+    parser.add_argument("--minutes", type=float, default=None, help="budget per model (default: MACE's time, or 10)")
+    parser.add_argument("--train", type=int, default=60, help="training frames per file")
+    parser.add_argument("--val", type=int, default=10)
+    parser.add_argument("--test", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--folds", type=int, nargs="+", default=None,
+                        help="run only these folds (0-based; the temperature fold is the last)")
+    parser.add_argument("--variant", nargs="+", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                        help="extra equipot e+f models with training-config overrides, e.g. "
+                             "e50:energy_weight=50 cut4:model.cutoff=4 e0:reference_energies=isolated")
+    args = parser.parse_args()
+    args.variants = parse_variants(args.variant)
+    if args.quick:
+        args.train, args.val, args.test = 20, 5, 10
+        args.minutes = args.minutes or 1.0
+    args.models = (args.models or (["mace"] if args.mace_python else []) + ["ef", "fo"]) + list(args.variants)
+    if "mace" in args.models and not args.mace_python:
+        parser.error("--models mace needs --mace-python")
+    if "mace" not in args.models:
+        args.minutes = args.minutes or 10.0
+    args.out = (args.out or ROOT / "runs" / ("generalisation_quick" if args.quick else "generalisation")).resolve()
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    chosen = list(enumerate(folds(args.quick)))
+    if args.folds is not None:
+        chosen = [chosen[k] for k in args.folds]
+    all_results = [(fold, run_fold(args, k, fold)) for k, fold in chosen]
+    text = table(all_results, args)
+    print(text)
+    (args.out / "table.md").write_text(text + "\n")
+    (args.out / "results.json").write_text(json.dumps([{"fold": f["name"], **r} for f, r in all_results], indent=1))
+
+
+if __name__ == "__main__":
+    main()
