@@ -164,6 +164,7 @@ def mace_side(args, fold: dict, work: Path) -> tuple[dict, dict]:
     from equipot.data.splits import make_splits
     from equipot.data.store import FrameStore
 
+    work.mkdir(parents=True, exist_ok=True)
     names = {"train": fold["train"], "valid": fold["train"], "seen": fold["seen"], "unseen": fold["unseen"]}
     for name, paths in names.items():
         if (work / f"{name}.xyz").is_file():

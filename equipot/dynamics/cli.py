@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, reference) -> int:
     """``--replicas N``: N copies of ``atoms`` from independent Maxwell-Boltzmann starts,
     batched through ``ReplicaDynamics``; each copy gets its own monitors."""
+    from equipot.dynamics.md import run_settings
     from equipot.dynamics.replica_report import write_replica_report
     from equipot.dynamics.replicas import ReplicaDynamics
     from equipot.dynamics.restart import RESTART_NAME
@@ -190,12 +191,11 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
                                    restart_every=args.restart_every, **run_args)
     else:
         result = dyn.run(**run_args)
-    settings = dict(ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
-                    friction_per_fs=args.friction if args.ensemble == "nvt" else None, steps=steps,
-                    steps_done=result.steps, seed=args.seed, replicas=args.replicas, n_atoms=len(atoms),
-                    formula=atoms.get_chemical_formula(), model=args.model[0], dtype=args.dtype,
-                    compile=args.compile, monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
-                    check_every=dyn.check_every, log_every=args.log_every, traj_every=args.traj_every)
+    settings = run_settings(atoms, monitors, ensemble=args.ensemble, temperature_K=args.temperature,
+                            timestep_fs=args.timestep, friction_per_fs=args.friction, steps=steps,
+                            steps_done=result.steps, seed=args.seed, check_every=dyn.check_every,
+                            log_every=args.log_every, traj_every=args.traj_every, replicas=args.replicas,
+                            model=args.model[0], dtype=args.dtype, compile=args.compile)
     rows = write_replica_report(out, dyn.templates, result, settings, reference=reference)
     print(f"{atoms.get_chemical_formula()}, {args.replicas} replicas: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
           f"({result.replica_steps_per_s:.1f} replica-steps/s)")

@@ -6,58 +6,23 @@ ASE's own); nothing here imports the model.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms, units
 
 from equipot.dynamics.analysis import energy_drift
-from equipot.dynamics.outputs import LogWriter, TrajectoryWriter
+from equipot.dynamics.loop import Loop, restarts_of, restore_atoms, restore_dynamics
+from equipot.dynamics.results import Failure, MDResult  # noqa: F401 (MDResult: run_md's result, imported from here)
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError, StructureError
 
 if TYPE_CHECKING:
-    from equipot.dynamics.restart import RestartState
+    pass
 
 ENSEMBLES = ("nvt", "nve", "bussi", "nose-hoover")
-
-
-@dataclass
-class Failure:
-    """Why and when a run stopped: the monitor's name, its reason, the step and time (ps), and
-    for one of several batched replicas (``ReplicaDynamics``) its index. One type for single
-    runs, replicas and reference sampling."""
-
-    monitor: str
-    reason: str
-    step: int
-    time_ps: float
-    replica: int | None = None
-
-
-@dataclass
-class MDResult:
-    """Outcome of ``run_md``. Times in ps, wall time in s; ``drift`` (NVE only) is
-    ``energy_drift``'s dict (meV/atom/ps, meV/atom); ``paths`` names the files written;
-    ``hr_error`` is Fu et al.'s h(r) error against the reference, when one was given."""
-
-    steps_done: int
-    time_ps: float
-    stopped_early: bool
-    failure: Failure | None
-    time_to_failure_ps: float | None
-    wall_s: float
-    ns_per_day: float
-    drift: dict[str, float] = field(default_factory=dict)
-    paths: dict[str, str] = field(default_factory=dict)
-    hr_error: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def make_integrator(atoms: Atoms, ensemble: str, timestep_fs: float, temperature_K: float,
@@ -111,26 +76,6 @@ def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Gen
         atoms.set_velocities(atoms.get_velocities() * np.sqrt(temperature_K / t_now))
 
 
-@dataclass
-class _Restarts:
-    """Where and how often a run saves its state, and the state it resumes from (or None)."""
-
-    every: int | None
-    path: Path | None
-    resumed: "RestartState | None" = None
-
-
-def _restarts(restart_every, restart_path, resume, report: Path | None) -> _Restarts:
-    from equipot.dynamics.restart import RESTART_NAME, load_state
-
-    if restart_every is not None and int(restart_every) < 1:
-        raise EquipotError(f"restart_every must be a positive number of steps, got {restart_every}")
-    path = Path(restart_path) if restart_path is not None else (report / RESTART_NAME if report else None)
-    if (restart_every or resume) and path is None:
-        raise EquipotError("restarts need restart_path or report_dir to say where the state lives")
-    return _Restarts(int(restart_every) if restart_every else None, path, load_state(path) if resume else None)
-
-
 def run_md(
     atoms: Atoms, *, ensemble: str = "nvt", temperature_K: float, timestep_fs: float = 0.5,
     friction_per_fs: float = 0.01, thermostat_time_fs: float = 100.0,
@@ -177,7 +122,7 @@ def run_md(
         report.mkdir(parents=True, exist_ok=True)
         traj_path = traj_path if traj_path is not None else report / "trajectory.extxyz"
         log_path = log_path if log_path is not None else report / "md.csv"
-    restarts = _restarts(restart_every, restart_path, resume, report)
+    restarts = restarts_of(restart_every, restart_path, resume, report)
 
     rng = np.random.default_rng(seed)
     saved_constraints = list(atoms.constraints)
@@ -185,32 +130,43 @@ def run_md(
         atoms.set_constraint(saved_constraints + [FixCom()])
     try:
         if restarts.resumed is not None:
-            _restore_atoms(restarts.resumed, atoms)
+            restore_atoms(restarts.resumed, atoms)
         elif init_velocities:
             initialise_velocities(atoms, temperature_K, rng, exact=exact_temperature)
         dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, friction_per_fs, rng, thermostat_time_fs)
         if restarts.resumed is not None:
-            _restore_dynamics(restarts.resumed, dyn, rng, monitors)
+            restore_dynamics(restarts.resumed, dyn, rng, monitors)
         else:
             for monitor in monitors:
                 monitor.start(atoms, temperature_K)
-        loop = _Loop(atoms, dyn, rng, monitors, total, timestep_fs, restarts,
+        loop = Loop(atoms, dyn, rng, monitors, total, timestep_fs, restarts,
                      dict(traj=traj_every, log=log_every, check=check_every))
         step, failure, wall, rows = loop.run(traj_path, log_path, progress, max_wall_s, desc=f"MD {ensemble}")
     finally:
         atoms.set_constraint(saved_constraints)
 
-    settings = dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                    friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
-                    thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
-                    steps=total, steps_done=step, seed=seed, fix_com=fix_com, n_atoms=len(atoms),
-                    formula=atoms.get_chemical_formula(), calculator=type(atoms.calc).__name__,
-                    monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
-                    check_every=check_every, log_every=log_every, traj_every=traj_every,
-                    resumed_at_step=restarts.resumed.step if restarts.resumed else None)
+    settings = run_settings(atoms, monitors, ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
+                            friction_per_fs=friction_per_fs, thermostat_time_fs=thermostat_time_fs, steps=total,
+                            steps_done=step, seed=seed, check_every=check_every, log_every=log_every,
+                            traj_every=traj_every, fix_com=fix_com, calculator=type(atoms.calc).__name__,
+                            resumed_at_step=restarts.resumed.step if restarts.resumed else None)
     result = _result(settings, failure, wall, rows, loop.paths)
     _finish(result, settings, rows, report, traj_path, reference)
     return result
+
+
+def run_settings(atoms: Atoms, monitors, *, ensemble: str, temperature_K: float, timestep_fs: float,
+                 friction_per_fs: float, steps: int, steps_done: int, seed: int, check_every: int, log_every: int,
+                 traj_every: int, thermostat_time_fs: float | None = None, **extra) -> dict:
+    """The ``settings`` of a run's ``report.json``, one schema for single runs and replicas:
+    the integrator's (only the thermostat parameter its ensemble uses), the system's, the
+    monitors' names and the intervals; ``extra`` adds the front end's own (replicas, model, ...)."""
+    return dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
+                friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
+                thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
+                steps=steps, steps_done=steps_done, seed=seed, n_atoms=len(atoms),
+                formula=atoms.get_chemical_formula(), monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
+                check_every=check_every, log_every=log_every, traj_every=traj_every, **extra)
 
 
 def _finish(result: MDResult, settings: dict, rows, report: Path | None, traj_path, reference) -> None:
@@ -273,133 +229,3 @@ def _result(settings: dict, failure, wall: float, rows: list[dict], paths) -> MD
     return result
 
 
-def _restore_atoms(state, atoms: Atoms) -> None:
-    """Positions and momenta of a saved state, into a structure like the one that wrote it."""
-    positions, momenta = state.arrays["positions"], state.arrays["momenta"]
-    if positions.shape != atoms.positions.shape:
-        raise EquipotError(f"the restart state has {len(positions)} atoms, the structure {len(atoms)}")
-    if not np.array_equal(state.arrays["numbers"], atoms.numbers):
-        raise EquipotError("the restart state is of other elements than this structure")
-    atoms.positions = positions  # bypasses the constraints, which the saved arrays already obey
-    atoms.arrays["momenta"] = momenta.copy()
-
-
-def _restore_dynamics(state, dyn, rng: np.random.Generator, monitors: list) -> None:
-    """The integrator's variables, the random generator and the monitors of a saved state."""
-    from equipot.dynamics.restart import set_generator_state, set_integrator_state, set_monitor_states
-
-    set_integrator_state(dyn, state.arrays, state.meta["integrator"])
-    set_generator_state(rng, state.meta["rng"])
-    set_monitor_states(monitors, state.monitors)
-
-
-class _Loop:
-    """The stepping of ``run_md``: integrator calls between the steps where something happens
-    (a log row, a frame, a check, a restart), a progress bar, and the files."""
-
-    def __init__(self, atoms, dyn, rng, monitors, total: int, timestep_fs: float, restarts: _Restarts,
-                 every: dict[str, int]) -> None:
-        self.atoms, self.dyn, self.rng, self.monitors = atoms, dyn, rng, monitors
-        self.total, self.dt_ps, self.restarts = total, timestep_fs / 1000.0, restarts
-        self.every = dict(every, restart=restarts.every or total + 1)
-        self.paths: dict[str, str] = {}
-        self.writer = self.log = None
-
-    def record(self, step: int) -> None:
-        atoms = self.atoms
-        epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
-        self.log.write({"time_ps": step * self.dt_ps, "epot_eV": epot, "ekin_eV": ekin, "etot_eV": epot + ekin,
-                        "temperature_K": atoms.get_temperature()})
-
-    def save(self, step: int) -> None:
-        from equipot.dynamics.restart import RestartState, generator_state, integrator_state, monitor_states, save_state
-
-        arrays, scalars = integrator_state(self.dyn)
-        arrays.update(positions=self.atoms.get_positions(), momenta=self.atoms.get_momenta(),
-                      numbers=self.atoms.numbers.copy())
-        meta = dict(step=step, rng=generator_state(self.rng), integrator=scalars, log_offset=self.log.tell(),
-                    traj_offset=self.writer.tell() if self.writer else None)
-        save_state(self.restarts.path, RestartState(arrays, meta, monitor_states(self.monitors)))
-
-    def _open(self, traj_path, log_path) -> None:
-        state = self.restarts.resumed
-        offsets = state.meta if state is not None else {}
-        if traj_path is not None:
-            self.writer = TrajectoryWriter(Path(traj_path), self.atoms, offsets.get("traj_offset"))
-            if self.restarts.every and not self.writer.resumable:
-                raise EquipotError("a run that writes restarts needs an .extxyz trajectory, not .traj")
-            self.paths["trajectory"] = str(traj_path)
-        self.log = LogWriter(Path(log_path) if log_path is not None else None, offsets.get("log_offset"))
-        if log_path is not None:
-            self.paths["log"] = str(log_path)
-
-    def _first(self) -> None:
-        """Log (and write) step 0 of a fresh run (``check_start`` has evaluated it)."""
-        self.record(0)
-        if self.writer:
-            self.writer.write(self.atoms)
-        if self.restarts.every:
-            self.save(0)
-        return None
-
-    def run(self, traj_path, log_path, progress: bool, max_wall_s: float | None, desc: str):
-        """Steps to ``total``; returns (step reached, failure or None, wall seconds, log rows)."""
-        from tqdm.auto import tqdm
-
-        step = self.restarts.resumed.step if self.restarts.resumed else 0
-        self._open(traj_path, log_path)
-        # counted in whole steps and shown in ps (unit_scale): float increments would add up past the total
-        bar = tqdm(total=self.total, initial=step, disable=not progress, unit="ps", unit_scale=self.dt_ps, desc=desc,
-                   bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} ps [{elapsed}<{remaining}{postfix}]")
-        t0 = time.perf_counter()
-        start = step
-        try:
-            failure = None
-            if self.restarts.resumed is None:
-                self._first()
-            while step < self.total and failure is None:
-                step, failure = self._advance(step)
-                bar.update(step - bar.n)
-                elapsed = time.perf_counter() - t0
-                if elapsed > 0:
-                    bar.set_postfix_str(f"{(step - start) * self.dt_ps * 1e-3 / elapsed * 86400:.3g} ns/day")
-                if max_wall_s is not None and elapsed > max_wall_s:
-                    break
-            if self.restarts.every and failure is None and step % self.every["restart"]:
-                self.save(step)  # where the run ended, so that extending it loses nothing
-        finally:
-            bar.close()
-            if self.writer:
-                self.writer.close()
-            self.log.close()
-        return step, failure, time.perf_counter() - t0, self.log.rows
-
-    def _advance(self, step: int) -> tuple[int, Failure | None]:
-        """To the next step where something happens, in one integrator call; then do it."""
-        every = self.every
-        nxt = min(self.total, *((step // k + 1) * k for k in every.values()))
-        try:
-            self.dyn.run(nxt - step)
-        except Exception as err:
-            # a blow-up (NaN positions, atoms driven onto each other) is a failure of the run;
-            # anything else is a bug or a bad input, and propagates
-            if not isinstance(err, StructureError) and np.isfinite(self.atoms.positions).all():
-                raise
-            step = int(self.dyn.nsteps)
-            return step, Failure("calculator", f"{type(err).__name__}: {err}", step, step * self.dt_ps)
-        step = nxt
-        if not np.isfinite(self.atoms.positions).all():
-            return step, Failure("calculator", "positions are not finite (the forces blew up)", step,
-                                 step * self.dt_ps)
-        if step % every["log"] == 0 or step == self.total:
-            self.record(step)
-        if self.writer and step % every["traj"] == 0:
-            self.writer.write(self.atoms)
-        if step % every["check"] == 0 or step == self.total:
-            for monitor in self.monitors:
-                reason = monitor.check(self.atoms, step, step * self.dt_ps)
-                if reason:
-                    return step, Failure(monitor.name, reason, step, step * self.dt_ps)
-        if step % every["restart"] == 0:
-            self.save(step)
-        return step, None

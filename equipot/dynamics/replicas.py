@@ -23,7 +23,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import check_structure, radius_graph
-from equipot.dynamics.md import Failure, initialise_velocities
+from equipot.dynamics.md import initialise_velocities
+from equipot.dynamics.results import Failure
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError
 from equipot.evaluator import Evaluator
