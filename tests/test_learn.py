@@ -10,7 +10,7 @@ from ase.io import write
 
 from equipot.data.store import Frame, FrameStore
 from equipot.learn import ActiveLearner, LearnConfig
-from equipot.learn.select import Candidate, distance_change, select
+from equipot.learn.select import Candidate, calibrated_lower, distance_change, select
 from tests.conftest import TINY
 
 
@@ -250,7 +250,7 @@ def test_auto_lower_threshold_is_the_committees_quantile_on_its_validation_frame
     n = len(read_store(tmp / "auto" / "data.h5")[0])
     assert n > 12
     save_splits(splits_path(tmp / "auto" / "data.h5"), {"train": np.arange(0), "val": np.arange(n)}, seed=0)
-    lower, frames = learner._calibrated_lower(row["models"])
+    lower, frames = calibrated_lower(learner.config, learner.store_path, learner.state["initial_frames"], row["models"])
     assert frames == list(range(12))
     with FrameStore(tmp / "auto" / "data.h5") as store:
         atoms = [store[i].to_atoms() for i in range(12)]

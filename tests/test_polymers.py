@@ -53,3 +53,24 @@ def test_custom_smiles_and_errors():
         repeat_smiles("polyunobtainium")
     with pytest.raises(ValueError, match="n_repeat"):
         oligomer_mol("pe", 0)
+
+
+def test_class_folds_hold_out_every_class_once_and_no_element():
+    """Each chemistry class is held out by exactly one fold, and every element of a fold's
+    held-out classes is also in its training classes: a fold tests unseen chemistry, never an
+    element the model has no embedding for."""
+    from equipot.data.polymers import CLASS_FOLDS, FAMILY_TABLE, POLYMER_CLASSES, family_of_file
+
+    held = [cls for fold in CLASS_FOLDS for cls in fold]
+    assert sorted(held) == sorted(set(POLYMER_CLASSES.values())) and len(held) == len(set(held))
+    assert len(CLASS_FOLDS) >= 5 and len(FAMILY_TABLE) >= 30
+    elements: dict[str, set] = {}
+    for short, _, cls, _ in FAMILY_TABLE:
+        elements.setdefault(cls, set()).update(build_oligomer(short, 1, relax=False).get_chemical_symbols())
+    assert set().union(*elements.values()) >= {"H", "C", "N", "O", "F", "S", "Cl"}
+    for fold in CLASS_FOLDS:
+        seen = set().union(*(e for cls, e in elements.items() if cls not in fold))
+        assert set().union(*(elements[cls] for cls in fold)) <= seen, fold
+    assert family_of_file("datasets/polymers_gfn2/pvdf_32_450K.h5") == ("pvdf", 32, 450.0)
+    with pytest.raises(ValueError, match="not a polymer dataset file"):
+        family_of_file("datasets/polymers_gfn2/pe_32.h5")

@@ -9,8 +9,7 @@ each leaving files that say it is done, so a killed loop continues where it stop
    file per model; an interrupted model resumes from its ``last.pt``.
 2. **explore**: batched Langevin replicas of every structure at every temperature with the
    first model (``ReplicaDynamics``, restartable), a frame every ``sample_every`` steps; then
-   every committee member's forces on those frames give each its disagreement
-   (``committee_uncertainty``). ``candidates.npz``.
+   every member's forces on those frames give its disagreement. ``candidates.npz``.
 3. **select**: thresholds and de-duplication (``equipot.learn.select``), within what is left of
    the label budget. ``selected.json``.
 4. **label**: the reference on each selected frame, appended to ``OUT/data.h5`` one by one; how
@@ -35,7 +34,14 @@ import numpy as np
 from equipot.errors import EquipotError
 from equipot.files import atomic_open
 from equipot.learn.config import LearnConfig
-from equipot.learn.select import Candidate, committee_uncertainty, select
+from equipot.learn.select import (
+    Candidate,
+    calibrated_lower,
+    candidates_from,
+    candidates_state,
+    committee_uncertainty,
+    select,
+)
 
 STORE_NAME = "data.h5"
 
@@ -196,14 +202,14 @@ class ActiveLearner:
         path = self._round(k) / "candidates.npz"
         if path.is_file():
             state = load_state(path)
-            return _candidates_from(state), state.meta["stability"]
+            return candidates_from(state), state.meta["stability"]
         frames, stability = self._run_md(k, models[0], progress)
         from equipot.checkpoint import load_model
 
         committee = [load_model(m, dtype=self.config.dtype) for m in models]
         u = committee_uncertainty(committee, [_atoms(c) for c in frames]) if frames else np.zeros(0)
         candidates = [Candidate(c.numbers, c.positions, float(x), c.source, c.time_ps) for c, x in zip(frames, u)]
-        save_state(path, _candidates_state(candidates, stability))
+        save_state(path, candidates_state(candidates, stability))
         return candidates, stability
 
     def _run_md(self, k: int, model: str, progress: bool) -> tuple[list[Candidate], list[dict]]:
@@ -241,7 +247,7 @@ class ActiveLearner:
         if path.is_file():
             return json.loads(path.read_text())["indices"]
         c = self.config
-        lower, frames = self._calibrated_lower(models) if c.lower == "auto" else (c.lower, None)
+        lower, frames = calibrated_lower(self.config, self.store_path, self.state["initial_frames"], models) if c.lower == "auto" else (c.lower, None)
         left = max(0, c.label_budget - self._labels_total(k))
         chosen = select(candidates, lower=lower, upper=c.upper, max_frames=min(c.max_frames, left),
                         max_per_run=c.max_per_run, min_change=c.min_change, order=c.select_order,
@@ -252,38 +258,6 @@ class ActiveLearner:
     def _lower(self, k: int) -> float:
         """The lower threshold round ``k`` selected with (eV/Å)."""
         return float(json.loads((self._round(k) / "selected.json").read_text()).get("lower", self.config.lower))
-
-    def _calibrated_lower(self, models: list[str]) -> tuple[float, list[int]]:
-        """``lower: auto``: the ``lower_quantile`` quantile of the committee's disagreement on
-        the validation frames among the store's starting frames (all starting frames when the
-        committee was given, not trained here), at most 500 of them; and their store indices.
-
-        Frames the loop labelled are left out even when they fall in the validation split: they
-        were chosen because an earlier committee disagreed on them, so they sit in the tail of
-        the distribution and would drive the quantile up round by round, until the loop selects
-        nothing."""
-        from equipot.checkpoint import load_model
-        from equipot.data.splits import load_splits, splits_path
-        from equipot.data.store import FrameStore
-
-        c = self.config
-        split = splits_path(self.store_path)
-        with FrameStore(self.store_path) as store:
-            indices = load_splits(split)["val"].tolist() if split.is_file() else list(range(len(store)))
-            indices = [i for i in indices if i < self.state["initial_frames"]]
-            if len(indices) > 500:
-                indices = np.random.default_rng(c.seed).choice(indices, 500, replace=False).tolist()
-            indices = [int(i) for i in indices]
-            atoms = [store[i].to_atoms() for i in indices]
-        if not atoms:
-            raise EquipotError("lower: auto needs validation frames among the starting frames: give the committee "
-                             "a val_size or start from more frames")
-        committee = [load_model(m, dtype=c.dtype) for m in models]
-        lower = float(np.quantile(committee_uncertainty(committee, atoms), c.lower_quantile))
-        if lower >= c.upper:
-            raise EquipotError(f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
-                             f"own validation frames, not below upper={c.upper}: raise upper or train it longer")
-        return lower, indices
 
     # --- stage 4: label ---------------------------------------------------------------------
     def reference(self):
@@ -374,21 +348,3 @@ def _atoms(candidate: Candidate):
     from ase import Atoms
 
     return Atoms(numbers=candidate.numbers, positions=candidate.positions)
-
-
-def _candidates_state(candidates: list[Candidate], stability: list[dict]):
-    from equipot.dynamics.restart import RestartState
-
-    arrays = {}
-    for i, c in enumerate(candidates):
-        arrays[f"numbers{i}"], arrays[f"positions{i}"] = c.numbers, c.positions
-    meta = {"stability": stability,
-            "uncertainty": [c.uncertainty for c in candidates], "source": [c.source for c in candidates],
-            "time_ps": [c.time_ps for c in candidates]}
-    return RestartState(arrays, meta)
-
-
-def _candidates_from(state) -> list[Candidate]:
-    m = state.meta
-    return [Candidate(state.arrays[f"numbers{i}"], state.arrays[f"positions{i}"], float(m["uncertainty"][i]),
-                      m["source"][i], float(m["time_ps"][i])) for i in range(len(m["source"]))]

@@ -109,3 +109,56 @@ def committee_uncertainty(models, candidates_atoms, batch_size: int = 16) -> np.
                                                                       include_self=False)
         out.append(per_frame.cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
+
+
+def candidates_state(candidates: list[Candidate], stability: list[dict]):
+    """Candidates (and the MD runs' stability records) as a ``RestartState`` for one .npz."""
+    from equipot.dynamics.restart import RestartState
+
+    arrays = {}
+    for i, c in enumerate(candidates):
+        arrays[f"numbers{i}"], arrays[f"positions{i}"] = c.numbers, c.positions
+    meta = {"stability": stability,
+            "uncertainty": [c.uncertainty for c in candidates], "source": [c.source for c in candidates],
+            "time_ps": [c.time_ps for c in candidates]}
+    return RestartState(arrays, meta)
+
+
+def candidates_from(state) -> list[Candidate]:
+    """The candidates ``candidates_state`` saved."""
+    m = state.meta
+    return [Candidate(state.arrays[f"numbers{i}"], state.arrays[f"positions{i}"], float(m["uncertainty"][i]),
+                      m["source"][i], float(m["time_ps"][i])) for i in range(len(m["source"]))]
+
+
+def calibrated_lower(config, store_path, initial_frames: int, models: list[str]) -> tuple[float, list[int]]:
+    """``lower: auto``: the ``lower_quantile`` quantile of the committee's disagreement on
+    the validation frames among the store's starting frames (all starting frames when the
+    committee was given, not trained here), at most 500 of them; and their store indices.
+
+    Frames the loop labelled are left out even when they fall in the validation split: they
+    were chosen because an earlier committee disagreed on them, so they sit in the tail of
+    the distribution and would drive the quantile up round by round, until the loop selects
+    nothing."""
+    from equipot.checkpoint import load_model
+    from equipot.data.splits import load_splits, splits_path
+    from equipot.data.store import FrameStore
+
+    c = config
+    split = splits_path(store_path)
+    with FrameStore(store_path) as store:
+        indices = load_splits(split)["val"].tolist() if split.is_file() else list(range(len(store)))
+        indices = [i for i in indices if i < initial_frames]
+        if len(indices) > 500:
+            indices = np.random.default_rng(c.seed).choice(indices, 500, replace=False).tolist()
+        indices = [int(i) for i in indices]
+        atoms = [store[i].to_atoms() for i in indices]
+    if not atoms:
+        raise EquipotError("lower: auto needs validation frames among the starting frames: give the committee "
+                         "a val_size or start from more frames")
+    committee = [load_model(m, dtype=c.dtype) for m in models]
+    lower = float(np.quantile(committee_uncertainty(committee, atoms), c.lower_quantile))
+    if lower >= c.upper:
+        raise EquipotError(f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
+                         f"own validation frames, not below upper={c.upper}: raise upper or train it longer")
+    return lower, indices

@@ -1,22 +1,14 @@
 """Trainer: AdamW, warm-up + cosine (or plateau) schedule, EMA, early stopping, exact resume.
 
-Python API::
-
-    from equipot.train import TrainConfig, Trainer
-    Trainer(TrainConfig(data="datasets/md17_gfn2/aspirin.h5", out="runs/aspirin")).fit()
-
-or ``equipot train CONFIG.yaml`` with the same fields in YAML (see ``example.yaml``);
-multi-GPU / multi-node: ``torchrun --nproc_per_node=N -m equipot train CONFIG.yaml`` (each
-global batch of ``batch_size`` frames is split over the ranks, gradients summed; only rank 0
-writes checkpoints, logs and plots).
-
-The fields of a run are those of ``TrainConfig`` (``equipot/train/config.py``).
+``Trainer(TrainConfig(data="datasets/md17_gfn2/aspirin.h5", out="runs/aspirin")).fit()``, or
+``equipot train CONFIG.yaml`` with the fields of ``TrainConfig`` in YAML. Data-parallel:
+``torchrun --nproc_per_node=N -m equipot train CONFIG.yaml`` (each global batch is split over
+the ranks, gradients summed; only rank 0 writes checkpoints, logs and plots).
 """
 
 from __future__ import annotations
 
 import copy
-import csv
 import math
 import random
 import time
@@ -27,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from equipot.checkpoint import atomic_save, checkpoint_dict, parse_dtype, read_checkpoint
+from equipot.checkpoint import parse_dtype
 from equipot.data.graph import collate
 from equipot.data.splits import load_or_make_splits
 from equipot.data.store import FrameStore
@@ -47,7 +39,9 @@ from equipot.train.data import (
 )
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
-from equipot.train.optim import decay_groups, load_grouped_state, per_group
+from equipot.train.optim import decay_groups
+from equipot.train.run_log import RunLog
+from equipot.train.run_state import load_run, save_run
 from equipot.train.schedule import WarmupCosine, epochs_in_budget
 
 
@@ -262,45 +256,11 @@ class Trainer:
                 "statistics": self.stats, "best_val_loss": self.best}
 
     def _save(self, improved: bool) -> None:
-        if not self.is_main:
-            return
-        ckpt = checkpoint_dict(self.ema, self._metadata())
-        if improved:
-            atomic_save(ckpt, self.out / "best.pt")
-        ckpt["training_state"] = {
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "plateau": self.plateau.state_dict() if self.plateau else None,
-            "epoch": self.epoch, "epochs": self.epochs, "best": self.best, "bad_epochs": self.bad_epochs,
-            "history": self.history,
-            # batch order comes from a generator seeded per epoch; only torch's global RNG
-            # (parameter init happened before) needs restoring
-            "rng": {"torch": torch.get_rng_state()},
-        }
-        atomic_save(ckpt, self.out / "last.pt")
+        if self.is_main:
+            save_run(self, improved)
 
     def _load_state(self, path: Path) -> None:
-        if not path.is_file():
-            raise MissingFileError(f"nothing to resume: {path} does not exist")
-        data = read_checkpoint(path)
-        if "training_state" not in data:
-            raise EquipotError(f"{path} holds no training state (a best.pt or a shipped model?): resume from last.pt")
-        state = data["training_state"]
-        self.model.load_state_dict(state["model"])
-        self.ema.load_state_dict(data["state_dict"])
-        self.model.to(self.device, self.dtype)
-        self.ema.to(self.device, self.dtype)
-        load_grouped_state(self.optimizer, self.model, state["optimizer"])
-        groups = len(self.optimizer.param_groups)
-        self.scheduler.load_state_dict(per_group(state["scheduler"], groups))
-        if self.plateau and state["plateau"]:
-            self.plateau.load_state_dict(per_group(state["plateau"], groups))
-        self.epoch, self.best, self.bad_epochs = state["epoch"], state["best"], state["bad_epochs"]
-        self.epochs = state.get("epochs", self.config.epochs)
-        self.schedule.total = self.epochs * self.steps_per_epoch
-        self.history = list(state["history"])
-        torch.set_rng_state(state["rng"]["torch"])
+        load_run(self, path)
 
     # --- the run -------------------------------------------------------------------------
     def fit(self, stop_after: int | None = None) -> dict[str, Any]:
@@ -310,8 +270,7 @@ class Trainer:
         (the run continues with ``Trainer(config, resume=True).fit()``).
         """
         c = self.config
-        log_path = self.out / "metrics.csv"
-        writer_tb = _tensorboard(self.out) if (c.tensorboard and self.is_main) else None
+        log = RunLog(self.out, c.tensorboard, c.progress, active=self.is_main)
         # a resumed run's budget counts the epochs it already trained
         start = time.perf_counter() - sum(r["seconds"] for r in self.history)
         self._budget_announced = False
@@ -332,24 +291,11 @@ class Trainer:
                    "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
                    **{f"val_{k}": v for k, v in val.items() if k not in ("loss", "arrays")}}
             self.history.append(row)
-            if self.is_main:
-                with open(log_path, "w", newline="") as fh:
-                    writer = csv.DictWriter(fh, fieldnames=list(row))
-                    writer.writeheader()
-                    writer.writerows(self.history)
-                if writer_tb is not None:
-                    for key, value in row.items():
-                        if key != "epoch":
-                            writer_tb.add_scalar(key, value, self.epoch)
             if c.time_limit_minutes:
                 self._fit_time_budget(time.perf_counter() - start, [r["seconds"] for r in self.history])
             self._save(improved)
-            if c.progress and self.is_main:
-                print(f"epoch {self.epoch:4d}  train {train_loss:.4g}  val {val['loss']:.4g}  "
-                      f"F MAE {val['force_mae']:.1f} meV/Å  E MAE {val['energy_mae']:.1f} meV  "
-                      f"({row['seconds']:.0f} s)", flush=True)
-        if writer_tb is not None:
-            writer_tb.close()
+            log.epoch(self.history)
+        log.close()
         if self.history:
             from equipot.train.plots import plot_learning_curve, plot_parity
 
@@ -399,13 +345,3 @@ def _pretrained(spec: str) -> Potential:
 def _collate_or_none(graphs):
     """``collate`` that lets a rank receive an empty slice of a short last batch."""
     return collate(graphs) if graphs else None
-
-
-def _tensorboard(out: Path):
-    """A SummaryWriter in ``out/tensorboard``, or None (with a note) if tensorboard is missing."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        print("tensorboard is not installed; logging to metrics.csv only", flush=True)
-        return None
-    return SummaryWriter(str(out / "tensorboard"))
