@@ -41,12 +41,12 @@ RECIPE = dict(model={"preset": "small16"}, energy_weight=200.0, epochs=1000, pat
 MODELS = {"ef": "equipot e+f", "fo": "equipot forces-only", "mace": "MACE 64x0e+64x1o"}
 
 
-def folds(quick: bool) -> list[dict]:
+def folds(quick: bool, frames: int) -> list[dict]:
     """[{"name", "seen": [files], "unseen": [files], "train": [files]}]: class folds and the
     temperature fold; ``quick``: the first class fold and the temperature fold."""
     from equipot.data.polymers import CLASS_FOLDS, POLYMER_CLASSES, family_of_file
 
-    files = [f for f in sorted(DATA.glob("*_*_*K.h5")) if complete(f)]
+    files = [f for f in sorted(DATA.glob("*_*_*K.h5")) if complete(f, frames)]
     info = {f: family_of_file(f) for f in files}
     out = []
     for held in CLASS_FOLDS[:1] if quick else CLASS_FOLDS:
@@ -60,14 +60,15 @@ def folds(quick: bool) -> list[dict]:
     return out
 
 
-def complete(path: Path) -> bool:
-    """Whether a dataset file is finished: not open for writing by a generation still running."""
+def complete(path: Path, frames: int) -> bool:
+    """Whether a dataset file can be split ``frames`` ways: not open for writing by a generation
+    still running, and holding that many frames."""
     from equipot.data.store import FrameStore
     from equipot.errors import EquipotError
 
     try:
         with FrameStore(path) as store:
-            return len(store) > 0
+            return len(store) >= frames
     except EquipotError:
         return False
 
@@ -281,7 +282,7 @@ def main() -> None:
         args.minutes = args.minutes or 10.0
     args.out = (args.out or ROOT / "runs" / ("generalisation_quick" if args.quick else "generalisation")).resolve()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    chosen = list(enumerate(folds(args.quick)))
+    chosen = list(enumerate(folds(args.quick, args.train + args.val + args.test)))
     if args.folds is not None:
         chosen = [chosen[k] for k in args.folds]
     all_results = [(fold, run_fold(args, k, fold)) for k, fold in chosen]

@@ -44,7 +44,7 @@ def molecule_table() -> None:
 
 def polymer_table() -> None:
     """Per family: class, repeat unit, chains (atoms at K), frames, frame spacing, generation
-    minutes (one core, as recorded in each file) and size."""
+    minutes (one core, as recorded in each file; "-" where a file predates the record) and size."""
     files = defaultdict(list)
     for path in sorted(POLYMERS.glob("*_*_*K.h5")):
         files[family_of_file(path)[0]].append(path)
@@ -53,7 +53,7 @@ def polymer_table() -> None:
     print("|---|---|---|---|---|---|---|---|")
     total = defaultdict(float)
     for short, name, cls, smiles in FAMILY_TABLE:
-        runs, frames, spacing, minutes, size = [], 0, set(), 0.0, 0.0
+        runs, frames, spacing, minutes, size = [], 0, set(), 0.0, 0.0  # minutes: None when not recorded
         for path in files.get(short, []):
             _, atoms, temperature = family_of_file(path)
             info = summary(path)
@@ -64,12 +64,12 @@ def polymer_table() -> None:
             runs.append(f"{atoms} @ {temperature:.0f} ({s['frames']})")
             frames += s["frames"]
             spacing.add(f"{a['timestep_fs'] * a['stride']:g}")
-            minutes += float(a.get("generation_minutes", float("nan")))
+            minutes = None if minutes is None or "generation_minutes" not in a else minutes + a["generation_minutes"]
             size += path.stat().st_size / 1e6
         total["frames"] += frames
         total["size"] += size
         print(f"| {name} (`{short}`) | {cls} | `{smiles}` | {', '.join(runs) or 'not yet'} | {frames} | "
-              f"{'/'.join(sorted(spacing, key=float))} | {minutes:.0f} | {size:.2f} MB |")
+              f"{'/'.join(sorted(spacing, key=float))} | {'-' if minutes is None else f'{minutes:.1f}'} | {size:.2f} MB |")
     print(f"\n{len(FAMILY_TABLE)} families, {total['frames']:.0f} frames, {total['size']:.1f} MB.")
 
 
