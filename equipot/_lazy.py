@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """``(__getattr__, __dir__)`` for ``package`` whose public names map to defining modules."""
+def lazy_exports(package: str, modules: dict[str, list[str]]) -> tuple[Callable, Callable, list[str]]:
+    """``(__getattr__, __dir__, __all__)`` for ``package``, whose public names are defined in
+    ``modules`` (module -> names)."""
     namespace = importlib.import_module(package).__dict__
+    exports = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
         if name not in exports:
@@ -23,4 +25,4 @@ def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str],
     def __dir__() -> list[str]:
         return sorted([*namespace, *exports])
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(exports)

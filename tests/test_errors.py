@@ -193,6 +193,21 @@ def test_a_run_shorter_than_its_intervals_still_reports(tmp_path):
                     progress=False)
     report = json.loads((tmp_path / "report.json").read_text())
     assert result.steps_done == 3 and report["settings"]["steps_done"] == 3 and report["failure"] is None
+    assert report["replicas"] == [{"replica": 0, "time_ps": pytest.approx(0.0015), "monitor": None, "reason": None,
+                                   "drift": None, "hr_error": None}]
+
+
+def test_single_and_replica_reports_share_their_keys(workspace, tmp_path):
+    common = ["md", "ethanol", "--model", str(workspace / "toy.pt"), "--duration", "4steps", "--temperature", "10",
+              "--no-progress"]
+    assert main([*common, "--out", str(tmp_path / "one")]) == 0
+    assert main([*common, "--replicas", "2", "--out", str(tmp_path / "two")]) == 0
+    one, two = (json.loads((tmp_path / name / "report.json").read_text()) for name in ("one", "two"))
+    assert {"settings", "result", "replicas"} <= set(one) & set(two)
+    assert set(one["replicas"][0]) == set(two["replicas"][1]) and len(two["replicas"]) == 2
+    shared = set(one["settings"]) & set(two["settings"])
+    assert {"ensemble", "temperature_K", "timestep_fs", "steps", "steps_done", "monitors", "n_atoms"} <= shared
+    assert one["result"]["steps_done"] == two["result"]["steps_done"] == 4
 
 
 def test_help_does_not_import_torch():

@@ -105,14 +105,6 @@ def _make_calculator(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from equipot.dynamics.md import check_start, run_md
-    from equipot.dynamics.monitors import (
-        BondStability,
-        ContactStability,
-        Uncertainty,
-        bonds_of,
-        default_monitors,
-        reference_bond_lengths,
-    )
 
     args = _settings(args)
     if args.contacts is not None and not args.reference:
@@ -129,21 +121,7 @@ def run(args: argparse.Namespace) -> int:
     steps = parse_duration(args.duration, args.timestep)  # bad input fails before the model loads
     if args.replicas == 1:
         atoms.calc = _make_calculator(args)
-    monitors = default_monitors(args.temperature)
-    reference = None
-    if args.reference:
-        from equipot.data.readers import load_positions
-
-        reference = load_positions(args.reference)
-        if reference.shape[1:] != atoms.positions.shape:
-            raise EquipotError(f"reference has {reference.shape[1]} atoms, the structure {len(atoms)}")
-        # Fu et al.: bond lengths are compared with their mean over the reference trajectory
-        bonds = bonds_of(atoms)
-        monitors[0] = BondStability(0.5, reference_lengths=reference_bond_lengths(reference, bonds), bonds=bonds)
-        if args.contacts is not None:
-            monitors.append(ContactStability(reference, margin=args.contacts))
-    if args.uncertainty is not None:
-        monitors.append(Uncertainty(args.uncertainty))
+    monitors, reference = _monitors(args, atoms)
     if args.replicas > 1:
         return _run_replicas(args, atoms, monitors, steps, reference)
     if args.resume is None:
@@ -166,6 +144,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"h(r) error against the reference: {result.hr_error:.4f}")
     print(f"report: {args.out}/report.json, {args.out}/report.png")
     return 0
+
+
+def _monitors(args: argparse.Namespace, atoms) -> tuple[list, object]:
+    """The run's monitors and its reference frames (or None): the default monitors, with bond
+    lengths taken from ``--reference`` (Fu et al. compare each bond with its mean over the
+    reference trajectory), ``--contacts`` and ``--uncertainty`` when asked."""
+    from equipot.dynamics.monitors import (
+        BondStability,
+        ContactStability,
+        Uncertainty,
+        bonds_of,
+        default_monitors,
+        reference_bond_lengths,
+    )
+
+    monitors = default_monitors(args.temperature)
+    reference = None
+    if args.reference:
+        from equipot.data.readers import load_positions
+
+        reference = load_positions(args.reference)
+        if reference.shape[1:] != atoms.positions.shape:
+            raise EquipotError(f"reference has {reference.shape[1]} atoms, the structure {len(atoms)}")
+        bonds = bonds_of(atoms)
+        monitors[0] = BondStability(0.5, reference_lengths=reference_bond_lengths(reference, bonds), bonds=bonds)
+        if args.contacts is not None:
+            monitors.append(ContactStability(reference, margin=args.contacts))
+    if args.uncertainty is not None:
+        monitors.append(Uncertainty(args.uncertainty))
+    return monitors, reference
 
 
 def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, reference) -> int:

@@ -117,11 +117,7 @@ def run_md(
     monitors = default_monitors(temperature_K) if monitors is None else list(monitors)
     if not resume:
         check_start(atoms)
-    report = Path(report_dir) if report_dir is not None else None
-    if report is not None:
-        report.mkdir(parents=True, exist_ok=True)
-        traj_path = traj_path if traj_path is not None else report / "trajectory.extxyz"
-        log_path = log_path if log_path is not None else report / "md.csv"
+    report, traj_path, log_path = _output_paths(report_dir, traj_path, log_path)
     restarts = restarts_of(restart_every, restart_path, resume, report)
 
     rng = np.random.default_rng(seed)
@@ -134,11 +130,7 @@ def run_md(
         elif init_velocities:
             initialise_velocities(atoms, temperature_K, rng, exact=exact_temperature)
         dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, friction_per_fs, rng, thermostat_time_fs)
-        if restarts.resumed is not None:
-            restore_dynamics(restarts.resumed, dyn, rng, monitors)
-        else:
-            for monitor in monitors:
-                monitor.start(atoms, temperature_K)
+        _start_monitors(restarts, dyn, rng, monitors, atoms, temperature_K)
         loop = Loop(atoms, dyn, rng, monitors, total, timestep_fs, restarts,
                      dict(traj=traj_every, log=log_every, check=check_every))
         step, failure, wall, rows = loop.run(traj_path, log_path, progress, max_wall_s, desc=f"MD {ensemble}")
@@ -153,6 +145,26 @@ def run_md(
     result = _result(settings, failure, wall, rows, loop.paths)
     _finish(result, settings, rows, report, traj_path, reference)
     return result
+
+
+def _output_paths(report_dir, traj_path, log_path) -> tuple[Path | None, Path | None, Path | None]:
+    """(report folder, trajectory, log): the trajectory and log default to files in the report
+    folder, which is made here."""
+    if report_dir is None:
+        return None, traj_path, log_path
+    report = Path(report_dir)
+    report.mkdir(parents=True, exist_ok=True)
+    return (report, traj_path if traj_path is not None else report / "trajectory.extxyz",
+            log_path if log_path is not None else report / "md.csv")
+
+
+def _start_monitors(restarts, dyn, rng: np.random.Generator, monitors: list, atoms: Atoms, temperature_K: float):
+    """Monitors (and the integrator and generator) from the resumed state, or started afresh."""
+    if restarts.resumed is not None:
+        restore_dynamics(restarts.resumed, dyn, rng, monitors)
+    else:
+        for monitor in monitors:
+            monitor.start(atoms, temperature_K)
 
 
 def run_settings(atoms: Atoms, monitors, *, ensemble: str, temperature_K: float, timestep_fs: float,

@@ -55,8 +55,10 @@ def write_replica_report(out: str | Path, templates: Sequence[Atoms], result, se
         if len(frames):
             write(out / f"replica_{k}.extxyz",
                   [Atoms(numbers=atoms.numbers, positions=p) for p in frames], format="extxyz")
-    report = {"settings": settings, "wall_s": result.wall_s, "replica_steps_per_s": result.replica_steps_per_s,
-              "time_ps": result.time_ps, "replicas": rows}
+    summary = {"steps_done": result.steps, "time_ps": result.time_ps, "wall_s": result.wall_s,
+               "replica_steps_per_s": result.replica_steps_per_s}
+    # the keys a single run's report has too: settings, result, and one row per replica
+    report = {"settings": settings, "result": summary, "replicas": rows, **summary}
     (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, default=str))
     _plot(out / "report.png", templates, result, rows, reference)
     return rows

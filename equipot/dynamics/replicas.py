@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import check_structure, radius_graph
 from equipot.dynamics.md import initialise_velocities
-from equipot.dynamics.results import Failure
+from equipot.dynamics.results import Failure, ReplicaResult
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError
 from equipot.evaluator import Evaluator
@@ -33,24 +33,6 @@ from equipot.potential import Potential
 
 # one failure type for single runs and replicas (``Failure.replica`` is the replica's index)
 ReplicaFailure = Failure
-
-
-@dataclass
-class ReplicaResult:
-    steps: int
-    time_ps: float
-    wall_s: float
-    failures: list[Failure | None]
-    replica_steps_per_s: float
-    energies: np.ndarray = field(repr=False)  # (n_logged, R) total energy, eV (NaN after failure)
-    log_time_ps: np.ndarray = field(repr=False)
-    # per replica (T_k, n_k, 3) positions every ``record_every`` steps while it was alive
-    positions: list[np.ndarray] = field(default_factory=list, repr=False)
-
-    @property
-    def stable_times_ps(self) -> list[float]:
-        """Time to failure of each replica, or the full run time when it never failed."""
-        return [f.time_ps if f else self.time_ps for f in self.failures]
 
 
 class ReplicaDynamics:
@@ -118,11 +100,7 @@ class ReplicaDynamics:
         self.templates = [a.copy() for a in systems]
         for atoms in self.templates:  # errors before work, as run_md's check_start
             check_structure(atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.pbc)
-        rng = np.random.default_rng(seed)
-        velocities = []
-        for atoms in self.templates:
-            initialise_velocities(atoms, temperature_K, rng, exact=False)
-            velocities.append(atoms.get_velocities())
+        velocities = _start_velocities(self.templates, temperature_K, seed)
         t = dict(device=self.device, dtype=self.dtype)
         self.sizes = [len(a) for a in self.templates]
         self.replica_of_atom = torch.repeat_interleave(torch.arange(len(systems), device=self.device), torch.tensor(self.sizes, device=self.device))
@@ -140,13 +118,7 @@ class ReplicaDynamics:
         self._log_times: list[float] = []
         self._frames: list[list[np.ndarray]] = [[] for _ in systems]
         self.forces, self.energy = self._compute()
-        # Monitors keep per-system state (a bond list, reference lengths, a limit set from
-        # the target temperature), so every replica gets its own copies, started on it.
-        per_replica = len(monitors) > 0 and all(isinstance(m, (list, tuple)) for m in monitors)
-        if per_replica and len(monitors) != len(systems):
-            raise EquipotError(f"{len(monitors)} monitor lists for {len(systems)} replicas")
-        self.monitors = [[copy.deepcopy(m) for m in (monitors[k] if per_replica else monitors)]
-                         for k in range(len(systems))]
+        self.monitors = _replica_monitors(monitors, len(systems))
         for k, replica_monitors in enumerate(self.monitors):
             atoms = self.replica_atoms(k)
             for monitor in replica_monitors:
@@ -267,9 +239,7 @@ class ReplicaDynamics:
             if done % self.check_every == 0 or done == steps:
                 self._check(done, now)
             if record_every and done % record_every == 0:
-                pos = self.positions.cpu().numpy()
-                for k in np.flatnonzero(self.alive):
-                    self._frames[k].append(pos[bounds[k] : bounds[k + 1]].copy())
+                self._record(bounds)
             if done % log_every == 0:
                 self._log.append((self.energy + self.kinetic_energy()).cpu().numpy())
                 self._log_times.append(now)
@@ -296,6 +266,12 @@ class ReplicaDynamics:
             header = "time_ps," + ",".join(f"etot_{k}" for k in range(len(self.alive)))
             np.savetxt(log_path, np.column_stack([result.log_time_ps, result.energies]), delimiter=",", header=header, comments="")
         return result
+
+    def _record(self, bounds: np.ndarray) -> None:
+        """Keep the positions of every replica still alive (``bounds``: atom offsets)."""
+        pos = self.positions.cpu().numpy()
+        for k in np.flatnonzero(self.alive):
+            self._frames[k].append(pos[bounds[k] : bounds[k + 1]].copy())
 
     # --- restart -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
@@ -347,3 +323,23 @@ class ReplicaDynamics:
         self._frames = [list(a[f"frames{k}"]) for k in range(len(self.sizes))]
         set_monitor_states([m for ms in self.monitors for m in ms], state.monitors)
         self.forces, self.energy = self._compute()
+
+
+def _start_velocities(templates: list[Atoms], temperature_K: float, seed: int) -> list[np.ndarray]:
+    """Independent Maxwell-Boltzmann velocities of each replica, from one seeded generator."""
+    rng = np.random.default_rng(seed)
+    velocities = []
+    for atoms in templates:
+        initialise_velocities(atoms, temperature_K, rng, exact=False)
+        velocities.append(atoms.get_velocities())
+    return velocities
+
+
+def _replica_monitors(monitors: Sequence, n: int) -> list[list]:
+    """Each replica's own copies of the monitors: they keep per-system state (a bond list,
+    reference lengths, a limit set from the target temperature). ``monitors`` is one list for
+    all replicas, or one list per replica."""
+    per_replica = len(monitors) > 0 and all(isinstance(m, (list, tuple)) for m in monitors)
+    if per_replica and len(monitors) != n:
+        raise EquipotError(f"{len(monitors)} monitor lists for {n} replicas")
+    return [[copy.deepcopy(m) for m in (monitors[k] if per_replica else monitors)] for k in range(n)]

@@ -37,9 +37,15 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
     frames = load_positions(traj_path) if written else None
     ref = load_positions(reference) if reference is not None else None
 
+    failure = result.failure
+    # the keys a replica report has too: settings, result, and one row per replica (here one)
+    row = {"replica": 0, "time_ps": failure.time_ps if failure else result.time_ps,
+           "monitor": failure.monitor if failure else None, "reason": failure.reason if failure else None,
+           "drift": result.drift or None, "hr_error": result.hr_error}
     report = {
         "settings": settings,
         "result": result.to_dict(),
+        "replicas": [row],
         "drift": result.drift or None,
         "failure": result.to_dict()["failure"],
         "hr_error": result.hr_error,

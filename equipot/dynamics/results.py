@@ -1,10 +1,12 @@
-"""What an MD run returns: one ``Failure`` type (single runs, replicas, reference sampling)
-and ``MDResult``, the outcome of ``run_md``."""
+"""What an MD run returns: one ``Failure`` type (single runs, replicas, reference sampling),
+``MDResult`` (``run_md``) and ``ReplicaResult`` (``ReplicaDynamics.run``)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -39,3 +41,21 @@ class MDResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class ReplicaResult:
+    steps: int
+    time_ps: float
+    wall_s: float
+    failures: list[Failure | None]
+    replica_steps_per_s: float
+    energies: np.ndarray = field(repr=False)  # (n_logged, R) total energy, eV (NaN after failure)
+    log_time_ps: np.ndarray = field(repr=False)
+    # per replica (T_k, n_k, 3) positions every ``record_every`` steps while it was alive
+    positions: list[np.ndarray] = field(default_factory=list, repr=False)
+
+    @property
+    def stable_times_ps(self) -> list[float]:
+        """Time to failure of each replica, or the full run time when it never failed."""
+        return [f.time_ps if f else self.time_ps for f in self.failures]

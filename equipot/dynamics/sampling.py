@@ -12,27 +12,14 @@ from ase.calculators.calculator import Calculator
 
 from equipot.data.reference import code_version
 from equipot.data.store import Frame, FrameStore
-from equipot.dynamics.md import initialise_velocities, make_integrator
+from equipot.dynamics.md import check_start, initialise_velocities, make_integrator
 from equipot.errors import EquipotError
 
 
-def sample_md(
-    atoms: Atoms,
-    calculator: Calculator,
-    out_path: str | Path,
-    *,
-    temperature_K: float,
-    n_frames: int,
-    stride: int,
-    equilibration_steps: int,
-    timestep_fs: float = 0.5,
-    friction_per_fs: float = 0.01,
-    seed: int = 0,
-    level_of_theory: str,
-    code: str,
-    created_with: str | None = None,
-    progress: bool = True,
-) -> FrameStore:
+def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, temperature_K: float, n_frames: int,
+              stride: int, equilibration_steps: int, timestep_fs: float = 0.5, friction_per_fs: float = 0.01,
+              seed: int = 0, level_of_theory: str, code: str, created_with: str | None = None,
+              progress: bool = True) -> FrameStore:
     """Langevin MD on the reference calculator, keeping a frame every ``stride`` steps.
 
     Frames (with velocities) are appended to the store as they come. If ``out_path`` already
@@ -43,25 +30,32 @@ def sample_md(
     from tqdm.auto import tqdm
 
     out_path = Path(out_path)
-    atoms = atoms.copy()
-    if out_path.exists():
-        store = FrameStore(out_path, mode="a")
-        done = len(store)
-        if done:
-            last = store[done - 1]
-            if not np.array_equal(last.numbers, atoms.numbers):
-                raise EquipotError(f"{out_path} holds a different system; refusing to resume into it")
-            atoms = last.to_atoms()
-    else:
-        store = FrameStore.create(
-            out_path, level_of_theory=level_of_theory, code=code, code_version=code_version(code),
-            created_with=created_with or " ".join(sys.argv),
-            metadata=dict(temperature_K=temperature_K, timestep_fs=timestep_fs, stride=stride,
-                          equilibration_steps=equilibration_steps, friction_per_fs=friction_per_fs, seed=seed),
-        )
-        done = 0
+    atoms, done = _resume_point(out_path, atoms)
     if done >= n_frames:
-        return store
+        return FrameStore(out_path, mode="a")
+    atoms.calc = calculator
+    if done == 0:
+        check_start(atoms)  # errors before work: nothing is written for a structure that cannot run
+    store = FrameStore(out_path, mode="a") if out_path.exists() else FrameStore.create(
+        out_path, level_of_theory=level_of_theory, code=code, code_version=code_version(code),
+        created_with=created_with or " ".join(sys.argv),
+        metadata=dict(temperature_K=temperature_K, timestep_fs=timestep_fs, stride=stride,
+                      equilibration_steps=equilibration_steps, friction_per_fs=friction_per_fs, seed=seed))
+    if not atoms.pbc.any():
+        atoms.set_constraint(FixCom())
+    rng = np.random.default_rng([seed, done])
+    if done == 0:
+        # the same draw as before; exact=False keeps the sample a true Maxwell-Boltzmann one
+        initialise_velocities(atoms, temperature_K, rng, exact=False)
+    dyn = make_integrator(atoms, "nvt", timestep_fs, temperature_K, friction_per_fs, rng)
+    if done == 0 and equilibration_steps:
+        dyn.run(equilibration_steps)
+    with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
+        for k in range(done, n_frames):
+            dyn.run(stride)
+            store.append(_labelled_frame(atoms, k))
+            bar.update()
+    return store
     atoms.calc = calculator
     if not atoms.pbc.any():
         atoms.set_constraint(FixCom())
@@ -73,12 +67,31 @@ def sample_md(
     if done == 0 and equilibration_steps:
         dyn.run(equilibration_steps)
     with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
-        while done < n_frames:
+        for k in range(done, n_frames):
             dyn.run(stride)
-            atoms.get_potential_energy()
-            if atoms.pbc.all():
-                atoms.get_stress()  # periodic cells: the stress joins the labels
-            store.append(Frame.from_atoms(atoms, frame_id=done))
-            done += 1
+            store.append(_labelled_frame(atoms, k))
             bar.update()
     return store
+
+
+def _resume_point(out_path: Path, atoms: Atoms) -> tuple[Atoms, int]:
+    """(where sampling starts, frames already in the store): the last stored frame with its
+    velocities when ``out_path`` holds frames of this system, else a copy of ``atoms``."""
+    if not out_path.exists():
+        return atoms.copy(), 0
+    with FrameStore(out_path) as store:
+        done = len(store)
+        if not done:
+            return atoms.copy(), 0
+        last = store[done - 1]
+    if not np.array_equal(last.numbers, atoms.numbers):
+        raise EquipotError(f"{out_path} holds a different system; refusing to resume into it")
+    return last.to_atoms(), done
+
+
+def _labelled_frame(atoms: Atoms, frame_id: int) -> Frame:
+    """The current frame with the reference's energy and forces (and stress, for a periodic cell)."""
+    atoms.get_potential_energy()
+    if atoms.pbc.all():
+        atoms.get_stress()
+    return Frame.from_atoms(atoms, frame_id=frame_id)

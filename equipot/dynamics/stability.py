@@ -64,12 +64,9 @@ def nvt_stability(
         that stopped it or None), ``hr_mae`` and ``frames``; ``frames`` maps each molecule to one
         (T, n, 3) array per replica, a frame every ``RECORD_EVERY`` steps.
     """
-    owner, systems, monitors = [], [], []
-    for name, atoms in starts.items():
-        for _ in range(replicas):
-            owner.append(name)
-            systems.append(atoms)
-            monitors.append(study_monitors(atoms, refs[name], contacts=True))
+    owner = [name for name in starts for _ in range(replicas)]
+    systems = [starts[name] for name in owner]
+    monitors = [study_monitors(starts[name], refs[name], contacts=True) for name in owner]
     dyn = ReplicaDynamics(model, systems, temperature_K=temperature_K, ensemble="nvt", timestep_fs=timestep_fs,
                           friction_per_fs=friction_per_fs, seed=seed, device=device, dtype=dtype,
                           monitors=monitors, check_every=20, compile=compile)

@@ -9,16 +9,8 @@ client; ``serve`` is the same from Python.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from equipot._lazy import lazy_exports
 
-_EXPORTS = {
-    "parse_address": "equipot.ipi.client",
-    "serve": "equipot.ipi.client",
-}
-__all__ = sorted(_EXPORTS)
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
-
-if TYPE_CHECKING:
-    from equipot.ipi.client import parse_address, serve
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "equipot.ipi.client": ["parse_address", "serve"],
+})
