@@ -130,11 +130,10 @@ def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> di
     from equipot.train import TrainConfig, Trainer
 
     out = work / f"equipot-{kind}"
-    config = TrainConfig.from_dict(dict(
-        RECIPE, data=[linked(f, args.out) for f in fold["train"]], out=str(out), train_size=args.train,
-        val_size=args.val, test_size=args.test, split_seed=args.seed, seed=args.seed,
-        time_limit_minutes=minutes, num_threads=args.threads, progress=False,
-        **variant_settings(kind, args.variants)))
+    settings = dict(RECIPE, data=[linked(f, args.out) for f in fold["train"]], out=str(out), train_size=args.train,
+                    val_size=args.val, test_size=args.test, split_seed=args.seed, seed=args.seed,
+                    time_limit_minutes=minutes, num_threads=args.threads, progress=False)
+    config = TrainConfig.from_dict({**settings, **variant_settings(kind, args.variants)})  # a variant may set the budget
     t0 = time.perf_counter()
     trainer = Trainer(config)
     trainer.fit()
@@ -196,13 +195,16 @@ def run_fold(args, k: int, fold: dict) -> dict:
     minutes = args.minutes
     if "mace" in args.models:
         path = work / "mace.json"
-        if not path.is_file():
+        if not path.is_file() and not args.table_only:
             run, errors = mace_side(args, fold, work / "mace")
             path.write_text(json.dumps({"train": run, "errors": errors}, indent=1))
-        results["mace"] = json.loads(path.read_text())
-        minutes = args.minutes or results["mace"]["train"]["minutes"]
+        if path.is_file():
+            results["mace"] = json.loads(path.read_text())
+            minutes = args.minutes or results["mace"]["train"]["minutes"]
     for kind in (m for m in args.models if m != "mace"):
         path = work / f"{kind}.json"
+        if args.table_only and not path.is_file():
+            continue
         if not path.is_file():
             run = train_equipot(args, fold, work, kind, minutes)
             path.write_text(json.dumps({"train": run, "errors": evaluate_equipot(args, run["model"], fold)}, indent=1))
@@ -265,6 +267,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--table-only", action="store_true", help="print the table of what OUT holds; train nothing")
     parser.add_argument("--folds", type=int, nargs="+", default=None,
                         help="run only these folds (0-based; the temperature fold is the last)")
     parser.add_argument("--variant", nargs="+", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
