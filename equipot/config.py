@@ -77,15 +77,21 @@ class Config:
         return {f.name for f in dataclasses.fields(cls)}
 
     @classmethod
-    def checked(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """``data`` with unknown keys rejected and each value checked against its field's type."""
+    def known(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data``, a mapping with only keys the config has (else the did-you-mean error)."""
         if not isinstance(data, dict):
             raise EquipotError(f"{cls.what}: expected a mapping of settings, got {type(data).__name__}")
         unknown = set(data) - cls.field_names()
         if unknown:
             raise unknown_keys_error(unknown, cls.field_names(), cls.what)
+        return data
+
+    @classmethod
+    def checked(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with unknown keys rejected and each value checked against its field's type:
+        a section checked before the config that takes it is built."""
         hints = typing.get_type_hints(cls)
-        return {key: coerce(value, hints[key], f"{cls.what} {key!r}") for key, value in data.items()}
+        return {key: coerce(value, hints[key], f"{cls.what} {key!r}") for key, value in cls.known(data).items()}
 
     def check_types(self) -> None:
         """Every field's value checked against its annotation (numeric strings converted): the
@@ -102,7 +108,7 @@ class Config:
                    and n not in (data or {})]
         if missing:
             raise EquipotError(f"{cls.what} needs {', '.join(repr(m) for m in missing)}")
-        return cls(**cls.checked(data))
+        return cls(**cls.known(data))  # __post_init__ checks the values (check_types)
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None):

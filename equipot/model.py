@@ -124,7 +124,7 @@ class EquiformerConfig(Config):
         """A named configuration ("md17" = the paper's, "small" = CPU) with overrides."""
         if name not in PRESETS:
             raise EquipotError(f"unknown preset {name!r}; available: {sorted(PRESETS)}")
-        return cls(**cls.checked({**PRESETS[name], **overrides, "species": list(species)}))
+        return cls(**cls.known({**PRESETS[name], **overrides, "species": list(species)}))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "EquiformerConfig":

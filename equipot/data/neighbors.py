@@ -70,14 +70,14 @@ def neighbor_list(
         lo = positions.min(axis=0)
         positions = positions - lo + cutoff
         cell = np.diag(positions.max(axis=0) + cutoff)
-    elif abs(np.linalg.det(cell)) > 1e-12 and _thinnest(cell, pbc) < MIN_CELL_WIDTH:
-        raise StructureError(f"periodic cell too small: {_thinnest(cell, pbc):.3g} Å thick along a periodic "
-                             f"direction (at least {MIN_CELL_WIDTH} Å); check the cell's units and vectors")
     elif abs(np.linalg.det(cell)) < 1e-12:
         raise StructureError(
             "periodic system has a degenerate cell (zero volume); give every lattice vector "
             "a non-zero length, including along non-periodic directions"
         )
+    elif (width := _thinnest(cell, pbc)) < MIN_CELL_WIDTH:
+        raise StructureError(f"periodic cell too small: {width:.3g} Å thick along a periodic "
+                             f"direction (at least {MIN_CELL_WIDTH} Å); check the cell's units and vectors")
     i, j, shifts = _matscipy_neighbour_list(
         "ijS", positions=positions, cutoff=float(cutoff), cell=cell, pbc=pbc
     )

@@ -8,19 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from ase import Atoms, units
 
 from equipot.dynamics.analysis import energy_drift
 from equipot.dynamics.loop import Loop, restarts_of, restore_atoms, restore_dynamics
-from equipot.dynamics.results import Failure, MDResult  # noqa: F401 (MDResult: run_md's result, imported from here)
+from equipot.dynamics.results import Failure, MDResult  # noqa: F401 (Failure: re-exported for callers of run_md)
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError, StructureError
-
-if TYPE_CHECKING:
-    pass
 
 ENSEMBLES = ("nvt", "nve", "bussi", "nose-hoover")
 

@@ -56,22 +56,6 @@ def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, tem
             store.append(_labelled_frame(atoms, k))
             bar.update()
     return store
-    atoms.calc = calculator
-    if not atoms.pbc.any():
-        atoms.set_constraint(FixCom())
-    rng = np.random.default_rng([seed, done])
-    if done == 0:
-        # the same draw as before; exact=False keeps the sample a true Maxwell-Boltzmann one
-        initialise_velocities(atoms, temperature_K, rng, exact=False)
-    dyn = make_integrator(atoms, "nvt", timestep_fs, temperature_K, friction_per_fs, rng)
-    if done == 0 and equilibration_steps:
-        dyn.run(equilibration_steps)
-    with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
-        for k in range(done, n_frames):
-            dyn.run(stride)
-            store.append(_labelled_frame(atoms, k))
-            bar.update()
-    return store
 
 
 def _resume_point(out_path: Path, atoms: Atoms) -> tuple[Atoms, int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from equipot.checkpoint import atomic_save, checkpoint_dict, read_checkpoint
-from equipot.errors import EquipotError, MissingFileError
+from equipot.errors import EquipotError
 from equipot.train.optim import load_grouped_state, per_group
 
 
@@ -34,9 +34,7 @@ def save_run(trainer, improved: bool) -> None:
 
 def load_run(trainer, path: Path) -> None:
     """Everything ``save_run`` wrote into ``last.pt``, back into ``trainer``: the run goes on exactly."""
-    if not path.is_file():
-        raise MissingFileError(f"nothing to resume: {path} does not exist")
-    data = read_checkpoint(path)
+    data = read_checkpoint(path)  # the Trainer checked that it exists before writing anything
     if "training_state" not in data:
         raise EquipotError(f"{path} holds no training state (a best.pt or a shipped model?): resume from last.pt")
     state = data["training_state"]
