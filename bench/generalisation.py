@@ -41,12 +41,13 @@ RECIPE = dict(model={"preset": "small16"}, energy_weight=200.0, epochs=1000, pat
 MODELS = {"ef": "equipot e+f", "fo": "equipot forces-only", "mace": "MACE 64x0e+64x1o"}
 
 
-def folds(quick: bool, frames: int) -> list[dict]:
+def folds(quick: bool, frames: int, data: Path = DATA) -> list[dict]:
     """[{"name", "seen": [files], "unseen": [files], "train": [files]}]: class folds and the
-    temperature fold; ``quick``: the first class fold and the temperature fold."""
+    temperature fold over the complete files in ``data``; ``quick``: the first class fold and
+    the temperature fold."""
     from equipot.data.polymers import CLASS_FOLDS, POLYMER_CLASSES, family_of_file
 
-    files = [f for f in sorted(DATA.glob("*_*_*K.h5")) if complete(f, frames)]
+    files = [f for f in sorted(data.glob("*_*_*K.h5")) if complete(f, frames)]
     info = {f: family_of_file(f) for f in files}
     out = []
     for held in CLASS_FOLDS[:1] if quick else CLASS_FOLDS:
@@ -267,6 +268,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="folder of <family>_<atoms>_<T>K.h5 files (a fixed copy keeps folds comparable "
+                             "while generation adds files)")
     parser.add_argument("--table-only", action="store_true", help="print the table of what OUT holds; train nothing")
     parser.add_argument("--folds", type=int, nargs="+", default=None,
                         help="run only these folds (0-based; the temperature fold is the last)")
@@ -285,7 +289,7 @@ def main() -> None:
         args.minutes = args.minutes or 10.0
     args.out = (args.out or ROOT / "runs" / ("generalisation_quick" if args.quick else "generalisation")).resolve()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    chosen = list(enumerate(folds(args.quick, args.train + args.val + args.test)))
+    chosen = list(enumerate(folds(args.quick, args.train + args.val + args.test, args.data.resolve())))
     if args.folds is not None:
         chosen = [chosen[k] for k in args.folds]
     all_results = [(fold, run_fold(args, k, fold)) for k, fold in chosen]

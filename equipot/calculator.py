@@ -77,8 +77,10 @@ class EquiformerCalculator(Calculator):
         positions = atoms.positions
         if not np.all(np.isfinite(positions)):
             raise StructureError("atoms.positions contain NaN or inf")
-        # Elements are checked before any work so the error names them, not an index.
-        self.model.species_index(torch.as_tensor(atoms.numbers))
+        if "numbers" in system_changes:
+            # new elements are checked before the neighbour list, so the error names them;
+            # the potential checks each call again (it is called without this calculator too)
+            self.model.species_index(torch.as_tensor(atoms.numbers))
         periodic = bool(atoms.pbc.any())
         if "stress" in properties and not periodic:
             raise StressNotAvailableError(

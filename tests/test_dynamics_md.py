@@ -173,6 +173,26 @@ def test_only_a_blow_up_is_a_failure_and_constraints_are_restored(tmp_path):
         run_md(atoms, temperature_K=300, steps=20, monitors=[], progress=False, init_velocities=False)
 
 
+def test_grouped_settings_equal_keywords(tmp_path):
+    """The ``Integrator``/``Outputs``/``Restarts`` objects and their fields as keywords run the
+    same trajectory and write the same files; a keyword of no group is a TypeError."""
+    from equipot.dynamics import Integrator, Outputs, Restarts
+
+    flat, grouped = cu_cluster(), cu_cluster()
+    run_md(flat, temperature_K=500, steps=30, seed=3, ensemble="bussi", timestep_fs=2.0, thermostat_time_fs=20.0,
+           log_every=5, report_dir=tmp_path / "a", restart_every=10, progress=False)
+    run_md(grouped, temperature_K=500, steps=30, seed=3,
+           integrator=Integrator("bussi", timestep_fs=2.0, thermostat_time_fs=20.0),
+           outputs=Outputs(report_dir=tmp_path / "b", log_every=5, progress=False), restarts=Restarts(every=10))
+    np.testing.assert_array_equal(flat.positions, grouped.positions)
+    assert (tmp_path / "a" / "md.csv").read_text() == (tmp_path / "b" / "md.csv").read_text()
+    assert (tmp_path / "b" / "restart.npz").is_file()
+    settings = [json.loads((tmp_path / d / "report.json").read_text())["settings"] for d in "ab"]
+    assert settings[0] == settings[1] and settings[0]["thermostat_time_fs"] == 20.0
+    with pytest.raises(TypeError, match="traj_evry"):
+        run_md(cu_cluster(), temperature_K=300, steps=1, traj_evry=5)
+
+
 def test_traj_format_and_hr_error_against_itself(tmp_path):
     atoms = cu_cluster()
     traj = tmp_path / "run.traj"

@@ -37,6 +37,29 @@ def test_sampling_resumes_where_it_stopped(tmp_path):
     np.testing.assert_allclose(atoms.get_forces(), expected, atol=1e-5)
 
 
+def test_resumed_sampling_is_the_run_that_never_stopped(tmp_path):
+    """Stopped at 4 frames and extended to 7, sampling continues from its saved state (noise
+    generator included): the frames equal those of one uninterrupted run. Without the state
+    (a store copied alone) it continues from the last frame, with fresh noise."""
+    from equipot.dynamics.sampling import state_path
+
+    kw = dict(temperature_K=300, stride=5, equilibration_steps=10, level_of_theory="Morse", code="ase", progress=False)
+    sample_md(molecule("ethanol"), morse(), tmp_path / "whole.h5", n_frames=7, **kw).close()
+    sample_md(molecule("ethanol"), morse(), tmp_path / "pieces.h5", n_frames=4, **kw).close()
+    sample_md(molecule("ethanol"), morse(), tmp_path / "pieces.h5", n_frames=7, **kw).close()
+    with FrameStore(tmp_path / "whole.h5") as whole, FrameStore(tmp_path / "pieces.h5") as pieces:
+        for k in range(7):
+            np.testing.assert_array_equal(whole[k].positions, pieces[k].positions)
+            np.testing.assert_array_equal(whole[k].forces, pieces[k].forces)
+    sample_md(molecule("ethanol"), morse(), tmp_path / "copied.h5", n_frames=4, **kw).close()
+    state_path(tmp_path / "copied.h5").unlink()
+    sample_md(molecule("ethanol"), morse(), tmp_path / "copied.h5", n_frames=5, **kw).close()
+    with FrameStore(tmp_path / "whole.h5") as whole, FrameStore(tmp_path / "copied.h5") as copied:
+        assert len(copied) == 5 and np.array_equal(copied[3].positions, whole[3].positions)
+        assert not np.allclose(copied[4].positions, whole[4].positions)
+        assert 0 < np.abs(copied[4].positions - copied[3].positions).max() < 0.5
+
+
 def test_gfn2_label_frames(tmp_path):
     pytest.importorskip("tblite")
     path = tmp_path / "eth.h5"

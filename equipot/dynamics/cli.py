@@ -105,6 +105,7 @@ def _make_calculator(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from equipot.dynamics.md import check_start, run_md
+    from equipot.dynamics.options import Integrator, Outputs, Restarts
 
     args = _settings(args)
     if args.contacts is not None and not args.reference:
@@ -127,12 +128,12 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is None:
         check_start(atoms)
     _save_settings(args)
-    result = run_md(atoms, ensemble=args.ensemble, temperature_K=args.temperature, timestep_fs=args.timestep,
-                    friction_per_fs=args.friction, steps=steps, seed=args.seed, monitors=monitors,
-                    traj_every=args.traj_every, log_every=args.log_every, report_dir=args.out,
-                    reference=reference, progress=not args.no_progress,
+    result = run_md(atoms, temperature_K=args.temperature, steps=steps, seed=args.seed, monitors=monitors,
                     max_wall_s=args.max_wall * 60 if args.max_wall else None,
-                    restart_every=args.restart_every or None, resume=args.resume is not None)
+                    integrator=Integrator(args.ensemble, timestep_fs=args.timestep, friction_per_fs=args.friction),
+                    outputs=Outputs(report_dir=args.out, traj_every=args.traj_every, log_every=args.log_every,
+                                    reference=reference, progress=not args.no_progress),
+                    restarts=Restarts(every=args.restart_every or None, resume=args.resume is not None))
     status = f"stopped at {result.failure.time_ps:.3f} ps ({result.failure.monitor}: {result.failure.reason})" \
         if result.failure else "stable"
     print(f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "

@@ -21,23 +21,12 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Restarts:
+class RestartRun:
     """Where and how often a run saves its state, and the state it resumes from (or None)."""
 
     every: int | None
     path: Path | None
     resumed: "RestartState | None" = None
-
-
-def restarts_of(restart_every, restart_path, resume, report: Path | None) -> Restarts:
-    from equipot.dynamics.restart import RESTART_NAME, load_state
-
-    if restart_every is not None and int(restart_every) < 1:
-        raise EquipotError(f"restart_every must be a positive number of steps, got {restart_every}")
-    path = Path(restart_path) if restart_path is not None else (report / RESTART_NAME if report else None)
-    if (restart_every or resume) and path is None:
-        raise EquipotError("restarts need restart_path or report_dir to say where the state lives")
-    return Restarts(int(restart_every) if restart_every else None, path, load_state(path) if resume else None)
 
 
 def restore_atoms(state, atoms: Atoms) -> None:
@@ -64,7 +53,7 @@ class Loop:
     """The stepping of ``run_md``: integrator calls between the steps where something happens
     (a log row, a frame, a check, a restart), a progress bar, and the files."""
 
-    def __init__(self, atoms, dyn, rng, monitors, total: int, timestep_fs: float, restarts: Restarts,
+    def __init__(self, atoms, dyn, rng, monitors, total: int, timestep_fs: float, restarts: RestartRun,
                  every: dict[str, int]) -> None:
         self.atoms, self.dyn, self.rng, self.monitors = atoms, dyn, rng, monitors
         self.total, self.dt_ps, self.restarts = total, timestep_fs / 1000.0, restarts

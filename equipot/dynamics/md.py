@@ -13,7 +13,9 @@ import numpy as np
 from ase import Atoms, units
 
 from equipot.dynamics.analysis import energy_drift
-from equipot.dynamics.loop import Loop, restarts_of, restore_atoms, restore_dynamics
+from equipot.dynamics.loop import Loop, RestartRun, restore_atoms, restore_dynamics
+from equipot.dynamics.options import Integrator, Outputs, Restarts, grouped
+from equipot.dynamics.restart import load_state
 from equipot.dynamics.results import Failure, MDResult  # noqa: F401 (Failure: re-exported for callers of run_md)
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError, StructureError
@@ -73,85 +75,90 @@ def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Gen
 
 
 def run_md(
-    atoms: Atoms, *, ensemble: str = "nvt", temperature_K: float, timestep_fs: float = 0.5,
-    friction_per_fs: float = 0.01, thermostat_time_fs: float = 100.0,
-    steps: int | None = None, duration_ps: float | None = None, seed: int = 0,
-    traj_path: str | Path | None = None, traj_every: int = 10, log_path: str | Path | None = None,
-    log_every: int = 10, monitors: Sequence | None = None, check_every: int = 10, progress: bool = True,
-    fix_com: bool = True, init_velocities: bool = True, exact_temperature: bool = True,
-    report_dir: str | Path | None = None, reference=None, max_wall_s: float | None = None,
-    restart_every: int | None = None, restart_path: str | Path | None = None, resume: bool = False,
+    atoms: Atoms, *, temperature_K: float, steps: int | None = None, duration_ps: float | None = None,
+    seed: int = 0, monitors: Sequence | None = None, check_every: int = 10, max_wall_s: float | None = None,
+    integrator: Integrator | None = None, outputs: Outputs | None = None, restarts: Restarts | None = None,
+    **options,
 ) -> MDResult:
     """Run MD on ``atoms`` (calculator attached) for ``steps`` or ``duration_ps``, or until a
     monitor (``default_monitors`` when None; ``[]`` for none) reports a failure.
 
-    Units: temperature K, timestep fs, Langevin friction 1/fs, thermostat time fs. Starts
-    from Maxwell-Boltzmann velocities (seeded; ``init_velocities=False`` keeps the atoms'
-    own). ``fix_com`` attaches ``FixCom`` for the run (the atoms' constraints are restored
-    afterwards). ``traj_path`` (.traj or .extxyz) gets a frame every ``traj_every`` steps,
-    ``log_path`` a CSV row (time_ps, epot_eV, ekin_eV, etot_eV, temperature_K) every
-    ``log_every``; monitors run every ``check_every`` steps. ``report_dir`` writes
-    ``report.json`` and ``report.png`` there (and the log and trajectory, unless given
-    elsewhere). ``reference`` (frames, (T, n, 3) array or a trajectory file) adds Fu et al.'s
-    h(r) error to the report. ``max_wall_s`` ends the run (not a failure) after that much wall
-    time; ``result.time_ps`` says how far it got.
+    The settings come in three groups (``equipot.dynamics.options``): ``integrator`` (ensemble,
+    timestep, thermostat, fixed centre of mass, starting velocities), ``outputs`` (report
+    folder, trajectory, log, reference frames, progress bar) and ``restarts``. Any of their
+    fields may instead be given as a keyword: ``ensemble="nve"``, ``timestep_fs=1.0``,
+    ``report_dir=OUT``, ``traj_every=50``, ``restart_every=1000``, ``resume=True``, ...
 
-    ``restart_every`` saves the run's state (``equipot.dynamics.restart``) every that many
-    steps to ``restart_path`` (default ``report_dir/restart.npz``). ``resume=True`` continues
-    from that state, with the same arguments as the run that wrote it (``steps`` may be larger,
-    to extend it): positions, momenta, integrator, random generator and monitors come from the
-    state, and the log and trajectory are cut back to where it was saved and appended to, so the
-    run goes on exactly as if it had never stopped.
+    Units: temperature K, timestep fs, Langevin friction 1/fs, thermostat time fs. The run
+    starts from seeded Maxwell-Boltzmann velocities unless ``init_velocities=False``; monitors
+    run every ``check_every`` steps; ``max_wall_s`` ends the run (not a failure) after that
+    much wall time, and ``result.time_ps`` says how far it got.
+
+    With ``restart_every`` the run saves its state (``equipot.dynamics.restart``) that often;
+    ``resume=True`` continues from it, with the same arguments as the run that wrote it
+    (``steps`` may be larger, to extend it): positions, momenta, integrator, random generator
+    and monitors come from the state, and the log and trajectory are cut back to where it was
+    saved and appended to, so the run goes on exactly as if it had never stopped.
     """
-    from ase.constraints import FixCom
-
     from equipot.dynamics.monitors import default_monitors
 
-    total = n_steps(steps, duration_ps, timestep_fs)
-    _check_arguments(atoms, ensemble, temperature_K, dict(traj_every=traj_every, log_every=log_every,
-                                                          check_every=check_every))
+    integrator, outputs, restarts = grouped(integrator, outputs, restarts, options)
+    total = n_steps(steps, duration_ps, integrator.timestep_fs)
+    _check_arguments(atoms, integrator.ensemble, temperature_K,
+                     dict(traj_every=outputs.traj_every, log_every=outputs.log_every, check_every=check_every))
     monitors = default_monitors(temperature_K) if monitors is None else list(monitors)
-    if not resume:
+    if not restarts.resume:
         check_start(atoms)
-    report, traj_path, log_path = _output_paths(report_dir, traj_path, log_path)
-    restarts = restarts_of(restart_every, restart_path, resume, report)
-
-    rng = np.random.default_rng(seed)
-    saved_constraints = list(atoms.constraints)
-    if fix_com:
-        atoms.set_constraint(saved_constraints + [FixCom()])
-    try:
-        if restarts.resumed is not None:
-            restore_atoms(restarts.resumed, atoms)
-        elif init_velocities:
-            initialise_velocities(atoms, temperature_K, rng, exact=exact_temperature)
-        dyn = make_integrator(atoms, ensemble, timestep_fs, temperature_K, friction_per_fs, rng, thermostat_time_fs)
-        _start_monitors(restarts, dyn, rng, monitors, atoms, temperature_K)
-        loop = Loop(atoms, dyn, rng, monitors, total, timestep_fs, restarts,
-                     dict(traj=traj_every, log=log_every, check=check_every))
-        step, failure, wall, rows = loop.run(traj_path, log_path, progress, max_wall_s, desc=f"MD {ensemble}")
-    finally:
-        atoms.set_constraint(saved_constraints)
-
-    settings = run_settings(atoms, monitors, ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                            friction_per_fs=friction_per_fs, thermostat_time_fs=thermostat_time_fs, steps=total,
-                            steps_done=step, seed=seed, check_every=check_every, log_every=log_every,
-                            traj_every=traj_every, fix_com=fix_com, calculator=type(atoms.calc).__name__,
-                            resumed_at_step=restarts.resumed.step if restarts.resumed else None)
+    report, traj_path, log_path = outputs.paths()
+    restart_path = restarts.where(report)
+    saved = RestartRun(int(restarts.every) if restarts.every else None, restart_path,
+                       load_state(restart_path) if restarts.resume else None)
+    with _FixedCentre(atoms, integrator.fix_com):
+        loop = _integrate(atoms, integrator, temperature_K, seed, monitors, total, saved,
+                          dict(traj=outputs.traj_every, log=outputs.log_every, check=check_every))
+        step, failure, wall, rows = loop.run(traj_path, log_path, outputs.progress, max_wall_s,
+                                             desc=f"MD {integrator.ensemble}")
+    settings = run_settings(atoms, monitors, ensemble=integrator.ensemble, temperature_K=temperature_K,
+                            timestep_fs=integrator.timestep_fs, friction_per_fs=integrator.friction_per_fs,
+                            thermostat_time_fs=integrator.thermostat_time_fs, steps=total, steps_done=step, seed=seed,
+                            check_every=check_every, log_every=outputs.log_every, traj_every=outputs.traj_every,
+                            fix_com=integrator.fix_com, calculator=type(atoms.calc).__name__,
+                            resumed_at_step=saved.resumed.step if saved.resumed else None)
     result = _result(settings, failure, wall, rows, loop.paths)
-    _finish(result, settings, rows, report, traj_path, reference)
+    _finish(result, settings, rows, report, traj_path, outputs.reference)
     return result
 
 
-def _output_paths(report_dir, traj_path, log_path) -> tuple[Path | None, Path | None, Path | None]:
-    """(report folder, trajectory, log): the trajectory and log default to files in the report
-    folder, which is made here."""
-    if report_dir is None:
-        return None, traj_path, log_path
-    report = Path(report_dir)
-    report.mkdir(parents=True, exist_ok=True)
-    return (report, traj_path if traj_path is not None else report / "trajectory.extxyz",
-            log_path if log_path is not None else report / "md.csv")
+class _FixedCentre:
+    """``FixCom`` attached for the run (when ``on``); the atoms' own constraints restored
+    afterwards, whatever happens."""
+
+    def __init__(self, atoms: Atoms, on: bool) -> None:
+        self.atoms, self.on, self.saved = atoms, on, list(atoms.constraints)
+
+    def __enter__(self) -> None:
+        from ase.constraints import FixCom
+
+        if self.on:
+            self.atoms.set_constraint(self.saved + [FixCom()])
+
+    def __exit__(self, *exc) -> None:
+        self.atoms.set_constraint(self.saved)
+
+
+def _integrate(atoms: Atoms, integrator: Integrator, temperature_K: float, seed: int, monitors: list, total: int,
+               saved: RestartRun, every: dict[str, int]) -> Loop:
+    """A ``Loop`` ready to run: velocities (fresh or restored), the ASE integrator and the
+    monitors, started or restored."""
+    rng = np.random.default_rng(seed)
+    if saved.resumed is not None:
+        restore_atoms(saved.resumed, atoms)
+    elif integrator.init_velocities:
+        initialise_velocities(atoms, temperature_K, rng, exact=integrator.exact_temperature)
+    dyn = make_integrator(atoms, integrator.ensemble, integrator.timestep_fs, temperature_K,
+                          integrator.friction_per_fs, rng, integrator.thermostat_time_fs)
+    _start_monitors(saved, dyn, rng, monitors, atoms, temperature_K)
+    return Loop(atoms, dyn, rng, monitors, total, integrator.timestep_fs, saved, every)
 
 
 def _start_monitors(restarts, dyn, rng: np.random.Generator, monitors: list, atoms: Atoms, temperature_K: float):

@@ -9,7 +9,6 @@ rest go on.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Sequence
@@ -22,8 +21,8 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from equipot.data.graph import AtomicGraph
-from equipot.data.neighbors import check_structure, radius_graph
-from equipot.dynamics.md import initialise_velocities
+from equipot.data.neighbors import radius_graph
+from equipot.dynamics.replica_start import check_systems, replica_monitors, start_velocities
 from equipot.dynamics.results import Failure, ReplicaResult
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError
@@ -80,12 +79,7 @@ class ReplicaDynamics:
         compile: bool = False,
         workers: int | None = None,
     ) -> None:
-        if ensemble not in ("nvt", "nve"):
-            raise EquipotError(f"ensemble must be 'nvt' or 'nve', got {ensemble!r}")
-        if not systems:
-            raise EquipotError("give at least one system")
-        if any(a.pbc.any() for a in systems):
-            raise EquipotError("ReplicaDynamics is for isolated molecules; use run_md for periodic cells")
+        check_systems(ensemble, systems)
         self.evaluator = Evaluator(model, device=device, dtype=dtype, skin=skin, compile=compile, workers=workers)
         self.model = self.evaluator.model
         self.device, self.dtype = self.evaluator.device, self.evaluator.dtype
@@ -96,19 +90,8 @@ class ReplicaDynamics:
         self.gamma = friction_per_fs / units.fs
         self.check_every = int(check_every)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-
         self.templates = [a.copy() for a in systems]
-        for atoms in self.templates:  # errors before work, as run_md's check_start
-            check_structure(atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.pbc)
-        velocities = _start_velocities(self.templates, temperature_K, seed)
-        t = dict(device=self.device, dtype=self.dtype)
-        self.sizes = [len(a) for a in self.templates]
-        self.replica_of_atom = torch.repeat_interleave(torch.arange(len(systems), device=self.device), torch.tensor(self.sizes, device=self.device))
-        self.positions = torch.tensor(np.concatenate([a.positions for a in self.templates]), **t)
-        self.velocities = torch.tensor(np.concatenate(velocities), **t)
-        self.masses = torch.tensor(np.concatenate([a.get_masses() for a in self.templates]), **t).unsqueeze(-1)
-        self.numbers = torch.tensor(np.concatenate([a.numbers for a in self.templates]), device=self.device)
-        self.model.species_index(self.numbers)  # unknown elements: clear error now
+        self._pack(start_velocities(self.templates, temperature_K, seed))
         self.alive = np.ones(len(systems), dtype=bool)
         self.failures: list[Failure | None] = [None] * len(systems)
         # what run() has done so far; kept across calls and in restart states
@@ -118,11 +101,24 @@ class ReplicaDynamics:
         self._log_times: list[float] = []
         self._frames: list[list[np.ndarray]] = [[] for _ in systems]
         self.forces, self.energy = self._compute()
-        self.monitors = _replica_monitors(monitors, len(systems))
-        for k, replica_monitors in enumerate(self.monitors):
+        self.monitors = replica_monitors(monitors, len(systems))
+        for k, own in enumerate(self.monitors):
             atoms = self.replica_atoms(k)
-            for monitor in replica_monitors:
+            for monitor in own:
                 monitor.start(atoms, self.temperature_K)
+
+    def _pack(self, velocities: list[np.ndarray]) -> None:
+        """The templates as one batch: (N, 3) positions and velocities, (N, 1) masses, (N,)
+        numbers and replica index; an element the model lacks is an error here."""
+        t = dict(device=self.device, dtype=self.dtype)
+        self.sizes = [len(a) for a in self.templates]
+        self.replica_of_atom = torch.repeat_interleave(torch.arange(len(self.sizes), device=self.device),
+                                                       torch.tensor(self.sizes, device=self.device))
+        self.positions = torch.tensor(np.concatenate([a.positions for a in self.templates]), **t)
+        self.velocities = torch.tensor(np.concatenate(velocities), **t)
+        self.masses = torch.tensor(np.concatenate([a.get_masses() for a in self.templates]), **t).unsqueeze(-1)
+        self.numbers = torch.tensor(np.concatenate([a.numbers for a in self.templates]), device=self.device)
+        self.model.species_index(self.numbers)
 
     # --- model ---------------------------------------------------------------------------
     def _live_atoms(self) -> torch.Tensor:
@@ -323,23 +319,3 @@ class ReplicaDynamics:
         self._frames = [list(a[f"frames{k}"]) for k in range(len(self.sizes))]
         set_monitor_states([m for ms in self.monitors for m in ms], state.monitors)
         self.forces, self.energy = self._compute()
-
-
-def _start_velocities(templates: list[Atoms], temperature_K: float, seed: int) -> list[np.ndarray]:
-    """Independent Maxwell-Boltzmann velocities of each replica, from one seeded generator."""
-    rng = np.random.default_rng(seed)
-    velocities = []
-    for atoms in templates:
-        initialise_velocities(atoms, temperature_K, rng, exact=False)
-        velocities.append(atoms.get_velocities())
-    return velocities
-
-
-def _replica_monitors(monitors: Sequence, n: int) -> list[list]:
-    """Each replica's own copies of the monitors: they keep per-system state (a bond list,
-    reference lengths, a limit set from the target temperature). ``monitors`` is one list for
-    all replicas, or one list per replica."""
-    per_replica = len(monitors) > 0 and all(isinstance(m, (list, tuple)) for m in monitors)
-    if per_replica and len(monitors) != n:
-        raise EquipotError(f"{len(monitors)} monitor lists for {n} replicas")
-    return [[copy.deepcopy(m) for m in (monitors[k] if per_replica else monitors)] for k in range(n)]

@@ -12,7 +12,17 @@ from ase.calculators.calculator import Calculator
 
 from equipot.data.reference import code_version
 from equipot.data.store import Frame, FrameStore
+from equipot.dynamics.loop import restore_atoms
 from equipot.dynamics.md import check_start, initialise_velocities, make_integrator
+from equipot.dynamics.restart import (
+    RestartState,
+    generator_state,
+    integrator_state,
+    load_state,
+    save_state,
+    set_generator_state,
+    set_integrator_state,
+)
 from equipot.errors import EquipotError
 
 
@@ -22,15 +32,19 @@ def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, tem
               progress: bool = True) -> FrameStore:
     """Langevin MD on the reference calculator, keeping a frame every ``stride`` steps.
 
-    Frames (with velocities) are appended to the store as they come. If ``out_path`` already
-    holds frames, the run resumes from the last one (its positions and velocities, with a
-    new noise seed) and only makes the missing frames.
+    Frames (with velocities) are appended to the store as they come, and after each one the
+    run's restart state (``equipot.dynamics.restart``: positions, momenta, integrator, noise
+    generator) is saved beside the store as ``<store>.restart.npz``. If ``out_path`` already
+    holds frames, only the missing ones are made: from that state when it belongs to the
+    store's last frame, so a stopped or extended run is the run that never stopped; otherwise
+    (a store copied without its state) from the last frame's positions and velocities with
+    fresh noise.
     """
     from ase.constraints import FixCom
     from tqdm.auto import tqdm
 
     out_path = Path(out_path)
-    atoms, done = _resume_point(out_path, atoms)
+    atoms, done, state = _resume_point(out_path, atoms)
     if done >= n_frames:
         return FrameStore(out_path, mode="a")
     atoms.calc = calculator
@@ -45,32 +59,54 @@ def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, tem
         atoms.set_constraint(FixCom())
     rng = np.random.default_rng([seed, done])
     if done == 0:
-        # the same draw as before; exact=False keeps the sample a true Maxwell-Boltzmann one
+        # exact=False keeps the sample a true Maxwell-Boltzmann one
         initialise_velocities(atoms, temperature_K, rng, exact=False)
     dyn = make_integrator(atoms, "nvt", timestep_fs, temperature_K, friction_per_fs, rng)
+    if state is not None:
+        set_integrator_state(dyn, state.arrays, state.meta["integrator"])
+        set_generator_state(rng, state.meta["rng"])
     if done == 0 and equilibration_steps:
         dyn.run(equilibration_steps)
     with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
         for k in range(done, n_frames):
             dyn.run(stride)
             store.append(_labelled_frame(atoms, k))
+            _save_state(out_path, atoms, dyn, rng, k + 1)
             bar.update()
     return store
 
 
-def _resume_point(out_path: Path, atoms: Atoms) -> tuple[Atoms, int]:
-    """(where sampling starts, frames already in the store): the last stored frame with its
-    velocities when ``out_path`` holds frames of this system, else a copy of ``atoms``."""
+def state_path(out_path: Path) -> Path:
+    """Where sampling into ``out_path`` keeps its restart state."""
+    return out_path.with_name(out_path.name + ".restart.npz")
+
+
+def _save_state(out_path: Path, atoms: Atoms, dyn, rng: np.random.Generator, frames: int) -> None:
+    arrays, scalars = integrator_state(dyn)
+    arrays.update(positions=atoms.get_positions(), momenta=atoms.get_momenta(), numbers=atoms.numbers.copy())
+    save_state(state_path(out_path), RestartState(arrays, dict(step=int(dyn.nsteps), frames=frames,
+                                                               rng=generator_state(rng), integrator=scalars)))
+
+
+def _resume_point(out_path: Path, atoms: Atoms) -> tuple[Atoms, int, RestartState | None]:
+    """(where sampling starts, frames already in the store, the restart state to continue or
+    None): a copy of ``atoms`` for an empty store; else the saved state when it was saved
+    with the store's last frame, or that frame with its velocities."""
     if not out_path.exists():
-        return atoms.copy(), 0
+        return atoms.copy(), 0, None
     with FrameStore(out_path) as store:
         done = len(store)
         if not done:
-            return atoms.copy(), 0
-        last = store[done - 1]
+            return atoms.copy(), 0, None
+        last = store[done - 1].to_atoms()
     if not np.array_equal(last.numbers, atoms.numbers):
         raise EquipotError(f"{out_path} holds a different system; refusing to resume into it")
-    return last.to_atoms(), done
+    saved = state_path(out_path)
+    state = load_state(saved) if saved.is_file() else None
+    if state is None or state.meta.get("frames") != done:
+        return last, done, None
+    restore_atoms(state, last)
+    return last, done, state
 
 
 def _labelled_frame(atoms: Atoms, frame_id: int) -> Frame:
