@@ -26,8 +26,12 @@ def evaluate(model: str, dtype: str, path: str) -> dict:
         df.append((atoms.get_forces() - ref_f).reshape(-1))
         n_atoms.append(len(atoms))
     de, df = np.array(de) * 1000, np.concatenate(df) * 1000
-    return {"energy_mae": float(np.abs(de).mean()), "energy_per_atom_mae": float(np.abs(de / np.array(n_atoms)).mean()),
-            "force_mae": float(np.abs(df).mean()), "frames": len(n_atoms)}
+    return {
+        "energy_mae": float(np.abs(de).mean()),
+        "energy_per_atom_mae": float(np.abs(de / np.array(n_atoms)).mean()),
+        "force_mae": float(np.abs(df).mean()),
+        "frames": len(n_atoms),
+    }
 
 
 def md_rate(model: str, dtype: str, path: str, steps: int) -> dict:

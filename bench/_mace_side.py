@@ -23,12 +23,23 @@ from mace.calculators import MACECalculator
 def build(hidden: str) -> torch.nn.Module:
     torch.manual_seed(0)
     model = modules.ScaleShiftMACE(
-        r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3,
+        r_max=5.0,
+        num_bessel=8,
+        num_polynomial_cutoff=5,
+        max_ell=3,
         interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
         interaction_cls_first=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
-        num_interactions=2, num_elements=4, hidden_irreps=o3.Irreps(hidden), MLP_irreps=o3.Irreps("16x0e"),
-        atomic_energies=np.zeros(4), avg_num_neighbors=15.0, atomic_numbers=[1, 6, 7, 8],
-        correlation=3, gate=torch.nn.functional.silu, atomic_inter_scale=1.0, atomic_inter_shift=0.0,
+        num_interactions=2,
+        num_elements=4,
+        hidden_irreps=o3.Irreps(hidden),
+        MLP_irreps=o3.Irreps("16x0e"),
+        atomic_energies=np.zeros(4),
+        avg_num_neighbors=15.0,
+        atomic_numbers=[1, 6, 7, 8],
+        correlation=3,
+        gate=torch.nn.functional.silu,
+        atomic_inter_scale=1.0,
+        atomic_inter_shift=0.0,
     )
     return model
 

@@ -22,8 +22,10 @@ def main() -> None:
     model = build(hidden).to(getattr(torch, dtype))
     keys = data.KeySpecification(info_keys={"energy": "REF_energy"}, arrays_keys={"forces": "REF_forces"})
     z_table = tools.AtomicNumberTable([1, 6, 7, 8])
-    graphs = [data.AtomicData.from_config(data.config_from_atoms(a, key_specification=keys), z_table=z_table,
-                                          cutoff=5.0) for a in read(xyz, ":")]
+    graphs = [
+        data.AtomicData.from_config(data.config_from_atoms(a, key_specification=keys), z_table=z_table, cutoff=5.0)
+        for a in read(xyz, ":")
+    ]
     loader = torch_geometric.dataloader.DataLoader(graphs, batch_size=batch_size, shuffle=True, drop_last=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
 
@@ -31,7 +33,9 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         out = model(batch.to_dict(), training=True, compute_force=True)
         n = batch.ptr[1:] - batch.ptr[:-1]
-        loss = torch.mean(((out["energy"] - batch.energy) / n) ** 2) + 80 * torch.mean((out["forces"] - batch.forces) ** 2)
+        loss = torch.mean(((out["energy"] - batch.energy) / n) ** 2) + 80 * torch.mean(
+            (out["forces"] - batch.forces) ** 2
+        )
         loss.backward()
         optimizer.step()
 
@@ -44,8 +48,11 @@ def main() -> None:
     for batch in batches[2 : steps + 2]:
         step(batch)
     elapsed = time.perf_counter() - t0
-    print(json.dumps({"frames_per_s": steps * batch_size / elapsed,
-                      "parameters": sum(p.numel() for p in model.parameters())}))
+    print(
+        json.dumps(
+            {"frames_per_s": steps * batch_size / elapsed, "parameters": sum(p.numel() for p in model.parameters())}
+        )
+    )
 
 
 if __name__ == "__main__":

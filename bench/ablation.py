@@ -26,10 +26,28 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 BASE = dict(
-    data="datasets/md17_gfn2/aspirin.h5", train_size=1000, val_size=100, test_size=500, split_seed=0,
-    model={"preset": "small", "zbl_switch": 1.0}, epochs=1000, batch_size=8, lr=2e-3, min_lr=1e-5, weight_decay=1e-6,
-    warmup_epochs=1.0, scheduler="cosine", energy_weight=1.0, force_weight=80.0, ema_decay=0.99,
-    grad_clip=10.0, patience=1000, seed=0, device="cpu", dtype="float32", progress=False,
+    data="datasets/md17_gfn2/aspirin.h5",
+    train_size=1000,
+    val_size=100,
+    test_size=500,
+    split_seed=0,
+    model={"preset": "small", "zbl_switch": 1.0},
+    epochs=1000,
+    batch_size=8,
+    lr=2e-3,
+    min_lr=1e-5,
+    weight_decay=1e-6,
+    warmup_epochs=1.0,
+    scheduler="cosine",
+    energy_weight=1.0,
+    force_weight=80.0,
+    ema_decay=0.99,
+    grad_clip=10.0,
+    patience=1000,
+    seed=0,
+    device="cpu",
+    dtype="float32",
+    progress=False,
 )
 
 # One change from BASE each (nested "model" keys are merged into BASE's model).
@@ -122,14 +140,22 @@ def run_variant(name: str, args) -> dict:
     hot_m = evaluate_store(model, str(ROOT / args.hot), list(range(args.hot_frames)))
     epochs = trainer.history
     row = {
-        "variant": name, "seed": args.seed, "epochs_budget": args.epochs, "minutes": None if args.epochs else args.minutes,
-        "threads": args.threads or torch.get_num_threads(), "epochs": len(epochs),
+        "variant": name,
+        "seed": args.seed,
+        "epochs_budget": args.epochs,
+        "minutes": None if args.epochs else args.minutes,
+        "threads": args.threads or torch.get_num_threads(),
+        "epochs": len(epochs),
         "seconds_per_epoch": sum(r["seconds"] for r in epochs) / max(len(epochs), 1),
-        "train_seconds": train_s, "parameters": model.num_parameters(),
+        "train_seconds": train_s,
+        "parameters": model.num_parameters(),
         "best_epoch": min(epochs, key=lambda r: r["val_loss"])["epoch"],
-        "final_train_loss": epochs[-1]["train_loss"], "final_val_loss": epochs[-1]["val_loss"],
-        "test_force_mae": test_m["force_mae"], "test_energy_mae": test_m["energy_mae"],
-        "hot_force_mae": hot_m["force_mae"], "hot_energy_mae": hot_m["energy_mae"],
+        "final_train_loss": epochs[-1]["train_loss"],
+        "final_val_loss": epochs[-1]["val_loss"],
+        "test_force_mae": test_m["force_mae"],
+        "test_energy_mae": test_m["energy_mae"],
+        "hot_force_mae": hot_m["force_mae"],
+        "hot_energy_mae": hot_m["energy_mae"],
     }
     return row
 
@@ -169,16 +195,20 @@ def force_call_ms(names: list[str], rounds: int = 5, repeats: int = 20) -> dict[
 def print_table(rows: list[dict], reference: str = "base") -> None:
     base = {r["seed"]: r for r in rows if r["variant"] == reference}
     speed = "call_ms" in rows[0] if rows else False
-    print("| variant | seed | epochs | s/epoch | train loss | val loss | F MAE test (meV/Å) | F MAE hot | "
-          f"E MAE test (meV) | E MAE hot | F test / {reference} |" + (" force call (ms) |" if speed else ""))
+    print(
+        "| variant | seed | epochs | s/epoch | train loss | val loss | F MAE test (meV/Å) | F MAE hot | "
+        f"E MAE test (meV) | E MAE hot | F test / {reference} |" + (" force call (ms) |" if speed else "")
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if speed else ""))
     for r in rows:
         b = base.get(r["seed"])
         ratio = f"{r['test_force_mae'] / b['test_force_mae']:.2f}" if b else "-"
-        print(f"| {r['variant']} | {r['seed']} | {r['epochs']} | {r['seconds_per_epoch']:.0f} | "
-              f"{r['final_train_loss']:.3g} | {r['final_val_loss']:.3g} | {r['test_force_mae']:.1f} | "
-              f"{r['hot_force_mae']:.1f} | {r['test_energy_mae']:.1f} | {r['hot_energy_mae']:.1f} | {ratio} |"
-              + (f" {r['call_ms']:.1f} |" if speed else ""))
+        print(
+            f"| {r['variant']} | {r['seed']} | {r['epochs']} | {r['seconds_per_epoch']:.0f} | "
+            f"{r['final_train_loss']:.3g} | {r['final_val_loss']:.3g} | {r['test_force_mae']:.1f} | "
+            f"{r['hot_force_mae']:.1f} | {r['test_energy_mae']:.1f} | {r['hot_energy_mae']:.1f} | {ratio} |"
+            + (f" {r['call_ms']:.1f} |" if speed else "")
+        )
 
 
 def main() -> None:
@@ -195,9 +225,12 @@ def main() -> None:
     parser.add_argument("--hot-frames", type=int, default=100)
     parser.add_argument("--list", action="store_true", help="print the variants and exit")
     parser.add_argument("--table-only", action="store_true")
-    parser.add_argument("--speed", action="store_true",
-                        help="add the median time of one float32 aspirin force call of each variant's architecture "
-                             "(measured now, the variants taking turns over --speed-rounds rounds, in --threads threads)")
+    parser.add_argument(
+        "--speed",
+        action="store_true",
+        help="add the median time of one float32 aspirin force call of each variant's architecture "
+        "(measured now, the variants taking turns over --speed-rounds rounds, in --threads threads)",
+    )
     parser.add_argument("--speed-rounds", type=int, default=5)
     args = parser.parse_args()
     if args.list:
@@ -217,8 +250,11 @@ def main() -> None:
             rows.append(row)
             with results.open("a") as fh:
                 fh.write(json.dumps(row) + "\n")
-            print(f"{name}: F test {row['test_force_mae']:.1f}, hot {row['hot_force_mae']:.1f} meV/Å "
-                  f"({row['epochs']} epochs)", flush=True)
+            print(
+                f"{name}: F test {row['test_force_mae']:.1f}, hot {row['hot_force_mae']:.1f} meV/Å "
+                f"({row['epochs']} epochs)",
+                flush=True,
+            )
     if args.speed:
         import torch
 

@@ -33,10 +33,12 @@ EXTRA = {
     "aspirin-gfn2-small": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
     "aspirin-gfn2-medium": {"aspirin 600 K": ["datasets/md17_gfn2/aspirin_600K.h5"]},
     "ethanol-pbe": {"ethanol 650 K": ["datasets/ethanol_dft/ethanol_pbe_def2svp_650K.h5"]},
-    "md17-gfn2": {"aspirin 600 K, ethanol 650 K": ["datasets/md17_gfn2/aspirin_600K.h5",
-                                                    "datasets/md17_gfn2/ethanol_650K.h5"]},
-    "polymers-gfn2": {"held-out families PMMA, PVA": ["datasets/polymers_gfn2/pmma_*.h5",
-                                                                   "datasets/polymers_gfn2/pva_*.h5"]},
+    "md17-gfn2": {
+        "aspirin 600 K, ethanol 650 K": ["datasets/md17_gfn2/aspirin_600K.h5", "datasets/md17_gfn2/ethanol_650K.h5"]
+    },
+    "polymers-gfn2": {
+        "held-out families PMMA, PVA": ["datasets/polymers_gfn2/pmma_*.h5", "datasets/polymers_gfn2/pva_*.h5"]
+    },
 }
 EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
 
@@ -73,8 +75,10 @@ def evaluate(name: str, max_frames: int | None, sets_of: str | None = None) -> l
             arrays = metrics.pop("arrays")
             per_file[Path(path).name] = {**metrics, "frames": int(len(arrays[0])), "seconds": time.perf_counter() - t0}
         frames = sum(m["frames"] for m in per_file.values())
-        pooled = {k: sum(m[k] * m["frames"] for m in per_file.values()) / frames
-                  for k in ("force_mae", "energy_mae", "energy_per_atom_mae")}
+        pooled = {
+            k: sum(m[k] * m["frames"] for m in per_file.values()) / frames
+            for k in ("force_mae", "energy_mae", "energy_per_atom_mae")
+        }
         rows.append({"model": name, "set": label, "frames": frames, **pooled, "files": per_file})
     return rows
 
@@ -84,8 +88,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: every shipped model")
     parser.add_argument("--max-frames", type=int, default=None, help="first N frames of each file's set")
     parser.add_argument("--per-file", action="store_true", help="also print each file's row")
-    parser.add_argument("--sets-of", default=None,
-                        help="checkpoints given by path are also evaluated on this shipped model's extra sets")
+    parser.add_argument(
+        "--sets-of",
+        default=None,
+        help="checkpoints given by path are also evaluated on this shipped model's extra sets",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
@@ -98,12 +105,18 @@ def main() -> None:
     for name in names:
         for row in evaluate(name, args.max_frames, args.sets_of):
             rows.append(row)
-            print(f"| {name} | {row['set']} | {row['frames']} | {row['force_mae']:.1f} | {row['energy_mae']:.1f} | "
-                  f"{row['energy_per_atom_mae']:.2f} |", flush=True)
+            print(
+                f"| {name} | {row['set']} | {row['frames']} | {row['force_mae']:.1f} | {row['energy_mae']:.1f} | "
+                f"{row['energy_per_atom_mae']:.2f} |",
+                flush=True,
+            )
             if args.per_file:
                 for fname, m in row["files"].items():
-                    print(f"| | {fname} | {m['frames']} | {m['force_mae']:.1f} | {m['energy_mae']:.1f} | "
-                          f"{m['energy_per_atom_mae']:.2f} |", flush=True)
+                    print(
+                        f"| | {fname} | {m['frames']} | {m['force_mae']:.1f} | {m['energy_mae']:.1f} | "
+                        f"{m['energy_per_atom_mae']:.2f} |",
+                        flush=True,
+                    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

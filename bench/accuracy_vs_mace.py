@@ -54,14 +54,60 @@ MACE_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
 def mace_recipe(args, work: Path, epochs: int) -> list[str]:
     """MACE's documented settings for a MACE L=1 model, as ``mace_run_train`` arguments."""
     return [
-        "--name", "mace", "--train_file", str(work / "train.xyz"), "--valid_file", str(work / "valid.xyz"),
-        "--energy_key", "REF_energy", "--forces_key", "REF_forces", "--E0s", "average", "--model", "MACE",
-        "--hidden_irreps", args.mace_irreps, "--max_L", "1", "--correlation", "3", "--num_interactions", "2",
-        "--r_max", "5.0", "--batch_size", "5", "--valid_batch_size", "10", "--max_num_epochs", str(epochs),
-        "--lr", "0.01", "--energy_weight", "1.0", "--forces_weight", "100.0", "--ema", "--ema_decay", "0.99",
-        "--amsgrad", "--device", args.mace_device, "--default_dtype", "float64", "--seed", str(args.seed),
-        "--model_dir", str(work), "--checkpoints_dir", str(work / "checkpoints"), "--results_dir", str(work / "results"),
-        "--log_dir", str(work / "logs"),
+        "--name",
+        "mace",
+        "--train_file",
+        str(work / "train.xyz"),
+        "--valid_file",
+        str(work / "valid.xyz"),
+        "--energy_key",
+        "REF_energy",
+        "--forces_key",
+        "REF_forces",
+        "--E0s",
+        "average",
+        "--model",
+        "MACE",
+        "--hidden_irreps",
+        args.mace_irreps,
+        "--max_L",
+        "1",
+        "--correlation",
+        "3",
+        "--num_interactions",
+        "2",
+        "--r_max",
+        "5.0",
+        "--batch_size",
+        "5",
+        "--valid_batch_size",
+        "10",
+        "--max_num_epochs",
+        str(epochs),
+        "--lr",
+        "0.01",
+        "--energy_weight",
+        "1.0",
+        "--forces_weight",
+        "100.0",
+        "--ema",
+        "--ema_decay",
+        "0.99",
+        "--amsgrad",
+        "--device",
+        args.mace_device,
+        "--default_dtype",
+        "float64",
+        "--seed",
+        str(args.seed),
+        "--model_dir",
+        str(work),
+        "--checkpoints_dir",
+        str(work / "checkpoints"),
+        "--results_dir",
+        str(work / "results"),
+        "--log_dir",
+        str(work / "logs"),
     ]
 
 
@@ -176,17 +222,31 @@ def train_mace(args, work: Path, epochs: int, before: dict | None) -> dict:
     minutes = (time.perf_counter() - t0) / 60 + (before.get("wall_minutes", before["minutes"]) if before else 0.0)
     model = work / f"mace-{epochs}ep.model"
     shutil.copy(work / "mace.model", model)
-    return {"minutes": minutes, "device": args.mace_device, "model": str(model),
-            "continued_from": before and before["epochs"], "epochs": epochs}
+    return {
+        "minutes": minutes,
+        "device": args.mace_device,
+        "model": str(model),
+        "continued_from": before and before["epochs"],
+        "epochs": epochs,
+    }
 
 
 def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
     from equipot.train import TrainConfig, Trainer
 
     out = work / f"equipot-{preset}"
-    config = TrainConfig(data=data_paths(args.data), out=str(out), train_size=args.train, val_size=args.val,
-                         test_size=args.test, split_seed=args.seed, model={"preset": preset},
-                         time_limit_minutes=minutes, num_threads=args.threads, progress=False)
+    config = TrainConfig(
+        data=data_paths(args.data),
+        out=str(out),
+        train_size=args.train,
+        val_size=args.val,
+        test_size=args.test,
+        split_seed=args.seed,
+        model={"preset": preset},
+        time_limit_minutes=minutes,
+        num_threads=args.threads,
+        progress=False,
+    )
     t0 = time.perf_counter()
     Trainer(config).fit()
     return {"minutes": (time.perf_counter() - t0) / 60, "model": str(out / "best.pt")}
@@ -235,8 +295,10 @@ def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     from equipot.train.metrics import error_metrics, evaluate_store
 
     model = load_model(model_path, dtype="float64")
-    sets = {"test": [(path, split["test"]) for path, split in splits.items()],
-            "hot": [(path, None) for path in data_paths(args.hot)]}
+    sets = {
+        "test": [(path, split["test"]) for path, split in splits.items()],
+        "hot": [(path, None) for path in data_paths(args.hot)],
+    }
     out = {}
     for label, parts in sets.items():
         if parts:
@@ -248,8 +310,13 @@ def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
 def evaluate_mace(args, model_path: str, work: Path) -> dict:
     out = {}
     for label in ("test", "hot") if data_paths(args.hot) else ("test",):
-        result = subprocess.run([args.mace_python, str(SIDE), "evaluate", model_path, "float64", str(work / f"{label}.xyz")],
-                                capture_output=True, text=True, check=True, env=MACE_ENV)
+        result = subprocess.run(
+            [args.mace_python, str(SIDE), "evaluate", model_path, "float64", str(work / f"{label}.xyz")],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=MACE_ENV,
+        )
         out[label] = json.loads(result.stdout.strip().splitlines()[-1])
     return out
 
@@ -262,14 +329,21 @@ def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, 
 
     rates: dict[str, dict[str, list[float]]] = {name: {"float32": [], "float64": []} for name in models}
     for dtype in ("float32", "float64"):
-        calcs = {name: EquiformerCalculator(m["model"], dtype=dtype) for name, m in models.items() if m["kind"] == "equipot"}
+        calcs = {
+            name: EquiformerCalculator(m["model"], dtype=dtype) for name, m in models.items() if m["kind"] == "equipot"
+        }
         for _ in range(args.rounds):
             for name, m in models.items():
                 if m["kind"] == "equipot":
                     rates[name][dtype].append(equipot_rate(calcs[name], args.md_steps))
                 else:
-                    result = subprocess.run([args.mace_python, str(SIDE), "md", m["model"], dtype, str(start),
-                                             str(args.md_steps)], capture_output=True, text=True, check=True, env=MACE_ENV)
+                    result = subprocess.run(
+                        [args.mace_python, str(SIDE), "md", m["model"], dtype, str(start), str(args.md_steps)],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                        env=MACE_ENV,
+                    )
                     rates[name][dtype].append(json.loads(result.stdout.strip().splitlines()[-1])["steps_per_s"])
     return {name: {d: statistics.median(v) for d, v in r.items()} for name, r in rates.items()}
 
@@ -277,10 +351,18 @@ def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mace-python", required=True, help="python of an environment with mace-torch 0.3.16")
-    parser.add_argument("--data", nargs="+", default=["datasets/md17_gfn2/aspirin.h5"],
-                        help="frame stores (globs allowed); the split sizes apply to each")
-    parser.add_argument("--hot", nargs="*", default=["datasets/md17_gfn2/aspirin_600K.h5"],
-                        help="held-out frame stores beyond the training distribution (none: no column)")
+    parser.add_argument(
+        "--data",
+        nargs="+",
+        default=["datasets/md17_gfn2/aspirin.h5"],
+        help="frame stores (globs allowed); the split sizes apply to each",
+    )
+    parser.add_argument(
+        "--hot",
+        nargs="*",
+        default=["datasets/md17_gfn2/aspirin_600K.h5"],
+        help="held-out frame stores beyond the training distribution (none: no column)",
+    )
     parser.add_argument("--hot-name", default="hot", help="the table's name for them")
     parser.add_argument("--md-structure", default="aspirin", help="start of the timed MD (file or MD17 name)")
     parser.add_argument("--train", type=split_size, default=1000, help="frames (or a fraction < 1) of each file")
@@ -288,18 +370,27 @@ def main() -> None:
     parser.add_argument("--test", type=split_size, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mace-irreps", default="64x0e+64x1o")
-    parser.add_argument("--mace-epochs", type=int, nargs="+", default=[60],
-                        help="MACE's documented 60; fewer for a budget; several give one row each (a longer run "
-                             "continues the shorter one)")
+    parser.add_argument(
+        "--mace-epochs",
+        type=int,
+        nargs="+",
+        default=[60],
+        help="MACE's documented 60; fewer for a budget; several give one row each (a longer run "
+        "continues the shorter one)",
+    )
     parser.add_argument("--mace-device", default="cpu", help="where MACE trains (cuda: its accuracy, not its CPU time)")
-    parser.add_argument("--train-only", action="store_true",
-                        help="stop after training (on a machine lent for it); a rerun here evaluates and times MD")
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="stop after training (on a machine lent for it); a rerun here evaluates and times MD",
+    )
     parser.add_argument("--presets", nargs="*", default=["small", "medium"], help="equipot presets to train here")
     parser.add_argument("--models", nargs="*", default=[], help="equipot models trained elsewhere on the same split")
     parser.add_argument("--budget-minutes", type=float, default=None, help="equipot's budget (default: MACE's time)")
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--per-atom-energy", action="store_true",
-                        help="energy MAE per atom (meV/atom), for frames of different sizes")
+    parser.add_argument(
+        "--per-atom-energy", action="store_true", help="energy MAE per atom (meV/atom), for frames of different sizes"
+    )
     parser.add_argument("--md-steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="runs/accuracy_vs_mace")
@@ -313,8 +404,10 @@ def main() -> None:
     splits = export_frames(args, work)
     maces = mace_runs(args, work)
     budget = args.budget_minutes or maces[max(maces)]["minutes"]
-    presets = {preset: cached(work / f"equipot-{preset}_train.json", train_equipot, args, work, preset, budget)
-               for preset in args.presets}
+    presets = {
+        preset: cached(work / f"equipot-{preset}_train.json", train_equipot, args, work, preset, budget)
+        for preset in args.presets
+    }
     if args.train_only:
         return
     models = {}
@@ -337,12 +430,16 @@ def main() -> None:
     read_structure(args.md_structure).write(start)
     speeds = md_rates(args, models, start)
     counts = {k: sum(len(split[k]) for split in splits.values()) for k in ("train", "test")}
-    print(f"{counts['train']} training frames of {' '.join(args.data)}; test: {counts['test']} held-out frames; "
-          f"{args.hot_name}: {' '.join(args.hot) or '-'}; MD: {args.md_structure}")
+    print(
+        f"{counts['train']} training frames of {' '.join(args.data)}; test: {counts['test']} held-out frames; "
+        f"{args.hot_name}: {' '.join(args.hot) or '-'}; MD: {args.md_structure}"
+    )
     energy, unit = ("energy_per_atom_mae", "meV/atom") if args.per_atom_energy else ("energy_mae", "meV")
-    print(f"| model | training (min) | force MAE test (meV/Å) | force MAE {args.hot_name} | energy MAE test ({unit}) | "
-          f"energy MAE {args.hot_name} | "
-          "MD steps/s float32 | float64 |")
+    print(
+        f"| model | training (min) | force MAE test (meV/Å) | force MAE {args.hot_name} | energy MAE test ({unit}) | "
+        f"energy MAE {args.hot_name} | "
+        "MD steps/s float32 | float64 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for name, m in models.items():
         e = m["errors"]
@@ -350,9 +447,11 @@ def main() -> None:
         if m.get("device", "cpu") != "cpu":
             minutes += f" ({m['device']})"
         hot = e.get("hot", {"force_mae": float("nan"), energy: float("nan")})
-        print(f"| {name} | {minutes} | {e['test']['force_mae']:.1f} | {hot['force_mae']:.1f} | "
-              f"{e['test'][energy]:.1f} | {hot[energy]:.1f} | {speeds[name]['float32']:.1f} | "
-              f"{speeds[name]['float64']:.1f} |")
+        print(
+            f"| {name} | {minutes} | {e['test']['force_mae']:.1f} | {hot['force_mae']:.1f} | "
+            f"{e['test'][energy]:.1f} | {hot[energy]:.1f} | {speeds[name]['float32']:.1f} | "
+            f"{speeds[name]['float64']:.1f} |"
+        )
     (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))
 
 

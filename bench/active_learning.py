@@ -26,16 +26,27 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def reference_trajectory(path: Path, structure: str, temperature: float, frames: int, seed: int,
-                         progress: bool = True) -> str:
+def reference_trajectory(
+    path: Path, structure: str, temperature: float, frames: int, seed: int, progress: bool = True
+) -> str:
     """A GFN2-xTB Langevin trajectory (frames every 20 steps after 2,000 steps), made once."""
     from equipot.data.readers import read_structure
     from equipot.data.reference import gfn2_calculator
     from equipot.dynamics.sampling import sample_md
 
-    sample_md(read_structure(structure), gfn2_calculator(), path, temperature_K=temperature, n_frames=frames,
-              stride=20, equilibration_steps=2000, seed=seed, level_of_theory="GFN2-xTB", code="tblite",
-              progress=progress)
+    sample_md(
+        read_structure(structure),
+        gfn2_calculator(),
+        path,
+        temperature_K=temperature,
+        n_frames=frames,
+        stride=20,
+        equilibration_steps=2000,
+        seed=seed,
+        level_of_theory="GFN2-xTB",
+        code="tblite",
+        progress=progress,
+    )
     return str(path)
 
 
@@ -77,8 +88,13 @@ def main() -> None:
     parser.add_argument("--out", default="runs/al_ethanol")
     parser.add_argument("--pool-frames", type=int, default=400, help="frames of the random-label pool")
     parser.add_argument("--test-frames", type=int, default=200, help="held-out frames")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting of the config, e.g. --set lower=0.05 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting of the config, e.g. --set lower=0.05 (repeatable)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     out = Path(args.out)
@@ -92,12 +108,15 @@ def main() -> None:
     pool = reference_trajectory(out / f"pool_{t:g}K.h5", structure, t, args.pool_frames, seed=202, progress=progress)
     loop = ActiveLearner(replace(base, data=data, out=str(out / "loop"), test_data=test)).run(progress)
     first = loop["rounds"][0]["models"]
-    random = RandomLabels(replace(base, data=data, out=str(out / "random"), test_data=test, models=first),
-                          pool=pool).run(progress)
+    random = RandomLabels(
+        replace(base, data=data, out=str(out / "random"), test_data=test, models=first), pool=pool
+    ).run(progress)
 
     a, b = curve(loop), curve(random)
-    print(f"Held-out force MAE in meV/Å (energy MAE in meV) on {args.test_frames} GFN2-xTB frames at {t:g} K, "
-          "mean over the committee")
+    print(
+        f"Held-out force MAE in meV/Å (energy MAE in meV) on {args.test_frames} GFN2-xTB frames at {t:g} K, "
+        "mean over the committee"
+    )
     print("| labels | active learning | random frames of reference MD |")
     print("|---|---|---|")
     rows = sorted({p[0] for p in a} | {p[0] for p in b})
@@ -105,8 +124,10 @@ def main() -> None:
         la = next((f"{f:.1f} ({e:.1f})" for m, f, e in a if m == n), "-")
         lb = next((f"{f:.1f} ({e:.1f})" for m, f, e in b if m == n), "-")
         print(f"| {n} | {la} | {lb} |")
-    print(f"Labels against the held-out frames at {t:g} K: reference energy of the added frames above the "
-          "held-out mean (eV), and the final committee's mean signed energy error on the held-out frames")
+    print(
+        f"Labels against the held-out frames at {t:g} K: reference energy of the added frames above the "
+        "held-out mean (eV), and the final committee's mean signed energy error on the held-out frames"
+    )
     print("| labels from | mean (eV) | largest (eV) | final signed energy error (meV) |")
     print("|---|---|---|---|")
     for name, folder, state in (("active learning", "loop", loop), ("random frames of reference MD", "random", random)):

@@ -60,15 +60,28 @@ def main() -> None:
         for _ in range(args.rounds):
             e_ms.append(ms_per_call(atoms, eager, args.calls, rng))
             c_ms.append(ms_per_call(atoms, compiled, args.calls, rng))
-        rows.append(dict(dtype=dtype, eager_ms=statistics.median(e_ms), compiled_ms=statistics.median(c_ms),
-                         speedup=statistics.median(e / c for e, c in zip(e_ms, c_ms)),
-                         first_call_s=first_s, max_force_diff=max_diff))
-    print(f"{args.model}, aspirin (21 atoms), force calls, {args.calls} x {args.rounds} rounds, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"{'dtype':<8} {'eager ms':>9} {'compiled ms':>12} {'speed-up':>9} {'first call s':>13} {'max |dF| eV/Å':>14}")
+        rows.append(
+            dict(
+                dtype=dtype,
+                eager_ms=statistics.median(e_ms),
+                compiled_ms=statistics.median(c_ms),
+                speedup=statistics.median(e / c for e, c in zip(e_ms, c_ms)),
+                first_call_s=first_s,
+                max_force_diff=max_diff,
+            )
+        )
+    print(
+        f"{args.model}, aspirin (21 atoms), force calls, {args.calls} x {args.rounds} rounds, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'dtype':<8} {'eager ms':>9} {'compiled ms':>12} {'speed-up':>9} {'first call s':>13} {'max |dF| eV/Å':>14}"
+    )
     for r in rows:
-        print(f"{r['dtype']:<8} {r['eager_ms']:>9.1f} {r['compiled_ms']:>12.1f} {r['speedup']:>9.2f} "
-              f"{r['first_call_s']:>13.1f} {r['max_force_diff']:>14.2e}")
+        print(
+            f"{r['dtype']:<8} {r['eager_ms']:>9.1f} {r['compiled_ms']:>12.1f} {r['speedup']:>9.2f} "
+            f"{r['first_call_s']:>13.1f} {r['max_force_diff']:>14.2e}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

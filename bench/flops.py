@@ -68,13 +68,22 @@ def main() -> None:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         model(graph)
     top = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)[:5]
-    row = dict(preset=args.preset, dtype=args.dtype, gflop=total / 1e9, median_ms=1000 * seconds,
-               achieved_gflops=achieved, peak_gflops=peak, fraction_of_peak=achieved / peak,
-               flops_by_op={k: v / 1e9 for k, v in by_op.items()},
-               top_ops_by_time=[(e.key, e.self_cpu_time_total / 1000) for e in top])
+    row = dict(
+        preset=args.preset,
+        dtype=args.dtype,
+        gflop=total / 1e9,
+        median_ms=1000 * seconds,
+        achieved_gflops=achieved,
+        peak_gflops=peak,
+        fraction_of_peak=achieved / peak,
+        flops_by_op={k: v / 1e9 for k, v in by_op.items()},
+        top_ops_by_time=[(e.key, e.self_cpu_time_total / 1000) for e in top],
+    )
     print(f"aspirin, energy+forces, preset {args.preset}, {args.dtype}, torch threads {torch.get_num_threads()}")
-    print(f"matrix-product work: {row['gflop']:.3f} GFLOP in {row['median_ms']:.1f} ms -> "
-          f"{achieved:.2f} GFLOP/s = {100 * row['fraction_of_peak']:.1f}% of {peak:.0f} GFLOP/s peak")
+    print(
+        f"matrix-product work: {row['gflop']:.3f} GFLOP in {row['median_ms']:.1f} ms -> "
+        f"{achieved:.2f} GFLOP/s = {100 * row['fraction_of_peak']:.1f}% of {peak:.0f} GFLOP/s peak"
+    )
     print("GFLOP by operation:", ", ".join(f"{k} {v:.3f}" for k, v in row["flops_by_op"].items()))
     print("self CPU time by operation (ms):", ", ".join(f"{k} {v:.1f}" for k, v in row["top_ops_by_time"]))
     if args.json:

@@ -56,8 +56,14 @@ def folds(quick: bool, frames: int, data: Path = DATA) -> list[dict]:
         if unseen:
             out.append({"name": " + ".join(held), "train": seen, "seen": seen, "unseen": unseen})
     cool = [f for f in files if info[f][2] <= 450]
-    out.append({"name": "temperature: 300+450 K -> 600 K", "train": cool,
-                "seen": [f for f in cool if info[f][2] == 450], "unseen": [f for f in files if info[f][2] > 450]})
+    out.append(
+        {
+            "name": "temperature: 300+450 K -> 600 K",
+            "train": cool,
+            "seen": [f for f in cool if info[f][2] == 450],
+            "unseen": [f for f in files if info[f][2] > 450],
+        }
+    )
     return out
 
 
@@ -131,10 +137,22 @@ def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> di
     from equipot.train import TrainConfig, Trainer
 
     out = work / f"equipot-{kind}"
-    settings = dict(RECIPE, data=[linked(f, args.out) for f in fold["train"]], out=str(out), train_size=args.train,
-                    val_size=args.val, test_size=args.test, split_seed=args.seed, seed=args.seed,
-                    time_limit_minutes=minutes, num_threads=args.threads, progress=False)
-    config = TrainConfig.from_dict({**settings, **variant_settings(kind, args.variants)})  # a variant may set the budget
+    settings = dict(
+        RECIPE,
+        data=[linked(f, args.out) for f in fold["train"]],
+        out=str(out),
+        train_size=args.train,
+        val_size=args.val,
+        test_size=args.test,
+        split_seed=args.seed,
+        seed=args.seed,
+        time_limit_minutes=minutes,
+        num_threads=args.threads,
+        progress=False,
+    )
+    config = TrainConfig.from_dict(
+        {**settings, **variant_settings(kind, args.variants)}
+    )  # a variant may set the budget
     t0 = time.perf_counter()
     trainer = Trainer(config)
     trainer.fit()
@@ -177,14 +195,21 @@ def mace_side(args, fold: dict, work: Path) -> tuple[dict, dict]:
                 key = {"train": "train", "valid": "val"}.get(name, "test")
                 atoms += [_labelled(store[int(i)]) for i in split[key]]
         write(work / f"{name}.xyz", atoms, format="extxyz")
-    mace_args = argparse.Namespace(mace_python=args.mace_python, mace_irreps="64x0e+64x1o", mace_device="cpu",
-                                   seed=args.seed, mace_epochs=[args.mace_epochs])
+    mace_args = argparse.Namespace(
+        mace_python=args.mace_python,
+        mace_irreps="64x0e+64x1o",
+        mace_device="cpu",
+        seed=args.seed,
+        mace_epochs=[args.mace_epochs],
+    )
     run = mace_runs(mace_args, work)[args.mace_epochs]
     errors = {}
     for label in ("seen", "unseen"):
         (work / "test.xyz").unlink(missing_ok=True)
         (work / "test.xyz").symlink_to(work / f"{label}.xyz")
-        errors[label] = evaluate_mace(argparse.Namespace(mace_python=args.mace_python, hot=[]), run["model"], work)["test"]
+        errors[label] = evaluate_mace(argparse.Namespace(mace_python=args.mace_python, hot=[]), run["model"], work)[
+            "test"
+        ]
     return run, errors
 
 
@@ -214,24 +239,37 @@ def run_fold(args, k: int, fold: dict) -> dict:
 
 
 def table(all_results: list[tuple[dict, dict]], args) -> str:
-    lines = [f"Per file: {args.train} training, {args.val} validation, {args.test} test frames (seed {args.seed}); "
-             f"{args.threads} thread(s).", ""]
+    lines = [
+        f"Per file: {args.train} training, {args.val} validation, {args.test} test frames (seed {args.seed}); "
+        f"{args.threads} thread(s).",
+        "",
+    ]
     for fold, _ in all_results:
         families = {f.name.split("_")[0] for f in fold["train"]}
-        lines.append(f"- {fold['name']}: trained on {len(fold['train'])} files of {len(families)} families; "
-                     f"tested on {len(fold['seen'])} seen and {len(fold['unseen'])} unseen files")
-    lines += ["", "| fold (held out) | model | train min | force seen | force unseen | ratio | "
-             "energy seen | energy unseen | ratio |", "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"- {fold['name']}: trained on {len(fold['train'])} files of {len(families)} families; "
+            f"tested on {len(fold['seen'])} seen and {len(fold['unseen'])} unseen files"
+        )
+    lines += [
+        "",
+        "| fold (held out) | model | train min | force seen | force unseen | ratio | "
+        "energy seen | energy unseen | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for fold, results in all_results:
         for kind, r in results.items():
             e, minutes = r["errors"], r["train"]["minutes"]
             fs, fu = e["seen"]["force_mae"], e["unseen"]["force_mae"]
             es, eu = e["seen"]["energy_per_atom_mae"], e["unseen"]["energy_per_atom_mae"]
-            lines.append(f"| {fold['name']} | {MODELS.get(kind, kind)} | {minutes:.1f} | {fs:.1f} | {fu:.1f} | {fu / fs:.2f}x | "
-                         f"{es:.2f} | {eu:.2f} | {eu / es:.2f}x |")
+            lines.append(
+                f"| {fold['name']} | {MODELS.get(kind, kind)} | {minutes:.1f} | {fs:.1f} | {fu:.1f} | {fu / fs:.2f}x | "
+                f"{es:.2f} | {eu:.2f} | {eu / es:.2f}x |"
+            )
     lines.append("")
-    lines.append("Force MAE in meV/Å over Cartesian components, energy MAE in meV/atom; seen: test frames of the "
-                 "families trained on; unseen: the held-out classes (temperature fold: 600 K against 450 K).")
+    lines.append(
+        "Force MAE in meV/Å over Cartesian components, energy MAE in meV/atom; seen: test frames of the "
+        "families trained on; unseen: the held-out classes (temperature fold: 600 K against 450 K)."
+    )
     return "\n".join(lines)
 
 
@@ -255,10 +293,15 @@ def parse_variants(items: list[str]) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one class fold and the temperature fold, "
-                        "20 training frames per file, 1-minute budgets, equipot only unless --mace-python")
-    parser.add_argument("--models", nargs="*", default=None, choices=sorted(MODELS),
-                        help="default: ef fo, and mace with --mace-python")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one class fold and the temperature fold, "
+        "20 training frames per file, 1-minute budgets, equipot only unless --mace-python",
+    )
+    parser.add_argument(
+        "--models", nargs="*", default=None, choices=sorted(MODELS), help="default: ef fo, and mace with --mace-python"
+    )
     parser.add_argument("--mace-python", default=None, help="python of an environment with mace-torch 0.3.16")
     parser.add_argument("--mace-epochs", type=int, default=8, help="MACE's epochs; equipot gets MACE's minutes")
     parser.add_argument("--minutes", type=float, default=None, help="budget per model (default: MACE's time, or 10)")
@@ -268,15 +311,29 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--data", type=Path, default=DATA,
-                        help="folder of <family>_<atoms>_<T>K.h5 files (a fixed copy keeps folds comparable "
-                             "while generation adds files)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DATA,
+        help="folder of <family>_<atoms>_<T>K.h5 files (a fixed copy keeps folds comparable "
+        "while generation adds files)",
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of what OUT holds; train nothing")
-    parser.add_argument("--folds", type=int, nargs="+", default=None,
-                        help="run only these folds (0-based; the temperature fold is the last)")
-    parser.add_argument("--variant", nargs="+", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
-                        help="extra equipot e+f models with training-config overrides, e.g. "
-                             "e50:energy_weight=50 cut4:model.cutoff=4 e0:reference_energies=isolated")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="run only these folds (0-based; the temperature fold is the last)",
+    )
+    parser.add_argument(
+        "--variant",
+        nargs="+",
+        default=[],
+        metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+        help="extra equipot e+f models with training-config overrides, e.g. "
+        "e50:energy_weight=50 cut4:model.cutoff=4 e0:reference_energies=isolated",
+    )
     args = parser.parse_args()
     args.variants = parse_variants(args.variant)
     if args.quick:

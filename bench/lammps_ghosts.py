@@ -70,8 +70,10 @@ def main() -> None:
     box = read(args.box)
     length = float(box.cell.lengths()[0])
     density = len(box) / box.get_volume()
-    print(f"{args.model}: {blocks} blocks, cutoff {cutoff} Å; ghost depth {full:.1f} Å (full shell) "
-          f"or {one:.1f} Å (per-block exchange), skin {args.skin} Å\n")
+    print(
+        f"{args.model}: {blocks} blocks, cutoff {cutoff} Å; ghost depth {full:.1f} Å (full shell) "
+        f"or {one:.1f} Å (per-block exchange), skin {args.skin} Å\n"
+    )
     print(f"The {len(box)}-atom box ({length:.1f} Å, {density:.4f} atoms/Å^3), rank 0:\n")
     print("| ranks | owned | ghosts, full shell | ghosts / owned | ghosts, per-block | ghosts / owned |")
     print("|---|---|---|---|---|---|")
@@ -81,15 +83,19 @@ def main() -> None:
         _, g_one = ghosts_of_box(pos, length, ranks, one)
         print(f"| {ranks} | {o} | {g_full} | {g_full / o:.1f} | {g_one} | {g_one / o:.1f} |")
     for name, rho in (("the box's density", density), ("a polyethylene melt, 0.85 g/cm^3", PE_MELT)):
-        print(f"\n{args.atoms:.0f} atoms at {name} ({rho:.4f} atoms/Å^3), per rank; work = atoms the "
-              "model runs on x blocks, relative to the owned atoms alone:\n")
+        print(
+            f"\n{args.atoms:.0f} atoms at {name} ({rho:.4f} atoms/Å^3), per rank; work = atoms the "
+            "model runs on x blocks, relative to the owned atoms alone:\n"
+        )
         print("| ranks | owned | full shell: ghosts | work | per-block: ghosts | work | extra exchanges per step |")
         print("|---|---|---|---|---|---|---|")
         for ranks in (8, 64, 512, 1024):
             o, g_full = per_rank(args.atoms, rho, ranks, full)
             _, g_one = per_rank(args.atoms, rho, ranks, one)
-            print(f"| {ranks} | {o:,.0f} | {g_full:,.0f} | {(o + g_full) / o:.1f}x | {g_one:,.0f} | "
-                  f"{(o + g_one) / o:.1f}x | 0 vs {2 * blocks} |")
+            print(
+                f"| {ranks} | {o:,.0f} | {g_full:,.0f} | {(o + g_full) / o:.1f}x | {g_one:,.0f} | "
+                f"{(o + g_one) / o:.1f}x | 0 vs {2 * blocks} |"
+            )
 
 
 if __name__ == "__main__":

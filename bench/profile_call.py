@@ -52,8 +52,10 @@ def main() -> None:
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     what = f"{args.replicas} aspirins batched" if args.replicas else "one aspirin"
-    print(f"{args.model}, {what}, {args.dtype}, {args.threads} threads: {sum(e.count for e in events) / args.calls:,.0f} "
-          f"operations and {total / args.calls / 1000:.1f} ms (profiled) per call")
+    print(
+        f"{args.model}, {what}, {args.dtype}, {args.threads} threads: {sum(e.count for e in events) / args.calls:,.0f} "
+        f"operations and {total / args.calls / 1000:.1f} ms (profiled) per call"
+    )
     print(f"{'operation':<40} {'share':>7} {'calls/call':>11}")
     for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[: args.rows]:
         print(f"{e.key[:40]:<40} {100 * e.self_cpu_time_total / total:>6.1f}% {e.count / args.calls:>11.0f}")

@@ -34,16 +34,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--sequential-steps", type=int, default=5, help="ASE steps per replica")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both sides")
-    parser.add_argument("--model", default="aspirin-gfn2-small",
-                        help="checkpoint or shipped name, or 'random' for random weights of --preset (whose "
-                             "forces push the molecule apart, so it loses edges as the run goes)")
+    parser.add_argument(
+        "--model",
+        default="aspirin-gfn2-small",
+        help="checkpoint or shipped name, or 'random' for random weights of --preset (whose "
+        "forces push the molecule apart, so it loses edges as the run goes)",
+    )
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="ReplicaDynamics(workers=...): parallel groups of replicas per call (default: its own)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="ReplicaDynamics(workers=...): parallel groups of replicas per call (default: its own)",
+    )
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--sequential-device", default=None,
-                        help="device of the sequential ASE runs (default: --device), e.g. cpu vs. a cuda batch")
+    parser.add_argument(
+        "--sequential-device",
+        default=None,
+        help="device of the sequential ASE runs (default: --device), e.g. cpu vs. a cuda batch",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="torch.compile both sides (compiled before timing)")
     parser.add_argument("--json", default=None)
@@ -65,8 +75,16 @@ def main() -> None:
     initialise_velocities(a, 500, np.random.default_rng(0), exact=False)
     dyn = VelocityVerlet(a, timestep=0.5 * units.fs)
     dyn.run(2)
-    replicas = ReplicaDynamics(model, [atoms] * args.replicas, temperature_K=500, ensemble="nvt",
-                               dtype=args.dtype, device=args.device, compile=args.compile, workers=args.workers)
+    replicas = ReplicaDynamics(
+        model,
+        [atoms] * args.replicas,
+        temperature_K=500,
+        ensemble="nvt",
+        dtype=args.dtype,
+        device=args.device,
+        compile=args.compile,
+        workers=args.workers,
+    )
     replicas.run(steps=2, progress=False)
 
     rounds = []
@@ -79,13 +97,24 @@ def main() -> None:
     sequential = statistics.median(s for s, _ in rounds)
     batched = statistics.median(b for _, b in rounds)
     speedup = statistics.median(b / s for s, b in rounds)
-    row = dict(model=args.model, replicas=args.replicas, workers=replicas.workers, dtype=args.dtype, compiled=args.compile, device=args.device,
-               sequential_device=seq_device,
-               sequential_replica_steps_per_s=sequential, batched_replica_steps_per_s=batched,
-               speedup=speedup, rounds=[dict(sequential=s, batched=b) for s, b in rounds],
-               threads=torch.get_num_threads())
-    print(f"aspirin, {args.model}, {args.replicas} replicas in {replicas.workers} group(s), {args.dtype}{', compiled' if args.compile else ''}, batched on {args.device}, sequential on {seq_device}, "
-          f"torch threads {row['threads']}")
+    row = dict(
+        model=args.model,
+        replicas=args.replicas,
+        workers=replicas.workers,
+        dtype=args.dtype,
+        compiled=args.compile,
+        device=args.device,
+        sequential_device=seq_device,
+        sequential_replica_steps_per_s=sequential,
+        batched_replica_steps_per_s=batched,
+        speedup=speedup,
+        rounds=[dict(sequential=s, batched=b) for s, b in rounds],
+        threads=torch.get_num_threads(),
+    )
+    print(
+        f"aspirin, {args.model}, {args.replicas} replicas in {replicas.workers} group(s), {args.dtype}{', compiled' if args.compile else ''}, batched on {args.device}, sequential on {seq_device}, "
+        f"torch threads {row['threads']}"
+    )
     print(f"{'mode':<28} {'replica-steps/s':>16}")
     print(f"{'sequential ASE runs':<28} {sequential:>16.2f}")
     print(f"{'batched ReplicaDynamics':<28} {batched:>16.2f}")

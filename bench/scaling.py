@@ -29,8 +29,11 @@ def polyethylene(target_atoms: int):
     a, b, c = polyethylene_crystal().cell.lengths()
     best = min(
         ((nx, ny, nz) for nx in range(1, 30) for ny in range(1, 40) for nz in range(1, 80)),
-        key=lambda r: (abs(12 * r[0] * r[1] * r[2] - target_atoms) / target_atoms > 0.05,
-                       np.ptp([r[0] * a, r[1] * b, r[2] * c]), abs(12 * r[0] * r[1] * r[2] - target_atoms)),
+        key=lambda r: (
+            abs(12 * r[0] * r[1] * r[2] - target_atoms) / target_atoms > 0.05,
+            np.ptp([r[0] * a, r[1] * b, r[2] * c]),
+            abs(12 * r[0] * r[1] * r[2] - target_atoms),
+        ),
     )
     return polyethylene_crystal(best)
 
@@ -41,8 +44,15 @@ def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool, 
     from equipot import AtomicGraph, EquiformerConfig, Potential
 
     torch.manual_seed(0)
-    model = Potential(EquiformerConfig.preset(preset, species=["H", "C"]), checkpoint_blocks=checkpoint,
-                      edge_chunk_size=edge_chunk).to(getattr(torch, dtype)).eval()
+    model = (
+        Potential(
+            EquiformerConfig.preset(preset, species=["H", "C"]),
+            checkpoint_blocks=checkpoint,
+            edge_chunk_size=edge_chunk,
+        )
+        .to(getattr(torch, dtype))
+        .eval()
+    )
     atoms = polyethylene(size)
     atoms.rattle(0.02, seed=1)
     nl, calls = [], []
@@ -56,8 +66,14 @@ def measure(size: int, preset: str, dtype: str, repeats: int, checkpoint: bool, 
             nl.append(t1 - t0)
             calls.append(t2 - t1)
     return dict(
-        atoms=len(atoms), edges=int(graph.edge_index.shape[1]), preset=preset, dtype=dtype, checkpoint=checkpoint, edge_chunk=edge_chunk,
-        neighbor_list_ms=1000 * float(np.median(nl)), model_ms=1000 * float(np.median(calls)),
+        atoms=len(atoms),
+        edges=int(graph.edge_index.shape[1]),
+        preset=preset,
+        dtype=dtype,
+        checkpoint=checkpoint,
+        edge_chunk=edge_chunk,
+        neighbor_list_ms=1000 * float(np.median(nl)),
+        model_ms=1000 * float(np.median(calls)),
         model_us_per_atom=1e6 * float(np.median(calls)) / len(atoms),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         threads=torch.get_num_threads(),
@@ -71,8 +87,12 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--checkpoint", action="store_true", help="activation checkpointing of the blocks")
-    parser.add_argument("--edge-chunk", type=int, default=None,
-                        help="attend over about this many edges at a time (Potential(edge_chunk_size=...))")
+    parser.add_argument(
+        "--edge-chunk",
+        type=int,
+        default=None,
+        help="attend over about this many edges at a time (Potential(edge_chunk_size=...))",
+    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--one", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -81,23 +101,40 @@ def main() -> None:
         return
     rows = []
     for size in args.sizes:
-        cmd = [sys.executable, __file__, "--one", str(size), "--preset", args.preset, "--dtype", args.dtype,
-               "--repeats", str(args.repeats if size < 5000 else 1)] + (["--checkpoint"] if args.checkpoint else []) \
+        cmd = (
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(size),
+                "--preset",
+                args.preset,
+                "--dtype",
+                args.dtype,
+                "--repeats",
+                str(args.repeats if size < 5000 else 1),
+            ]
+            + (["--checkpoint"] if args.checkpoint else [])
             + (["--edge-chunk", str(args.edge_chunk)] if args.edge_chunk else [])
+        )
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode != 0:
             rows.append(dict(atoms=size, error=(out.stderr.strip().splitlines() or ["killed"])[-1]))
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"periodic polyethylene, energy+forces+stress, preset {args.preset}, {args.dtype}, "
-          f"checkpointing {'on' if args.checkpoint else 'off'}, edge chunks {args.edge_chunk or 'off'}, torch threads {rows[0].get('threads', '?')}")
+    print(
+        f"periodic polyethylene, energy+forces+stress, preset {args.preset}, {args.dtype}, "
+        f"checkpointing {'on' if args.checkpoint else 'off'}, edge chunks {args.edge_chunk or 'off'}, torch threads {rows[0].get('threads', '?')}"
+    )
     print(f"{'atoms':>7} {'edges':>9} {'nlist ms':>9} {'model ms':>10} {'us/atom':>8} {'peak MB':>8}")
     for r in rows:
         if "error" in r:
             print(f"{r['atoms']:>7}  failed: {r['error']}")
             continue
-        print(f"{r['atoms']:>7} {r['edges']:>9} {r['neighbor_list_ms']:>9.1f} {r['model_ms']:>10.1f} "
-              f"{r['model_us_per_atom']:>8.1f} {r['peak_rss_mb']:>8.0f}")
+        print(
+            f"{r['atoms']:>7} {r['edges']:>9} {r['neighbor_list_ms']:>9.1f} {r['model_ms']:>10.1f} "
+            f"{r['model_us_per_atom']:>8.1f} {r['peak_rss_mb']:>8.0f}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

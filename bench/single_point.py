@@ -43,9 +43,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None)
-    parser.add_argument("--full-last-layer", action="store_true",
-                        help="also time the model with its last attention layer unpruned (all value paths, "
-                             "not only those to 0e), alternating with the pruned one in 5 rounds")
+    parser.add_argument(
+        "--full-last-layer",
+        action="store_true",
+        help="also time the model with its last attention layer unpruned (all value paths, "
+        "not only those to 0e), alternating with the pruned one in 5 rounds",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,14 +78,18 @@ def main() -> None:
                 calls_per_s=1 / statistics.median(times),
             )
             if args.full_last_layer:
-                row.update(full_last_layer_median_ms=1000 * statistics.median(full),
-                           last_layer_gain=statistics.median(full) / statistics.median(times))
+                row.update(
+                    full_last_layer_median_ms=1000 * statistics.median(full),
+                    last_layer_gain=statistics.median(full) / statistics.median(times),
+                )
             rows.append(row)
     print(f"aspirin (21 atoms), energy+forces, torch threads = {torch.get_num_threads()}")
     extra = f" {'unpruned ms':>12} {'gain':>6}" if args.full_last_layer else ""
     print(f"{'preset':<8} {'dtype':<8} {'parameters':>11} {'median ms':>10} {'min ms':>8} {'calls/s':>8}{extra}")
     for r in rows:
-        extra = f" {r['full_last_layer_median_ms']:>12.1f} {r['last_layer_gain']:>5.2f}x" if args.full_last_layer else ""
+        extra = (
+            f" {r['full_last_layer_median_ms']:>12.1f} {r['last_layer_gain']:>5.2f}x" if args.full_last_layer else ""
+        )
         print(
             f"{r['preset']:<8} {r['dtype']:<8} {r['parameters']:>11,} {r['median_ms']:>10.1f} "
             f"{r['min_ms']:>8.1f} {r['calls_per_s']:>8.2f}{extra}"

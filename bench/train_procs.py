@@ -26,9 +26,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(config: str, procs: int, out: Path, args) -> tuple[list[float], float]:
     """Seconds of each epoch after the first, and the last epoch's training loss."""
-    cmd = [sys.executable, "-m", "equipot", "train", config, "--procs", str(procs), "--set",
-           f"train_size={args.train_size:g}", f"epochs={args.epochs}", "time_limit_minutes=null",
-           f"out={out}", "progress=false", *args.set]
+    cmd = [
+        sys.executable,
+        "-m",
+        "equipot",
+        "train",
+        config,
+        "--procs",
+        str(procs),
+        "--set",
+        f"train_size={args.train_size:g}",
+        f"epochs={args.epochs}",
+        "time_limit_minutes=null",
+        f"out={out}",
+        "progress=false",
+        *args.set,
+    ]
     # a smaller train_size than the config's draws its own split: that warning is expected here
     env = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}
     subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL, env=env)
@@ -41,8 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("config", help="an equipot train YAML (its num_threads are shared out over the processes)")
     parser.add_argument("--procs", type=int, default=2)
-    parser.add_argument("--train-size", type=float, default=400,
-                        help="training frames, or a fraction of each file (a shorter epoch than the config's)")
+    parser.add_argument(
+        "--train-size",
+        type=float,
+        default=400,
+        help="training frames, or a fraction of each file (a shorter epoch than the config's)",
+    )
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more config overrides")
@@ -57,8 +74,9 @@ def main() -> None:
             for procs in seconds:
                 s, losses[procs] = run(args.config, procs, Path(tmp) / f"p{procs}_r{r}", args)
                 seconds[procs] += s
-                print(f"round {r + 1}, {procs} process(es): " + " ".join(f"{x:.1f}" for x in s) + " s/epoch",
-                      flush=True)
+                print(
+                    f"round {r + 1}, {procs} process(es): " + " ".join(f"{x:.1f}" for x in s) + " s/epoch", flush=True
+                )
     one = statistics.median(seconds[1])
     print(f"\n{args.config}, train_size {args.train_size:g}, {args.epochs} epochs x {args.rounds} rounds")
     print(f"{'processes':>9} {'s/epoch (median)':>17} {'speed-up':>9} {'final train loss':>17}")

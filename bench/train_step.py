@@ -29,19 +29,29 @@ DATA = Path(__file__).resolve().parents[1] / "datasets" / "md17_gfn2" / "aspirin
 PHASES = ("batch", "forward + forces", "loss backward", "optimizer")
 
 
-def training_setup(preset: str, frames: int, dtype: torch.dtype = torch.float32,
-                   irreps: str | None = None) -> tuple[Potential, list]:
+def training_setup(
+    preset: str, frames: int, dtype: torch.dtype = torch.float32, irreps: str | None = None
+) -> tuple[Potential, list]:
     """A ``preset`` model from random weights (seed 0; ``irreps`` replaces its node irreps) and
     the graphs of the first ``frames`` aspirin frames, neighbour lists built before any timing."""
     torch.manual_seed(0)
-    config = EquiformerConfig.preset(preset, species=["H", "C", "N", "O"], **({"irreps_node": irreps} if irreps else {}))
+    config = EquiformerConfig.preset(
+        preset, species=["H", "C", "N", "O"], **({"irreps_node": irreps} if irreps else {})
+    )
     model = Potential(config).to(dtype)
     dataset = GraphDataset(DATA, model.cutoff, list(range(frames)))
     return model, [dataset[k] for k in range(frames)]
 
 
-def train_step(model: Potential, graphs: list, optimizer: torch.optim.Optimizer, rng: np.random.Generator,
-               batch_size: int, dtype: torch.dtype, energy_weight: float) -> tuple[float, ...]:
+def train_step(
+    model: Potential,
+    graphs: list,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    batch_size: int,
+    dtype: torch.dtype,
+    energy_weight: float,
+) -> tuple[float, ...]:
     """One step on ``batch_size`` random graphs with loss energy_weight * E + 80 * F (per-atom
     energy and force MSE); returns the seconds of each of ``PHASES``."""
     t0 = time.perf_counter()
@@ -86,8 +96,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     times = phase_times(args)
     total = statistics.median([sum(step) for step in zip(*times.values())])
-    print(f"{args.preset} {args.irreps or ''}, batch {args.batch_size}, {args.threads} thread(s), "
-          f"medians of {args.steps} steps")
+    print(
+        f"{args.preset} {args.irreps or ''}, batch {args.batch_size}, {args.threads} thread(s), "
+        f"medians of {args.steps} steps"
+    )
     print("| phase | ms | share of a step |\n|---|---|---|")
     for name, values in times.items():
         ms = 1000 * statistics.median(values)

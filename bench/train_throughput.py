@@ -60,15 +60,23 @@ def write_extxyz(frames: int, path: str) -> None:
 def mace_rate(python: str, xyz: str, hidden: str, dtype: str, batch_size: int, steps: int) -> tuple[float, int]:
     side = Path(__file__).with_name("_mace_train_side.py")
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}  # e3nn 0.4.4 loads its constants the old way
-    out = subprocess.run([python, str(side), xyz, hidden, dtype, str(batch_size), str(steps)], capture_output=True,
-                         text=True, check=True, env=env, cwd=str(side.parent))
+    out = subprocess.run(
+        [python, str(side), xyz, hidden, dtype, str(batch_size), str(steps)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=str(side.parent),
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     return result["frames_per_s"], result["parameters"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mace-python", default=None, help="python of an environment with mace-torch; omit for equipot only")
+    parser.add_argument(
+        "--mace-python", default=None, help="python of an environment with mace-torch; omit for equipot only"
+    )
     parser.add_argument("--presets", nargs="+", default=["small", "medium"])
     parser.add_argument("--mace-hidden", nargs="+", default=["64x0e+64x1o", "128x0e+128x1o"])
     parser.add_argument("--frames", type=int, default=64)
@@ -94,24 +102,32 @@ def main() -> None:
                 rate, n_ours = equipot_rate(preset, args.frames, args.batch_size, args.steps, args.dtype)
                 ours.append(rate)
                 if args.mace_python:
-                    rate, n_theirs = mace_rate(args.mace_python, xyz, args.mace_hidden[k], args.dtype, args.batch_size,
-                                               args.steps)
+                    rate, n_theirs = mace_rate(
+                        args.mace_python, xyz, args.mace_hidden[k], args.dtype, args.batch_size, args.steps
+                    )
                     theirs.append(rate)
             row = {"preset": preset, "parameters": n_ours, "frames_per_s": statistics.median(ours)}
             if theirs:
-                row.update(mace_hidden=args.mace_hidden[k], mace_parameters=n_theirs,
-                           mace_frames_per_s=statistics.median(theirs),
-                           ratio=statistics.median([a / b for a, b in zip(ours, theirs)]))
+                row.update(
+                    mace_hidden=args.mace_hidden[k],
+                    mace_parameters=n_theirs,
+                    mace_frames_per_s=statistics.median(theirs),
+                    ratio=statistics.median([a / b for a, b in zip(ours, theirs)]),
+                )
             rows.append(row)
 
-    print(f"aspirin training, batch {args.batch_size}, {args.dtype}, {args.threads} threads, "
-          f"{args.steps} steps x {args.rounds} rounds (medians)")
+    print(
+        f"aspirin training, batch {args.batch_size}, {args.dtype}, {args.threads} threads, "
+        f"{args.steps} steps x {args.rounds} rounds (medians)"
+    )
     print(f"{'model':<32} {'parameters':>11} {'frames/s':>9} {'equipot / MACE':>15}")
     for row in rows:
         print(f"{'equipot ' + row['preset']:<32} {row['parameters']:>11,} {row['frames_per_s']:>9.2f}")
         if "mace_hidden" in row:
-            print(f"{'MACE ' + row['mace_hidden']:<32} {row['mace_parameters']:>11,} {row['mace_frames_per_s']:>9.2f} "
-                  f"{row['ratio']:>15.2f}")
+            print(
+                f"{'MACE ' + row['mace_hidden']:<32} {row['mace_parameters']:>11,} {row['mace_frames_per_s']:>9.2f} "
+                f"{row['ratio']:>15.2f}"
+            )
     if args.json:
         Path(args.json).write_text(json.dumps({"settings": vars(args), "rows": rows}, indent=2))
 

@@ -35,11 +35,18 @@ def merge(out: str, workers: int) -> None:
     frames = sorted((p[i] for p in parts for i in range(len(p))), key=lambda f: f.frame_id)
     attrs = parts[0].attrs
     standard = {"format", "format_version", "created", "level_of_theory", "code", "code_version", "created_with"}
-    extra = {k: v for k, v in attrs.items() if k not in standard and not k.startswith("has_") and not k.endswith("_unit")}
+    extra = {
+        k: v for k, v in attrs.items() if k not in standard and not k.startswith("has_") and not k.endswith("_unit")
+    }
     command = attrs["created_with"].replace(" --worker 0", f" --worker K (K = 0..{workers - 1}), then --merge")
-    with FrameStore.create(out, level_of_theory=attrs["level_of_theory"], code=attrs["code"],
-                           code_version=attrs["code_version"], created_with=command,
-                           metadata={**extra, "parallel_workers": workers}) as store:
+    with FrameStore.create(
+        out,
+        level_of_theory=attrs["level_of_theory"],
+        code=attrs["code"],
+        code_version=attrs["code_version"],
+        created_with=command,
+        metadata={**extra, "parallel_workers": workers},
+    ) as store:
         for frame in frames:
             store.append(frame)
     print(f"{out}: {len(frames)} frames from {workers} parts")
@@ -65,8 +72,14 @@ def main() -> None:
             raise SystemExit("--workers N needs --worker K with 0 <= K < N (or --merge)")
         indices, out = indices[args.worker :: args.workers], part_path(args.out, args.worker)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    label_frames(args.source, pyscf_calculator("PBE", "def2-SVP"), out, level_of_theory="PBE/def2-SVP",
-                 code="pyscf", indices=indices)
+    label_frames(
+        args.source,
+        pyscf_calculator("PBE", "def2-SVP"),
+        out,
+        level_of_theory="PBE/def2-SVP",
+        code="pyscf",
+        indices=indices,
+    )
 
 
 if __name__ == "__main__":

@@ -32,10 +32,19 @@ def main() -> None:
     args = parser.parse_args()
     for name in args.molecules:
         atoms = read(str(resources.files("equipot") / "geometries" / f"{name}.xyz"))
-        sample_md(atoms, gfn2_calculator(), Path(args.out) / f"{name}{args.suffix}.h5",
-                  temperature_K=args.temperature, n_frames=args.frames, stride=args.stride,
-                  equilibration_steps=args.equilibration, seed=args.seed,
-                  level_of_theory="GFN2-xTB", code="tblite", created_with=" ".join(["python"] + sys.argv))
+        sample_md(
+            atoms,
+            gfn2_calculator(),
+            Path(args.out) / f"{name}{args.suffix}.h5",
+            temperature_K=args.temperature,
+            n_frames=args.frames,
+            stride=args.stride,
+            equilibration_steps=args.equilibration,
+            seed=args.seed,
+            level_of_theory="GFN2-xTB",
+            code="tblite",
+            created_with=" ".join(["python"] + sys.argv),
+        )
 
 
 if __name__ == "__main__":

@@ -50,11 +50,20 @@ def run_file(short: str, run: str, k: int, seed: int, out: Path) -> None:
             if len(done) >= int(frames):
                 return
     start = time.perf_counter()
-    store = sample_md(atoms, gfn2_calculator(), path, temperature_K=temperature, n_frames=int(frames),
-                      stride=int(stride), equilibration_steps=int(equilibration), seed=seed + k,
-                      level_of_theory="GFN2-xTB", code="tblite",
-                      created_with=f"python datasets/make_polymers_gfn2.py {short} --runs {run} --seed {seed + k}",
-                      progress=False)
+    store = sample_md(
+        atoms,
+        gfn2_calculator(),
+        path,
+        temperature_K=temperature,
+        n_frames=int(frames),
+        stride=int(stride),
+        equilibration_steps=int(equilibration),
+        seed=seed + k,
+        level_of_theory="GFN2-xTB",
+        code="tblite",
+        created_with=f"python datasets/make_polymers_gfn2.py {short} --runs {run} --seed {seed + k}",
+        progress=False,
+    )
     store.close()
     minutes = (time.perf_counter() - start) / 60
     with h5py.File(path, "a") as fh:  # one core's minutes, over every piece that made the file

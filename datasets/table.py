@@ -37,9 +37,11 @@ def molecule_table() -> None:
             a = {**summary(source)[0], **{k: a[k] for k in ("level_of_theory", "code", "code_version")}}
         same = s["n_atoms_min"] == s["n_atoms_max"]
         formula = ", ".join(f"{k}{v // s['frames']}" for k, v in s["elements"].items()) if same else "various"
-        print(f"| `{path.relative_to(ROOT)}` | {formula} | {a['level_of_theory']} ({a['code']} {a['code_version']}) "
-              f"| {a.get('temperature_K', '-')} K | {a.get('timestep_fs', '-')} fs | {a.get('stride', '-')} | "
-              f"{s['frames']} | {path.stat().st_size / 1e6:.2f} MB |")
+        print(
+            f"| `{path.relative_to(ROOT)}` | {formula} | {a['level_of_theory']} ({a['code']} {a['code_version']}) "
+            f"| {a.get('temperature_K', '-')} K | {a.get('timestep_fs', '-')} fs | {a.get('stride', '-')} | "
+            f"{s['frames']} | {path.stat().st_size / 1e6:.2f} MB |"
+        )
 
 
 def polymer_table() -> None:
@@ -48,8 +50,10 @@ def polymer_table() -> None:
     files = defaultdict(list)
     for path in sorted(POLYMERS.glob("*_*_*K.h5")):
         files[family_of_file(path)[0]].append(path)
-    print("| family | class | repeat unit (SMILES) | chains: atoms @ K (frames) | frames | spacing (fs) | "
-          "minutes | size |")
+    print(
+        "| family | class | repeat unit (SMILES) | chains: atoms @ K (frames) | frames | spacing (fs) | "
+        "minutes | size |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     total = defaultdict(float)
     for short, name, cls, smiles in FAMILY_TABLE:
@@ -68,8 +72,10 @@ def polymer_table() -> None:
             size += path.stat().st_size / 1e6
         total["frames"] += frames
         total["size"] += size
-        print(f"| {name} (`{short}`) | {cls} | `{smiles}` | {', '.join(runs) or 'not yet'} | {frames} | "
-              f"{'/'.join(sorted(spacing, key=float))} | {'-' if minutes is None else f'{minutes:.1f}'} | {size:.2f} MB |")
+        print(
+            f"| {name} (`{short}`) | {cls} | `{smiles}` | {', '.join(runs) or 'not yet'} | {frames} | "
+            f"{'/'.join(sorted(spacing, key=float))} | {'-' if minutes is None else f'{minutes:.1f}'} | {size:.2f} MB |"
+        )
     print(f"\n{len(FAMILY_TABLE)} families, {total['frames']:.0f} frames, {total['size']:.1f} MB.")
 
 

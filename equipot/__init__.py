@@ -11,11 +11,14 @@ from equipot._lazy import lazy_exports
 __version__ = "0.1.0"
 
 # module -> the public names it defines, loaded on first use
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "equipot.data.graph": ["AtomicGraph", "collate"],
-    "equipot.model": ["Equiformer", "EquiformerConfig"],
-    "equipot.calculator": ["EquiformerCalculator"],
-    "equipot.errors": ["EquipotError"],
-    "equipot.potential": ["Potential"],
-    "equipot.checkpoint": ["load_model", "save_checkpoint"],
-})
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "equipot.data.graph": ["AtomicGraph", "collate"],
+        "equipot.model": ["Equiformer", "EquiformerConfig"],
+        "equipot.calculator": ["EquiformerCalculator"],
+        "equipot.errors": ["EquipotError"],
+        "equipot.potential": ["Potential"],
+        "equipot.checkpoint": ["load_model", "save_checkpoint"],
+    },
+)

@@ -83,9 +83,7 @@ class EquiformerCalculator(Calculator):
             self.model.species_index(torch.as_tensor(atoms.numbers))
         periodic = bool(atoms.pbc.any())
         if "stress" in properties and not periodic:
-            raise StressNotAvailableError(
-                "stress is defined only for periodic cells; this structure has pbc=False"
-            )
+            raise StressNotAvailableError("stress is defined only for periodic cells; this structure has pbc=False")
 
         graph = self._graph(atoms, system_changes)
         outputs = self.evaluator(graph, compute_stress=periodic)
@@ -122,7 +120,11 @@ class EquiformerCalculator(Calculator):
 
         structural = bool({"numbers", "cell", "pbc"} & set(system_changes))
         return self.evaluator.graph(
-            numbers=torch.as_tensor(atoms.numbers, dtype=torch.long, device=dev), positions=positions,
-            cell=cell.unsqueeze(0), pbc=torch.as_tensor(atoms.pbc, device=dev).unsqueeze(0),
-            batch=torch.zeros(len(atoms), dtype=torch.long, device=dev), build=build, changed=structural,
+            numbers=torch.as_tensor(atoms.numbers, dtype=torch.long, device=dev),
+            positions=positions,
+            cell=cell.unsqueeze(0),
+            pbc=torch.as_tensor(atoms.pbc, device=dev).unsqueeze(0),
+            batch=torch.zeros(len(atoms), dtype=torch.long, device=dev),
+            build=build,
+            changed=structural,
         )

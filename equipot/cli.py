@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="equipot", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"equipot {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of user errors too (also EQUIPOT_DEBUG=1)")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of user errors too (also EQUIPOT_DEBUG=1)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _COMMANDS.items():
         actions = importlib.import_module(module).register(sub)

@@ -104,8 +104,11 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]):
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        missing = [n for n, f in fields.items() if f.default is _MISSING and f.default_factory is _MISSING
-                   and n not in (data or {})]
+        missing = [
+            n
+            for n, f in fields.items()
+            if f.default is _MISSING and f.default_factory is _MISSING and n not in (data or {})
+        ]
         if missing:
             raise EquipotError(f"{cls.what} needs {', '.join(repr(m) for m in missing)}")
         return cls(**cls.known(data))  # __post_init__ checks the values (check_types)
@@ -135,8 +138,9 @@ class Config:
         return "\n".join(lines)
 
 
-def check_range(what: str, value: Any, low: float | None = None, high: float | None = None, *,
-                low_open: bool = False) -> None:
+def check_range(
+    what: str, value: Any, low: float | None = None, high: float | None = None, *, low_open: bool = False
+) -> None:
     """``EquipotError`` unless ``low <= value <= high`` (``low < value`` with ``low_open``)."""
     if value is None:
         return
@@ -165,8 +169,14 @@ def type_name(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-_WORDS = {float: "a number", int: "an integer", bool: "true or false", str: "a string", type(None): "null",
-          dict: "a mapping"}
+_WORDS = {
+    float: "a number",
+    int: "an integer",
+    bool: "true or false",
+    str: "a string",
+    type(None): "null",
+    dict: "a mapping",
+}
 
 
 def wanted(hint: Any) -> str:

@@ -59,8 +59,8 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as err:
         raise MissingDependencyError(
-            f"{purpose} need the {module.split('.')[0]} package, which is not installed: "
-            f"pip install 'equipot[{extra}]'") from err
+            f"{purpose} need the {module.split('.')[0]} package, which is not installed: pip install 'equipot[{extra}]'"
+        ) from err
 
 
 def existing_file(path, what: str = "file"):

@@ -58,11 +58,17 @@ def split_graph(graph: AtomicGraph, parts: int) -> list[AtomicGraph]:
     for g0, g1 in zip(cuts[:-1], cuts[1:]):
         a0, a1 = first_atom[g0], first_atom[g1]
         edges = (src >= a0) & (src < a1)  # edges never join two structures
-        out.append(AtomicGraph(
-            numbers=graph.numbers[a0:a1], positions=graph.positions[a0:a1], cell=graph.cell[g0:g1],
-            pbc=graph.pbc[g0:g1], edge_index=graph.edge_index[:, edges] - a0, shifts=graph.shifts[edges],
-            batch=graph.batch[a0:a1] - g0,
-        ))
+        out.append(
+            AtomicGraph(
+                numbers=graph.numbers[a0:a1],
+                positions=graph.positions[a0:a1],
+                cell=graph.cell[g0:g1],
+                pbc=graph.pbc[g0:g1],
+                edge_index=graph.edge_index[:, edges] - a0,
+                shifts=graph.shifts[edges],
+                batch=graph.batch[a0:a1] - g0,
+            )
+        )
     return out
 
 
@@ -80,9 +86,15 @@ class Evaluator:
             is not safe), else 1.
     """
 
-    def __init__(self, models: ModelSpec | Sequence[ModelSpec], device: str | torch.device = "cpu",
-                 dtype: str | torch.dtype = "float64", skin: float = 0.5, compile: bool = False,
-                 workers: int | None = None) -> None:
+    def __init__(
+        self,
+        models: ModelSpec | Sequence[ModelSpec],
+        device: str | torch.device = "cpu",
+        dtype: str | torch.dtype = "float64",
+        skin: float = 0.5,
+        compile: bool = False,
+        workers: int | None = None,
+    ) -> None:
         specs = list(models) if isinstance(models, (list, tuple)) else [models]
         if not specs:
             raise EquipotError("give at least one model")
@@ -111,16 +123,27 @@ class Evaluator:
         return self.models[0]
 
     def __repr__(self) -> str:
-        return (f"Evaluator({len(self.models)} model{'s' if len(self.models) > 1 else ''}, cutoff={self.cutoff}, "
-                f"skin={self.neighbors.skin}, workers={self.workers}, {self.dtype}, {self.device})")
+        return (
+            f"Evaluator({len(self.models)} model{'s' if len(self.models) > 1 else ''}, cutoff={self.cutoff}, "
+            f"skin={self.neighbors.skin}, workers={self.workers}, {self.dtype}, {self.device})"
+        )
 
-    def graph(self, numbers: torch.Tensor, positions: torch.Tensor, cell: torch.Tensor, pbc: torch.Tensor,
-              batch: torch.Tensor, build: Builder, changed: bool = False) -> AtomicGraph:
+    def graph(
+        self,
+        numbers: torch.Tensor,
+        positions: torch.Tensor,
+        cell: torch.Tensor,
+        pbc: torch.Tensor,
+        batch: torch.Tensor,
+        build: Builder,
+        changed: bool = False,
+    ) -> AtomicGraph:
         """The graph at ``positions`` (N, 3), reusing the cached neighbour list while it holds;
         ``changed`` (other atoms, cell or periodicity) forces ``build``. cell (B, 3, 3), pbc (B, 3)."""
         edge_index, shifts = self.neighbors(positions, build, changed=changed)
-        return AtomicGraph(numbers=numbers, positions=positions, cell=cell, pbc=pbc, edge_index=edge_index,
-                           shifts=shifts, batch=batch)
+        return AtomicGraph(
+            numbers=numbers, positions=positions, cell=cell, pbc=pbc, edge_index=edge_index, shifts=shifts, batch=batch
+        )
 
     def __call__(self, graph: AtomicGraph, compute_stress: bool = False) -> list[dict[str, torch.Tensor]]:
         """Every model's outputs on ``graph`` (energy (B,), node_energy (N,), forces (N, 3), and

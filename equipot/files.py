@@ -27,3 +27,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """``data`` as indented JSON at ``path``, whole or not at all (numpy scalars as floats)."""
+    import json
+
+    with atomic_open(path, "w") as fh:
+        json.dump(data, fh, indent=2, default=float)

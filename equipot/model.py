@@ -29,8 +29,15 @@ from equipot.nn.radial import PolynomialEnvelope, radial_basis
 # and the default; "small" trains and runs MD comfortably on a laptop CPU; "small16" is small
 # with twice its L = 2 channels, the shape most shipped models use (docs/models.md); "medium"
 # is wider and deeper, between small and md17.
-_SMALL = dict(irreps_node="64x0e+16x1o+8x2e", num_blocks=3, num_heads=4, num_basis=16, radial_hidden=32,
-              ffn_multiplier=2, output_hidden=64)
+_SMALL = dict(
+    irreps_node="64x0e+16x1o+8x2e",
+    num_blocks=3,
+    num_heads=4,
+    num_basis=16,
+    radial_hidden=32,
+    ffn_multiplier=2,
+    output_hidden=64,
+)
 PRESETS: dict[str, dict[str, Any]] = {
     "md17": {},
     "small": _SMALL,
@@ -65,8 +72,9 @@ class EquiformerConfig(Config):
 
     what = "model config"
 
-    species: list[str] = setting(help="element symbols the model knows, e.g. [H, C, N, O] (training sets them "
-                                 "from the data)")
+    species: list[str] = setting(
+        help="element symbols the model knows, e.g. [H, C, N, O] (training sets them from the data)"
+    )
     irreps_node: str = setting("128x0e+64x1o+32x2e", "node features (natural parity: 0e, 1o, 2e, 3o)")
     num_blocks: int = setting(6, "Transformer blocks")
     num_heads: int = setting(4, "attention heads; every multiplicity of irreps_node must divide by it")
@@ -81,12 +89,23 @@ class EquiformerConfig(Config):
     avg_num_neighbors: float = setting(15.0, "normalises the edge-degree embedding (training sets it from the data)")
     zbl: bool = setting(True, "add ZBL nuclear repulsion (keeps atoms from folding onto each other in MD)")
     zbl_switch: float = setting(0.7, "ZBL switched off at this fraction of the covalent-radius sum of each pair")
-    residual_scale: float | None = setting(None, "None (the paper's blocks) or the initial value of learned "
-                                           "per-channel gains on every residual branch (LayerScale)")
+    dispersion: str | None = setting(
+        None,
+        "D3(BJ) dispersion added to the energy, reaching past the cutoff: 'd3bj:FUNCTIONAL' "
+        "(e.g. d3bj:pbe) or 'd3bj:s6=..,s8=..,a1=..,a2=..'; None: none (equipot.dispersion)",
+    )
+    residual_scale: float | None = setting(
+        None,
+        "None (the paper's blocks) or the initial value of learned "
+        "per-channel gains on every residual branch (LayerScale)",
+    )
     norm_high_l: bool = setting(True, "layer-normalise L>0 features too (the paper's); False: scalars only")
     learned_null: bool = setting(False, "learn the logit of the attention's null neighbour per head (else 0)")
-    subtract_isolated: bool = setting(True, "read out h(x_i) - h(isolated atom of its species), so an isolated "
-                                      "atom's energy is its reference energy exactly")
+    subtract_isolated: bool = setting(
+        True,
+        "read out h(x_i) - h(isolated atom of its species), so an isolated "
+        "atom's energy is its reference energy exactly",
+    )
 
     def __post_init__(self) -> None:
         self.check_types()
@@ -118,6 +137,10 @@ class EquiformerConfig(Config):
             check_range(f"model config {key!r}", getattr(self, key), 1)
         check_range("model config 'zbl_switch'", self.zbl_switch, 0, low_open=True)
         check_range("model config 'residual_scale'", self.residual_scale, 0, low_open=True)
+        if self.dispersion is not None:
+            from equipot.dispersion import D3BJ
+
+            self.dispersion = str(D3BJ.from_spec(self.dispersion))  # one spelling in the checkpoint
 
     @classmethod
     def preset(cls, name: str, species: list[str], **overrides: Any) -> "EquiformerConfig":
@@ -167,10 +190,18 @@ class Equiformer(nn.Module):
         )
         # the head reads scalars only, so the last block's values need only the paths to 0e
         self.blocks = nn.ModuleList(
-            TransformerBlock(irreps_node, self.irreps_sh, c.num_heads, c.num_basis, c.radial_hidden,
-                             c.ffn_multiplier, scalars_only=(k == c.num_blocks - 1),
-                             residual_scale=c.residual_scale, norm_high_l=c.norm_high_l,
-                             learned_null=c.learned_null)
+            TransformerBlock(
+                irreps_node,
+                self.irreps_sh,
+                c.num_heads,
+                c.num_basis,
+                c.radial_hidden,
+                c.ffn_multiplier,
+                scalars_only=(k == c.num_blocks - 1),
+                residual_scale=c.residual_scale,
+                norm_high_l=c.norm_high_l,
+                learned_null=c.learned_null,
+            )
             for k in range(c.num_blocks)
         )
         self.head = EnergyHead(irreps_node, c.output_hidden)
@@ -178,8 +209,9 @@ class Equiformer(nn.Module):
     def edges(self, vectors: torch.Tensor, edge_index: torch.Tensor) -> Edges:
         """Harmonics, radial basis and envelope of each edge. vectors (E, 3), edge_index (2, E)."""
         lengths = vectors.norm(dim=-1)
-        return Edges(edge_index[0], edge_index[1], self.spherical_harmonics(vectors),
-                     self.basis(lengths), self.envelope(lengths))
+        return Edges(
+            edge_index[0], edge_index[1], self.spherical_harmonics(vectors), self.basis(lengths), self.envelope(lengths)
+        )
 
     def forward(
         self,

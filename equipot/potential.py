@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
 from equipot.data.graph import AtomicGraph
+from equipot.dispersion import dispersion_from_spec
 from equipot.errors import EquipotError
 from equipot.model import Equiformer, EquiformerConfig
 from equipot.nn.repulsion import ZBLRepulsion
@@ -21,14 +23,16 @@ from equipot.nn.repulsion import ZBLRepulsion
 class Potential(nn.Module):
     """Energy of atomic structures, with forces and stress as its exact derivatives.
 
-    E = sum_i E_i,  E_i = E0[z_i] + scale * h_i + ZBL_i
+    E = sum_i E_i + E_disp,  E_i = E0[z_i] + scale * h_i + ZBL_i
 
     where h_i is the network's per-atom output (zero for an isolated atom, so E0 is exactly
     the energy of an isolated atom, unless the config sets ``subtract_isolated=False``),
     ``scale`` an energy scale set from the training forces, and ZBL the screened nuclear
     repulsion switched off beyond bonding distance (if the config asks for it). Forces are
     -dE/dr and stress (1/V) dE/d(strain), by autograd; ``pair_gradients`` gives dE/d(edge
-    vector) for engines that bring their own neighbour pairs.
+    vector) for engines that bring their own neighbour pairs. E_disp is the long-range D3(BJ)
+    term (``equipot.dispersion``) when the config asks for it, with its own analytic forces
+    and stress, and half of each pair's energy in each atom's ``node_energy``.
 
     Args:
         network: an ``Equiformer``, or the ``EquiformerConfig`` to build one from.
@@ -60,8 +64,12 @@ class Potential(nn.Module):
         self.register_buffer("z_to_index", z_to_index)
         self.register_buffer("reference_energies", torch.zeros(len(species)))
         self.register_buffer("scale", torch.ones(()))
-        self.repulsion = (ZBLRepulsion(species, self.config.envelope_exponent, self.config.zbl_switch)
-                          if self.config.zbl else None)
+        self.repulsion = (
+            ZBLRepulsion(species, self.config.envelope_exponent, self.config.zbl_switch) if self.config.zbl else None
+        )
+        self.dispersion = dispersion_from_spec(self.config.dispersion)
+        if self.dispersion is not None:
+            self.dispersion.check()
         self.edge_chunk_size = edge_chunk_size
         self.checkpoint_blocks = bool(checkpoint_blocks)
         self.metadata: dict[str, Any] = dict(metadata or {})
@@ -107,8 +115,7 @@ class Potential(nn.Module):
             bad = sorted({int(z) for z in numbers[out_of_range | (index < 0)].tolist()})
             names = [chemical_symbols[z] if 0 < z < len(chemical_symbols) else f"Z={z}" for z in bad]
             raise EquipotError(
-                f"this model knows {self.species}; the structure contains {names}, "
-                "which it was not trained on"
+                f"this model knows {self.species}; the structure contains {names}, which it was not trained on"
             )
         return index
 
@@ -131,23 +138,34 @@ class Potential(nn.Module):
         self._compiled = torch.compile(self.node_energies, dynamic=True)
 
     # --- the kernel -----------------------------------------------------------------------
-    def node_energies(self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor,
-                      exchange=None) -> torch.Tensor:
+    def node_energies(
+        self, species: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor, exchange=None
+    ) -> torch.Tensor:
         """Per-atom energies (N,), eV, from species indices (N,), edge vectors r_src - r_dst
         (E, 3) and edge_index (2, E) = [src, dst]; ``exchange``: see ``Equiformer.forward``."""
         h = self.network(species, vectors, edge_index, self._edge_chunk_size, self.checkpoint_blocks, exchange)
         energy = self.reference_energies[species] + self.scale * h
         if self.repulsion is not None:
-            energy = energy + self.repulsion(species, edge_index[0], edge_index[1], vectors.norm(dim=-1),
-                                             species.shape[0])
+            energy = energy + self.repulsion(
+                species, edge_index[0], edge_index[1], vectors.norm(dim=-1), species.shape[0]
+            )
         return energy
 
     def pair_gradients(
-        self, numbers: torch.Tensor, vectors: torch.Tensor, edge_index: torch.Tensor, owned: int | None = None,
+        self,
+        numbers: torch.Tensor,
+        vectors: torch.Tensor,
+        edge_index: torch.Tensor,
+        owned: int | None = None,
         exchange=None,
+        dispersion_elsewhere: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-atom energies (N,) and the gradient of their sum with respect to each edge vector
         (E, 3), for engines that bring their own neighbour pairs.
+
+        A model's dispersion term reaches past the pairs an engine brings, so it is not computed
+        here: an engine that adds it itself (LAMMPS's ``dispersion/d3``) says so with
+        ``dispersion_elsewhere``; for any other caller a model with the term is an error.
 
         ``vectors`` are r_src - r_dst. With ``owned``, only the first ``owned`` atoms' energies
         are summed: an engine's ghost atoms (copies of atoms another process or periodic image
@@ -157,6 +175,12 @@ class Potential(nn.Module):
         ghosts' node features from their owners before each block; its backward pass must return
         the gradients of ghost features to their owners.
         """
+        if self.dispersion is not None and not dispersion_elsewhere:
+            raise EquipotError(
+                f"this model adds dispersion ({self.dispersion}), which reaches past the pairs an engine "
+                "brings: run it through the ASE calculator, or in LAMMPS with pair_style hybrid/overlay "
+                "equipot MODEL dispersion/d3 ... (docs/lammps.md)"
+            )
         species = self.species_index(numbers)
         vectors = vectors.detach().requires_grad_(True)
         node_energy = self.node_energies(species, vectors, edge_index, exchange)
@@ -214,6 +238,8 @@ class Potential(nn.Module):
                 has_volume = volume > 0
                 stress = g / torch.where(has_volume, volume, torch.ones_like(volume))
                 out["stress"] = torch.where(has_volume, stress, torch.full_like(stress, float("nan")))
+        if self.dispersion is not None:
+            add_dispersion(out, self.dispersion, graph)
         return out
 
     def extra_repr(self) -> str:
@@ -224,12 +250,40 @@ class Potential(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
+def add_dispersion(out: dict[str, torch.Tensor], dispersion, graph: AtomicGraph) -> None:
+    """Add the dispersion term's energy, and its forces and stress where ``out`` has them, to
+    each structure of ``graph``. It has no parameters, so it enters as constants: training
+    through the forces fits the network to the labels minus dispersion."""
+    numbers = graph.numbers.cpu().numpy()
+    positions = graph.positions.detach().cpu().double().numpy()
+    cells = graph.cell.detach().cpu().double().numpy()
+    pbc = graph.pbc.cpu().numpy()
+    batch = graph.batch.cpu().numpy()
+    energy = np.zeros(graph.num_graphs)
+    forces, energies = np.zeros_like(positions), np.zeros(len(positions))
+    stress = np.zeros_like(cells)
+    for b in range(graph.num_graphs):
+        atoms = batch == b
+        terms = dispersion(numbers[atoms], positions[atoms], cells[b], pbc[b])
+        energy[b], forces[atoms], energies[atoms] = terms.energy, terms.forces, terms.energies
+        stress[b] = terms.stress if terms.stress is not None else 0.0
+    like = dict(dtype=out["energy"].dtype, device=out["energy"].device)
+    out["energy"] = out["energy"] + torch.as_tensor(energy, **like)
+    out["node_energy"] = out["node_energy"] + torch.as_tensor(energies, **like)
+    if "forces" in out:
+        out["forces"] = out["forces"] + torch.as_tensor(forces, **like)
+    if "stress" in out:  # NaN (no volume) stays NaN
+        out["stress"] = out["stress"] + torch.as_tensor(stress, **like)
+
+
 def edge_vectors(graph: AtomicGraph, positions: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
     """r_src - r_dst + shift @ cell of every edge (E, 3), from (possibly strained) positions and cells."""
     src, dst = graph.edge_index
     vectors = positions.index_select(0, src) - positions.index_select(0, dst)
     if graph.shifts.shape[0]:
-        vectors = vectors + torch.einsum("ei,eij->ej", graph.shifts, cell.index_select(0, graph.batch.index_select(0, src)))
+        vectors = vectors + torch.einsum(
+            "ei,eij->ej", graph.shifts, cell.index_select(0, graph.batch.index_select(0, src))
+        )
     return vectors
 
 
@@ -239,6 +293,18 @@ def pair_forces(grad: torch.Tensor, edge_index: torch.Tensor, num_atoms: int) ->
     forces.index_add_(0, edge_index[0], -grad)
     forces.index_add_(0, edge_index[1], grad)
     return forces
+
+
+def pair_virials(vectors: torch.Tensor, grad: torch.Tensor, edge_index: torch.Tensor, num_atoms: int) -> torch.Tensor:
+    """Each atom's share of the virial (N, 6), in LAMMPS's order xx yy zz xy xz yz: half of
+    W_e = -r_e (x) dE/dr_e of every edge r_e = r_src - r_dst it is an end of. The shares sum to
+    -sum_e r_e (x) dE/dr_e, the virial of the forces ``pair_forces`` gives (sum_k r_k (x) F_k)."""
+    w = -vectors.unsqueeze(-1) * grad.unsqueeze(-2)  # (E, 3, 3): W_ab = -r_a g_b
+    rows = torch.stack([w[:, 0, 0], w[:, 1, 1], w[:, 2, 2], w[:, 0, 1], w[:, 0, 2], w[:, 1, 2]], dim=-1)
+    out = rows.new_zeros(num_atoms, 6)
+    out.index_add_(0, edge_index[0], 0.5 * rows)
+    out.index_add_(0, edge_index[1], 0.5 * rows)
+    return out
 
 
 def as_potential(model: Potential | Equiformer) -> Potential:

@@ -43,13 +43,17 @@ def audit(frames: list[Atoms], model_calc, reference_calc, pairs: np.ndarray) ->
             forces.append(copy.get_forces())
         dist = bond_lengths(atoms.positions, pairs)
         k = int(dist.argmin()) if len(dist) else -1
-        rows.append({"time_ps": float(atoms.info.get("time_fs", np.nan)) / 1000,
-                     "replica": int(atoms.info.get("replica", 0)),
-                     "energy_offset_eV": float(energies[0] - energies[1]),
-                     "reference_energy_eV": float(energies[1]),
-                     "force_mae_meV_A": float(np.abs(forces[0] - forces[1]).mean() * 1000),
-                     "closest_contact_A": float(dist[k]) if k >= 0 else float("nan"),
-                     "closest_pair": [int(i) for i in pairs[k]] if k >= 0 else []})
+        rows.append(
+            {
+                "time_ps": float(atoms.info.get("time_fs", np.nan)) / 1000,
+                "replica": int(atoms.info.get("replica", 0)),
+                "energy_offset_eV": float(energies[0] - energies[1]),
+                "reference_energy_eV": float(energies[1]),
+                "force_mae_meV_A": float(np.abs(forces[0] - forces[1]).mean() * 1000),
+                "closest_contact_A": float(dist[k]) if k >= 0 else float("nan"),
+                "closest_pair": [int(i) for i in pairs[k]] if k >= 0 else [],
+            }
+        )
     return rows
 
 
@@ -71,13 +75,20 @@ def _contact(row: dict, symbols: list[str]) -> str:
     return f"{row['closest_contact_A']:.2f} ({symbols[i]}{i}-{symbols[j]}{j})"
 
 
-def window_table(rows: list[dict], symbols: list[str], window_ps: float,
-                 reference_closest: dict[tuple[int, int], float] | None = None) -> str:
+def window_table(
+    rows: list[dict],
+    symbols: list[str],
+    window_ps: float,
+    reference_closest: dict[tuple[int, int], float] | None = None,
+) -> str:
     """Markdown table of the rows grouped by replica and time window. The GFN2-xTB energy is
     given relative to the replica's first window, so a climb into a high-energy region shows;
     ``reference_closest`` maps a pair to its closest approach in a reference trajectory."""
-    lines = ["| replica | time (ps) | frames | E_GFN2 vs first window (eV) | E_model - E_GFN2 (eV), mean ± sd | "
-             "force MAE (meV/Å) | closest heavy atoms > 2 bonds apart (Å) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| replica | time (ps) | frames | E_GFN2 vs first window (eV) | E_model - E_GFN2 (eV), mean ± sd | "
+        "force MAE (meV/Å) | closest heavy atoms > 2 bonds apart (Å) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for rep in sorted({r["replica"] for r in rows}):
         mine = [r for r in rows if r["replica"] == rep]
         base = None
@@ -92,21 +103,27 @@ def window_table(rows: list[dict], symbols: list[str], window_ps: float,
             contact = _contact(low, symbols)
             if low["closest_pair"] and reference_closest:
                 contact += f"; reference trajectory >= {reference_closest[tuple(low['closest_pair'])]:.2f}"
-            lines.append(f"| {rep} | {w * window_ps:.1f}-{(w + 1) * window_ps:.1f} | {len(sel)} | "
-                         f"{ref - base:+.3f} | {off.mean():+.3f} ± {off.std():.3f} | "
-                         f"{np.mean([r['force_mae_meV_A'] for r in sel]):.0f} | "
-                         f"{contact} |")
+            lines.append(
+                f"| {rep} | {w * window_ps:.1f}-{(w + 1) * window_ps:.1f} | {len(sel)} | "
+                f"{ref - base:+.3f} | {off.mean():+.3f} ± {off.std():.3f} | "
+                f"{np.mean([r['force_mae_meV_A'] for r in sel]):.0f} | "
+                f"{contact} |"
+            )
     return "\n".join(lines)
 
 
 def worst_frames(rows: list[dict], symbols: list[str], count: int) -> str:
     """Markdown table of the ``count`` audited frames with the largest force MAE: the brief
     excursions that a window's mean hides (its energy spread hints at them)."""
-    lines = ["| replica | time (ps) | E_model - E_GFN2 (eV) | force MAE (meV/Å) | closest heavy atoms > 2 bonds apart (Å) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| replica | time (ps) | E_model - E_GFN2 (eV) | force MAE (meV/Å) | closest heavy atoms > 2 bonds apart (Å) |",
+        "|---|---|---|---|---|",
+    ]
     for r in sorted(rows, key=lambda r: -r["force_mae_meV_A"])[:count]:
-        lines.append(f"| {r['replica']} | {r['time_ps']:.2f} | {r['energy_offset_eV']:+.3f} | "
-                     f"{r['force_mae_meV_A']:.0f} | {_contact(r, symbols)} |")
+        lines.append(
+            f"| {r['replica']} | {r['time_ps']:.2f} | {r['energy_offset_eV']:+.3f} | "
+            f"{r['force_mae_meV_A']:.0f} | {_contact(r, symbols)} |"
+        )
     return "\n".join(lines)
 
 
@@ -116,8 +133,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="md17-gfn2", help="shipped model name or checkpoint")
     parser.add_argument("--every", type=int, default=20, help="audit every k-th frame")
     parser.add_argument("--window-ps", type=float, default=2.5)
-    parser.add_argument("--reference", default=None,
-                        help="frame store (.h5) of reference dynamics: report each contact's closest approach in it")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="frame store (.h5) of reference dynamics: report each contact's closest approach in it",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", default=None, help="write the per-frame rows here")
     parser.add_argument("--worst", type=int, default=5, help="also list this many frames with the largest force error")
@@ -138,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     first = {}
     for atoms in frames:
         first.setdefault(int(atoms.info.get("replica", 0)), atoms)
-    sampled = frames[::args.every]
+    sampled = frames[:: args.every]
     model_calc, reference_calc = EquiformerCalculator(args.model, dtype="float64"), gfn2_calculator()
     rows = []
     for rep, start in first.items():
@@ -149,8 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     print(window_table(rows, frames[0].get_chemical_symbols(), args.window_ps, closest))
     if args.worst > 0:
         median = np.median([r["force_mae_meV_A"] for r in rows])
-        print(f"\nThe {min(args.worst, len(rows))} audited frames with the largest force MAE "
-              f"(median over all audited frames: {median:.0f} meV/Å):\n")
+        print(
+            f"\nThe {min(args.worst, len(rows))} audited frames with the largest force MAE "
+            f"(median over all audited frames: {median:.0f} meV/Å):\n"
+        )
         print(worst_frames(rows, frames[0].get_chemical_symbols(), args.worst))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -46,11 +46,24 @@ def run_nvt(model, starts: dict, refs: dict, args) -> tuple[dict, dict[str, list
     if args.duration_ps <= 0:
         return {}, {}
     return nvt_stability(
-        model, starts, refs, replicas=args.replicas, duration_ps=args.duration_ps,
-        restart_path=Path(args.out) / "restart_nvt.npz", temperature_K=args.temperature, timestep_fs=args.timestep,
-        friction_per_fs=args.friction, seed=args.seed, device=args.device, dtype=args.dtype, compile=args.compile,
-        resume=args.resume, restart_every=args.restart_every, progress=not args.quiet,
-        max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
+        model,
+        starts,
+        refs,
+        replicas=args.replicas,
+        duration_ps=args.duration_ps,
+        restart_path=Path(args.out) / "restart_nvt.npz",
+        temperature_K=args.temperature,
+        timestep_fs=args.timestep,
+        friction_per_fs=args.friction,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        compile=args.compile,
+        resume=args.resume,
+        restart_every=args.restart_every,
+        progress=not args.quiet,
+        max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None,
+    )
 
 
 def run_nve(model, starts: dict, args) -> dict:
@@ -58,17 +71,29 @@ def run_nve(model, starts: dict, args) -> dict:
     if args.nve_duration_ps <= 0:
         return {}
     return nve_drift(
-        model, starts, duration_ps=args.nve_duration_ps, restart_path=Path(args.out) / "restart_nve.npz",
-        temperature_K=args.nve_temperature, timestep_fs=args.timestep, seed=args.seed, device=args.device,
-        resume=args.resume, restart_every=args.restart_every, progress=not args.quiet,
-        max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None)
+        model,
+        starts,
+        duration_ps=args.nve_duration_ps,
+        restart_path=Path(args.out) / "restart_nve.npz",
+        temperature_K=args.nve_temperature,
+        timestep_fs=args.timestep,
+        seed=args.seed,
+        device=args.device,
+        resume=args.resume,
+        restart_every=args.restart_every,
+        progress=not args.quiet,
+        max_wall_s=args.nve_max_wall_minutes * 60 if args.nve_max_wall_minutes else None,
+    )
 
 
 def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: Path) -> None:
     lines = [
-        "# MD17 stability study", "",
-        f"Command: `python md/md17_stability.py {' '.join(args.argv)}`", "",
-        f"Model `{args.model}` ({model_info['params']:,} parameters, {model_info['objective']}).", "",
+        "# MD17 stability study",
+        "",
+        f"Command: `python md/md17_stability.py {' '.join(args.argv)}`",
+        "",
+        f"Model `{args.model}` ({model_info['params']:,} parameters, {model_info['objective']}).",
+        "",
     ]
     if nvt:
         lines += [
@@ -81,21 +106,31 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
             "non-finite or huge forces, atoms closer than 0.5 Å and (`contact`) two heavy atoms more than two bonds "
             "apart closer than the reference trajectory ever brings them minus 0.25 Å. "
             "h(r): all interatomic distances, 500 bins on (0, 10] Å, error = mean |h - h_ref| x 10 against the "
-            "shipped GFN2-xTB 500 K trajectory (2,000 frames), over the replicas' frames every 10 fs.", ""]
+            "shipped GFN2-xTB 500 K trajectory (2,000 frames), over the replicas' frames every 10 fs.",
+            "",
+        ]
     else:
         lines += ["NVT: not run (`--duration-ps 0`).", ""]
     lines += [
-        (f"NVE: one replica per molecule from a {args.nve_temperature:.0f} K Maxwell-Boltzmann start, velocity "
-         f"Verlet {args.timestep} fs, float64, {nve['run_ps']:.2f} ps; drift = least-squares slope of E_tot/N."
-         if nve else "NVE: not run (`--nve-duration-ps 0`)."), "",
+        (
+            f"NVE: one replica per molecule from a {args.nve_temperature:.0f} K Maxwell-Boltzmann start, velocity "
+            f"Verlet {args.timestep} fs, float64, {nve['run_ps']:.2f} ps; drift = least-squares slope of E_tot/N."
+            if nve
+            else "NVE: not run (`--nve-duration-ps 0`)."
+        ),
+        "",
         "| molecule | stable replicas | mean stable time (ps) | shortest (ps) | h(r) MAE | NVE drift (meV/atom/ps) "
         "| NVE fluctuation (meV/atom) |",
         "|---|---|---|---|---|---|---|",
     ]
     for m in molecules:
         r = nvt.get("molecules", {}).get(m)
-        stability = (f"{args.replicas - r['failed']}/{args.replicas} | {np.mean(r['stable_ps']):.2f} | "
-                     f"{np.min(r['stable_ps']):.2f} | {r['hr_mae']:.3f}" if r else "not run | | |")
+        stability = (
+            f"{args.replicas - r['failed']}/{args.replicas} | {np.mean(r['stable_ps']):.2f} | "
+            f"{np.min(r['stable_ps']):.2f} | {r['hr_mae']:.3f}"
+            if r
+            else "not run | | |"
+        )
         d = nve.get(m)
         drift = f"{d['slope_meV_per_atom_per_ps']:.4f} | {d['fluctuation_meV_per_atom']:.4f}" if d else "not run |"
         lines.append(f"| {m} | {stability} | {drift} |")
@@ -106,13 +141,17 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
             stopped = [(k, t) for k, t in zip(r["monitors"], r["stable_ps"]) if k]
             reasons += [f"- {m} ({k} monitor, {t:.2f} ps): {why}" for (k, t), why in zip(stopped, r["reasons"])]
         lines += ["", "Failures:" if reasons else "No replica failed.", *reasons]
-    lines += ["",
-              "Beside Fu et al.: they simulate 300 ps per run with models trained on DFT (MD17) frames and use the "
-              "same 0.5 Å bond criterion and h(r) error. The runs here are shorter (see above) and on GFN2-xTB data "
-              "(the public MD17 files cannot be downloaded here), so a replica that is stable here is stable for the "
-              "time shown, not for 300 ps. `python md/md17_summary.py` pools the replicas of all reports and sets "
-              "out their protocol beside ours.", "",
-              *(["![h(r)](hr.png)", ""] if nvt else []), *(["![NVE energy](nve_energy.png)", ""] if nve else [])]
+    lines += [
+        "",
+        "Beside Fu et al.: they simulate 300 ps per run with models trained on DFT (MD17) frames and use the "
+        "same 0.5 Å bond criterion and h(r) error. The runs here are shorter (see above) and on GFN2-xTB data "
+        "(the public MD17 files cannot be downloaded here), so a replica that is stable here is stable for the "
+        "time shown, not for 300 ps. `python md/md17_summary.py` pools the replicas of all reports and sets "
+        "out their protocol beside ours.",
+        "",
+        *(["![h(r)](hr.png)", ""] if nvt else []),
+        *(["![NVE energy](nve_energy.png)", ""] if nve else []),
+    ]
     (out / "report.md").write_text("\n".join(lines))
 
 
@@ -129,24 +168,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--friction", type=float, default=0.01)
     parser.add_argument("--nve-duration-ps", type=float, default=5.0, help="NVE ps (0: NVT replicas only)")
     parser.add_argument("--nve-temperature", type=float, default=300.0)
-    parser.add_argument("--max-wall-minutes", type=float, default=None,
-                        help="stop the NVT replicas after this much wall time (the report says how far they got)")
+    parser.add_argument(
+        "--max-wall-minutes",
+        type=float,
+        default=None,
+        help="stop the NVT replicas after this much wall time (the report says how far they got)",
+    )
     parser.add_argument("--nve-max-wall-minutes", type=float, default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the NVT model (minutes of compiling): for GPUs; on a 2-core CPU the batched "
-                             "call ran slower compiled than eager (bench/replicas.py --compile); "
-                             "the float64 NVE run stays eager")
-    parser.add_argument("--save-frames", action="store_true",
-                        help="write OUT/frames_MOLECULE.xyz, the NVT frames behind h(r) (every 10 fs, each replica)")
-    parser.add_argument("--restart-every", type=int, default=2000,
-                        help="steps between restart states (OUT/restart_nvt.npz, OUT/restart_nve.npz)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT's restart states (same arguments, --duration-ps may be longer): "
-                             "a long study run in pieces")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the NVT model (minutes of compiling): for GPUs; on a 2-core CPU the batched "
+        "call ran slower compiled than eager (bench/replicas.py --compile); "
+        "the float64 NVE run stays eager",
+    )
+    parser.add_argument(
+        "--save-frames",
+        action="store_true",
+        help="write OUT/frames_MOLECULE.xyz, the NVT frames behind h(r) (every 10 fs, each replica)",
+    )
+    parser.add_argument(
+        "--restart-every",
+        type=int,
+        default=2000,
+        help="steps between restart states (OUT/restart_nvt.npz, OUT/restart_nve.npz)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT's restart states (same arguments, --duration-ps may be longer): "
+        "a long study run in pieces",
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "md17"))
     args = parser.parse_args(argv)
@@ -160,8 +216,10 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = load_model(args.model)
-    info = {"params": sum(p.numel() for p in model.parameters()),
-            "objective": getattr(model, "metadata", {}).get("objective", "?")}
+    info = {
+        "params": sum(p.numel() for p in model.parameters()),
+        "objective": getattr(model, "metadata", {}).get("objective", "?"),
+    }
     t0 = time.perf_counter()
     starts = {m: read_structure(m) for m in args.molecules}
     # the GFN2-xTB trajectories serve the NVT half only (bond references, h(r))
@@ -175,10 +233,16 @@ def main(argv: list[str] | None = None) -> None:
     nve = run_nve(args.model, starts, args)
     stability_plots(nvt, frames_of, nve, starts, refs, out)
     write_report(nvt, nve, args.molecules, args, info, out)
-    payload = {"settings": {k: v for k, v in vars(args).items()}, "model": info, "nvt": nvt,
-               "nve": {m: ({k: v for k, v in d.items() if k not in ("time_ps", "etot_eV")} if isinstance(d, dict) else d)
-                       for m, d in nve.items()},
-               "wall_s": time.perf_counter() - t0}
+    payload = {
+        "settings": {k: v for k, v in vars(args).items()},
+        "model": info,
+        "nvt": nvt,
+        "nve": {
+            m: ({k: v for k, v in d.items() if k not in ("time_ps", "etot_eV")} if isinstance(d, dict) else d)
+            for m, d in nve.items()
+        },
+        "wall_s": time.perf_counter() - t0,
+    }
     (out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
     print((out / "report.md").read_text())
 

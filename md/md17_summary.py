@@ -60,7 +60,9 @@ def models(report_dirs: list[Path]) -> list[str]:
     return list(dict.fromkeys(model_label(res) for _, res in _reports(report_dirs)))
 
 
-def collect(report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5, model: str | None = None) -> dict[str, dict]:
+def collect(
+    report_dirs: list[Path], min_ps: float, min_nve_ps: float = 0.5, model: str | None = None
+) -> dict[str, dict]:
     """Per molecule: ``replicas`` (one dict per NVT replica of a run that reached ``min_ps``),
     ``hr`` (the h(r) error of each such run) and ``nve`` (each NVE window of at least
     ``min_nve_ps``), over the reports of ``model`` (a ``model_label``; None: every report)."""
@@ -81,18 +83,35 @@ def _table(reports: list[tuple[Path, dict]], min_ps: float, min_nve_ps: float) -
                 row = table.setdefault(mol, {"replicas": [], "hr": [], "nve": []})
                 # which monitor stopped a replica (reports before the field was added: unknown)
                 stoppers = r.get("monitors", [None] * len(r["stable_ps"]))
-                row["replicas"] += [{"report": d.name, "seed": seed, "stable_ps": t, "run_ps": nvt["run_ps"],
-                                     "failed": k is not None or t < nvt["run_ps"] - 1e-9, "monitor": k}
-                                    for t, k in zip(r["stable_ps"], stoppers)]
-                row["hr"].append({"report": d.name, "seed": seed, "replicas": len(r["stable_ps"]), "hr_mae": r["hr_mae"]})
+                row["replicas"] += [
+                    {
+                        "report": d.name,
+                        "seed": seed,
+                        "stable_ps": t,
+                        "run_ps": nvt["run_ps"],
+                        "failed": k is not None or t < nvt["run_ps"] - 1e-9,
+                        "monitor": k,
+                    }
+                    for t, k in zip(r["stable_ps"], stoppers)
+                ]
+                row["hr"].append(
+                    {"report": d.name, "seed": seed, "replicas": len(r["stable_ps"]), "hr_mae": r["hr_mae"]}
+                )
         window = res["nve"].get("run_ps", 0.0)
         if window >= min_nve_ps - 1e-9:
             for mol, nve in res["nve"].items():
                 if isinstance(nve, dict):
                     row = table.setdefault(mol, {"replicas": [], "hr": [], "nve": []})
-                    row["nve"].append({"report": d.name, "seed": seed, "window_ps": window,
-                                       "timestep_fs": res["settings"].get("timestep", 0.5), **nve,
-                                       "noise_meV_per_atom_per_ps": nve["fluctuation_meV_per_atom"] / window})
+                    row["nve"].append(
+                        {
+                            "report": d.name,
+                            "seed": seed,
+                            "window_ps": window,
+                            "timestep_fs": res["settings"].get("timestep", 0.5),
+                            **nve,
+                            "noise_meV_per_atom_per_ps": nve["fluctuation_meV_per_atom"] / window,
+                        }
+                    )
     return table
 
 
@@ -104,10 +123,12 @@ def nve_cell(n: dict) -> str:
 
 
 def markdown(table: dict[str, dict], min_ps: float, min_nve_ps: float = 0.5) -> str:
-    lines = [f"| molecule | replicas stable for the whole run (runs of >= {min_ps:g} ps) | shortest stable (ps) "
-             f"| h(r) error per run (report, seed) | NVE drift per window of >= {min_nve_ps:g} ps (meV/atom/ps; window, "
-             "fluctuation/window) |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"| molecule | replicas stable for the whole run (runs of >= {min_ps:g} ps) | shortest stable (ps) "
+        f"| h(r) error per run (report, seed) | NVE drift per window of >= {min_nve_ps:g} ps (meV/atom/ps; window, "
+        "fluctuation/window) |",
+        "|---|---|---|---|---|",
+    ]
     for mol in sorted(table):
         row = table[mol]
         reps = row["replicas"]
@@ -135,14 +156,18 @@ def main(argv: list[str] | None = None) -> None:
     tables = {m: _table(reports, args.min_ps, args.min_nve_ps) for m, reports in by_model.items()}
     tables = {m: t for m, t in tables.items() if t}
     if not tables:
-        raise SystemExit(f"no MD17 study report in {len(dirs)} directories reached {args.min_ps:g} ps of NVT "
-                         f"or {args.min_nve_ps:g} ps of NVE")
+        raise SystemExit(
+            f"no MD17 study report in {len(dirs)} directories reached {args.min_ps:g} ps of NVT "
+            f"or {args.min_nve_ps:g} ps of NVE"
+        )
     text = "\n\n".join(f"## Model {m}\n\n{markdown(t, args.min_ps, args.min_nve_ps)}" for m, t in tables.items())
     print(text)
     if args.out:
         command = " ".join(["python md/md17_summary.py", *(argv if argv is not None else sys.argv[1:])])
-        args.out.write_text(f"# MD17 stability study: all runs of at least {args.min_ps:g} ps\n\nCommand: `{command}`\n\n"
-                            f"{text}\n\n{FU_ET_AL}\n")
+        args.out.write_text(
+            f"# MD17 stability study: all runs of at least {args.min_ps:g} ps\n\nCommand: `{command}`\n\n"
+            f"{text}\n\n{FU_ET_AL}\n"
+        )
     if args.json:
         args.json.write_text(json.dumps(tables, indent=1))
 

@@ -42,7 +42,12 @@ def trajectory_file(family: str, target_atoms: int) -> Path:
 
 def shape_stats(frames: np.ndarray, ends: tuple[int, int]) -> dict[str, float]:
     rg, ee = radius_of_gyration(frames), end_to_end(frames, *ends)
-    return {"rg_mean": float(rg.mean()), "rg_std": float(rg.std()), "ee_mean": float(ee.mean()), "ee_std": float(ee.std())}
+    return {
+        "rg_mean": float(rg.mean()),
+        "rg_std": float(rg.std()),
+        "ee_mean": float(ee.mean()),
+        "ee_std": float(ee.std()),
+    }
 
 
 def systems_and_references(families, target_atoms: int, long_atoms: int | None, extra: list[str] = ()):
@@ -77,20 +82,41 @@ def run_model(model: str, entries, args) -> dict:
     for temperature in sorted({e[3] for e in entries}):
         group = [e for e in entries if e[3] == temperature]
         monitors = [study_monitors(atoms, ref) for _, _, atoms, _, ref in group]
-        dyn = ReplicaDynamics(model, [e[2] for e in group], temperature_K=temperature, timestep_fs=args.timestep,
-                              seed=args.seed, dtype=args.dtype, device=args.device, monitors=monitors, check_every=20,
-                              compile=args.compile)
+        dyn = ReplicaDynamics(
+            model,
+            [e[2] for e in group],
+            temperature_K=temperature,
+            timestep_fs=args.timestep,
+            seed=args.seed,
+            dtype=args.dtype,
+            device=args.device,
+            monitors=monitors,
+            check_every=20,
+            compile=args.compile,
+        )
         restart = Path(args.out) / f"restart_{Path(model).stem}_{temperature:.0f}K.npz"
-        res = dyn.run_resumable(restart, resume=args.resume, restart_every=args.restart_every,
-                                duration_ps=args.duration_ps, record_every=20, progress=not args.quiet,
-                                max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None)
+        res = dyn.run_resumable(
+            restart,
+            resume=args.resume,
+            restart_every=args.restart_every,
+            duration_ps=args.duration_ps,
+            record_every=20,
+            progress=not args.quiet,
+            max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None,
+        )
         for k, (label, fam, atoms, _, ref) in enumerate(group):
             ends = chain_ends(atoms)
             frames = res.positions[k]
-            row = {"family": fam, "atoms": len(atoms), "temperature_K": temperature,
-                   "held_out": fam in HELD_OUT, "stable_ps": res.stable_times_ps[k], "run_ps": res.time_ps,
-                   "failure": res.failures[k].reason if res.failures[k] else None,
-                   "replica_steps_per_s": res.replica_steps_per_s}
+            row = {
+                "family": fam,
+                "atoms": len(atoms),
+                "temperature_K": temperature,
+                "held_out": fam in HELD_OUT,
+                "stable_ps": res.stable_times_ps[k],
+                "run_ps": res.time_ps,
+                "failure": res.failures[k].reason if res.failures[k] else None,
+                "replica_steps_per_s": res.replica_steps_per_s,
+            }
             if len(frames):
                 row.update({f"model_{key}": v for key, v in shape_stats(frames, ends).items()})
             if ref is not None:
@@ -102,24 +128,41 @@ def run_model(model: str, entries, args) -> dict:
 
 
 def write_report(all_results: dict, args, out: Path) -> None:
-    lines = ["# Polymer stability study", "",
-             f"Command: `python md/polymer_stability.py {' '.join(args.argv)}`", "",
-             f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}{' (torch.compile)' if args.compile else ''}, "
-             f"{args.device}) for up to "
-             f"{args.duration_ps} ps per chain (run length per row below), each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
-             "first frame. Held-out families (not in training): " + ", ".join(HELD_OUT) + ". Rg and end-to-end "
-             "distance (backbone ends) as mean ± std over frames every 10 fs; reference = the shipped GFN2-xTB "
-             "trajectory of the same chain.", ""]
+    lines = [
+        "# Polymer stability study",
+        "",
+        f"Command: `python md/polymer_stability.py {' '.join(args.argv)}`",
+        "",
+        f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}{' (torch.compile)' if args.compile else ''}, "
+        f"{args.device}) for up to "
+        f"{args.duration_ps} ps per chain (run length per row below), each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
+        "first frame. Held-out families (not in training): " + ", ".join(HELD_OUT) + ". Rg and end-to-end "
+        "distance (backbone ends) as mean ± std over frames every 10 fs; reference = the shipped GFN2-xTB "
+        "trajectory of the same chain.",
+        "",
+    ]
     for model, results in all_results.items():
-        lines += [f"## `{model}`", "",
-                  "| chain | held out | T (K) | run (ps) | stable (ps) | Rg model (Å) | Rg GFN2 (Å) | end-to-end model (Å) "
-                  "| end-to-end GFN2 (Å) | h(r) MAE |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"## `{model}`",
+            "",
+            "| chain | held out | T (K) | run (ps) | stable (ps) | Rg model (Å) | Rg GFN2 (Å) | end-to-end model (Å) "
+            "| end-to-end GFN2 (Å) | h(r) MAE |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for label, r in results.items():
+
             def pm(prefix, key, r=r):
-                return f"{r[f'{prefix}_{key}_mean']:.2f} ± {r[f'{prefix}_{key}_std']:.2f}" if f"{prefix}_{key}_mean" in r else "-"
-            lines.append(f"| {label} | {'yes' if r['held_out'] else ''} | {r['temperature_K']:.0f} | {r['run_ps']:.2f} | {r['stable_ps']:.2f}"
-                         f"{' (' + r['failure'] + ')' if r['failure'] else ''} | {pm('model', 'rg')} | {pm('ref', 'rg')} | "
-                         f"{pm('model', 'ee')} | {pm('ref', 'ee')} | {r.get('hr_mae', float('nan')):.3f} |")
+                return (
+                    f"{r[f'{prefix}_{key}_mean']:.2f} ± {r[f'{prefix}_{key}_std']:.2f}"
+                    if f"{prefix}_{key}_mean" in r
+                    else "-"
+                )
+
+            lines.append(
+                f"| {label} | {'yes' if r['held_out'] else ''} | {r['temperature_K']:.0f} | {r['run_ps']:.2f} | {r['stable_ps']:.2f}"
+                f"{' (' + r['failure'] + ')' if r['failure'] else ''} | {pm('model', 'rg')} | {pm('ref', 'rg')} | "
+                f"{pm('model', 'ee')} | {pm('ref', 'ee')} | {r.get('hr_mae', float('nan')):.3f} |"
+            )
         lines.append("")
     (out / "report.md").write_text("\n".join(lines))
 
@@ -130,8 +173,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--families", nargs="+", default=TRAINING + HELD_OUT)
     parser.add_argument("--chain-atoms", type=int, default=55, help="pick the shipped chain closest to this size")
     parser.add_argument("--long", type=int, default=None, help="also run chains of about this many atoms (RDKit)")
-    parser.add_argument("--extra", nargs="*", default=[],
-                        help="more chains or boxes (files named <family>_*.xyz), run at 300 K and 600 K without reference")
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        help="more chains or boxes (files named <family>_*.xyz), run at 300 K and 600 K without reference",
+    )
     parser.add_argument("--duration-ps", type=float, default=1.0)
     parser.add_argument("--max-wall-minutes", type=float, default=None, help="wall-time cap of each batched run")
     parser.add_argument("--device", default="cpu")
@@ -139,11 +186,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile each model: minutes of compiling, then faster float32 steps on a CPU")
-    parser.add_argument("--restart-every", type=int, default=2000, help="steps between restart states (OUT/restart_*.npz)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUT's restart states (same arguments, --duration-ps may be longer)")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile each model: minutes of compiling, then faster float32 steps on a CPU",
+    )
+    parser.add_argument(
+        "--restart-every", type=int, default=2000, help="steps between restart states (OUT/restart_*.npz)"
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT's restart states (same arguments, --duration-ps may be longer)",
+    )
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "polymers"))
     args = parser.parse_args(argv)
@@ -157,8 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     entries = systems_and_references(args.families, args.chain_atoms, args.long, args.extra)
     all_results = {m: run_model(m, entries, args) for m in args.models}
     write_report(all_results, args, out)
-    (out / "results.json").write_text(json.dumps({"settings": {k: v for k, v in vars(args).items()},
-                                                  "results": all_results}, indent=1))
+    (out / "results.json").write_text(
+        json.dumps({"settings": {k: v for k, v in vars(args).items()}, "results": all_results}, indent=1)
+    )
     print((out / "report.md").read_text())
 
 

@@ -46,10 +46,15 @@ def replay(positions: np.ndarray, times_ps: np.ndarray, start, reference: np.nda
     def first(mask: np.ndarray) -> float | None:
         return float(times_ps[np.argmax(mask)]) if mask.any() else None
 
-    return {"frames": len(positions), "last_ps": float(times_ps[-1]),
-            "max_bond_deviation_A": float(deviation.max()), "bond_fires_ps": first(deviation > bond.max_deviation),
-            "contact_pairs": len(contact.pairs), "contact_headroom_A": float(headroom.min()),
-            "contact_fires_ps": first(headroom < 0)}
+    return {
+        "frames": len(positions),
+        "last_ps": float(times_ps[-1]),
+        "max_bond_deviation_A": float(deviation.max()),
+        "bond_fires_ps": first(deviation > bond.max_deviation),
+        "contact_pairs": len(contact.pairs),
+        "contact_headroom_A": float(headroom.min()),
+        "contact_fires_ps": first(headroom < 0),
+    }
 
 
 def replay_file(path: Path, reference_dir: Path) -> list[dict]:
@@ -66,8 +71,9 @@ def replay_file(path: Path, reference_dir: Path) -> list[dict]:
         mine = [a for a in frames if int(a.info.get("replica", 0)) == rep]
         positions = np.stack([a.positions for a in mine])
         times = np.array([float(a.info.get("time_fs", np.nan)) / 1000 for a in mine])
-        rows.append({"file": str(path), "molecule": molecule, "replica": rep,
-                     **replay(positions, times, start, reference)})
+        rows.append(
+            {"file": str(path), "molecule": molecule, "replica": rep, **replay(positions, times, start, reference)}
+        )
     return rows
 
 
@@ -75,21 +81,30 @@ def table(rows: list[dict]) -> str:
     def when(t: float | None) -> str:
         return "-" if t is None else f"{t:.2f}"
 
-    lines = ["| run | molecule | replica | frames (to ps) | max bond deviation (Å; fires > 0.5) | bond fires at (ps) "
-             "| contact headroom (Å; fires < 0) | contact fires at (ps) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | molecule | replica | frames (to ps) | max bond deviation (Å; fires > 0.5) | bond fires at (ps) "
+        "| contact headroom (Å; fires < 0) | contact fires at (ps) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         headroom = "no pairs" if r["contact_pairs"] == 0 else f"{r['contact_headroom_A']:+.3f}"
-        lines.append(f"| `{Path(r['file']).parent.name}` | {r['molecule']} | {r['replica']} | {r['frames']} "
-                     f"({r['last_ps']:.2f}) | {r['max_bond_deviation_A']:.3f} | {when(r['bond_fires_ps'])} | "
-                     f"{headroom} | {when(r['contact_fires_ps'])} |")
+        lines.append(
+            f"| `{Path(r['file']).parent.name}` | {r['molecule']} | {r['replica']} | {r['frames']} "
+            f"({r['last_ps']:.2f}) | {r['max_bond_deviation_A']:.3f} | {when(r['bond_fires_ps'])} | "
+            f"{headroom} | {when(r['contact_fires_ps'])} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("frames", nargs="+", type=Path, help="frames_MOLECULE.xyz[.gz] files of study runs")
-    parser.add_argument("--reference-dir", type=Path, default=ROOT / "datasets" / "md17_gfn2",
-                        help="directory of the GFN2-xTB reference stores MOLECULE.h5")
+    parser.add_argument(
+        "--reference-dir",
+        type=Path,
+        default=ROOT / "datasets" / "md17_gfn2",
+        help="directory of the GFN2-xTB reference stores MOLECULE.h5",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = parser.parse_args(argv)
     rows = [row for path in args.frames for row in replay_file(path, args.reference_dir)]

@@ -45,8 +45,19 @@ def test_extxyz_custom_keys_and_cli(tmp_path, capsys):
     assert [f.energy for f in frames] == [a.info["dft_energy"] for a in images]
     with pytest.raises(ValueError, match="no 'energy'"):
         read_extxyz(tmp_path / "d.xyz")
-    rc = main(["data", "convert", str(tmp_path / "d.xyz"), "-o", str(tmp_path / "d.h5"),
-               "--energy-key", "dft_energy", "--forces-key", "dft_forces"])
+    rc = main(
+        [
+            "data",
+            "convert",
+            str(tmp_path / "d.xyz"),
+            "-o",
+            str(tmp_path / "d.h5"),
+            "--energy-key",
+            "dft_energy",
+            "--forces-key",
+            "dft_forces",
+        ]
+    )
     assert rc == 0
     store = FrameStore(tmp_path / "d.h5")
     for k, (atoms, frame) in enumerate(zip(images, frames)):
@@ -90,8 +101,13 @@ def test_calc_results_style_extxyz_md17_attrs_and_missing_keys(tmp_path):
     np.testing.assert_allclose(frames[1].forces, images[1].get_forces(), atol=1e-8)
     assert len(read_extxyz(tmp_path / "c.extxyz", index="1:")) == 2
 
-    np.savez(tmp_path / "m.npz", R=rng.normal(size=(2, 3, 3)), E=np.array([[1.0], [2.0]]),
-             F=np.zeros((2, 3, 3)), z=np.array([8, 1, 1]))
+    np.savez(
+        tmp_path / "m.npz",
+        R=rng.normal(size=(2, 3, 3)),
+        E=np.array([[1.0], [2.0]]),
+        F=np.zeros((2, 3, 3)),
+        z=np.array([8, 1, 1]),
+    )
     store = convert([tmp_path / "m.npz"], tmp_path / "m.h5")
     assert store.attrs["level_of_theory"] == "PBE+vdW-TS (MD17)"
     assert store[1].energy == 2.0 * units.kcal / units.mol

@@ -220,8 +220,9 @@ def test_append_atoms_with_info_and_arrays(tmp_path):
     atoms.arrays["forces"] = np.arange(9, dtype=float).reshape(3, 3)
     with create(tmp_path / "s.h5") as store:
         store.append(atoms)
-        store.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=-1.0,
-                           forces=np.zeros((3, 3)), frame_id=42))
+        store.append(
+            Frame(numbers=atoms.numbers, positions=atoms.positions, energy=-1.0, forces=np.zeros((3, 3)), frame_id=42)
+        )
         assert store[0].energy == -12.5 and np.array_equal(store[0].forces, atoms.arrays["forces"])
         assert store[1].frame_id == 42
         with pytest.raises(ValueError, match="forces missing"):

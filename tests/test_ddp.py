@@ -21,9 +21,21 @@ def _config(store, out):
 
     # 8 training frames in global batches of 3 (3, 3, 2): each batch splits unequally over 2 ranks
     # (2+1, 2+1, 1+1), so the unequal-share weighting is exercised.
-    return TrainConfig(data=str(store), out=str(out), train_size=8, val_size=2, test_size=0, epochs=1,
-                       batch_size=3, lr=5e-3, warmup_epochs=0, ema_decay=0.5, progress=False, seed=3,
-                       model={"preset": "small", **TINY, "num_blocks": 1, "cutoff": 4.0})
+    return TrainConfig(
+        data=str(store),
+        out=str(out),
+        train_size=8,
+        val_size=2,
+        test_size=0,
+        epochs=1,
+        batch_size=3,
+        lr=5e-3,
+        warmup_epochs=0,
+        ema_decay=0.5,
+        progress=False,
+        seed=3,
+        model={"preset": "small", **TINY, "num_blocks": 1, "cutoff": 4.0},
+    )
 
 
 def _worker(rank: int, world: int, port: int, store: str, out: str) -> None:
@@ -92,8 +104,12 @@ def test_train_procs_launches_data_parallel_processes(store, tmp_path):
     single.fit()
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(asdict(_config(store, tmp_path / "procs"))))
-    done = subprocess.run([sys.executable, "-m", "equipot", "train", str(config), "--procs", "2",
-                           "--set", "num_threads=2"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "equipot", "train", str(config), "--procs", "2", "--set", "num_threads=2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("best epoch 1") == 1, done.stdout  # one report, from rank 0
     last = torch.load(tmp_path / "procs" / "last.pt", weights_only=True)

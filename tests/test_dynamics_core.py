@@ -71,8 +71,14 @@ def test_vibrations_hessian_matches_autograd(tmp_path, ethanol):
 def test_langevin_runs(aspirin):
     aspirin.calc = EquiformerCalculator(make_model())
     initialise_velocities(aspirin, 500, np.random.default_rng(1), exact=False)
-    dyn = Langevin(aspirin, timestep=0.5 * units.fs, temperature_K=500, friction=0.01 / units.fs, fixcm=False,
-                   rng=np.random.default_rng(2))
+    dyn = Langevin(
+        aspirin,
+        timestep=0.5 * units.fs,
+        temperature_K=500,
+        friction=0.01 / units.fs,
+        fixcm=False,
+        rng=np.random.default_rng(2),
+    )
     dyn.run(20)
     assert np.all(np.isfinite(aspirin.positions))
     assert dyn.nsteps == 20

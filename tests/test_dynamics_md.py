@@ -86,8 +86,17 @@ def water_springs():
 
 def test_nve_drift_of_harmonic_toy_is_zero(tmp_path):
     atoms = water_springs()
-    result = run_md(atoms, ensemble="nve", temperature_K=300, timestep_fs=0.25, steps=2000, monitors=[],
-                    log_every=5, log_path=tmp_path / "nve.csv", progress=False)
+    result = run_md(
+        atoms,
+        ensemble="nve",
+        temperature_K=300,
+        timestep_fs=0.25,
+        steps=2000,
+        monitors=[],
+        log_every=5,
+        log_path=tmp_path / "nve.csv",
+        progress=False,
+    )
     assert not result.stopped_early and result.steps_done == 2000 and result.time_ps == pytest.approx(0.5)
     drift = result.drift
     assert abs(drift["slope_meV_per_atom_per_ps"]) < 0.05, drift
@@ -101,8 +110,7 @@ def test_nve_drift_of_harmonic_toy_is_zero(tmp_path):
 
 def test_start_is_at_exact_temperature_without_drift(tmp_path):
     atoms = cu_cluster()
-    run_md(atoms, ensemble="nve", temperature_K=400, steps=1, monitors=[], progress=False,
-           log_path=tmp_path / "md.csv")
+    run_md(atoms, ensemble="nve", temperature_K=400, steps=1, monitors=[], progress=False, log_path=tmp_path / "md.csv")
     first = next(csv.DictReader(open(tmp_path / "md.csv")))
     assert float(first["time_ps"]) == 0 and float(first["temperature_K"]) == pytest.approx(400, rel=1e-9)
     assert np.abs(atoms.get_momenta().sum(0)).max() < 1e-10
@@ -123,12 +131,23 @@ def test_langevin_is_reproducible_with_seed():
 def test_thermostat_reaches_target_temperature(tmp_path, ensemble, steps):
     atoms = cu_cluster()
     log = tmp_path / "md.csv"
-    result = run_md(atoms, ensemble=ensemble, temperature_K=600, timestep_fs=4.0, friction_per_fs=0.05,
-                    thermostat_time_fs=40.0, steps=steps, seed=1, log_path=log, log_every=5, progress=False,
-                    monitors=[])  # a hot 13-atom Cu cluster rearranges: the molecular bond test does not apply
+    result = run_md(
+        atoms,
+        ensemble=ensemble,
+        temperature_K=600,
+        timestep_fs=4.0,
+        friction_per_fs=0.05,
+        thermostat_time_fs=40.0,
+        steps=steps,
+        seed=1,
+        log_path=log,
+        log_every=5,
+        progress=False,
+        monitors=[],
+    )  # a hot 13-atom Cu cluster rearranges: the molecular bond test does not apply
     assert not result.stopped_early, result.failure
     temps = np.array([float(r["temperature_K"]) for r in csv.DictReader(open(log))])
-    mean = temps[len(temps) // 3:].mean()  # after equilibration (half the kinetic energy goes to potential)
+    mean = temps[len(temps) // 3 :].mean()  # after equilibration (half the kinetic energy goes to potential)
     assert mean == pytest.approx(600, rel=0.2), mean
     assert np.allclose(atoms.get_momenta().sum(0), 0, atol=1e-8)  # FixCom kept the centre still
 
@@ -141,13 +160,26 @@ def test_monitor_stops_run_and_report_records_it(tmp_path):
             return "planned" if step >= 30 else None
 
     atoms = cu_cluster()
-    result = run_md(atoms, temperature_K=300, steps=100, monitors=[FailAt()], check_every=10, traj_every=10,
-                    report_dir=tmp_path, progress=False)
+    result = run_md(
+        atoms,
+        temperature_K=300,
+        steps=100,
+        monitors=[FailAt()],
+        check_every=10,
+        traj_every=10,
+        report_dir=tmp_path,
+        progress=False,
+    )
     assert result.stopped_early and result.failure.step == 30 and result.steps_done == 30
     assert result.time_to_failure_ps == pytest.approx(0.015)
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["failure"] == {"monitor": "test", "reason": "planned", "step": 30, "time_ps": pytest.approx(0.015),
-                                 "replica": None}
+    assert report["failure"] == {
+        "monitor": "test",
+        "reason": "planned",
+        "step": 30,
+        "time_ps": pytest.approx(0.015),
+        "replica": None,
+    }
     assert report["result"]["stopped_early"] is True and report["settings"]["calculator"] == "EMT"
     assert len(read(tmp_path / "trajectory.extxyz", index=":")) == 4  # steps 0, 10, 20, 30
     assert (tmp_path / "report.png").stat().st_size > 1000
@@ -179,11 +211,28 @@ def test_grouped_settings_equal_keywords(tmp_path):
     from equipot.dynamics import Integrator, Outputs, Restarts
 
     flat, grouped = cu_cluster(), cu_cluster()
-    run_md(flat, temperature_K=500, steps=30, seed=3, ensemble="bussi", timestep_fs=2.0, thermostat_time_fs=20.0,
-           log_every=5, report_dir=tmp_path / "a", restart_every=10, progress=False)
-    run_md(grouped, temperature_K=500, steps=30, seed=3,
-           integrator=Integrator("bussi", timestep_fs=2.0, thermostat_time_fs=20.0),
-           outputs=Outputs(report_dir=tmp_path / "b", log_every=5, progress=False), restarts=Restarts(every=10))
+    run_md(
+        flat,
+        temperature_K=500,
+        steps=30,
+        seed=3,
+        ensemble="bussi",
+        timestep_fs=2.0,
+        thermostat_time_fs=20.0,
+        log_every=5,
+        report_dir=tmp_path / "a",
+        restart_every=10,
+        progress=False,
+    )
+    run_md(
+        grouped,
+        temperature_K=500,
+        steps=30,
+        seed=3,
+        integrator=Integrator("bussi", timestep_fs=2.0, thermostat_time_fs=20.0),
+        outputs=Outputs(report_dir=tmp_path / "b", log_every=5, progress=False),
+        restarts=Restarts(every=10),
+    )
     np.testing.assert_array_equal(flat.positions, grouped.positions)
     assert (tmp_path / "a" / "md.csv").read_text() == (tmp_path / "b" / "md.csv").read_text()
     assert (tmp_path / "b" / "restart.npz").is_file()
@@ -200,8 +249,15 @@ def test_traj_format_and_hr_error_against_itself(tmp_path):
     frames = read(traj, index=":")
     assert len(frames) == 5
     again = cu_cluster()
-    result = run_md(again, temperature_K=300, steps=20, traj_path=tmp_path / "b.extxyz", traj_every=5,
-                    reference=frames, progress=False)
+    result = run_md(
+        again,
+        temperature_K=300,
+        steps=20,
+        traj_path=tmp_path / "b.extxyz",
+        traj_every=5,
+        reference=frames,
+        progress=False,
+    )
     assert result.hr_error == pytest.approx(0.0, abs=1e-12)  # same seed, same trajectory
 
 
@@ -231,8 +287,27 @@ def test_parse_duration():
 def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(md_cli, "_make_calculator", lambda args: Springs.around(molecule("ethanol")))
     out = tmp_path / "run"
-    rc = main(["md", "ethanol", "--model", "toy", "--duration", "20steps", "--ensemble", "nve",
-               "--temperature", "300", "--out", str(out), "--no-progress", "--traj-every", "5", "--log-every", "5"])
+    rc = main(
+        [
+            "md",
+            "ethanol",
+            "--model",
+            "toy",
+            "--duration",
+            "20steps",
+            "--ensemble",
+            "nve",
+            "--temperature",
+            "300",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--traj-every",
+            "5",
+            "--log-every",
+            "5",
+        ]
+    )
     assert rc == 0
     for name in ("md.csv", "report.json", "report.png", "trajectory.extxyz"):
         assert (out / name).is_file(), name
@@ -243,9 +318,25 @@ def test_md_cli_writes_csv_json_png(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "C2H6O" in printed and "stable" in printed
     # a reference trajectory: h(r) error of the run against its own frames is reported
-    rc = main(["md", "ethanol", "--model", "toy", "--duration", "20steps", "--ensemble", "nve",
-               "--out", str(tmp_path / "again"), "--no-progress", "--traj-every", "5",
-               "--reference", str(out / "trajectory.extxyz")])
+    rc = main(
+        [
+            "md",
+            "ethanol",
+            "--model",
+            "toy",
+            "--duration",
+            "20steps",
+            "--ensemble",
+            "nve",
+            "--out",
+            str(tmp_path / "again"),
+            "--no-progress",
+            "--traj-every",
+            "5",
+            "--reference",
+            str(out / "trajectory.extxyz"),
+        ]
+    )
     assert rc == 0
     assert json.loads((tmp_path / "again" / "report.json").read_text())["hr_error"] == pytest.approx(0.0, abs=1e-9)
     capsys.readouterr()
@@ -275,8 +366,21 @@ def test_md_cli_contacts_needs_a_reference_and_stops_a_squeezed_run(tmp_path, mo
     centre = blown.positions.mean(axis=0)
     blown.positions = centre + 1.2 * (blown.positions - centre)
     write(tmp_path / "ref.extxyz", [blown, blown])
-    common = ["md", "aspirin", "--model", "toy", "--duration", "20steps", "--ensemble", "nve",
-              "--temperature", "10", "--no-progress", "--reference", str(tmp_path / "ref.extxyz")]
+    common = [
+        "md",
+        "aspirin",
+        "--model",
+        "toy",
+        "--duration",
+        "20steps",
+        "--ensemble",
+        "nve",
+        "--temperature",
+        "10",
+        "--no-progress",
+        "--reference",
+        str(tmp_path / "ref.extxyz"),
+    ]
     assert main(common + ["--out", str(tmp_path / "plain")]) == 0
     assert json.loads((tmp_path / "plain" / "report.json").read_text())["result"]["failure"] is None
     assert main(common + ["--out", str(tmp_path / "watched"), "--contacts"]) == 0
@@ -287,7 +391,15 @@ def test_md_cli_contacts_needs_a_reference_and_stops_a_squeezed_run(tmp_path, mo
 def test_wall_clock_cap_is_not_a_failure():
     """max_wall_s ends the run at the first stop point after the cap, as a completed run."""
     atoms = cu_cluster()
-    result = run_md(atoms, temperature_K=300, timestep_fs=2.0, steps=100_000, progress=False, max_wall_s=0.0,
-                    log_every=10, check_every=10)
+    result = run_md(
+        atoms,
+        temperature_K=300,
+        timestep_fs=2.0,
+        steps=100_000,
+        progress=False,
+        max_wall_s=0.0,
+        log_every=10,
+        check_every=10,
+    )
     assert result.steps_done == 10 and result.time_ps == pytest.approx(0.02)
     assert not result.stopped_early and result.failure is None

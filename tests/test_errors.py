@@ -24,8 +24,11 @@ DATA = Path(__file__).resolve().parents[1] / "datasets"
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` and the hash of its bytes."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,26 @@ def workspace(tmp_path_factory):
     }
     for name, text in configs.items():
         (root / name).write_text(text)
-    assert main(["md", "ethanol", "--model", str(root / "toy.pt"), "--duration", "4steps", "--temperature", "10",
-                 "--out", str(root / "md_run"), "--no-progress", "--restart-every", "2"]) == 0
+    assert (
+        main(
+            [
+                "md",
+                "ethanol",
+                "--model",
+                str(root / "toy.pt"),
+                "--duration",
+                "4steps",
+                "--temperature",
+                "10",
+                "--out",
+                str(root / "md_run"),
+                "--no-progress",
+                "--restart-every",
+                "2",
+            ]
+        )
+        == 0
+    )
     return root
 
 
@@ -81,8 +102,18 @@ CASES = {
     "eval: not a checkpoint": ["eval", "text.h5", "store.h5"],
     "eval: missing model": ["eval", "nothing.pt", "store.h5"],
     "md: element the model lacks": ["md", "uracil", "--model", "toy.pt", "--duration", "2steps", "--out", "md_run"],
-    "md: same, as replicas": ["md", "uracil", "--model", "toy.pt", "--duration", "2steps", "--replicas", "2",
-                              "--out", "md_run"],
+    "md: same, as replicas": [
+        "md",
+        "uracil",
+        "--model",
+        "toy.pt",
+        "--duration",
+        "2steps",
+        "--replicas",
+        "2",
+        "--out",
+        "md_run",
+    ],
     "md: unknown structure": ["md", "notamolecule", "--model", "toy.pt", "--out", "md_run"],
     "md: not a checkpoint": ["md", "ethanol", "--model", "text.h5", "--out", "md_run"],
     "md: bad duration": ["md", "ethanol", "--model", "toy.pt", "--duration", "10 parsecs", "--out", "md_run"],
@@ -123,8 +154,10 @@ def test_debug_shows_the_traceback_and_bugs_keep_theirs(workspace, monkeypatch):
     with pytest.raises(EquipotError):
         main(["data", "info", "text.h5"])
     # a bug is not a user error: its traceback is shown and the status is 1
-    script = "import equipot.data.cli as c, sys; c.run_info = lambda a: 1 / 0; " \
-             "from equipot.cli import main; sys.exit(main(['data', 'info', 'x']))"
+    script = (
+        "import equipot.data.cli as c, sys; c.run_info = lambda a: 1 / 0; "
+        "from equipot.cli import main; sys.exit(main(['data', 'info', 'x']))"
+    )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 1 and "ZeroDivisionError" in result.stderr and "Traceback" in result.stderr
 
@@ -189,17 +222,33 @@ def test_a_run_shorter_than_its_intervals_still_reports(tmp_path):
 
     atoms = molecule("ethanol")
     atoms.calc = EquiformerCalculator(make_model(species=("H", "C", "O")))
-    result = run_md(atoms, temperature_K=10, steps=3, traj_every=50, log_every=50, report_dir=tmp_path,
-                    progress=False)
+    result = run_md(atoms, temperature_K=10, steps=3, traj_every=50, log_every=50, report_dir=tmp_path, progress=False)
     report = json.loads((tmp_path / "report.json").read_text())
     assert result.steps_done == 3 and report["settings"]["steps_done"] == 3 and report["failure"] is None
-    assert report["replicas"] == [{"replica": 0, "time_ps": pytest.approx(0.0015), "monitor": None, "reason": None,
-                                   "drift": None, "hr_error": None}]
+    assert report["replicas"] == [
+        {
+            "replica": 0,
+            "time_ps": pytest.approx(0.0015),
+            "monitor": None,
+            "reason": None,
+            "drift": None,
+            "hr_error": None,
+        }
+    ]
 
 
 def test_single_and_replica_reports_share_their_keys(workspace, tmp_path):
-    common = ["md", "ethanol", "--model", str(workspace / "toy.pt"), "--duration", "4steps", "--temperature", "10",
-              "--no-progress"]
+    common = [
+        "md",
+        "ethanol",
+        "--model",
+        str(workspace / "toy.pt"),
+        "--duration",
+        "4steps",
+        "--temperature",
+        "10",
+        "--no-progress",
+    ]
     assert main([*common, "--out", str(tmp_path / "one")]) == 0
     assert main([*common, "--replicas", "2", "--out", str(tmp_path / "two")]) == 0
     one, two = (json.loads((tmp_path / name / "report.json").read_text()) for name in ("one", "two"))
@@ -214,6 +263,7 @@ def test_help_does_not_import_torch():
     script = "import sys\nfrom equipot.cli import build_parser\nbuild_parser()\nprint('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
-    help_text = subprocess.run([sys.executable, "-m", "equipot", "train", "--help-config"], capture_output=True,
-                               text=True, check=True).stdout
+    help_text = subprocess.run(
+        [sys.executable, "-m", "equipot", "train", "--help-config"], capture_output=True, text=True, check=True
+    ).stdout
     assert "batch_size: int = 4" in help_text and "irreps_node: str" in help_text

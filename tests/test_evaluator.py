@@ -48,8 +48,12 @@ def test_neighbour_cache_is_reused_until_atoms_move_half_a_skin():
         return g.edge_index, g.shifts, g.shifts
 
     pos = torch.as_tensor(atoms.positions)
-    args = dict(numbers=torch.as_tensor(atoms.numbers), cell=torch.zeros(1, 3, 3),
-                pbc=torch.zeros(1, 3, dtype=torch.bool), batch=torch.zeros(len(atoms), dtype=torch.long))
+    args = dict(
+        numbers=torch.as_tensor(atoms.numbers),
+        cell=torch.zeros(1, 3, 3),
+        pbc=torch.zeros(1, 3, dtype=torch.bool),
+        batch=torch.zeros(len(atoms), dtype=torch.long),
+    )
     ev.graph(positions=pos, build=build, **args)
     ev.graph(positions=pos + 0.2, build=build, **args)  # every atom 0.35 Å away, more than skin/2: rebuilt
     assert len(calls) == 2 and calls[0] == pytest.approx(ev.cutoff + 0.5)

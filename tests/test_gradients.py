@@ -127,7 +127,9 @@ def test_last_layer_scalars_only_changes_nothing(aspirin):
     blocks = model.network.blocks
     last = blocks[-1].attention
     assert last.scalars_only and not any(b.attention.scalars_only for b in blocks[:-1])
-    batch = collate([AtomicGraph.from_atoms(aspirin, model.cutoff), AtomicGraph.from_atoms(periodic_carbon(), model.cutoff)])
+    batch = collate(
+        [AtomicGraph.from_atoms(aspirin, model.cutoff), AtomicGraph.from_atoms(periodic_carbon(), model.cutoff)]
+    )
 
     def run() -> tuple[dict, list[torch.Tensor]]:
         out = model(batch, compute_stress=True)

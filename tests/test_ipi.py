@@ -26,7 +26,9 @@ def test_pimd_with_two_clients(tmp_path):
     atoms.set_cell([30.0, 30.0, 30.0])
     atoms.center()
     with open(tmp_path / "aspirin_ipi.xyz", "w") as fh:  # i-PI's xyz: cell and units in the comment
-        fh.write(f"{len(atoms)}\n# CELL(abcABC): 30.0 30.0 30.0 90.0 90.0 90.0 positions{{angstrom}} cell{{angstrom}}\n")
+        fh.write(
+            f"{len(atoms)}\n# CELL(abcABC): 30.0 30.0 30.0 90.0 90.0 90.0 positions{{angstrom}} cell{{angstrom}}\n"
+        )
         for symbol, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions):
             fh.write(f"{symbol} {x:.10f} {y:.10f} {z:.10f}\n")
     atoms.write(tmp_path / "start.extxyz")
@@ -37,16 +39,38 @@ def test_pimd_with_two_clients(tmp_path):
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     clients: list[subprocess.Popen] = []
-    server = subprocess.Popen([str(bin_dir / "i-pi"), "input.xml"], cwd=tmp_path, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env=env)
+    server = subprocess.Popen(
+        [str(bin_dir / "i-pi"), "input.xml"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         deadline = time.time() + 60
         while not Path(f"/tmp/ipi_{socket}").exists():
             assert server.poll() is None and time.time() < deadline, server.stdout.read()
             time.sleep(0.2)
-        clients += [subprocess.Popen([str(bin_dir / "equipot"), "ipi-client", "start.extxyz", "--model", MODEL,
-                                     "--address", f"unix:{socket}"], cwd=tmp_path, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, env=env) for _ in range(2)]
+        clients += [
+            subprocess.Popen(
+                [
+                    str(bin_dir / "equipot"),
+                    "ipi-client",
+                    "start.extxyz",
+                    "--model",
+                    MODEL,
+                    "--address",
+                    f"unix:{socket}",
+                ],
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=env,
+            )
+            for _ in range(2)
+        ]
         server.wait(timeout=600)
         for client in clients:
             client.wait(timeout=60)

@@ -36,8 +36,15 @@ def test_select_window_order_dedup_and_per_run_cap():
     def cand(u, source="a", shift=0.0):
         return Candidate(z, water(shift).positions, u, source, 0.0)
 
-    cands = [cand(0.01), cand(0.2, shift=0.0), cand(0.3, shift=0.01), cand(5.0), cand(0.25, shift=0.4),
-             cand(0.1, "b", 0.2), cand(0.15, "b", 0.6)]
+    cands = [
+        cand(0.01),
+        cand(0.2, shift=0.0),
+        cand(0.3, shift=0.01),
+        cand(5.0),
+        cand(0.25, shift=0.4),
+        cand(0.1, "b", 0.2),
+        cand(0.15, "b", 0.6),
+    ]
     # window [0.05, 1): 5 frames; 0.3 first; 0.25 (far from it); 0.2 is 0.01 Å from 0.3's frame: a duplicate
     assert select(cands, lower=0.05, upper=1.0, max_frames=10, min_change=0.05) == [2, 4, 6, 5]
     assert select(cands, lower=0.05, upper=1.0, max_frames=10, max_per_run=1) == [2, 6]
@@ -51,15 +58,18 @@ def test_select_random_order_draws_from_the_whole_window():
     """DP-GEN's order: every frame of the window is as likely to be taken first, whatever its u;
     the caps still hold, and a seed repeats its draw."""
     z = water().numbers
-    cands = [Candidate(z, water(0.1 * k).positions, u, "a", 0.0) for k, u in enumerate([0.01, 0.9, 0.1, 0.5, 2.0, 0.06])]
+    cands = [
+        Candidate(z, water(0.1 * k).positions, u, "a", 0.0) for k, u in enumerate([0.01, 0.9, 0.1, 0.5, 2.0, 0.06])
+    ]
     window = {1, 2, 3, 5}
     firsts = [select(cands, lower=0.05, upper=1.0, max_frames=1, order="random", seed=s)[0] for s in range(200)]
     assert set(firsts) == window
     counts = np.bincount(firsts, minlength=6)[sorted(window)]
     assert counts.min() > 30  # 50 expected each: no preference for high u
     assert sorted(select(cands, lower=0.05, upper=1.0, max_frames=10, order="random", seed=3)) == sorted(window)
-    assert select(cands, lower=0.05, upper=1.0, max_frames=2, order="random", seed=7) == \
-        select(cands, lower=0.05, upper=1.0, max_frames=2, order="random", seed=7)
+    assert select(cands, lower=0.05, upper=1.0, max_frames=2, order="random", seed=7) == select(
+        cands, lower=0.05, upper=1.0, max_frames=2, order="random", seed=7
+    )
     assert len(select(cands, lower=0.05, upper=1.0, max_frames=10, order="random", max_per_run=2)) == 2
     with pytest.raises(ValueError, match="order"):
         select(cands, lower=0.05, upper=1.0, max_frames=1, order="farthest")
@@ -77,8 +87,9 @@ def water_setup(tmp_path):
 
     rng = np.random.default_rng(0)
     calc = gfn2_calculator()
-    store = FrameStore.create(tmp_path / "start.h5", level_of_theory="GFN2-xTB", code="tblite", code_version="x",
-                              created_with="test")
+    store = FrameStore.create(
+        tmp_path / "start.h5", level_of_theory="GFN2-xTB", code="tblite", code_version="x", created_with="test"
+    )
     for i in range(12):
         atoms = water()
         atoms.positions += rng.normal(scale=0.05, size=(3, 3))
@@ -93,13 +104,33 @@ def water_setup(tmp_path):
 
 def config(tmp_path, out, **changes):
     settings = dict(
-        data=str(tmp_path / "start.h5"), structures=[str(tmp_path / "water.xyz")], out=str(tmp_path / out),
-        temperatures=[400.0], reference="gfn2", committee=2,
-        train={"model": {"preset": "small", **TINY}, "epochs": 2, "batch_size": 4, "train_size": 0.8,
-               "val_size": 0.2, "test_size": 0.0, "num_threads": 1},
+        data=str(tmp_path / "start.h5"),
+        structures=[str(tmp_path / "water.xyz")],
+        out=str(tmp_path / out),
+        temperatures=[400.0],
+        reference="gfn2",
+        committee=2,
+        train={
+            "model": {"preset": "small", **TINY},
+            "epochs": 2,
+            "batch_size": 4,
+            "train_size": 0.8,
+            "val_size": 0.2,
+            "test_size": 0.0,
+            "num_threads": 1,
+        },
         finetune={"epochs": 1, "lr": 1e-3, "warmup_epochs": 0.0},
-        replicas=2, duration_ps=0.05, sample_every=10, lower=0.0, upper=100.0, max_frames=3, max_per_run=2,
-        min_change=0.0, max_rounds=2, label_budget=5, test_data=str(tmp_path / "start.h5"),
+        replicas=2,
+        duration_ps=0.05,
+        sample_every=10,
+        lower=0.0,
+        upper=100.0,
+        max_frames=3,
+        max_per_run=2,
+        min_change=0.0,
+        max_rounds=2,
+        label_budget=5,
+        test_data=str(tmp_path / "start.h5"),
     )
     return LearnConfig.from_dict({**settings, **changes})
 
@@ -152,7 +183,10 @@ def test_a_loop_selects_labels_appends_and_fine_tunes(water_setup):
 
     tuned = read_checkpoint(tmp / "run" / "round_1" / "model_0" / "best.pt")["metadata"]
     assert tuned["init_from"] == str(tmp / "run" / "round_0" / "model_0" / "best.pt")
-    assert tuned["train_frames"] > read_checkpoint(tmp / "run" / "round_0" / "model_0" / "best.pt")["metadata"]["train_frames"]
+    assert (
+        tuned["train_frames"]
+        > read_checkpoint(tmp / "run" / "round_0" / "model_0" / "best.pt")["metadata"]["train_frames"]
+    )
     # keep_splits: each committee keeps the split its parent had and splits the new frames alone:
     # no fine-tuned model validates on a frame its parent trained on
     from equipot.data.splits import training_splits
@@ -266,8 +300,9 @@ def test_random_baseline_takes_pool_frames_with_their_labels(water_setup):
     loop = ActiveLearner(config(tmp, "loop", max_rounds=1))
     loop.run(progress=False)
     round0 = loop.state["rounds"][0]["models"]
-    state = RandomLabels(config(tmp, "random", models=round0, max_rounds=2, max_frames=4, label_budget=6),
-                         pool=str(tmp / "start.h5")).run(progress=False)
+    state = RandomLabels(
+        config(tmp, "random", models=round0, max_rounds=2, max_frames=4, label_budget=6), pool=str(tmp / "start.h5")
+    ).run(progress=False)
     assert [r["labelled"] for r in state["rounds"]] == [4, 2]
     frames, prov = read_store(tmp / "random" / "data.h5")
     pool, _ = read_store(tmp / "start.h5")

@@ -42,8 +42,24 @@ def test_chain_ends_are_the_terminal_backbone_carbons():
 
 def test_md17_study_writes_its_report(tmp_path):
     study = _load("md17_stability")
-    study.main(["--molecules", "ethanol", "--replicas", "2", "--duration-ps", "0.02", "--nve-duration-ps", "0.01",
-                "--out", str(tmp_path), "--quiet", "--model", "md17-gfn2", "--save-frames"])
+    study.main(
+        [
+            "--molecules",
+            "ethanol",
+            "--replicas",
+            "2",
+            "--duration-ps",
+            "0.02",
+            "--nve-duration-ps",
+            "0.01",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--model",
+            "md17-gfn2",
+            "--save-frames",
+        ]
+    )
     report = (tmp_path / "report.md").read_text()
     assert "| ethanol | 2/2 |" in report
     results = json.loads((tmp_path / "results.json").read_text())
@@ -71,11 +87,27 @@ def test_md17_summary_pools_replicas_across_runs(tmp_path):
     listed, and a run shorter than --min-ps / --min-nve-ps is left out."""
     study, summary = _load("md17_stability"), _load("md17_summary")
     common = ["--molecules", "ethanol", "--quiet", "--model", "md17-gfn2"]
-    study.main([*common, "--replicas", "2", "--duration-ps", "0.01", "--nve-duration-ps", "0.01",
-                "--out", str(tmp_path / "a")])
-    study.main([*common, "--replicas", "1", "--seed", "1", "--duration-ps", "0.01", "--nve-duration-ps", "0",
-                "--out", str(tmp_path / "b")])
-    study.main([*common, "--seed", "2", "--duration-ps", "0", "--nve-duration-ps", "0.02", "--out", str(tmp_path / "c")])
+    study.main(
+        [*common, "--replicas", "2", "--duration-ps", "0.01", "--nve-duration-ps", "0.01", "--out", str(tmp_path / "a")]
+    )
+    study.main(
+        [
+            *common,
+            "--replicas",
+            "1",
+            "--seed",
+            "1",
+            "--duration-ps",
+            "0.01",
+            "--nve-duration-ps",
+            "0",
+            "--out",
+            str(tmp_path / "b"),
+        ]
+    )
+    study.main(
+        [*common, "--seed", "2", "--duration-ps", "0", "--nve-duration-ps", "0.02", "--out", str(tmp_path / "c")]
+    )
     report_b, report_c = (tmp_path / "b" / "report.md").read_text(), (tmp_path / "c" / "report.md").read_text()
     assert "| ethanol | 1/1 | 0.01 | 0.01 |" in report_b and "NVE: not run" in report_b
     assert "| ethanol | not run |" in report_c and "NVT: not run" in report_c
@@ -85,7 +117,10 @@ def test_md17_summary_pools_replicas_across_runs(tmp_path):
     row = summary.collect(dirs, min_ps=0.01, min_nve_ps=0.01)["ethanol"]
     assert len(row["replicas"]) == 3 and not any(r["failed"] for r in row["replicas"])
     assert sorted(r["seed"] for r in row["replicas"]) == [0, 0, 1]
-    assert [(n["report"], n["window_ps"]) for n in row["nve"]] == [("a", pytest.approx(0.01)), ("c", pytest.approx(0.02))]
+    assert [(n["report"], n["window_ps"]) for n in row["nve"]] == [
+        ("a", pytest.approx(0.01)),
+        ("c", pytest.approx(0.02)),
+    ]
     for n in row["nve"]:
         assert n["noise_meV_per_atom_per_ps"] == pytest.approx(n["fluctuation_meV_per_atom"] / n["window_ps"])
     assert "| ethanol | 3/3 |" in summary.markdown(summary.collect(dirs, 0.01, 0.01), 0.01, 0.01)
@@ -99,7 +134,8 @@ def test_md17_summary_pools_replicas_across_runs(tmp_path):
     row = summary.collect(dirs, min_ps=0.01, min_nve_ps=0.01)["ethanol"]
     assert [r["monitor"] for r in row["replicas"] if r["failed"]] == ["contact"]
     assert "| ethanol | 2/3 (contact at 0.01 ps) | 0.01 |" in summary.markdown(
-        summary.collect(dirs, 0.01, 0.01), 0.01, 0.01)
+        summary.collect(dirs, 0.01, 0.01), 0.01, 0.01
+    )
     # a run of another model under the same name (retrained: another parameter count) is not pooled
     results_b["model"]["params"] += 1
     path_b.write_text(json.dumps(results_b))
@@ -128,8 +164,21 @@ def test_polymer_study_writes_its_report(tmp_path):
     """A few steps of one training-family chain with a shipped polymer model, against its
     GFN2-xTB trajectory: the report row and the reference Rg are there."""
     study = _load("polymer_stability")
-    study.main(["--families", "pe", "--models", "polymers-gfn2", "--chain-atoms", "30", "--duration-ps", "0.01",
-                "--out", str(tmp_path), "--quiet"])
+    study.main(
+        [
+            "--families",
+            "pe",
+            "--models",
+            "polymers-gfn2",
+            "--chain-atoms",
+            "30",
+            "--duration-ps",
+            "0.01",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     results = json.loads((tmp_path / "results.json").read_text())["results"]["polymers-gfn2"]
     (row,) = results.values()
     assert row["family"] == "pe" and row["failure"] is None and row["run_ps"] == pytest.approx(0.01)
@@ -158,8 +207,19 @@ def test_frame_audit_compares_model_and_gfn2_and_finds_contacts(tmp_path, capsys
     path = tmp_path / "frames.xyz"
     write(path, frames, format="extxyz")
     reference = ROOT / "datasets" / "md17_gfn2" / "salicylic.h5"
-    audit.main([str(path), "--every", "1", "--window-ps", "1", "--reference", str(reference),
-                "--json", str(tmp_path / "rows.json")])
+    audit.main(
+        [
+            str(path),
+            "--every",
+            "1",
+            "--window-ps",
+            "1",
+            "--reference",
+            str(reference),
+            "--json",
+            str(tmp_path / "rows.json"),
+        ]
+    )
     rows = json.loads((tmp_path / "rows.json").read_text())
     assert len(rows) == 2
     # the shipped model reproduces GFN2-xTB on the MD17 starting structure
@@ -236,13 +296,28 @@ def test_md17_study_runs_in_pieces(tmp_path):
     """A study stopped after 0.01 ps and resumed to 0.02 ps keeps the frames and h(r) of one
     uninterrupted 0.02 ps run."""
     study = _load("md17_stability")
-    common = ["--molecules", "ethanol", "--replicas", "2", "--quiet", "--model", "md17-gfn2", "--dtype", "float64",
-              "--nve-duration-ps", "0", "--restart-every", "10"]
+    common = [
+        "--molecules",
+        "ethanol",
+        "--replicas",
+        "2",
+        "--quiet",
+        "--model",
+        "md17-gfn2",
+        "--dtype",
+        "float64",
+        "--nve-duration-ps",
+        "0",
+        "--restart-every",
+        "10",
+    ]
     study.main([*common, "--duration-ps", "0.02", "--out", str(tmp_path / "whole")])
     study.main([*common, "--duration-ps", "0.01", "--out", str(tmp_path / "pieces")])
     study.main([*common, "--duration-ps", "0.02", "--out", str(tmp_path / "pieces"), "--resume"])
-    whole, pieces = (json.loads((tmp_path / d / "results.json").read_text())["nvt"]["molecules"]["ethanol"]
-                     for d in ("whole", "pieces"))
+    whole, pieces = (
+        json.loads((tmp_path / d / "results.json").read_text())["nvt"]["molecules"]["ethanol"]
+        for d in ("whole", "pieces")
+    )
     assert pieces["frames"] == whole["frames"] == 4
     assert pieces["stable_ps"] == whole["stable_ps"] == [pytest.approx(0.02)] * 2
     assert pieces["hr_mae"] == pytest.approx(whole["hr_mae"], abs=1e-12)
@@ -262,8 +337,9 @@ def test_nvt_stability_books_failures_per_molecule(tmp_path):
     water.center()
     starts = {"ethanol": ethanol, "water": water}
     refs = {"ethanol": 1.5 * ethanol.positions[None], "water": water.positions[None]}
-    out, frames = nvt_stability("md17-gfn2", starts, refs, replicas=2, duration_ps=0.02, dtype="float64",
-                                restart_path=tmp_path / "restart.npz")
+    out, frames = nvt_stability(
+        "md17-gfn2", starts, refs, replicas=2, duration_ps=0.02, dtype="float64", restart_path=tmp_path / "restart.npz"
+    )
     eth, wat = out["molecules"]["ethanol"], out["molecules"]["water"]
     assert eth["failed"] == 2 and eth["monitors"] == ["bond", "bond"] and len(eth["reasons"]) == 2
     assert max(eth["stable_ps"]) < 0.02

@@ -61,8 +61,9 @@ def test_molecule_matches_the_calculator():
     atoms.calc = EquiformerCalculator(model)
     types = ["H", "C", "O"]
     wrapper = EquipotMLIAP(model, types)
-    data = StandInData(atoms.positions, [types.index(s) for s in atoms.get_chemical_symbols()], len(atoms),
-                       model.cutoff)
+    data = StandInData(
+        atoms.positions, [types.index(s) for s in atoms.get_chemical_symbols()], len(atoms), model.cutoff
+    )
     wrapper.compute_forces(data)
     assert data.energy == pytest.approx(atoms.get_potential_energy(), rel=1e-12)
     np.testing.assert_allclose(data.eatoms, atoms.get_potential_energies(), rtol=0, atol=1e-12)
@@ -89,8 +90,7 @@ def test_periodic_box_with_ghosts_matches_the_calculator():
     # a shell one cutoff deep (what a CPU ML-IAP build reaches with the pairs of local atoms
     # only) misses the neighbours' neighbours: the energy is wrong
     shallow_pos, shallow_owner = with_ghosts(atoms, model.cutoff)
-    shallow = StandInData(shallow_pos, [["H", "C"].index(s) for s in symbols[shallow_owner]], len(atoms),
-                          model.cutoff)
+    shallow = StandInData(shallow_pos, [["H", "C"].index(s) for s in symbols[shallow_owner]], len(atoms), model.cutoff)
     wrapper.compute_forces(shallow)
     assert abs(shallow.energy - atoms.get_potential_energy()) > 1e-6
 

@@ -107,8 +107,12 @@ def test_temperature_blowup(ethanol):
 
 def test_force_sanity(ethanol):
     atoms = ethanol.copy()
-    for bad, fires in [(np.zeros((9, 3)), False), (np.full((9, 3), 10.0), False),
-                       (np.full((9, 3), 100.0), True), (np.full((9, 3), np.nan), True)]:
+    for bad, fires in [
+        (np.zeros((9, 3)), False),
+        (np.full((9, 3), 10.0), False),
+        (np.full((9, 3), 100.0), True),
+        (np.full((9, 3), np.nan), True),
+    ]:
         atoms.calc = SinglePointCalculator(atoms, forces=bad)
         assert (ForceSanity(50).check(atoms, 0, 0) is not None) == fires
     with pytest.raises(ValueError, match="positive"):
@@ -167,7 +171,7 @@ def _extxyz_positions(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     lines = gzip.open(path, "rt").read().splitlines()
     n = int(lines[0])
-    blocks = [lines[k:k + n + 2] for k in range(0, len(lines), n + 2)]
+    blocks = [lines[k : k + n + 2] for k in range(0, len(lines), n + 2)]
     times = np.array([float(re.search(r"time_fs=([-0-9.eE+]+)", b[1]).group(1)) for b in blocks]) / 1000
     positions = np.array([[row.split()[1:4] for row in b[2:]] for b in blocks], dtype=float)
     return positions, times
@@ -224,8 +228,21 @@ def test_md_cli_with_shipped_model(tmp_path):
 
     assert "aspirin-gfn2" in shipped_models()
     out = tmp_path / "run"
-    rc = main(["md", "aspirin", "--model", "aspirin-gfn2", "--duration", "20steps", "--temperature", "500",
-               "--out", str(out), "--no-progress"])
+    rc = main(
+        [
+            "md",
+            "aspirin",
+            "--model",
+            "aspirin-gfn2",
+            "--duration",
+            "20steps",
+            "--temperature",
+            "500",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     assert report["result"]["steps_done"] == 20 and not report["result"]["stopped_early"]

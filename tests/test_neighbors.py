@@ -14,7 +14,9 @@ from equipot.data.neighbors import has_torch_cluster, neighbor_list, radius_grap
 def edge_set(src, dst, shifts=None):
     if shifts is None:
         return set(zip(np.asarray(src).tolist(), np.asarray(dst).tolist()))
-    return set(zip(np.asarray(src).tolist(), np.asarray(dst).tolist(), map(tuple, np.round(shifts).astype(int).tolist())))
+    return set(
+        zip(np.asarray(src).tolist(), np.asarray(dst).tolist(), map(tuple, np.round(shifts).astype(int).tolist()))
+    )
 
 
 def test_molecule_matches_brute_force(aspirin):
@@ -60,7 +62,13 @@ def test_nan_positions_are_clear_error():
         neighbor_list(np.array([[0.0, 0, 0], [np.nan, 0, 0]]), 3.0)
 
 
-@pytest.mark.parametrize("use_cluster", [False, pytest.param(True, marks=pytest.mark.skipif(not has_torch_cluster(), reason="torch-cluster not installed"))])
+@pytest.mark.parametrize(
+    "use_cluster",
+    [
+        False,
+        pytest.param(True, marks=pytest.mark.skipif(not has_torch_cluster(), reason="torch-cluster not installed")),
+    ],
+)
 def test_radius_graph_matches_matscipy_on_a_batch(aspirin, ethanol, use_cluster):
     cutoff = 4.0
     graphs = [AtomicGraph.from_atoms(a, cutoff) for a in (aspirin, ethanol, aspirin[:5])]

@@ -72,9 +72,11 @@ def test_linear_of_tensor_product_blocks_equals_linear_of_its_output():
     with torch.no_grad():
         linear.bias.normal_()
     n = 9
-    inputs = [torch.randn(n, tp.irreps_in.dim, requires_grad=True),
-              o3.spherical_harmonics(sh_irreps, torch.randn(n, 3), True, normalization="component"),
-              torch.randn(n, tp.weight_numel, requires_grad=True)]
+    inputs = [
+        torch.randn(n, tp.irreps_in.dim, requires_grad=True),
+        o3.spherical_harmonics(sh_irreps, torch.randn(n, 3), True, normalization="component"),
+        torch.randn(n, tp.weight_numel, requires_grad=True),
+    ]
     x, sh, w = inputs
     blocks = tp.forward_blocks(channels_last(x, tp.in_layout), sh, w.split(tp.weight_sizes, dim=-1))
     assert sum(isinstance(b, OuterBlock) for b in blocks) == 3  # the three paths of 8x0e
@@ -119,8 +121,14 @@ def test_gate_is_equivariant_and_gates_each_channel():
         torch.testing.assert_close(a, dk @ b, atol=1e-12, rtol=0)
 
 
-@pytest.mark.parametrize("module", [EquivariantLayerNorm("8x0e+4x1o+2x2e"), EquivariantLayerNorm("8x0e+4x1o+2x2e", high_l=False),
-                                    ChannelScale("8x0e+4x1o+2x2e", 0.1)])
+@pytest.mark.parametrize(
+    "module",
+    [
+        EquivariantLayerNorm("8x0e+4x1o+2x2e"),
+        EquivariantLayerNorm("8x0e+4x1o+2x2e", high_l=False),
+        ChannelScale("8x0e+4x1o+2x2e", 0.1),
+    ],
+)
 def test_norm_is_equivariant(module):
     irreps_in = o3.Irreps(getattr(module, "irreps_in", None) or module.irreps)
     irreps_out = o3.Irreps(getattr(module, "irreps_out", None) or module.irreps)

@@ -20,8 +20,9 @@ MODEL = "aspirin-gfn2-small"
 def test_forces_equal_calculator_and_langevin_runs():
     atoms = read_structure("aspirin")
     system, positions = openmm_system(atoms, MODEL)
-    integrator = openmm.LangevinMiddleIntegrator(300 * openmm.unit.kelvin, 1 / openmm.unit.picosecond,
-                                                 0.5 * openmm.unit.femtosecond)
+    integrator = openmm.LangevinMiddleIntegrator(
+        300 * openmm.unit.kelvin, 1 / openmm.unit.picosecond, 0.5 * openmm.unit.femtosecond
+    )
     integrator.setRandomNumberSeed(7)
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("Reference"))
     context.setPositions(positions)
@@ -33,7 +34,9 @@ def test_forces_equal_calculator_and_langevin_runs():
     np.testing.assert_allclose(forces / (EV_TO_KJ_PER_MOL * 10), atoms.get_forces(), rtol=0, atol=1e-9)
     integrator.step(20)
     after = context.getState(getEnergy=True, getPositions=True)
-    moved = after.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer) - positions.value_in_unit(openmm.unit.nanometer)
+    moved = after.getPositions(asNumpy=True).value_in_unit(openmm.unit.nanometer) - positions.value_in_unit(
+        openmm.unit.nanometer
+    )
     assert np.isfinite(after.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole))
     assert 0 < np.abs(moved).max() < 0.05  # atoms moved, by less than 0.5 Å in 10 fs
 

@@ -63,10 +63,21 @@ def test_resumed_sampling_is_the_run_that_never_stopped(tmp_path):
 def test_gfn2_label_frames(tmp_path):
     pytest.importorskip("tblite")
     path = tmp_path / "eth.h5"
-    sample_md(molecule("ethanol"), morse(), path, temperature_K=300, n_frames=2, stride=3, equilibration_steps=0,
-              level_of_theory="Morse", code="ase", progress=False).close()
-    labelled = label_frames(path, gfn2_calculator(), tmp_path / "gfn2.h5", level_of_theory="GFN2-xTB", code="tblite",
-                            progress=False)
+    sample_md(
+        molecule("ethanol"),
+        morse(),
+        path,
+        temperature_K=300,
+        n_frames=2,
+        stride=3,
+        equilibration_steps=0,
+        level_of_theory="Morse",
+        code="ase",
+        progress=False,
+    ).close()
+    labelled = label_frames(
+        path, gfn2_calculator(), tmp_path / "gfn2.h5", level_of_theory="GFN2-xTB", code="tblite", progress=False
+    )
     assert len(labelled) == 2 and labelled.attrs["level_of_theory"] == "GFN2-xTB"
     atoms = labelled[1].to_atoms()
     ref = atoms.get_potential_energy()
@@ -132,7 +143,10 @@ def test_data_layer_imports_no_higher_layer():
     found = []
     for path in Path(equipot.data.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             found += [f"{path.name}: {n}" for n in names if n.startswith(higher)]
     assert not found, found

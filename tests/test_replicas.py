@@ -42,8 +42,9 @@ def test_nve_conserves_energy_for_every_replica(aspirin, ethanol):
 
 
 def test_langevin_reaches_target_temperature(ethanol):
-    replicas = ReplicaDynamics(gentle_model(), [ethanol] * 16, temperature_K=500, ensemble="nvt",
-                               friction_per_fs=0.1, seed=2)
+    replicas = ReplicaDynamics(
+        gentle_model(), [ethanol] * 16, temperature_K=500, ensemble="nvt", friction_per_fs=0.1, seed=2
+    )
     replicas.run(steps=150, progress=False)
     temps = []
     for _ in range(10):
@@ -72,7 +73,9 @@ def doomed_copy(atoms):
 
 def test_failed_replica_is_dropped_and_timed(ethanol):
     doomed = doomed_copy(ethanol)
-    replicas = ReplicaDynamics(gentle_model(), [ethanol, doomed], temperature_K=300, monitors=[FailsDoomed(20)], check_every=10)
+    replicas = ReplicaDynamics(
+        gentle_model(), [ethanol, doomed], temperature_K=300, monitors=[FailsDoomed(20)], check_every=10
+    )
     result = replicas.run(steps=40, progress=False)
     assert result.failures[0] is None
     assert result.failures[1].step == 20 and result.failures[1].time_ps == pytest.approx(0.01)
@@ -93,8 +96,9 @@ def test_workers_split_the_call_without_changing_the_dynamics(aspirin, ethanol):
     runs = {}
     threads = torch.get_num_threads()
     for workers in (1, 2, 3):
-        replicas = ReplicaDynamics(model, systems, temperature_K=400, seed=4, workers=workers, monitors=[FailsDoomed(10)],
-                                   check_every=10)
+        replicas = ReplicaDynamics(
+            model, systems, temperature_K=400, seed=4, workers=workers, monitors=[FailsDoomed(10)], check_every=10
+        )
         result = replicas.run(steps=20, log_every=5, progress=False)
         assert torch.get_num_threads() == threads
         runs[workers] = (replicas.positions.clone(), replicas.forces.clone(), result)
@@ -124,8 +128,9 @@ def test_default_monitors_are_per_replica(aspirin, ethanol):
     """Bond lists differ between molecules: each replica's monitors are its own copies."""
     from equipot.dynamics.monitors import default_monitors
 
-    replicas = ReplicaDynamics(gentle_model(), [ethanol, aspirin], temperature_K=300,
-                               monitors=default_monitors(300), check_every=5)
+    replicas = ReplicaDynamics(
+        gentle_model(), [ethanol, aspirin], temperature_K=300, monitors=default_monitors(300), check_every=5
+    )
     result = replicas.run(steps=10, progress=False)
     assert result.failures == [None, None]
     bonds = [next(m for m in ms if m.name == "bond").bonds for ms in replicas.monitors]
@@ -140,8 +145,9 @@ def test_per_replica_monitors_and_recorded_positions(ethanol):
     bonds = bonds_of(ethanol)
     wrong = bond_lengths(ethanol.positions, bonds) + 1.0  # every bond 1 Å off its reference
     monitors = [[BondStability()], [BondStability(reference_lengths=wrong, bonds=bonds)]]
-    replicas = ReplicaDynamics(gentle_model(), [ethanol, ethanol], temperature_K=300, seed=1,
-                               monitors=monitors, check_every=5)
+    replicas = ReplicaDynamics(
+        gentle_model(), [ethanol, ethanol], temperature_K=300, seed=1, monitors=monitors, check_every=5
+    )
     result = replicas.run(steps=20, progress=False, record_every=2)
     assert result.failures[0] is None
     assert result.failures[1] is not None and result.failures[1].step == 5
@@ -167,8 +173,9 @@ def test_compiled_replicas_follow_the_eager_ones(aspirin, ethanol):
     trajectories as the eager network, for molecules of different sizes in one batch."""
     runs = []
     for compile in (False, True):
-        replicas = ReplicaDynamics(gentle_model(), [aspirin, ethanol], temperature_K=300, ensemble="nve",
-                                   seed=4, compile=compile)
+        replicas = ReplicaDynamics(
+            gentle_model(), [aspirin, ethanol], temperature_K=300, ensemble="nve", seed=4, compile=compile
+        )
         start = replicas.replica_atoms(0).positions.copy()
         replicas.run(steps=20, progress=False)
         runs.append(replicas)
@@ -192,8 +199,21 @@ def test_md_cli_replicas_with_shipped_model(tmp_path, capsys):
     from equipot.data.readers import read_structure
 
     out = tmp_path / "nve"
-    common = ["md", "aspirin", "--model", "aspirin-gfn2-small", "--replicas", "2", "--duration", "20steps",
-              "--traj-every", "5", "--log-every", "5", "--no-progress"]
+    common = [
+        "md",
+        "aspirin",
+        "--model",
+        "aspirin-gfn2-small",
+        "--replicas",
+        "2",
+        "--duration",
+        "20steps",
+        "--traj-every",
+        "5",
+        "--log-every",
+        "5",
+        "--no-progress",
+    ]
     assert main(common + ["--ensemble", "nve", "--temperature", "300", "--out", str(out)]) == 0
     for name in ("md.csv", "report.json", "report.png", "replica_0.extxyz", "replica_1.extxyz"):
         assert (out / name).is_file(), name
@@ -215,8 +235,13 @@ def test_md_cli_replicas_with_shipped_model(tmp_path, capsys):
     blown.positions = centre + 1.2 * (aspirin.positions - centre)
     write(tmp_path / "ref.extxyz", [blown, blown])
     watched = tmp_path / "watched"
-    assert main(common + ["--temperature", "10", "--reference", str(tmp_path / "ref.extxyz"), "--contacts",
-                          "--out", str(watched)]) == 0
+    assert (
+        main(
+            common
+            + ["--temperature", "10", "--reference", str(tmp_path / "ref.extxyz"), "--contacts", "--out", str(watched)]
+        )
+        == 0
+    )
     rows = json.loads((watched / "report.json").read_text())["replicas"]
     assert [r["monitor"] for r in rows] == ["contact", "contact"]
     assert [r["time_ps"] for r in rows] == [0.005, 0.005]  # the first check, step 10

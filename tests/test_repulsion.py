@@ -20,7 +20,9 @@ def test_zbl_matches_hand_computed_value_and_switches_off():
     r = 0.5
     a = 0.46850 / (6**0.23 + 1**0.23)
     x = r / a
-    phi = sum(c * np.exp(-d * x) for c, d in zip((0.18175, 0.50986, 0.28022, 0.02817), (3.19980, 0.94229, 0.40290, 0.20162)))
+    phi = sum(
+        c * np.exp(-d * x) for c, d in zip((0.18175, 0.50986, 0.28022, 0.02817), (3.19980, 0.94229, 0.40290, 0.20162))
+    )
     rc = 0.76 + 0.31  # covalent radii of C and H (ase.data)
     d = r / rc
     switch = 1 - 28 * d**6 + 48 * d**7 - 21 * d**8

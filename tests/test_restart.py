@@ -46,15 +46,37 @@ def run_in_pieces(make_atoms, tmp_path, total, kill_at, restart_every, **kw):
     and resumed from its last restart."""
     whole_dir, pieces_dir = tmp_path / "whole", tmp_path / "pieces"
     whole = make_atoms()
-    run_md(whole, steps=total, monitors=[Kill(), BondStability(2.0)], report_dir=whole_dir, progress=False,
-           restart_every=restart_every, **kw)
+    run_md(
+        whole,
+        steps=total,
+        monitors=[Kill(), BondStability(2.0)],
+        report_dir=whole_dir,
+        progress=False,
+        restart_every=restart_every,
+        **kw,
+    )
     first = make_atoms()
     with pytest.raises(KeyboardInterrupt):
-        run_md(first, steps=total, monitors=[Kill(kill_at), BondStability(2.0)], report_dir=pieces_dir,
-               progress=False, restart_every=restart_every, **kw)
+        run_md(
+            first,
+            steps=total,
+            monitors=[Kill(kill_at), BondStability(2.0)],
+            report_dir=pieces_dir,
+            progress=False,
+            restart_every=restart_every,
+            **kw,
+        )
     resumed = make_atoms()
-    result = run_md(resumed, steps=total, monitors=[Kill(), BondStability(2.0)], report_dir=pieces_dir,
-                    progress=False, restart_every=restart_every, resume=True, **kw)
+    result = run_md(
+        resumed,
+        steps=total,
+        monitors=[Kill(), BondStability(2.0)],
+        report_dir=pieces_dir,
+        progress=False,
+        restart_every=restart_every,
+        resume=True,
+        **kw,
+    )
     assert result.steps_done == total and not result.stopped_early
     return whole, resumed, whole_dir, pieces_dir
 
@@ -73,8 +95,17 @@ def assert_same_run(whole, resumed, whole_dir, pieces_dir, tol=1e-12):
 
 @pytest.mark.parametrize("ensemble", ["nvt", "nve", "bussi", "nose-hoover"])
 def test_killed_and_resumed_equals_uninterrupted(tmp_path, ensemble):
-    whole, resumed, wd, pd = run_in_pieces(cu_cluster, tmp_path, total=80, kill_at=50, restart_every=40,
-                                           ensemble=ensemble, temperature_K=500, timestep_fs=2.0, traj_every=10)
+    whole, resumed, wd, pd = run_in_pieces(
+        cu_cluster,
+        tmp_path,
+        total=80,
+        kill_at=50,
+        restart_every=40,
+        ensemble=ensemble,
+        temperature_K=500,
+        timestep_fs=2.0,
+        traj_every=10,
+    )
     assert_same_run(whole, resumed, wd, pd)
     assert load_state(pd / "restart.npz").step == 80
 
@@ -88,22 +119,40 @@ def test_equipot_model_resumes_to_1e12(tmp_path):
         atoms.calc = EquiformerCalculator(model)
         return atoms
 
-    whole, resumed, wd, pd = run_in_pieces(ethanol, tmp_path, total=40, kill_at=30, restart_every=20,
-                                           temperature_K=300, timestep_fs=0.5)
+    whole, resumed, wd, pd = run_in_pieces(
+        ethanol, tmp_path, total=40, kill_at=30, restart_every=20, temperature_K=300, timestep_fs=0.5
+    )
     assert_same_run(whole, resumed, wd, pd)
 
 
 def test_monitor_state_comes_from_the_start_not_the_resume_frame(tmp_path):
     atoms = cu_cluster()
     monitors = [BondStability(2.0), TemperatureBlowup(factor=4.0)]
-    run_md(atoms, temperature_K=500, timestep_fs=2.0, steps=20, monitors=monitors, report_dir=tmp_path,
-           restart_every=20, progress=False)
+    run_md(
+        atoms,
+        temperature_K=500,
+        timestep_fs=2.0,
+        steps=20,
+        monitors=monitors,
+        report_dir=tmp_path,
+        restart_every=20,
+        progress=False,
+    )
     state = load_state(tmp_path)
     np.testing.assert_array_equal(state.monitors[0]["reference"], monitors[0].reference)
     assert state.monitors[1] == {"max_K": 2000.0}
     fresh = [BondStability(2.0), TemperatureBlowup(factor=4.0)]
-    run_md(cu_cluster(), temperature_K=500, timestep_fs=2.0, steps=30, monitors=fresh, report_dir=tmp_path,
-           restart_every=20, resume=True, progress=False)
+    run_md(
+        cu_cluster(),
+        temperature_K=500,
+        timestep_fs=2.0,
+        steps=30,
+        monitors=fresh,
+        report_dir=tmp_path,
+        restart_every=20,
+        resume=True,
+        progress=False,
+    )
     np.testing.assert_array_equal(fresh[0].reference, monitors[0].reference)  # lengths of step 0, not step 20
 
 
@@ -113,17 +162,30 @@ def test_resume_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="restart_path or report_dir"):
         run_md(cu_cluster(), temperature_K=300, steps=10, restart_every=5, progress=False)
     with pytest.raises(ValueError, match="extxyz"):
-        run_md(cu_cluster(), temperature_K=300, steps=10, restart_every=5, report_dir=tmp_path,
-               traj_path=tmp_path / "t.traj", progress=False)
-    run_md(cu_cluster(), temperature_K=300, steps=10, restart_every=5, report_dir=tmp_path, monitors=[],
-           progress=False)
+        run_md(
+            cu_cluster(),
+            temperature_K=300,
+            steps=10,
+            restart_every=5,
+            report_dir=tmp_path,
+            traj_path=tmp_path / "t.traj",
+            progress=False,
+        )
+    run_md(cu_cluster(), temperature_K=300, steps=10, restart_every=5, report_dir=tmp_path, monitors=[], progress=False)
     other = Icosahedron("Cu", 3)
     other.calc = EMT()
     with pytest.raises(ValueError, match="atoms"):
         run_md(other, temperature_K=300, steps=20, report_dir=tmp_path, resume=True, monitors=[], progress=False)
     with pytest.raises(ValueError, match="monitors"):
-        run_md(cu_cluster(), temperature_K=300, steps=20, report_dir=tmp_path, resume=True,
-               monitors=[BondStability(2.0)], progress=False)
+        run_md(
+            cu_cluster(),
+            temperature_K=300,
+            steps=20,
+            report_dir=tmp_path,
+            resume=True,
+            monitors=[BondStability(2.0)],
+            progress=False,
+        )
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match="not an equipot restart"):
         load_state(tmp_path / "junk.npz")
@@ -146,8 +208,9 @@ def test_replicas_killed_and_resumed_equal_uninterrupted(tmp_path):
     systems = [molecule("ethanol"), molecule("ethanol")]
 
     def make():
-        return ReplicaDynamics(model, systems, temperature_K=400, seed=3, monitors=[BondStability(2.0)],
-                               check_every=5, workers=1)
+        return ReplicaDynamics(
+            model, systems, temperature_K=400, seed=3, monitors=[BondStability(2.0)], check_every=5, workers=1
+        )
 
     kw = dict(steps=30, record_every=5, log_every=5, progress=False, restart_every=10)
     uninterrupted = make()
@@ -169,7 +232,6 @@ def test_replicas_killed_and_resumed_equal_uninterrupted(tmp_path):
         ReplicaDynamics(model, [molecule("ethanol")], temperature_K=400).resume(tmp_path / "b.npz")
 
 
-
 def test_md_cli_resume_continues_and_extends(tmp_path, monkeypatch, capsys):
     from equipot.cli import main
     from equipot.dynamics import cli as md_cli
@@ -180,8 +242,22 @@ def test_md_cli_resume_continues_and_extends(tmp_path, monkeypatch, capsys):
     common = ["--model", "toy", "--temperature", "300", "--no-progress", "--log-every", "5", "--traj-every", "5"]
     assert main(["md", "ethanol", *common, "--duration", "40steps", "--restart-every", "20", "--out", str(out)]) == 0
     whole = read(out / "trajectory.extxyz", index=":")
-    assert main(["md", "ethanol", *common, "--duration", "20steps", "--restart-every", "20",
-                 "--out", str(tmp_path / "half")]) == 0
+    assert (
+        main(
+            [
+                "md",
+                "ethanol",
+                *common,
+                "--duration",
+                "20steps",
+                "--restart-every",
+                "20",
+                "--out",
+                str(tmp_path / "half"),
+            ]
+        )
+        == 0
+    )
     # the saved settings are the run's own: only --duration comes from this command line
     assert main(["md", "--resume", str(tmp_path / "half"), "--duration", "40steps", "--no-progress"]) == 0
     half = read(tmp_path / "half" / "trajectory.extxyz", index=":")
@@ -196,8 +272,19 @@ def test_md_cli_resume_continues_and_extends(tmp_path, monkeypatch, capsys):
 def test_md_cli_replicas_resume(tmp_path):
     from equipot.cli import main
 
-    common = ["md", "ethanol", "--model", "md17-gfn2", "--replicas", "2", "--traj-every", "5", "--no-progress",
-              "--restart-every", "10"]
+    common = [
+        "md",
+        "ethanol",
+        "--model",
+        "md17-gfn2",
+        "--replicas",
+        "2",
+        "--traj-every",
+        "5",
+        "--no-progress",
+        "--restart-every",
+        "10",
+    ]
     assert main([*common, "--duration", "20steps", "--out", str(tmp_path / "whole")]) == 0
     assert main([*common, "--duration", "10steps", "--out", str(tmp_path / "half")]) == 0
     assert main(["md", "--resume", str(tmp_path / "half"), "--duration", "20steps", "--no-progress"]) == 0

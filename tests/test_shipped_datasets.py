@@ -10,8 +10,18 @@ from equipot.data.store import FrameStore
 
 ROOT = Path(__file__).resolve().parents[1] / "datasets"
 FILES = sorted(ROOT.rglob("*.h5"))
-REQUIRED = ("format", "format_version", "energy_unit", "length_unit", "force_unit", "level_of_theory", "code",
-            "code_version", "created_with", "created")
+REQUIRED = (
+    "format",
+    "format_version",
+    "energy_unit",
+    "length_unit",
+    "force_unit",
+    "level_of_theory",
+    "code",
+    "code_version",
+    "created_with",
+    "created",
+)
 
 
 def _open(path: Path) -> FrameStore:

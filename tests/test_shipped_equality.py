@@ -19,8 +19,12 @@ MODELS = sorted({key.split(":")[0] for key in REFERENCE.files if ":" in key})
 
 
 def structure(name: str) -> Atoms:
-    return Atoms(numbers=REFERENCE[f"{name}/numbers"], positions=REFERENCE[f"{name}/positions"],
-                 cell=REFERENCE[f"{name}/cell"], pbc=REFERENCE[f"{name}/pbc"])
+    return Atoms(
+        numbers=REFERENCE[f"{name}/numbers"],
+        positions=REFERENCE[f"{name}/positions"],
+        cell=REFERENCE[f"{name}/cell"],
+        pbc=REFERENCE[f"{name}/pbc"],
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -32,7 +36,9 @@ def test_shipped_model_outputs_unchanged(model):
         atoms = structure(name)
         atoms.calc = calc
         key = f"{model}:{name}"
-        assert abs(atoms.get_potential_energy() - float(REFERENCE[f"{key}/energy"])) < 1e-12 * max(1.0, abs(float(REFERENCE[f"{key}/energy"])) / 1e3), key
+        assert abs(atoms.get_potential_energy() - float(REFERENCE[f"{key}/energy"])) < 1e-12 * max(
+            1.0, abs(float(REFERENCE[f"{key}/energy"])) / 1e3
+        ), key
         np.testing.assert_allclose(atoms.get_potential_energies(), REFERENCE[f"{key}/energies"], rtol=0, atol=1e-12)
         np.testing.assert_allclose(atoms.get_forces(), REFERENCE[f"{key}/forces"], rtol=0, atol=1e-12)
         if f"{key}/stress" in REFERENCE.files:

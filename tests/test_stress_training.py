@@ -37,8 +37,16 @@ def batch_of(frames, cutoff: float) -> AtomicGraph:
 
 def stress_loss(model, batch, weight: float = 1.0):
     pred = model(batch, compute_forces=True, compute_stress=True, create_graph=True)
-    loss, parts = energy_force_loss(pred, batch.energy, batch.forces, batch.atoms_per_graph(), energy_weight=0.0,
-                                    force_weight=0.0, stress=batch.stress, stress_weight=weight)
+    loss, parts = energy_force_loss(
+        pred,
+        batch.energy,
+        batch.forces,
+        batch.atoms_per_graph(),
+        energy_weight=0.0,
+        force_weight=0.0,
+        stress=batch.stress,
+        stress_weight=weight,
+    )
     return loss, parts
 
 
@@ -86,17 +94,29 @@ def test_short_fit_lowers_the_stress_error(tmp_path):
     from equipot.train import TrainConfig, Trainer
     from equipot.train.metrics import evaluate_store
 
-    store = FrameStore.create(tmp_path / "cells.h5", level_of_theory="Morse", code="ase", code_version="test",
-                              created_with="pytest")
+    store = FrameStore.create(
+        tmp_path / "cells.h5", level_of_theory="Morse", code="ase", code_version="test", created_with="pytest"
+    )
     store.append([Frame.from_atoms(a, k) for k, a in enumerate(periodic_frames(24, seed=1))])
     store.close()
     assert FrameStore(tmp_path / "cells.h5")[0].stress.shape == (6,)
     errors = {}
     for weight in (0.0, 10.0):
-        config = TrainConfig(data=str(tmp_path / "cells.h5"), out=str(tmp_path / f"w{weight}"), train_size=20,
-                             val_size=2, test_size=2, epochs=12, lr=1e-2, batch_size=4, stress_weight=weight,
-                             model={"preset": "small", "irreps_node": "16x0e+8x1o", "num_blocks": 1,
-                                    "cutoff": 3.5}, progress=False, dtype="float64", seed=0)
+        config = TrainConfig(
+            data=str(tmp_path / "cells.h5"),
+            out=str(tmp_path / f"w{weight}"),
+            train_size=20,
+            val_size=2,
+            test_size=2,
+            epochs=12,
+            lr=1e-2,
+            batch_size=4,
+            stress_weight=weight,
+            model={"preset": "small", "irreps_node": "16x0e+8x1o", "num_blocks": 1, "cutoff": 3.5},
+            progress=False,
+            dtype="float64",
+            seed=0,
+        )
         trainer = Trainer(config)
         trainer.fit()
         errors[weight] = evaluate_store(trainer.ema, str(tmp_path / "cells.h5"), list(range(20)))["stress_mae"]

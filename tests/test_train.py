@@ -18,8 +18,19 @@ def morse_store(tmp_path):
 
 
 def config(store, out, **kw):
-    base = dict(data=str(store), out=str(out), train_size=16, val_size=4, test_size=4, epochs=4, batch_size=4,
-                lr=5e-3, model={"preset": "small", **TINY, "cutoff": 4.0}, progress=False, warmup_epochs=0.5)
+    base = dict(
+        data=str(store),
+        out=str(out),
+        train_size=16,
+        val_size=4,
+        test_size=4,
+        epochs=4,
+        batch_size=4,
+        lr=5e-3,
+        model={"preset": "small", **TINY, "cutoff": 4.0},
+        progress=False,
+        warmup_epochs=0.5,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -46,8 +57,19 @@ def test_huber_bounds_the_offset_a_few_outliers_pull_in():
     offsets = torch.linspace(-0.01, 0.1, 11001)
 
     def best_offset(kind):
-        losses = [float(energy_force_loss({"energy": torch.full((22,), float(b)), **forces}, target, torch.zeros(1, 3),
-                                          n, kind=kind, huber_delta=0.01)[0]) for b in offsets]
+        losses = [
+            float(
+                energy_force_loss(
+                    {"energy": torch.full((22,), float(b)), **forces},
+                    target,
+                    torch.zeros(1, 3),
+                    n,
+                    kind=kind,
+                    huber_delta=0.01,
+                )[0]
+            )
+            for b in offsets
+        ]
         return float(offsets[int(np.argmin(losses))])
 
     assert best_offset("mse") == pytest.approx(1.0 / 22, abs=2e-5)
@@ -79,11 +101,13 @@ def test_merged_evaluations_equal_the_whole_set():
     whole = error_metrics(*arrays)
     # frames 0-1 (8 atoms) on one rank, 2-3 on another, and an empty slice, with their mean losses
     e, e_ref, f, f_ref = arrays[:4]
-    merged = merge_evaluations([
-        {"arrays": (e[:2], e_ref[:2], f[:8], f_ref[:8], n_atoms[:2]), "loss": 1.0},
-        {"arrays": (e[2:], e_ref[2:], f[8:], f_ref[8:], n_atoms[2:]), "loss": 4.0},
-        {"arrays": (np.zeros(0), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0)), "loss": 0.0},
-    ])
+    merged = merge_evaluations(
+        [
+            {"arrays": (e[:2], e_ref[:2], f[:8], f_ref[:8], n_atoms[:2]), "loss": 1.0},
+            {"arrays": (e[2:], e_ref[2:], f[8:], f_ref[8:], n_atoms[2:]), "loss": 4.0},
+            {"arrays": (np.zeros(0), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0)), "loss": 0.0},
+        ]
+    )
     for key, value in whole.items():
         assert merged[key] == pytest.approx(value, rel=1e-12), key
     assert merged["loss"] == pytest.approx(2.5)  # mean over the four structures
@@ -94,7 +118,9 @@ def test_least_squares_reference_energies(tmp_path):
     from ase import Atoms
 
     e0 = {"H": -13.6, "C": -1029.0, "O": -2041.5}
-    store = FrameStore.create(tmp_path / "x.h5", level_of_theory="synthetic", code="none", code_version="0", created_with="pytest")
+    store = FrameStore.create(
+        tmp_path / "x.h5", level_of_theory="synthetic", code="none", code_version="0", created_with="pytest"
+    )
     rng = np.random.default_rng(1)
     for _ in range(12):
         symbols = "".join(rng.choice(["H", "C", "O"], size=rng.integers(2, 8)))
@@ -104,14 +130,17 @@ def test_least_squares_reference_energies(tmp_path):
         store.append(atoms)
     store.close()
     species = ["H", "C", "O"]
-    fitted = least_squares_reference_energies(*composition_and_energies(GraphDataset(tmp_path / "x.h5", 4.0), species), species)
+    fitted = least_squares_reference_energies(
+        *composition_and_energies(GraphDataset(tmp_path / "x.h5", 4.0), species), species
+    )
     for s in e0:
         assert fitted[s] == pytest.approx(e0[s], abs=1e-8)
 
 
 def test_tiny_model_overfits(morse_store, tmp_path):
-    trainer = Trainer(config(morse_store, tmp_path / "run", epochs=40, lr=1e-2, train_size=4, val_size=4, batch_size=4,
-                             ema_decay=0.0))
+    trainer = Trainer(
+        config(morse_store, tmp_path / "run", epochs=40, lr=1e-2, train_size=4, val_size=4, batch_size=4, ema_decay=0.0)
+    )
     before = trainer.evaluate(trainer.train_set, trainer.model)["force_mae"]
     trainer.fit()
     after = trainer.evaluate(trainer.train_set, trainer.model)["force_mae"]
@@ -178,15 +207,17 @@ def test_training_on_several_files_splits_each(tmp_path):
 
     a = write_morse_store(tmp_path / "a_1.h5", 12)
     b = write_morse_store(tmp_path / "a_2.h5", 12, seed=5)
-    trainer = Trainer(config(str(tmp_path / "a_*.h5"), tmp_path / "run", train_size=8, val_size=2, test_size=2,
-                             epochs=1))
+    trainer = Trainer(
+        config(str(tmp_path / "a_*.h5"), tmp_path / "run", train_size=8, val_size=2, test_size=2, epochs=1)
+    )
     assert trainer.data_paths == [str(a), str(b)]
     assert len(trainer.train_set) == 16 and len(trainer.val_set) == 4
     for path in (a, b):
         assert len(load_splits(splits_path(path))["train"]) == 8
     # frames of the second file come from that file
-    np.testing.assert_allclose(trainer.train_set.frame(8).positions,
-                               FrameStore(b)[int(trainer.splits[str(b)]["train"][0])].positions)
+    np.testing.assert_allclose(
+        trainer.train_set.frame(8).positions, FrameStore(b)[int(trainer.splits[str(b)]["train"][0])].positions
+    )
     trainer.fit()
     assert load_model(tmp_path / "run" / "best.pt").metadata["data"] == [str(a), str(b)]
     with pytest.raises(ValueError, match="no frame stores match"):
@@ -200,8 +231,9 @@ def test_time_limit_shortens_the_schedule(morse_store, tmp_path):
     trainer.fit()
     assert trainer.epoch == 1 and trainer.epochs == 1 and len(trainer.history) == 1
     assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
-    resumed = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=1e-6, min_lr=1e-5),
-                      resume=True)  # the shortened schedule comes back with the run
+    resumed = Trainer(
+        config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=1e-6, min_lr=1e-5), resume=True
+    )  # the shortened schedule comes back with the run
     assert resumed.epochs == 1 and resumed.schedule.total == resumed.steps_per_epoch
     assert resumed.optimizer.param_groups[0]["lr"] == pytest.approx(1e-5, rel=1e-6)
 
@@ -257,26 +289,33 @@ def test_time_budget_ignores_a_slow_first_epoch_and_can_lengthen(morse_store, tm
     """The first epoch also builds the neighbour lists: once later epochs are timed, the budget
     is re-planned from them, lengthening a run that the first epoch had cut short (never past
     the configured epochs, and only in the first half of the budget)."""
+    from equipot.train.run_state import fit_time_budget
+
     trainer = Trainer(config(morse_store, tmp_path / "run", epochs=50, time_limit_minutes=20))
     trainer.epoch = 1
-    trainer._fit_time_budget(300.0, [300.0])  # 900 s left, 300 s per epoch: three more
+    fit_time_budget(trainer, 300.0, [300.0])  # 900 s left, 300 s per epoch: three more
     assert trainer.epochs == 4
     trainer.epoch = 2
-    trainer._fit_time_budget(360.0, [300.0, 60.0])  # 840 s left at 60 s per epoch: fourteen more
+    fit_time_budget(trainer, 360.0, [300.0, 60.0])  # 840 s left at 60 s per epoch: fourteen more
     assert trainer.epochs == 16
-    trainer._fit_time_budget(0.0, [1.0, 1.0])  # plenty of time: the configured 50, no more
+    fit_time_budget(trainer, 0.0, [1.0, 1.0])  # plenty of time: the configured 50, no more
     assert trainer.epochs == 50
     trainer.epoch, trainer.epochs = 30, 40  # past half of the budget: shorten only
-    trainer._fit_time_budget(700.0, [1.0, 1.0])
+    fit_time_budget(trainer, 700.0, [1.0, 1.0])
     assert trainer.epochs == 40
-    trainer._fit_time_budget(1190.0, [1.0, 5.0])  # 10 s left at 5 s per epoch
+    fit_time_budget(trainer, 1190.0, [1.0, 5.0])  # 10 s left at 5 s per epoch
     assert trainer.epochs == 32
 
 
 def test_species_given_in_the_model_config(morse_store, tmp_path):
     """Species listed in the config (elements beyond the data's, for a later fine-tune) are used."""
-    trainer = Trainer(config(morse_store, tmp_path / "run", model={"preset": "small", **TINY, "cutoff": 4.0,
-                                                                   "species": ["H", "C", "N", "O", "Cl"]}))
+    trainer = Trainer(
+        config(
+            morse_store,
+            tmp_path / "run",
+            model={"preset": "small", **TINY, "cutoff": 4.0, "species": ["H", "C", "N", "O", "Cl"]},
+        )
+    )
     assert trainer.model.config.species == ["H", "C", "N", "O", "Cl"]
     assert trainer.model.config.cutoff == 4.0
 
@@ -295,15 +334,24 @@ def test_force_only_refits_the_energy_scale(morse_store, tmp_path):
     # without the refit the 50 eV/atom offset alone would give 450 eV on these 9-atom frames
     assert val["energy_mae"] < 45_000.0  # meV
     saved = load_model(tmp_path / "run" / "best.pt")
-    np.testing.assert_allclose(saved.reference_energies.numpy(), trainer.ema.reference_energies.cpu().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        saved.reference_energies.numpy(), trainer.ema.reference_energies.cpu().numpy(), rtol=1e-6
+    )
 
 
 def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
     """init_from takes weights, E0 and scale from a checkpoint (the model config is ignored)."""
     Trainer(config(morse_store, tmp_path / "base", epochs=2)).fit()
     base = load_model(tmp_path / "base" / "best.pt", dtype="float32")
-    tuned = Trainer(config(morse_store, tmp_path / "tuned", epochs=1, model={"preset": "medium"},
-                           init_from=str(tmp_path / "base" / "best.pt")))
+    tuned = Trainer(
+        config(
+            morse_store,
+            tmp_path / "tuned",
+            epochs=1,
+            model={"preset": "medium"},
+            init_from=str(tmp_path / "base" / "best.pt"),
+        )
+    )
     assert tuned.model.config.to_dict() == base.config.to_dict()
     for (name, p), q in zip(base.state_dict().items(), tuned.model.state_dict().values()):
         assert torch.equal(p, q.cpu()), name
@@ -316,8 +364,9 @@ def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
     from ase.build import molecule
     from ase.calculators.morse import MorsePotential
 
-    store = FrameStore.create(tmp_path / "mecn.h5", level_of_theory="Morse", code="ase", code_version="test",
-                              created_with="pytest")
+    store = FrameStore.create(
+        tmp_path / "mecn.h5", level_of_theory="Morse", code="ase", code_version="test", created_with="pytest"
+    )
     for k in range(12):
         atoms = molecule("CH3CN")
         atoms.positions += np.random.default_rng(k).normal(scale=0.05, size=atoms.positions.shape)
@@ -326,8 +375,16 @@ def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
         store.append(atoms)
     store.close()
     with pytest.raises(ValueError, match=r"not \['N'\]"):
-        Trainer(config(tmp_path / "mecn.h5", tmp_path / "mecn", train_size=8, val_size=2, test_size=2,
-                       init_from=str(tmp_path / "base" / "best.pt")))
+        Trainer(
+            config(
+                tmp_path / "mecn.h5",
+                tmp_path / "mecn",
+                train_size=8,
+                val_size=2,
+                test_size=2,
+                init_from=str(tmp_path / "base" / "best.pt"),
+            )
+        )
 
 
 def test_weight_decay_shrinks_matrices_and_spares_biases_and_norms(tiny_model):

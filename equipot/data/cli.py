@@ -23,8 +23,9 @@ def register(subparsers) -> argparse._SubParsersAction:
     c.add_argument("--format", default=None, choices=["extxyz", "ase-db", "md17", "rmd17"])
     c.add_argument("--energy-key", default="energy")
     c.add_argument("--forces-key", default="forces")
-    c.add_argument("--stress-key", default="stress", help="stress (eV/Å^3, ASE's sign) of periodic frames, "
-                   "where the file has one")
+    c.add_argument(
+        "--stress-key", default="stress", help="stress (eV/Å^3, ASE's sign) of periodic frames, where the file has one"
+    )
     c.add_argument("--level-of-theory", default=None)
     c.add_argument("--overwrite", action="store_true")
     c.set_defaults(func=run_convert)
@@ -50,8 +51,9 @@ def run_convert(args: argparse.Namespace) -> int:
         keys = dict(energy_key=args.energy_key, forces_key=args.forces_key, stress_key=args.stress_key)
     if fmt is None and all(str(p).endswith(".npz") for p in args.inputs):
         keys = {}
-    store = convert(args.inputs, args.output, fmt=fmt, level_of_theory=args.level_of_theory,
-                    overwrite=args.overwrite, **keys)
+    store = convert(
+        args.inputs, args.output, fmt=fmt, level_of_theory=args.level_of_theory, overwrite=args.overwrite, **keys
+    )
     print(f"wrote {len(store)} frames to {args.output}")
     return 0
 
@@ -67,8 +69,10 @@ def run_info(args: argparse.Namespace) -> int:
     print(f"  frames            {s['frames']}  ({s['n_atoms_min']}-{s['n_atoms_max']} atoms)")
     print("  elements          " + ", ".join(f"{k} {v}" for k, v in s["elements"].items()))
     if s["frames"]:
-        print(f"  energy (eV)       mean {s['energy_mean']:.4f}  std {s['energy_std']:.4f}  "
-              f"min {s['energy_min']:.4f}  max {s['energy_max']:.4f}")
+        print(
+            f"  energy (eV)       mean {s['energy_mean']:.4f}  std {s['energy_std']:.4f}  "
+            f"min {s['energy_min']:.4f}  max {s['energy_max']:.4f}"
+        )
         print(f"  energy/atom (eV)  mean {s['energy_per_atom_mean']:.4f}  std {s['energy_per_atom_std']:.4f}")
     if "force_rms" in s:
         print(f"  forces (eV/Å)     RMS component {s['force_rms']:.4f}  max |F| {s['force_max']:.4f}")

@@ -82,9 +82,7 @@ class AtomicGraph:
         positions = np.asarray(positions, dtype=np.float64)
         numbers = np.asarray(numbers, dtype=np.int64).reshape(-1)
         if positions.shape != (len(numbers), 3):
-            raise EquipotError(
-                f"positions shape {positions.shape} does not match {len(numbers)} atoms"
-            )
+            raise EquipotError(f"positions shape {positions.shape} does not match {len(numbers)} atoms")
         pbc_arr = np.zeros(3, dtype=bool) if pbc is None else np.asarray(pbc, dtype=bool).reshape(3)
         cell_arr = np.zeros((3, 3)) if cell is None else np.asarray(cell, dtype=np.float64).reshape(3, 3)
         src, dst, shifts = neighbor_list(positions, cutoff, cell_arr, pbc_arr)
@@ -166,5 +164,6 @@ def _stress_targets(graphs: list[AtomicGraph]) -> torch.Tensor | None:
     if all(g.stress is None for g in graphs):
         return None
     like = next(g.stress for g in graphs if g.stress is not None)
-    return torch.cat([g.stress if g.stress is not None else like.new_full((g.num_graphs, 3, 3), float("nan"))
-                      for g in graphs])
+    return torch.cat(
+        [g.stress if g.stress is not None else like.new_full((g.num_graphs, 3, 3), float("nan")) for g in graphs]
+    )

@@ -76,17 +76,18 @@ def neighbor_list(
             "a non-zero length, including along non-periodic directions"
         )
     elif (width := _thinnest(cell, pbc)) < MIN_CELL_WIDTH:
-        raise StructureError(f"periodic cell too small: {width:.3g} Å thick along a periodic "
-                             f"direction (at least {MIN_CELL_WIDTH} Å); check the cell's units and vectors")
-    i, j, shifts = _matscipy_neighbour_list(
-        "ijS", positions=positions, cutoff=float(cutoff), cell=cell, pbc=pbc
-    )
+        raise StructureError(
+            f"periodic cell too small: {width:.3g} Å thick along a periodic "
+            f"direction (at least {MIN_CELL_WIDTH} Å); check the cell's units and vectors"
+        )
+    i, j, shifts = _matscipy_neighbour_list("ijS", positions=positions, cutoff=float(cutoff), cell=cell, pbc=pbc)
     # matscipy: D = positions[j] - positions[i] + S @ cell, i.e. j sends to i.
     return j.astype(np.int64), i.astype(np.int64), shifts.astype(np.float64)
 
 
-def check_structure(positions: np.ndarray, cell: np.ndarray | None = None, pbc: np.ndarray | None = None,
-                    min_distance: float = 0.3) -> None:
+def check_structure(
+    positions: np.ndarray, cell: np.ndarray | None = None, pbc: np.ndarray | None = None, min_distance: float = 0.3
+) -> None:
     """``StructureError`` unless every position is finite, a periodic cell has volume, and no
     two atoms (periodic images included) are closer than ``min_distance`` Å: the inputs no
     potential can evaluate. The shortest real bond, H-H, is 0.74 Å."""
@@ -189,8 +190,12 @@ class VerletNeighbors:
     def __call__(self, positions: torch.Tensor, build, changed: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """``build(cutoff)`` -> (edge_index (2, E), shifts (E, 3), shift vectors shifts @ cell (E, 3))
         makes a list at the given cutoff; ``changed`` forces a rebuild."""
-        stale = (changed or self._positions is None or self._positions.shape != positions.shape
-                 or bool((positions - self._positions).norm(dim=-1).max() > 0.5 * self.skin))
+        stale = (
+            changed
+            or self._positions is None
+            or self._positions.shape != positions.shape
+            or bool((positions - self._positions).norm(dim=-1).max() > 0.5 * self.skin)
+        )
         if stale:
             self._edges = build(self.cutoff + self.skin)
             self._positions = positions.detach().clone()

@@ -86,6 +86,7 @@ def family_of_file(path) -> tuple[str, int, float]:
         raise EquipotError(f"{path}: not a polymer dataset file named <family>_<atoms>_<T>K.h5")
     return parts[0], int(parts[1]), float(parts[2][:-1])
 
+
 _HEAD, _TAIL = 1, 2  # isotope labels marking the two dummy atoms of a unit
 
 
@@ -112,8 +113,10 @@ def repeat_smiles(family_or_smiles: str) -> str:
         return POLYMER_FAMILIES[key]
     if family_or_smiles.count("*") == 2:
         return family_or_smiles
-    raise EquipotError(f"unknown polymer {family_or_smiles!r}: use one of {sorted(POLYMER_FAMILIES)} "
-                     f"(or aliases {sorted(ALIASES)}) or a repeat-unit SMILES with two [*] attachment points")
+    raise EquipotError(
+        f"unknown polymer {family_or_smiles!r}: use one of {sorted(POLYMER_FAMILIES)} "
+        f"(or aliases {sorted(ALIASES)}) or a repeat-unit SMILES with two [*] attachment points"
+    )
 
 
 def _unit(smiles: str):
@@ -197,7 +200,7 @@ def build_oligomer(family_or_smiles: str, n_repeat: int, seed: int = 0, relax: b
             # long flexible chains: start from random coordinates instead of eigenvector embedding
             params.useRandomCoords = True
             if AllChem.EmbedMolecule(mol, params) != 0:
-                    raise EquipotError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
+                raise EquipotError(f"RDKit could not embed a {n_repeat}-mer of {family_or_smiles!r} in 3D")
     if relax:
         if AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
@@ -205,8 +208,9 @@ def build_oligomer(family_or_smiles: str, n_repeat: int, seed: int = 0, relax: b
             AllChem.UFFOptimizeMolecule(mol, maxIters=2000)
     positions = mol.GetConformer().GetPositions()
     atoms = Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()], positions=positions - positions.mean(0))
-    atoms.info.update(polymer=str(family_or_smiles), n_repeat=int(n_repeat),
-                      smiles=Chem.MolToSmiles(Chem.RemoveHs(mol)))
+    atoms.info.update(
+        polymer=str(family_or_smiles), n_repeat=int(n_repeat), smiles=Chem.MolToSmiles(Chem.RemoveHs(mol))
+    )
     return atoms
 
 

@@ -17,25 +17,46 @@ from equipot.errors import EquipotError, ExistingFileError, MissingFileError, br
 KCAL_PER_MOL = units.kcal / units.mol  # eV
 
 
-def frames_from_atoms(images, energy_key: str = "energy", forces_key: str | None = "forces",
-                      stress_key: str | None = "stress") -> list[Frame]:
+def frames_from_atoms(
+    images, energy_key: str = "energy", forces_key: str | None = "forces", stress_key: str | None = "stress"
+) -> list[Frame]:
     """``Frame``s from ``ase.Atoms``: energy (eV), forces (n, 3) eV/Å and stress (6,) Voigt
     eV/Å^3 under the given keys (``equipot.data.store.atoms_labels``; a missing key is a
     ValueError). ``forces_key=None`` stores no forces."""
-    return [Frame.from_atoms(atoms, k, energy_key=energy_key, forces_key=forces_key, stress_key=stress_key,
-                             required=True, velocities=False) for k, atoms in enumerate(images)]
+    return [
+        Frame.from_atoms(
+            atoms,
+            k,
+            energy_key=energy_key,
+            forces_key=forces_key,
+            stress_key=stress_key,
+            required=True,
+            velocities=False,
+        )
+        for k, atoms in enumerate(images)
+    ]
 
 
-def read_extxyz(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
-                stress_key: str | None = "stress", index: str = ":") -> list[Frame]:
+def read_extxyz(
+    path: str | Path,
+    energy_key: str = "energy",
+    forces_key: str | None = "forces",
+    stress_key: str | None = "stress",
+    index: str = ":",
+) -> list[Frame]:
     """Extended XYZ with any energy/forces/stress keys (in ``info``/``arrays`` or calculator results)."""
     from ase.io import read
 
     return frames_from_atoms(read(str(path), index=index, format="extxyz"), energy_key, forces_key, stress_key)
 
 
-def read_ase_db(path: str | Path, energy_key: str = "energy", forces_key: str | None = "forces",
-                stress_key: str | None = "stress", selection: str | None = None) -> list[Frame]:
+def read_ase_db(
+    path: str | Path,
+    energy_key: str = "energy",
+    forces_key: str | None = "forces",
+    stress_key: str | None = "stress",
+    selection: str | None = None,
+) -> list[Frame]:
     """An ASE database (.db); rows in id order."""
     from ase.db import connect
 
@@ -58,18 +79,28 @@ def _npz(path: str | Path, keys: tuple[str, ...], dataset: str) -> dict:
 def read_md17_npz(path: str | Path) -> list[Frame]:
     """Original MD17: R (F, n, 3) Å, E (F, 1) kcal/mol, F (F, n, 3) kcal/mol/Å, z (n,)."""
     d = _npz(path, ("R", "E", "F", "z"), "MD17")
-    energies = d["E"].reshape(-1) * KCAL_PER_MOL
-    return [Frame(numbers=d["z"].astype(np.int64), positions=d["R"][k].astype(float), energy=float(energies[k]),
-                  forces=d["F"][k] * KCAL_PER_MOL, frame_id=k) for k in range(len(energies))]
+    return _kcal_frames(d["z"], d["R"], d["E"], d["F"])
 
 
 def read_rmd17_npz(path: str | Path) -> list[Frame]:
     """Revised MD17: coords (F, n, 3) Å, energies (F,) kcal/mol, forces kcal/mol/Å, nuclear_charges (n,)."""
     d = _npz(path, ("coords", "energies", "forces", "nuclear_charges"), "rMD17")
-    energies = d["energies"].reshape(-1) * KCAL_PER_MOL
-    return [Frame(numbers=d["nuclear_charges"].astype(np.int64), positions=d["coords"][k].astype(float),
-                  energy=float(energies[k]), forces=d["forces"][k] * KCAL_PER_MOL, frame_id=k)
-            for k in range(len(energies))]
+    return _kcal_frames(d["nuclear_charges"], d["coords"], d["energies"], d["forces"])
+
+
+def _kcal_frames(numbers: np.ndarray, positions: np.ndarray, energies: np.ndarray, forces: np.ndarray) -> list[Frame]:
+    """Frames of one molecule's trajectory with energies and forces in kcal/mol (and /Å)."""
+    energies = energies.reshape(-1) * KCAL_PER_MOL
+    return [
+        Frame(
+            numbers=numbers.astype(np.int64),
+            positions=positions[k].astype(float),
+            energy=float(energies[k]),
+            forces=forces[k] * KCAL_PER_MOL,
+            frame_id=k,
+        )
+        for k in range(len(energies))
+    ]
 
 
 def detect_format(path: str | Path) -> str:
@@ -91,8 +122,14 @@ def detect_format(path: str | Path) -> str:
 LEVEL_OF_THEORY = {"md17": "PBE+vdW-TS (MD17)", "rmd17": "PBE/def2-SVP (rMD17)"}
 
 
-def convert(inputs, output: str | Path, fmt: str | None = None, level_of_theory: str | None = None,
-            overwrite: bool = False, **keys) -> FrameStore:
+def convert(
+    inputs,
+    output: str | Path,
+    fmt: str | None = None,
+    level_of_theory: str | None = None,
+    overwrite: bool = False,
+    **keys,
+) -> FrameStore:
     """Read every input file and write one frame store at ``output``.
 
     Everything is read and checked before ``output`` is touched, and the store is written
@@ -107,10 +144,15 @@ def convert(inputs, output: str | Path, fmt: str | None = None, level_of_theory:
         kind, frames = _read_frames(path, fmt, keys)
         all_frames += frames
     tmp = output.with_name(f".{output.name}.partial")
-    store = FrameStore.create(tmp, level_of_theory=level_of_theory or LEVEL_OF_THEORY.get(kind, "unknown"),
-                              code="converted", code_version="",
-                              created_with=f"equipot data convert {' '.join(map(str, inputs))}",
-                              metadata={"source_format": kind}, overwrite=True)
+    store = FrameStore.create(
+        tmp,
+        level_of_theory=level_of_theory or LEVEL_OF_THEORY.get(kind, "unknown"),
+        code="converted",
+        code_version="",
+        created_with=f"equipot data convert {' '.join(map(str, inputs))}",
+        metadata={"source_format": kind},
+        overwrite=True,
+    )
     try:
         for k, frame in enumerate(all_frames):
             frame.frame_id = k
@@ -169,8 +211,9 @@ def read_structure(spec: str | Path):
     shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
     if shipped.is_file():
         return read(str(shipped))
-    raise MissingFileError(f"no file {str(spec)!r} and no shipped geometry of that name; "
-                            f"shipped: {', '.join(shipped_geometries())}")
+    raise MissingFileError(
+        f"no file {str(spec)!r} and no shipped geometry of that name; shipped: {', '.join(shipped_geometries())}"
+    )
 
 
 def load_positions(source) -> np.ndarray:

@@ -40,8 +40,16 @@ class PySCFCalculator(Calculator):
 
     implemented_properties = ["energy", "forces"]
 
-    def __init__(self, xc: str = "PBE", basis: str = "def2-SVP", charge: int = 0, spin: int = 0,
-                 density_fit: bool = False, conv_tol: float = 1e-10, **kwargs) -> None:
+    def __init__(
+        self,
+        xc: str = "PBE",
+        basis: str = "def2-SVP",
+        charge: int = 0,
+        spin: int = 0,
+        density_fit: bool = False,
+        conv_tol: float = 1e-10,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         require("pyscf", "dft", "DFT labels")
         self.xc, self.basis, self.charge, self.spin = xc, basis, charge, spin
@@ -51,8 +59,14 @@ class PySCFCalculator(Calculator):
         from pyscf import dft, gto
 
         super().calculate(atoms, properties, system_changes)
-        mol = gto.M(atom=[(s, tuple(p)) for s, p in zip(self.atoms.get_chemical_symbols(), self.atoms.positions)],
-                    basis=self.basis, charge=self.charge, spin=self.spin, unit="Angstrom", verbose=0)
+        mol = gto.M(
+            atom=[(s, tuple(p)) for s, p in zip(self.atoms.get_chemical_symbols(), self.atoms.positions)],
+            basis=self.basis,
+            charge=self.charge,
+            spin=self.spin,
+            unit="Angstrom",
+            verbose=0,
+        )
         mf = dft.RKS(mol) if self.spin == 0 else dft.UKS(mol)
         mf.xc = self.xc
         mf.conv_tol = self.conv_tol
@@ -98,8 +112,16 @@ def reference_from_spec(spec: str) -> tuple[Calculator, str, str]:
     raise EquipotError(f"unknown reference {spec!r}: use gfn2, pyscf[:XC/BASIS] or module:function")
 
 
-def label_frames(store_in: str | Path, calculator: Calculator, store_out: str | Path, *,
-                 level_of_theory: str, code: str, indices=None, progress: bool = True) -> FrameStore:
+def label_frames(
+    store_in: str | Path,
+    calculator: Calculator,
+    store_out: str | Path,
+    *,
+    level_of_theory: str,
+    code: str,
+    indices=None,
+    progress: bool = True,
+) -> FrameStore:
     """Recompute energy and forces of frames sampled elsewhere (resumable: frames already
     in ``store_out`` are skipped)."""
     from tqdm.auto import tqdm
@@ -110,14 +132,29 @@ def label_frames(store_in: str | Path, calculator: Calculator, store_out: str | 
     if store_out.exists():
         target = FrameStore(store_out, mode="a")
     else:
-        target = FrameStore.create(store_out, level_of_theory=level_of_theory, code=code,
-                                   code_version=code_version(code), created_with=" ".join(sys.argv),
-                                   metadata=dict(sampled_from=str(store_in), sampled_with=source.attrs.get("level_of_theory", "")))
-    for i in tqdm(indices[len(target):], desc=store_out.name, unit="frame", disable=not progress):
+        target = FrameStore.create(
+            store_out,
+            level_of_theory=level_of_theory,
+            code=code,
+            code_version=code_version(code),
+            created_with=" ".join(sys.argv),
+            metadata=dict(sampled_from=str(store_in), sampled_with=source.attrs.get("level_of_theory", "")),
+        )
+    for i in tqdm(indices[len(target) :], desc=store_out.name, unit="frame", disable=not progress):
         atoms = source[i].to_atoms()
         atoms.calc = calculator
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
         stress = atoms.get_stress() if atoms.pbc.all() and "stress" in calculator.implemented_properties else None
-        target.append(Frame(numbers=atoms.numbers, positions=atoms.positions, energy=energy, forces=forces,
-                            cell=atoms.cell.array, pbc=atoms.pbc, stress=stress, frame_id=source[i].frame_id))
+        target.append(
+            Frame(
+                numbers=atoms.numbers,
+                positions=atoms.positions,
+                energy=energy,
+                forces=forces,
+                cell=atoms.cell.array,
+                pbc=atoms.pbc,
+                stress=stress,
+                frame_id=source[i].frame_id,
+            )
+        )
     return target

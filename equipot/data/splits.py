@@ -33,8 +33,9 @@ def make_splits(n_frames: int, sizes: dict[str, int | float], seed: int) -> dict
     return out
 
 
-def grown_splits(n_frames: int, sizes: dict[str, int | float], seed: int,
-                 stages: list[int] | tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+def grown_splits(
+    n_frames: int, sizes: dict[str, int | float], seed: int, stages: list[int] | tuple[int, ...] = ()
+) -> dict[str, np.ndarray]:
     """``make_splits`` of a store that grew: no frame changes split as frames are appended.
 
     ``stages`` are the store's earlier lengths at which it was split (non-decreasing, at most
@@ -76,8 +77,13 @@ def load_splits(path: str | Path) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=np.int64) for k, v in data.items()}
 
 
-def load_or_make_splits(data_path: str | Path, n_frames: int, sizes: dict[str, int | float], seed: int,
-                        stages: list[int] | tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+def load_or_make_splits(
+    data_path: str | Path,
+    n_frames: int,
+    sizes: dict[str, int | float],
+    seed: int,
+    stages: list[int] | tuple[int, ...] = (),
+) -> dict[str, np.ndarray]:
     """The splits for ``sizes``, ``seed`` and ``stages`` (``grown_splits``), saved next to the
     data unless a different split is already saved there (or the folder is read-only).
 
@@ -91,8 +97,11 @@ def load_or_make_splits(data_path: str | Path, n_frames: int, sizes: dict[str, i
         saved = load_splits(path)
         if set(saved) == set(wanted) and all(np.array_equal(saved[k], wanted[k]) for k in wanted):
             return saved
-        warnings.warn(f"{path} holds a different split (other sizes or seed); this run draws its own "
-                      f"(seed {seed}) and leaves that file as it is", stacklevel=2)
+        warnings.warn(
+            f"{path} holds a different split (other sizes or seed); this run draws its own "
+            f"(seed {seed}) and leaves that file as it is",
+            stacklevel=2,
+        )
         return wanted
     try:
         save_splits(path, wanted, seed)

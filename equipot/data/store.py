@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,95 +33,27 @@ from typing import Any
 import h5py
 import numpy as np
 
+from equipot.data.frame import Frame, atoms_labels  # noqa: F401 (atoms_labels: re-exported)
 from equipot.errors import EquipotError, ExistingFileError, MissingFileError, brief
 
 FORMAT = "equipot-h5"
 FORMAT_VERSION = 1
-_PER_ATOM = {"numbers": ((), "uint8"), "positions": ((3,), "float32"), "forces": ((3,), "float32"),
-             "velocities": ((3,), "float32")}
-_PER_FRAME = {"energy": ((), "float64"), "n_atoms": ((), "int32"), "offset": ((), "int64"),
-              "frame_id": ((), "int64"), "cell": ((3, 3), "float64"), "pbc": ((3,), "bool"),
-              "stress": ((6,), "float64")}
+_PER_ATOM = {
+    "numbers": ((), "uint8"),
+    "positions": ((3,), "float32"),
+    "forces": ((3,), "float32"),
+    "velocities": ((3,), "float32"),
+}
+_PER_FRAME = {
+    "energy": ((), "float64"),
+    "n_atoms": ((), "int32"),
+    "offset": ((), "int64"),
+    "frame_id": ((), "int64"),
+    "cell": ((3, 3), "float64"),
+    "pbc": ((3,), "bool"),
+    "stress": ((6,), "float64"),
+}
 _OPTIONAL = ("forces", "velocities", "stress")
-
-
-@dataclass
-class Frame:
-    """One structure. numbers (n,), positions (n, 3) Å, energy eV, forces (n, 3) eV/Å,
-    cell (3, 3) Å, pbc (3,), stress (6,) eV/Å^3 Voigt, velocities (n, 3) Å/fs."""
-
-    numbers: np.ndarray
-    positions: np.ndarray
-    energy: float | None = None
-    forces: np.ndarray | None = None
-    cell: np.ndarray | None = None
-    pbc: np.ndarray | None = None
-    stress: np.ndarray | None = None
-    velocities: np.ndarray | None = None
-    frame_id: int = -1
-
-    @classmethod
-    def from_atoms(cls, atoms, frame_id: int = -1, *, energy_key: str | None = "energy",
-                   forces_key: str | None = "forces", stress_key: str | None = "stress",
-                   required: bool = False, velocities: bool = True) -> "Frame":
-        """A frame of ``atoms`` with its labels (``atoms_labels``) and, if ``velocities`` and
-        the momenta are set, its velocities."""
-        from ase import units
-
-        energy, forces, stress = atoms_labels(atoms, energy_key, forces_key, stress_key, required=required)
-        velocities = atoms.get_velocities() * units.fs if velocities and atoms.has("momenta") else None
-        return cls(
-            numbers=atoms.numbers.copy(), positions=atoms.positions.copy(),
-            energy=None if energy is None else float(energy),
-            forces=None if forces is None else np.asarray(forces, dtype=float),
-            cell=atoms.cell.array.copy(), pbc=atoms.pbc.copy(),
-            stress=None if stress is None else np.asarray(stress, dtype=float).reshape(-1),
-            velocities=velocities, frame_id=frame_id,
-        )
-
-    def to_atoms(self):
-        """``ase.Atoms`` with a SinglePointCalculator holding energy/forces/stress."""
-        from ase import Atoms, units
-        from ase.calculators.singlepoint import SinglePointCalculator
-
-        atoms = Atoms(numbers=self.numbers, positions=self.positions,
-                      cell=self.cell if self.cell is not None else np.zeros((3, 3)),
-                      pbc=self.pbc if self.pbc is not None else False)
-        if self.velocities is not None:
-            atoms.set_velocities(self.velocities / units.fs)
-        results = {k: v for k, v in (("energy", self.energy), ("forces", self.forces), ("stress", self.stress)) if v is not None}
-        if results:
-            atoms.calc = SinglePointCalculator(atoms, **results)
-        atoms.info["frame_id"] = self.frame_id
-        return atoms
-
-
-def atoms_labels(atoms, energy_key: str | None = "energy", forces_key: str | None = "forces",
-                 stress_key: str | None = "stress", required: bool = False):
-    """(energy, forces, stress) of ``atoms``: each from the calculator's results under its key,
-    else from ``atoms.info`` (energy, stress) or ``atoms.arrays`` (forces); None where a key is
-    None or (unless ``required``: then a ValueError naming the keys present) absent. A stress
-    is never required: only periodic frames have one.
-
-    ASE puts the "energy", "forces" and "stress" of an extxyz file or a database row into a
-    SinglePointCalculator, and other keys (``dft_energy``...) into info and arrays.
-    """
-    results = atoms.calc.results if atoms.calc is not None else {}
-
-    def take(key: str | None, where: dict, needed: bool = required):
-        if key is None:
-            return None
-        if key in results:
-            return results[key]
-        if key in where:
-            return where[key]
-        if needed:
-            have = sorted(set(atoms.info) | set(atoms.arrays) | set(results))
-            raise EquipotError(f"frame has no {key!r}; keys present: {have}")
-        return None
-
-    # a stress is optional however ``required`` is set: only periodic frames have one
-    return take(energy_key, atoms.info), take(forces_key, atoms.arrays), take(stress_key, atoms.info, False)
 
 
 class FrameStore:
@@ -151,26 +82,55 @@ class FrameStore:
                 raise EquipotError(f"{self.path} is not an equipot frame store (no format='{FORMAT}' attribute)")
 
     @classmethod
-    def create(cls, path: str | os.PathLike, *, level_of_theory: str, code: str, code_version: str,
-               created_with: str, metadata: dict[str, Any] | None = None, overwrite: bool = False,
-               chunk_atoms: int = 4096) -> "FrameStore":
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        level_of_theory: str,
+        code: str,
+        code_version: str,
+        created_with: str,
+        metadata: dict[str, Any] | None = None,
+        overwrite: bool = False,
+        chunk_atoms: int = 4096,
+    ) -> "FrameStore":
         path = Path(path)
         if path.exists() and not overwrite:
-            raise ExistingFileError(f"{path} exists; replace it with --overwrite (overwrite=True from Python) "
-                                    "or append to it with FrameStore(path, mode='a')")
+            raise ExistingFileError(
+                f"{path} exists; replace it with --overwrite (overwrite=True from Python) "
+                "or append to it with FrameStore(path, mode='a')"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(path, "w") as fh:
-            attrs = dict(format=FORMAT, format_version=FORMAT_VERSION, energy_unit="eV", length_unit="Angstrom",
-                         force_unit="eV/Angstrom", stress_unit="eV/Angstrom^3", velocity_unit="Angstrom/fs",
-                         level_of_theory=level_of_theory, code=code, code_version=code_version,
-                         created_with=created_with, created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+            attrs = dict(
+                format=FORMAT,
+                format_version=FORMAT_VERSION,
+                energy_unit="eV",
+                length_unit="Angstrom",
+                force_unit="eV/Angstrom",
+                stress_unit="eV/Angstrom^3",
+                velocity_unit="Angstrom/fs",
+                level_of_theory=level_of_theory,
+                code=code,
+                code_version=code_version,
+                created_with=created_with,
+                created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            )
             attrs.update(metadata or {})
             for key, value in attrs.items():
                 fh.attrs[key] = value
             for name, (shape, dtype) in {**_PER_ATOM, **_PER_FRAME}.items():
                 chunk = chunk_atoms if name in _PER_ATOM else 1024
-                fh.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype,
-                                  chunks=(chunk, *shape), compression="gzip", compression_opts=4, shuffle=True)
+                fh.create_dataset(
+                    name,
+                    shape=(0, *shape),
+                    maxshape=(None, *shape),
+                    dtype=dtype,
+                    chunks=(chunk, *shape),
+                    compression="gzip",
+                    compression_opts=4,
+                    shuffle=True,
+                )
         return cls(path, mode="a")
 
     # --- file handling ----------------------------------------------------------------------
@@ -227,8 +187,12 @@ class FrameStore:
             if f > 0 and has != bool(fh.attrs.get(f"has_{name}", False)):
                 raise EquipotError(f"frame {f}: {name} {'present' if has else 'missing'}, unlike earlier frames")
             fh.attrs[f"has_{name}"] = has
-        per_atom = {"numbers": frame.numbers, "positions": frame.positions, "forces": frame.forces,
-                    "velocities": frame.velocities}
+        per_atom = {
+            "numbers": frame.numbers,
+            "positions": frame.positions,
+            "forces": frame.forces,
+            "velocities": frame.velocities,
+        }
         for name, value in per_atom.items():
             ds = fh[name]
             ds.resize(start + n, axis=0)
@@ -237,12 +201,15 @@ class FrameStore:
         # "energy" is written last: its length is the frame count, so a run killed half-way
         # through this function leaves a store whose complete frames are all still valid
         # (per-atom leftovers are never referenced; per-frame ones are overwritten next time)
-        per_frame = {"n_atoms": n, "offset": start,
-                     "frame_id": frame.frame_id if frame.frame_id >= 0 else f,
-                     "cell": frame.cell if frame.cell is not None else np.zeros((3, 3)),
-                     "pbc": frame.pbc if frame.pbc is not None else np.zeros(3, bool),
-                     "stress": frame.stress if frame.stress is not None else np.zeros(6),
-                     "energy": frame.energy}
+        per_frame = {
+            "n_atoms": n,
+            "offset": start,
+            "frame_id": frame.frame_id if frame.frame_id >= 0 else f,
+            "cell": frame.cell if frame.cell is not None else np.zeros((3, 3)),
+            "pbc": frame.pbc if frame.pbc is not None else np.zeros(3, bool),
+            "stress": frame.stress if frame.stress is not None else np.zeros(6),
+            "energy": frame.energy,
+        }
         for name, value in per_frame.items():
             ds = fh[name]
             ds.resize(f + 1, axis=0)
@@ -291,7 +258,8 @@ class FrameStore:
             positions=fh["positions"][sl].astype(np.float64),
             energy=float(fh["energy"][i]),
             forces=fh["forces"][sl].astype(np.float64) if has["forces"] else None,
-            cell=fh["cell"][i], pbc=fh["pbc"][i],
+            cell=fh["cell"][i],
+            pbc=fh["pbc"][i],
             stress=fh["stress"][i] if has["stress"] else None,
             velocities=fh["velocities"][sl].astype(np.float64) if has["velocities"] else None,
             frame_id=int(fh["frame_id"][i]),
@@ -333,12 +301,20 @@ class FrameStore:
         }
         if len(energy):
             per_atom = energy / n_atoms
-            out.update(energy_mean=float(energy.mean()), energy_std=float(energy.std()),
-                       energy_min=float(energy.min()), energy_max=float(energy.max()),
-                       energy_per_atom_mean=float(per_atom.mean()), energy_per_atom_std=float(per_atom.std()),
-                       energy_per_atom_min=float(per_atom.min()), energy_per_atom_max=float(per_atom.max()))
+            out.update(
+                energy_mean=float(energy.mean()),
+                energy_std=float(energy.std()),
+                energy_min=float(energy.min()),
+                energy_max=float(energy.max()),
+                energy_per_atom_mean=float(per_atom.mean()),
+                energy_per_atom_std=float(per_atom.std()),
+                energy_per_atom_min=float(per_atom.min()),
+                energy_per_atom_max=float(per_atom.max()),
+            )
         if fh.attrs.get("has_forces", False) and len(numbers):
             forces = fh["forces"][:]
-            out.update(force_rms=float(np.sqrt((forces.astype(np.float64) ** 2).mean())),
-                       force_max=float(np.linalg.norm(forces, axis=1).max()))
+            out.update(
+                force_rms=float(np.sqrt((forces.astype(np.float64) ** 2).mean())),
+                force_max=float(np.linalg.norm(forces, axis=1).max()),
+            )
         return out

@@ -8,10 +8,31 @@ from __future__ import annotations
 
 from equipot._lazy import lazy_exports
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "equipot.dynamics.analysis": ["distance_histogram", "distance_histogram_error", "end_to_end", "energy_drift", "radius_of_gyration"],
-    "equipot.dynamics.results": ["Failure", "MDResult"],
-    "equipot.dynamics.md": ["run_md"],
-    "equipot.dynamics.options": ["Integrator", "Outputs", "Restarts"],
-    "equipot.dynamics.monitors": ["BondStability", "ContactStability", "ForceSanity", "MinDistance", "TemperatureBlowup", "Uncertainty", "bonds_of", "contact_pairs", "default_monitors", "reference_bond_lengths", "study_monitors"],
-})
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "equipot.dynamics.analysis": [
+            "distance_histogram",
+            "distance_histogram_error",
+            "end_to_end",
+            "energy_drift",
+            "radius_of_gyration",
+        ],
+        "equipot.dynamics.results": ["Failure", "MDResult"],
+        "equipot.dynamics.md": ["run_md"],
+        "equipot.dynamics.options": ["Integrator", "Outputs", "Restarts"],
+        "equipot.dynamics.monitors": [
+            "BondStability",
+            "ContactStability",
+            "ForceSanity",
+            "MinDistance",
+            "TemperatureBlowup",
+            "Uncertainty",
+            "bonds_of",
+            "contact_pairs",
+            "default_monitors",
+            "reference_bond_lengths",
+            "study_monitors",
+        ],
+    },
+)

@@ -12,43 +12,43 @@ from equipot.errors import EquipotError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("md", help="molecular dynamics with stability checks",
-                              description="Run MD; STRUCTURE is a file or a shipped MD17 molecule name. "
-                                          "'equipot md --resume DIR' continues a run that stopped.")
+    p = subparsers.add_parser(
+        "md",
+        help="molecular dynamics with stability checks",
+        description="Run MD; STRUCTURE is a file or a shipped MD17 molecule name. "
+        "'equipot md --resume DIR' continues a run that stopped.",
+    )
     p.add_argument("structure", nargs="?", help="structure file (any ASE format) or MD17 name, e.g. aspirin")
-    p.add_argument("--model", action="append",
-                   help="checkpoint path or shipped model name; repeat for a committee")
+    p.add_argument("--model", action="append", help="checkpoint path or shipped model name; repeat for a committee")
     p.add_argument("--ensemble", default="nvt", choices=ENSEMBLES)
     p.add_argument("--temperature", type=float, default=300.0, help="K")
     p.add_argument("--timestep", type=float, default=0.5, help="fs")
     p.add_argument("--friction", type=float, default=0.01, help="1/fs (Langevin)")
-    p.add_argument("--duration", default=None,
-                   help="e.g. 10ps, 500fs, 2000steps, or a number of ps (default 1ps; with --resume, the run's own)")
-    p.add_argument("--uncertainty", type=float, default=None, help="stop when committee disagreement (eV/Å) passes this")
-    p.add_argument("--out", default="md_out")
+    p.add_argument(
+        "--duration",
+        default=None,
+        help="e.g. 10ps, 500fs, 2000steps, or a number of ps (default 1ps; with --resume, the run's own)",
+    )
+    p.add_argument(
+        "--uncertainty", type=float, default=None, help="stop when committee disagreement (eV/Å) passes this"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    p.add_argument("--traj-every", type=int, default=20, help="steps between trajectory frames")
-    p.add_argument("--log-every", type=int, default=10, help="steps between CSV log rows")
-    p.add_argument("--reference", default=None, help="reference trajectory file: h(r) error and mean bond lengths")
-    p.add_argument("--contacts", type=float, nargs="?", const=0.25, default=None, metavar="MARGIN",
-                   help="also stop when two heavy atoms more than two bonds apart come MARGIN Å (default 0.25) "
-                        "closer than the --reference trajectory ever brings them (catches folds the bond "
-                        "criterion misses)")
-    p.add_argument("--max-wall", type=float, default=None, help="stop after this many minutes of wall time")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model: faster one-molecule steps after a first call that compiles for "
-                        "minutes (with --replicas on a CPU, eager is faster: docs/benchmarks.md)")
-    p.add_argument("--replicas", type=int, default=1,
-                   help="N > 1: run N independent copies of STRUCTURE batched, one model call per step "
-                        "(nvt or nve; one model, not a committee); writes replica_K.extxyz per copy")
-    p.add_argument("--restart-every", type=int, default=1000,
-                   help="steps between restart states written to OUT (0: none)")
-    p.add_argument("--resume", metavar="DIR", default=None,
-                   help="continue the run whose --out was DIR from its last restart state, with its own settings "
-                        "(--duration may extend it)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the model: faster one-molecule steps after a first call that compiles for "
+        "minutes (with --replicas on a CPU, eager is faster: docs/benchmarks.md)",
+    )
+    p.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="N > 1: run N independent copies of STRUCTURE batched, one model call per step "
+        "(nvt or nve; one model, not a committee); writes replica_K.extxyz per copy",
+    )
+    _add_output_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -99,8 +99,40 @@ def _make_calculator(args: argparse.Namespace):
     here so ``equipot md --help`` does not load torch; tests replace this function."""
     from equipot.calculator import EquiformerCalculator
 
-    return EquiformerCalculator(args.model if len(args.model) > 1 else args.model[0], device=args.device, dtype=args.dtype,
-                                compile=args.compile)
+    return EquiformerCalculator(
+        args.model if len(args.model) > 1 else args.model[0], device=args.device, dtype=args.dtype, compile=args.compile
+    )
+
+
+def _add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the run writes, how often, and its restarts."""
+    p.add_argument("--out", default="md_out")
+    p.add_argument("--traj-every", type=int, default=20, help="steps between trajectory frames")
+    p.add_argument("--log-every", type=int, default=10, help="steps between CSV log rows")
+    p.add_argument("--reference", default=None, help="reference trajectory file: h(r) error and mean bond lengths")
+    p.add_argument(
+        "--contacts",
+        type=float,
+        nargs="?",
+        const=0.25,
+        default=None,
+        metavar="MARGIN",
+        help="also stop when two heavy atoms more than two bonds apart come MARGIN Å (default 0.25) "
+        "closer than the --reference trajectory ever brings them (catches folds the bond "
+        "criterion misses)",
+    )
+    p.add_argument("--max-wall", type=float, default=None, help="stop after this many minutes of wall time")
+    p.add_argument(
+        "--restart-every", type=int, default=1000, help="steps between restart states written to OUT (0: none)"
+    )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=None,
+        help="continue the run whose --out was DIR from its last restart state, with its own settings "
+        "(--duration may extend it)",
+    )
+    p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,16 +140,7 @@ def run(args: argparse.Namespace) -> int:
     from equipot.dynamics.options import Integrator, Outputs, Restarts
 
     args = _settings(args)
-    if args.contacts is not None and not args.reference:
-        raise EquipotError("--contacts compares with a reference trajectory: give --reference as well")
-    if args.replicas < 1:
-        raise EquipotError(f"--replicas must be at least 1, got {args.replicas}")
-    if args.replicas > 1:
-        if args.ensemble not in ("nvt", "nve"):
-            raise EquipotError(f"--replicas runs nvt (Langevin) or nve (velocity Verlet), not {args.ensemble!r}")
-        if len(args.model) > 1 or args.uncertainty is not None:
-            raise EquipotError("--replicas runs one model: a committee (repeated --model, --uncertainty) "
-                             "needs single-replica runs")
+    _check_combinations(args)
     atoms = read_structure(args.structure)
     steps = parse_duration(args.duration, args.timestep)  # bad input fails before the model loads
     if args.replicas == 1:
@@ -128,23 +151,61 @@ def run(args: argparse.Namespace) -> int:
     if args.resume is None:
         check_start(atoms)
     _save_settings(args)
-    result = run_md(atoms, temperature_K=args.temperature, steps=steps, seed=args.seed, monitors=monitors,
-                    max_wall_s=args.max_wall * 60 if args.max_wall else None,
-                    integrator=Integrator(args.ensemble, timestep_fs=args.timestep, friction_per_fs=args.friction),
-                    outputs=Outputs(report_dir=args.out, traj_every=args.traj_every, log_every=args.log_every,
-                                    reference=reference, progress=not args.no_progress),
-                    restarts=Restarts(every=args.restart_every or None, resume=args.resume is not None))
-    status = f"stopped at {result.failure.time_ps:.3f} ps ({result.failure.monitor}: {result.failure.reason})" \
-        if result.failure else "stable"
-    print(f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
-          f"({result.ns_per_day:.3g} ns/day), {status}")
+    result = run_md(
+        atoms,
+        temperature_K=args.temperature,
+        steps=steps,
+        seed=args.seed,
+        monitors=monitors,
+        max_wall_s=args.max_wall * 60 if args.max_wall else None,
+        integrator=Integrator(args.ensemble, timestep_fs=args.timestep, friction_per_fs=args.friction),
+        outputs=Outputs(
+            report_dir=args.out,
+            traj_every=args.traj_every,
+            log_every=args.log_every,
+            reference=reference,
+            progress=not args.no_progress,
+        ),
+        restarts=Restarts(every=args.restart_every or None, resume=args.resume is not None),
+    )
+    _print_result(atoms, result, args.out)
+    return 0
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Options that do not go together, refused before anything is read or loaded."""
+    if args.contacts is not None and not args.reference:
+        raise EquipotError("--contacts compares with a reference trajectory: give --reference as well")
+    if args.replicas < 1:
+        raise EquipotError(f"--replicas must be at least 1, got {args.replicas}")
+    if args.replicas > 1:
+        if args.ensemble not in ("nvt", "nve"):
+            raise EquipotError(f"--replicas runs nvt (Langevin) or nve (velocity Verlet), not {args.ensemble!r}")
+        if len(args.model) > 1 or args.uncertainty is not None:
+            raise EquipotError(
+                "--replicas runs one model: a committee (repeated --model, --uncertainty) needs single-replica runs"
+            )
+
+
+def _status(time_ps: float, monitor: str | None, reason: str | None) -> str:
+    return f"stopped at {time_ps:.3f} ps ({monitor}: {reason})" if monitor else "stable"
+
+
+def _print_result(atoms, result, out) -> None:
+    failure = result.failure
+    status = _status(failure.time_ps, failure.monitor, failure.reason) if failure else "stable"
+    print(
+        f"{atoms.get_chemical_formula()}: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
+        f"({result.ns_per_day:.3g} ns/day), {status}"
+    )
     if result.drift:
-        print(f"NVE drift {result.drift['slope_meV_per_atom_per_ps']:.4f} meV/atom/ps, "
-              f"fluctuation {result.drift['fluctuation_meV_per_atom']:.4f} meV/atom")
+        print(
+            f"NVE drift {result.drift['slope_meV_per_atom_per_ps']:.4f} meV/atom/ps, "
+            f"fluctuation {result.drift['fluctuation_meV_per_atom']:.4f} meV/atom"
+        )
     if result.hr_error is not None:
         print(f"h(r) error against the reference: {result.hr_error:.4f}")
-    print(f"report: {args.out}/report.json, {args.out}/report.png")
-    return 0
+    print(f"report: {out}/report.json, {out}/report.png")
 
 
 def _monitors(args: argparse.Namespace, atoms) -> tuple[list, object]:
@@ -181,40 +242,73 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
     """``--replicas N``: N copies of ``atoms`` from independent Maxwell-Boltzmann starts,
     batched through ``ReplicaDynamics``; each copy gets its own monitors."""
     from equipot.dynamics.md import run_settings
+    from equipot.dynamics.options import Integrator
     from equipot.dynamics.replica_report import write_replica_report
     from equipot.dynamics.replicas import ReplicaDynamics
     from equipot.dynamics.restart import RESTART_NAME
 
-    dyn = ReplicaDynamics(args.model[0], [atoms] * args.replicas, temperature_K=args.temperature,
-                          ensemble=args.ensemble, timestep_fs=args.timestep, friction_per_fs=args.friction,
-                          seed=args.seed, device=args.device, dtype=args.dtype, monitors=monitors,
-                          compile=args.compile)
+    dyn = ReplicaDynamics(
+        args.model[0],
+        [atoms] * args.replicas,
+        temperature_K=args.temperature,
+        ensemble=args.ensemble,
+        timestep_fs=args.timestep,
+        friction_per_fs=args.friction,
+        seed=args.seed,
+        device=args.device,
+        dtype=args.dtype,
+        monitors=monitors,
+        compile=args.compile,
+    )
     out = Path(args.out)
     if args.resume is not None and not (out / RESTART_NAME).is_file():
         raise EquipotError(f"no restart state at {out / RESTART_NAME}: was the run started with restarts on?")
     _save_settings(args)
-    run_args = dict(steps=steps, log_every=args.log_every, progress=not args.no_progress, log_path=out / "md.csv",
-                    record_every=args.traj_every, max_wall_s=args.max_wall * 60 if args.max_wall else None)
+    run_args = dict(
+        steps=steps,
+        log_every=args.log_every,
+        progress=not args.no_progress,
+        log_path=out / "md.csv",
+        record_every=args.traj_every,
+        max_wall_s=args.max_wall * 60 if args.max_wall else None,
+    )
     if args.restart_every:
-        result = dyn.run_resumable(out / RESTART_NAME, resume=args.resume is not None,
-                                   restart_every=args.restart_every, **run_args)
+        result = dyn.run_resumable(
+            out / RESTART_NAME, resume=args.resume is not None, restart_every=args.restart_every, **run_args
+        )
     else:
         result = dyn.run(**run_args)
-    settings = run_settings(atoms, monitors, ensemble=args.ensemble, temperature_K=args.temperature,
-                            timestep_fs=args.timestep, friction_per_fs=args.friction, steps=steps,
-                            steps_done=result.steps, seed=args.seed, check_every=dyn.check_every,
-                            log_every=args.log_every, traj_every=args.traj_every, replicas=args.replicas,
-                            model=args.model[0], dtype=args.dtype, compile=args.compile)
+    every = dict(traj=args.traj_every, log=args.log_every, check=dyn.check_every)
+    integrator = Integrator(args.ensemble, timestep_fs=args.timestep, friction_per_fs=args.friction, fix_com=False)
+    settings = run_settings(
+        atoms,
+        monitors,
+        integrator,
+        temperature_K=args.temperature,
+        steps=steps,
+        steps_done=result.steps,
+        seed=args.seed,
+        every=every,
+        replicas=args.replicas,
+        model=args.model[0],
+        dtype=args.dtype,
+        compile=args.compile,
+    )
     rows = write_replica_report(out, dyn.templates, result, settings, reference=reference)
-    print(f"{atoms.get_chemical_formula()}, {args.replicas} replicas: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
-          f"({result.replica_steps_per_s:.1f} replica-steps/s)")
+    _print_replicas(atoms, result, rows, out)
+    return 0
+
+
+def _print_replicas(atoms, result, rows: list[dict], out: Path) -> None:
+    print(
+        f"{atoms.get_chemical_formula()}, {len(rows)} replicas: {result.time_ps:.3f} ps in {result.wall_s:.1f} s "
+        f"({result.replica_steps_per_s:.1f} replica-steps/s)"
+    )
     for row in rows:
-        status = f"stopped at {row['time_ps']:.3f} ps ({row['monitor']}: {row['reason']})" if row["monitor"] else "stable"
         extra = ""
         if row["drift"]:
             extra += f", NVE drift {row['drift']['slope_meV_per_atom_per_ps']:.4f} meV/atom/ps"
         if row["hr_error"] is not None:
             extra += f", h(r) error {row['hr_error']:.4f}"
-        print(f"  replica {row['replica']}: {status}{extra}")
+        print(f"  replica {row['replica']}: {_status(row['time_ps'], row['monitor'], row['reason'])}{extra}")
     print(f"report: {out}/report.json, {out}/report.png")
-    return 0

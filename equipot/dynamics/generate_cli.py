@@ -74,9 +74,19 @@ def run_generate(args: argparse.Namespace) -> int:
     from equipot.dynamics.sampling import sample_md
 
     store = sample_md(
-        atoms, calc, args.output, temperature_K=args.temperature, timestep_fs=args.timestep,
-        friction_per_fs=args.friction, n_frames=args.frames, stride=args.stride,
-        equilibration_steps=args.equilibration, seed=args.seed, level_of_theory=lot, code=code,
-        created_with=_command_line(args))
+        atoms,
+        calc,
+        args.output,
+        temperature_K=args.temperature,
+        timestep_fs=args.timestep,
+        friction_per_fs=args.friction,
+        n_frames=args.frames,
+        stride=args.stride,
+        equilibration_steps=args.equilibration,
+        seed=args.seed,
+        level_of_theory=lot,
+        code=code,
+        created_with=_command_line(args),
+    )
     print(f"{args.output}: {len(store)} frames")
     return 0

@@ -53,8 +53,9 @@ class Loop:
     """The stepping of ``run_md``: integrator calls between the steps where something happens
     (a log row, a frame, a check, a restart), a progress bar, and the files."""
 
-    def __init__(self, atoms, dyn, rng, monitors, total: int, timestep_fs: float, restarts: RestartRun,
-                 every: dict[str, int]) -> None:
+    def __init__(
+        self, atoms, dyn, rng, monitors, total: int, timestep_fs: float, restarts: RestartRun, every: dict[str, int]
+    ) -> None:
         self.atoms, self.dyn, self.rng, self.monitors = atoms, dyn, rng, monitors
         self.total, self.dt_ps, self.restarts = total, timestep_fs / 1000.0, restarts
         self.every = dict(every, restart=restarts.every or total + 1)
@@ -64,17 +65,30 @@ class Loop:
     def record(self, step: int) -> None:
         atoms = self.atoms
         epot, ekin = atoms.get_potential_energy(), atoms.get_kinetic_energy()
-        self.log.write({"time_ps": step * self.dt_ps, "epot_eV": epot, "ekin_eV": ekin, "etot_eV": epot + ekin,
-                        "temperature_K": atoms.get_temperature()})
+        self.log.write(
+            {
+                "time_ps": step * self.dt_ps,
+                "epot_eV": epot,
+                "ekin_eV": ekin,
+                "etot_eV": epot + ekin,
+                "temperature_K": atoms.get_temperature(),
+            }
+        )
 
     def save(self, step: int) -> None:
         from equipot.dynamics.restart import RestartState, generator_state, integrator_state, monitor_states, save_state
 
         arrays, scalars = integrator_state(self.dyn)
-        arrays.update(positions=self.atoms.get_positions(), momenta=self.atoms.get_momenta(),
-                      numbers=self.atoms.numbers.copy())
-        meta = dict(step=step, rng=generator_state(self.rng), integrator=scalars, log_offset=self.log.tell(),
-                    traj_offset=self.writer.tell() if self.writer else None)
+        arrays.update(
+            positions=self.atoms.get_positions(), momenta=self.atoms.get_momenta(), numbers=self.atoms.numbers.copy()
+        )
+        meta = dict(
+            step=step,
+            rng=generator_state(self.rng),
+            integrator=scalars,
+            log_offset=self.log.tell(),
+            traj_offset=self.writer.tell() if self.writer else None,
+        )
         save_state(self.restarts.path, RestartState(arrays, meta, monitor_states(self.monitors)))
 
     def _open(self, traj_path, log_path) -> None:
@@ -105,8 +119,15 @@ class Loop:
         step = self.restarts.resumed.step if self.restarts.resumed else 0
         self._open(traj_path, log_path)
         # counted in whole steps and shown in ps (unit_scale): float increments would add up past the total
-        bar = tqdm(total=self.total, initial=step, disable=not progress, unit="ps", unit_scale=self.dt_ps, desc=desc,
-                   bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} ps [{elapsed}<{remaining}{postfix}]")
+        bar = tqdm(
+            total=self.total,
+            initial=step,
+            disable=not progress,
+            unit="ps",
+            unit_scale=self.dt_ps,
+            desc=desc,
+            bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} ps [{elapsed}<{remaining}{postfix}]",
+        )
         t0 = time.perf_counter()
         start = step
         try:
@@ -145,8 +166,7 @@ class Loop:
             return step, Failure("calculator", f"{type(err).__name__}: {err}", step, step * self.dt_ps)
         step = nxt
         if not np.isfinite(self.atoms.positions).all():
-            return step, Failure("calculator", "positions are not finite (the forces blew up)", step,
-                                 step * self.dt_ps)
+            return step, Failure("calculator", "positions are not finite (the forces blew up)", step, step * self.dt_ps)
         if step % every["log"] == 0 or step == self.total:
             self.record(step)
         if self.writer and step % every["traj"] == 0:

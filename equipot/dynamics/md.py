@@ -15,7 +15,6 @@ from ase import Atoms, units
 from equipot.dynamics.analysis import energy_drift
 from equipot.dynamics.loop import Loop, RestartRun, restore_atoms, restore_dynamics
 from equipot.dynamics.options import Integrator, Outputs, Restarts, grouped
-from equipot.dynamics.restart import load_state
 from equipot.dynamics.results import Failure, MDResult  # noqa: F401 (Failure: re-exported for callers of run_md)
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError, StructureError
@@ -23,8 +22,15 @@ from equipot.errors import EquipotError, StructureError
 ENSEMBLES = ("nvt", "nve", "bussi", "nose-hoover")
 
 
-def make_integrator(atoms: Atoms, ensemble: str, timestep_fs: float, temperature_K: float,
-                    friction_per_fs: float, rng: np.random.Generator, thermostat_time_fs: float = 100.0):
+def make_integrator(
+    atoms: Atoms,
+    ensemble: str,
+    timestep_fs: float,
+    temperature_K: float,
+    friction_per_fs: float,
+    rng: np.random.Generator,
+    thermostat_time_fs: float = 100.0,
+):
     """The ASE integrator for ``ensemble``: "nvt" Langevin (friction 1/fs), "nve" velocity
     Verlet, "bussi" stochastic velocity rescaling and "nose-hoover" a Nose-Hoover chain (both
     with relaxation time ``thermostat_time_fs``)."""
@@ -33,8 +39,9 @@ def make_integrator(atoms: Atoms, ensemble: str, timestep_fs: float, temperature
         from ase.md.langevin import Langevin
 
         # fixcm=True is deprecated (and mis-samples small systems); run_md attaches FixCom instead
-        return Langevin(atoms, dt, temperature_K=temperature_K, friction=friction_per_fs / units.fs,
-                        fixcm=False, rng=rng)
+        return Langevin(
+            atoms, dt, temperature_K=temperature_K, friction=friction_per_fs / units.fs, fixcm=False, rng=rng
+        )
     if ensemble == "nve":
         from ase.md.verlet import VelocityVerlet
 
@@ -54,8 +61,7 @@ def make_integrator(atoms: Atoms, ensemble: str, timestep_fs: float, temperature
     raise EquipotError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
 
 
-def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Generator,
-                          exact: bool = True) -> None:
+def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Generator, exact: bool = True) -> None:
     """Maxwell-Boltzmann velocities at ``temperature_K``, no centre-of-mass motion, no rotation
     (non-periodic systems), then (``exact``) rescaled so the instantaneous temperature is the
     target: a small molecule's random draw is otherwise tens of percent off."""
@@ -75,9 +81,18 @@ def initialise_velocities(atoms: Atoms, temperature_K: float, rng: np.random.Gen
 
 
 def run_md(
-    atoms: Atoms, *, temperature_K: float, steps: int | None = None, duration_ps: float | None = None,
-    seed: int = 0, monitors: Sequence | None = None, check_every: int = 10, max_wall_s: float | None = None,
-    integrator: Integrator | None = None, outputs: Outputs | None = None, restarts: Restarts | None = None,
+    atoms: Atoms,
+    *,
+    temperature_K: float,
+    steps: int | None = None,
+    duration_ps: float | None = None,
+    seed: int = 0,
+    monitors: Sequence | None = None,
+    check_every: int = 10,
+    max_wall_s: float | None = None,
+    integrator: Integrator | None = None,
+    outputs: Outputs | None = None,
+    restarts: Restarts | None = None,
     **options,
 ) -> MDResult:
     """Run MD on ``atoms`` (calculator attached) for ``steps`` or ``duration_ps``, or until a
@@ -104,26 +119,22 @@ def run_md(
 
     integrator, outputs, restarts = grouped(integrator, outputs, restarts, options)
     total = n_steps(steps, duration_ps, integrator.timestep_fs)
-    _check_arguments(atoms, integrator.ensemble, temperature_K,
-                     dict(traj_every=outputs.traj_every, log_every=outputs.log_every, check_every=check_every))
+    every = dict(traj=outputs.traj_every, log=outputs.log_every, check=check_every)
+    _check_arguments(atoms, integrator.ensemble, temperature_K, every)
     monitors = default_monitors(temperature_K) if monitors is None else list(monitors)
     if not restarts.resume:
         check_start(atoms)
     report, traj_path, log_path = outputs.paths()
-    restart_path = restarts.where(report)
-    saved = RestartRun(int(restarts.every) if restarts.every else None, restart_path,
-                       load_state(restart_path) if restarts.resume else None)
+    saved = restarts.open(report)
     with _FixedCentre(atoms, integrator.fix_com):
-        loop = _integrate(atoms, integrator, temperature_K, seed, monitors, total, saved,
-                          dict(traj=outputs.traj_every, log=outputs.log_every, check=check_every))
-        step, failure, wall, rows = loop.run(traj_path, log_path, outputs.progress, max_wall_s,
-                                             desc=f"MD {integrator.ensemble}")
-    settings = run_settings(atoms, monitors, ensemble=integrator.ensemble, temperature_K=temperature_K,
-                            timestep_fs=integrator.timestep_fs, friction_per_fs=integrator.friction_per_fs,
-                            thermostat_time_fs=integrator.thermostat_time_fs, steps=total, steps_done=step, seed=seed,
-                            check_every=check_every, log_every=outputs.log_every, traj_every=outputs.traj_every,
-                            fix_com=integrator.fix_com, calculator=type(atoms.calc).__name__,
-                            resumed_at_step=saved.resumed.step if saved.resumed else None)
+        loop = _integrate(atoms, integrator, temperature_K, seed, monitors, total, saved, every)
+        step, failure, wall, rows = loop.run(
+            traj_path, log_path, outputs.progress, max_wall_s, f"MD {integrator.ensemble}"
+        )
+    settings = run_settings(
+        atoms, monitors, integrator, temperature_K=temperature_K, steps=total, steps_done=step, seed=seed, every=every
+    )
+    settings.update(calculator=type(atoms.calc).__name__, resumed_at_step=saved.resumed.step if saved.resumed else None)
     result = _result(settings, failure, wall, rows, loop.paths)
     _finish(result, settings, rows, report, traj_path, outputs.reference)
     return result
@@ -146,8 +157,16 @@ class _FixedCentre:
         self.atoms.set_constraint(self.saved)
 
 
-def _integrate(atoms: Atoms, integrator: Integrator, temperature_K: float, seed: int, monitors: list, total: int,
-               saved: RestartRun, every: dict[str, int]) -> Loop:
+def _integrate(
+    atoms: Atoms,
+    integrator: Integrator,
+    temperature_K: float,
+    seed: int,
+    monitors: list,
+    total: int,
+    saved: RestartRun,
+    every: dict[str, int],
+) -> Loop:
     """A ``Loop`` ready to run: velocities (fresh or restored), the ASE integrator and the
     monitors, started or restored."""
     rng = np.random.default_rng(seed)
@@ -155,8 +174,15 @@ def _integrate(atoms: Atoms, integrator: Integrator, temperature_K: float, seed:
         restore_atoms(saved.resumed, atoms)
     elif integrator.init_velocities:
         initialise_velocities(atoms, temperature_K, rng, exact=integrator.exact_temperature)
-    dyn = make_integrator(atoms, integrator.ensemble, integrator.timestep_fs, temperature_K,
-                          integrator.friction_per_fs, rng, integrator.thermostat_time_fs)
+    dyn = make_integrator(
+        atoms,
+        integrator.ensemble,
+        integrator.timestep_fs,
+        temperature_K,
+        integrator.friction_per_fs,
+        rng,
+        integrator.thermostat_time_fs,
+    )
     _start_monitors(saved, dyn, rng, monitors, atoms, temperature_K)
     return Loop(atoms, dyn, rng, monitors, total, integrator.timestep_fs, saved, every)
 
@@ -170,18 +196,41 @@ def _start_monitors(restarts, dyn, rng: np.random.Generator, monitors: list, ato
             monitor.start(atoms, temperature_K)
 
 
-def run_settings(atoms: Atoms, monitors, *, ensemble: str, temperature_K: float, timestep_fs: float,
-                 friction_per_fs: float, steps: int, steps_done: int, seed: int, check_every: int, log_every: int,
-                 traj_every: int, thermostat_time_fs: float | None = None, **extra) -> dict:
+def run_settings(
+    atoms: Atoms,
+    monitors,
+    integrator: Integrator,
+    *,
+    temperature_K: float,
+    steps: int,
+    steps_done: int,
+    seed: int,
+    every: dict[str, int],
+    **extra,
+) -> dict:
     """The ``settings`` of a run's ``report.json``, one schema for single runs and replicas:
     the integrator's (only the thermostat parameter its ensemble uses), the system's, the
-    monitors' names and the intervals; ``extra`` adds the front end's own (replicas, model, ...)."""
-    return dict(ensemble=ensemble, temperature_K=temperature_K, timestep_fs=timestep_fs,
-                friction_per_fs=friction_per_fs if ensemble == "nvt" else None,
-                thermostat_time_fs=thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
-                steps=steps, steps_done=steps_done, seed=seed, n_atoms=len(atoms),
-                formula=atoms.get_chemical_formula(), monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
-                check_every=check_every, log_every=log_every, traj_every=traj_every, **extra)
+    monitors' names and the intervals (``every``: traj, log, check); ``extra`` adds the front
+    end's own (replicas, model, ...)."""
+    ensemble = integrator.ensemble
+    return dict(
+        ensemble=ensemble,
+        temperature_K=temperature_K,
+        timestep_fs=integrator.timestep_fs,
+        friction_per_fs=integrator.friction_per_fs if ensemble == "nvt" else None,
+        thermostat_time_fs=integrator.thermostat_time_fs if ensemble in ("bussi", "nose-hoover") else None,
+        fix_com=integrator.fix_com,
+        steps=steps,
+        steps_done=steps_done,
+        seed=seed,
+        n_atoms=len(atoms),
+        formula=atoms.get_chemical_formula(),
+        monitors=[getattr(m, "name", type(m).__name__) for m in monitors],
+        check_every=every["check"],
+        log_every=every["log"],
+        traj_every=every["traj"],
+        **extra,
+    )
 
 
 def _finish(result: MDResult, settings: dict, rows, report: Path | None, traj_path, reference) -> None:
@@ -198,15 +247,15 @@ def _finish(result: MDResult, settings: dict, rows, report: Path | None, traj_pa
         write_report(report, settings, result, rows, traj_path=traj_path, reference=reference)
 
 
-def _check_arguments(atoms: Atoms, ensemble: str, temperature_K: float, intervals: dict[str, int]) -> None:
+def _check_arguments(atoms: Atoms, ensemble: str, temperature_K: float, every: dict[str, int]) -> None:
     """Clear errors for a run that cannot start (the step count is checked by ``n_steps``)."""
     if ensemble not in ENSEMBLES:
         raise EquipotError(f"ensemble must be one of {', '.join(ENSEMBLES)}; got {ensemble!r}")
     if temperature_K < 0:
         raise EquipotError(f"temperature_K must be >= 0, got {temperature_K}")
-    for name, value in intervals.items():
+    for name, value in every.items():
         if int(value) < 1:
-            raise EquipotError(f"{name} must be a positive number of steps, got {value}")
+            raise EquipotError(f"{name}_every must be a positive number of steps, got {value}")
     if atoms.calc is None:
         raise EquipotError("attach a calculator to atoms first (atoms.calc = ...)")
 
@@ -221,7 +270,9 @@ def check_start(atoms: Atoms) -> None:
     check_structure(atoms.positions, atoms.cell.array if atoms.pbc.any() else None, atoms.pbc)
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     if not (np.isfinite(energy) and np.isfinite(forces).all()):
-        raise StructureError(f"the calculator gives a non-finite energy ({energy}) or forces for the starting structure")
+        raise StructureError(
+            f"the calculator gives a non-finite energy ({energy}) or forces for the starting structure"
+        )
 
 
 def _result(settings: dict, failure, wall: float, rows: list[dict], paths) -> MDResult:
@@ -234,13 +285,15 @@ def _result(settings: dict, failure, wall: float, rows: list[dict], paths) -> MD
     step = settings["steps_done"]
     ran_ps = (step - (settings["resumed_at_step"] or 0)) * dt_ps
     result = MDResult(
-        steps_done=step, time_ps=step * dt_ps, stopped_early=failure is not None, failure=failure,
-        time_to_failure_ps=failure.time_ps if failure else None, wall_s=wall,
-        ns_per_day=ran_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"), paths=paths,
+        steps_done=step,
+        time_ps=step * dt_ps,
+        stopped_early=failure is not None,
+        failure=failure,
+        time_to_failure_ps=failure.time_ps if failure else None,
+        wall_s=wall,
+        ns_per_day=ran_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"),
+        paths=paths,
     )
     if settings["ensemble"] == "nve" and len(rows) >= 2:
-        result.drift = energy_drift([r["time_ps"] for r in rows], [r["etot_eV"] for r in rows],
-                                    settings["n_atoms"])
+        result.drift = energy_drift([r["time_ps"] for r in rows], [r["etot_eV"] for r in rows], settings["n_atoms"])
     return result
-
-

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from equipot.dynamics.loop import RestartRun
 from equipot.errors import EquipotError
 
 
@@ -54,8 +55,11 @@ class Outputs:
             return None, self.traj_path, self.log_path
         report = Path(self.report_dir)
         report.mkdir(parents=True, exist_ok=True)
-        return (report, self.traj_path if self.traj_path is not None else report / "trajectory.extxyz",
-                self.log_path if self.log_path is not None else report / "md.csv")
+        return (
+            report,
+            self.traj_path if self.traj_path is not None else report / "trajectory.extxyz",
+            self.log_path if self.log_path is not None else report / "md.csv",
+        )
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,14 @@ class Restarts:
     every: int | None = None
     path: str | Path | None = None
     resume: bool = False
+
+    def open(self, report: Path | None) -> RestartRun:
+        """Where the run saves its state, how often, and the state it resumes from (loaded
+        here, so a damaged or missing file is an error before the run starts)."""
+        from equipot.dynamics.restart import load_state
+
+        path = self.where(report)
+        return RestartRun(int(self.every) if self.every else None, path, load_state(path) if self.resume else None)
 
     def where(self, report: Path | None) -> Path | None:
         """The state file, checked: a run that saves or resumes must say where."""
@@ -85,8 +97,9 @@ _KEYWORDS.update({name: (Outputs, name) for name in (f.name for f in dataclasses
 _KEYWORDS.update(restart_every=(Restarts, "every"), restart_path=(Restarts, "path"), resume=(Restarts, "resume"))
 
 
-def grouped(integrator: Integrator | None, outputs: Outputs | None, restarts: Restarts | None,
-            keywords: dict) -> tuple[Integrator, Outputs, Restarts]:
+def grouped(
+    integrator: Integrator | None, outputs: Outputs | None, restarts: Restarts | None, keywords: dict
+) -> tuple[Integrator, Outputs, Restarts]:
     """The three groups, with ``keywords`` (fields of any group, by their ``run_md`` names)
     replacing what the objects (or the defaults) hold."""
     unknown = sorted(set(keywords) - set(_KEYWORDS))

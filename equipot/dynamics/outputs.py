@@ -25,8 +25,9 @@ def _open_at(path: Path, offset: int | None, mode: str = "w", **kwargs):
     if offset is None:
         return open(path, mode, **kwargs)
     if not path.is_file() or path.stat().st_size < offset:
-        raise EquipotError(f"{path} is shorter than the restart state says ({offset} bytes): "
-                         "it was changed or removed since")
+        raise EquipotError(
+            f"{path} is shorter than the restart state says ({offset} bytes): it was changed or removed since"
+        )
     os.truncate(path, offset)
     return open(path, "a", **kwargs)
 

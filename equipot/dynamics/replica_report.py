@@ -27,9 +27,14 @@ def replica_rows(result, sizes: Sequence[int], ensemble: str, reference: np.ndar
     frames were recorded)."""
     rows = []
     for k, failure in enumerate(result.failures):
-        row = {"replica": k, "time_ps": failure.time_ps if failure else result.time_ps,
-               "monitor": failure.monitor if failure else None, "reason": failure.reason if failure else None,
-               "drift": None, "hr_error": None}
+        row = {
+            "replica": k,
+            "time_ps": failure.time_ps if failure else result.time_ps,
+            "monitor": failure.monitor if failure else None,
+            "reason": failure.reason if failure else None,
+            "drift": None,
+            "hr_error": None,
+        }
         if ensemble == "nve" and len(result.energies):
             etot = result.energies[:, k]
             alive = np.isfinite(etot)  # NaN once the replica was dropped
@@ -41,8 +46,9 @@ def replica_rows(result, sizes: Sequence[int], ensemble: str, reference: np.ndar
     return rows
 
 
-def write_replica_report(out: str | Path, templates: Sequence[Atoms], result, settings: dict, *,
-                         reference: np.ndarray | None = None) -> list[dict]:
+def write_replica_report(
+    out: str | Path, templates: Sequence[Atoms], result, settings: dict, *, reference: np.ndarray | None = None
+) -> list[dict]:
     """Write the trajectories, ``report.json`` and ``report.png`` of ``result`` (a
     ``ReplicaResult`` whose replicas started from ``templates``) into ``out``; returns
     ``replica_rows``."""
@@ -53,10 +59,17 @@ def write_replica_report(out: str | Path, templates: Sequence[Atoms], result, se
     rows = replica_rows(result, [len(a) for a in templates], settings["ensemble"], reference)
     for k, (atoms, frames) in enumerate(zip(templates, result.positions)):
         if len(frames):
-            write(out / f"replica_{k}.extxyz",
-                  [Atoms(numbers=atoms.numbers, positions=p) for p in frames], format="extxyz")
-    summary = {"steps_done": result.steps, "time_ps": result.time_ps, "wall_s": result.wall_s,
-               "replica_steps_per_s": result.replica_steps_per_s}
+            write(
+                out / f"replica_{k}.extxyz",
+                [Atoms(numbers=atoms.numbers, positions=p) for p in frames],
+                format="extxyz",
+            )
+    summary = {
+        "steps_done": result.steps,
+        "time_ps": result.time_ps,
+        "wall_s": result.wall_s,
+        "replica_steps_per_s": result.replica_steps_per_s,
+    }
     # the keys a single run's report has too: settings, result, and one row per replica
     report = {"settings": settings, "result": summary, "replicas": rows, **summary}
     (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, default=str))
@@ -93,3 +106,10 @@ def _plot(path: Path, templates: Sequence[Atoms], result, rows: list[dict], refe
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def write_energy_log(path: str | Path, result) -> None:
+    """The replicas' total energies as CSV: ``time_ps,etot_0,etot_1,...`` (eV; NaN once a
+    replica has failed)."""
+    header = "time_ps," + ",".join(f"etot_{k}" for k in range(result.energies.shape[1]))
+    np.savetxt(path, np.column_stack([result.log_time_ps, result.energies]), delimiter=",", header=header, comments="")

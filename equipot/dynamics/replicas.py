@@ -22,6 +22,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 
 from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import radius_graph
+from equipot.dynamics.replica_report import write_energy_log
 from equipot.dynamics.replica_start import check_systems, replica_monitors, start_velocities
 from equipot.dynamics.results import Failure, ReplicaResult
 from equipot.dynamics.steps import n_steps
@@ -29,9 +30,6 @@ from equipot.errors import EquipotError
 from equipot.evaluator import Evaluator
 from equipot.model import Equiformer
 from equipot.potential import Potential
-
-# one failure type for single runs and replicas (``Failure.replica`` is the replica's index)
-ReplicaFailure = Failure
 
 
 class ReplicaDynamics:
@@ -112,8 +110,9 @@ class ReplicaDynamics:
         numbers and replica index; an element the model lacks is an error here."""
         t = dict(device=self.device, dtype=self.dtype)
         self.sizes = [len(a) for a in self.templates]
-        self.replica_of_atom = torch.repeat_interleave(torch.arange(len(self.sizes), device=self.device),
-                                                       torch.tensor(self.sizes, device=self.device))
+        self.replica_of_atom = torch.repeat_interleave(
+            torch.arange(len(self.sizes), device=self.device), torch.tensor(self.sizes, device=self.device)
+        )
         self.positions = torch.tensor(np.concatenate([a.positions for a in self.templates]), **t)
         self.velocities = torch.tensor(np.concatenate(velocities), **t)
         self.masses = torch.tensor(np.concatenate([a.get_masses() for a in self.templates]), **t).unsqueeze(-1)
@@ -140,8 +139,12 @@ class ReplicaDynamics:
         # and a new number of atoms rebuilds the list
         n_graphs = int(batch.max()) + 1 if len(batch) else 0
         return self.evaluator.graph(
-            numbers=self.numbers.index_select(0, live), positions=pos, cell=pos.new_zeros(n_graphs, 3, 3),
-            pbc=torch.zeros(n_graphs, 3, dtype=torch.bool, device=self.device), batch=batch, build=build,
+            numbers=self.numbers.index_select(0, live),
+            positions=pos,
+            cell=pos.new_zeros(n_graphs, 3, 3),
+            pbc=torch.zeros(n_graphs, 3, dtype=torch.bool, device=self.device),
+            batch=batch,
+            build=build,
         )
 
     def _compute(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,9 +183,7 @@ class ReplicaDynamics:
         atoms = self.templates[k].copy()
         atoms.positions = self.positions[sel].cpu().numpy()
         atoms.set_velocities(self.velocities[sel].cpu().numpy())
-        atoms.calc = SinglePointCalculator(
-            atoms, energy=float(self.energy[k]), forces=self.forces[sel].cpu().numpy()
-        )
+        atoms.calc = SinglePointCalculator(atoms, energy=float(self.energy[k]), forces=self.forces[sel].cpu().numpy())
         return atoms
 
     def _check(self, step: int, time_ps: float) -> None:
@@ -203,10 +204,18 @@ class ReplicaDynamics:
                 self.failures[k] = Failure(name, reason, step, time_ps, replica=int(k))
                 self.alive[k] = False
 
-    def run(self, steps: int | None = None, duration_ps: float | None = None, log_every: int = 10,
-            progress: bool = True, log_path: str | Path | None = None, record_every: int = 0,
-            max_wall_s: float | None = None, restart_every: int | None = None,
-            restart_path: str | Path | None = None) -> ReplicaResult:
+    def run(
+        self,
+        steps: int | None = None,
+        duration_ps: float | None = None,
+        log_every: int = 10,
+        progress: bool = True,
+        log_path: str | Path | None = None,
+        record_every: int = 0,
+        max_wall_s: float | None = None,
+        restart_every: int | None = None,
+        restart_path: str | Path | None = None,
+    ) -> ReplicaResult:
         """Run until step ``steps`` (or time ``duration_ps``) of the run, until every replica
         has failed, or until ``max_wall_s`` seconds have passed (``result.time_ps`` says how far
         it got). A second call (or one after ``resume``) goes on from where the run is.
@@ -222,8 +231,9 @@ class ReplicaDynamics:
         from tqdm.auto import tqdm
 
         dt_ps = self.dt / (1000 * units.fs)
-        bar = tqdm(total=steps, initial=self.steps_done, disable=not progress, unit="step",
-                   desc=f"{len(self.alive)} replicas")
+        bar = tqdm(
+            total=steps, initial=self.steps_done, disable=not progress, unit="step", desc=f"{len(self.alive)} replicas"
+        )
         t0 = time.perf_counter()
         first, replica_steps0 = self.steps_done, self._replica_steps
         bounds = np.cumsum([0] + self.sizes)
@@ -237,11 +247,7 @@ class ReplicaDynamics:
             if record_every and done % record_every == 0:
                 self._record(bounds)
             if done % log_every == 0:
-                self._log.append((self.energy + self.kinetic_energy()).cpu().numpy())
-                self._log_times.append(now)
-                elapsed = time.perf_counter() - t0
-                bar.set_postfix(ps=f"{now:.3f}", alive=int(self.alive.sum()),
-                                ns_day=f"{(done - first) * dt_ps * 1e-3 / elapsed * 86400:.3g}")
+                self._log_row(now, bar, (done - first) * dt_ps * 1e-3 / (time.perf_counter() - t0) * 86400)
             if restart_every and done % restart_every == 0:
                 self.save(restart_path)
             bar.update()
@@ -251,17 +257,29 @@ class ReplicaDynamics:
                 self._check(done, now)  # failures up to the last step count
                 break
         bar.close()
-        wall = time.perf_counter() - t0
-        result = ReplicaResult(
-            steps=self.steps_done, time_ps=self.steps_done * dt_ps, wall_s=wall, failures=list(self.failures),
-            replica_steps_per_s=(self._replica_steps - replica_steps0) / wall if wall > 0 else float("nan"),
-            energies=np.array(self._log).reshape(-1, len(self.alive)), log_time_ps=np.array(self._log_times),
+        result = self._result(time.perf_counter() - t0, self._replica_steps - replica_steps0)
+        if log_path is not None:
+            write_energy_log(log_path, result)
+        return result
+
+    def _log_row(self, now_ps: float, bar, ns_per_day: float) -> None:
+        """Each replica's total energy at ``now_ps`` into the log, and the progress bar's figures."""
+        self._log.append((self.energy + self.kinetic_energy()).cpu().numpy())
+        self._log_times.append(now_ps)
+        bar.set_postfix(ps=f"{now_ps:.3f}", alive=int(self.alive.sum()), ns_day=f"{ns_per_day:.3g}")
+
+    def _result(self, wall: float, replica_steps: int) -> ReplicaResult:
+        """The run so far, after a call that took ``wall`` s for ``replica_steps`` steps."""
+        return ReplicaResult(
+            steps=self.steps_done,
+            time_ps=self.steps_done * self.dt / (1000 * units.fs),
+            wall_s=wall,
+            failures=list(self.failures),
+            replica_steps_per_s=replica_steps / wall if wall > 0 else float("nan"),
+            energies=np.array(self._log).reshape(-1, len(self.alive)),
+            log_time_ps=np.array(self._log_times),
             positions=[np.array(f).reshape(-1, n, 3) for f, n in zip(self._frames, self.sizes)],
         )
-        if log_path is not None:
-            header = "time_ps," + ",".join(f"etot_{k}" for k in range(len(self.alive)))
-            np.savetxt(log_path, np.column_stack([result.log_time_ps, result.energies]), delimiter=",", header=header, comments="")
-        return result
 
     def _record(self, bounds: np.ndarray) -> None:
         """Keep the positions of every replica still alive (``bounds``: atom offsets)."""
@@ -274,19 +292,28 @@ class ReplicaDynamics:
         """Write the run's whole state (``equipot.dynamics.restart``) to ``path`` atomically."""
         from equipot.dynamics.restart import RestartState, monitor_states, save_state
 
-        arrays = dict(positions=self.positions.cpu().numpy(), velocities=self.velocities.cpu().numpy(),
-                      numbers=self.numbers.cpu().numpy(), alive=self.alive.copy(),
-                      generator=self.generator.get_state().numpy(),
-                      log=np.array(self._log).reshape(-1, len(self.alive)), log_times=np.array(self._log_times))
+        arrays = dict(
+            positions=self.positions.cpu().numpy(),
+            velocities=self.velocities.cpu().numpy(),
+            numbers=self.numbers.cpu().numpy(),
+            alive=self.alive.copy(),
+            generator=self.generator.get_state().numpy(),
+            log=np.array(self._log).reshape(-1, len(self.alive)),
+            log_times=np.array(self._log_times),
+        )
         for k, frames in enumerate(self._frames):
             arrays[f"frames{k}"] = np.array(frames).reshape(-1, self.sizes[k], 3)
-        meta = dict(step=self.steps_done, replica_steps=self._replica_steps,
-                    failures=[None if f is None else asdict(f) for f in self.failures],
-                    monitor_counts=[len(m) for m in self.monitors])
+        meta = dict(
+            step=self.steps_done,
+            replica_steps=self._replica_steps,
+            failures=[None if f is None else asdict(f) for f in self.failures],
+            monitor_counts=[len(m) for m in self.monitors],
+        )
         save_state(path, RestartState(arrays, meta, monitor_states([m for ms in self.monitors for m in ms])))
 
-    def run_resumable(self, restart_path: str | Path, *, resume: bool = False, restart_every: int | None = None,
-                      **run_args) -> ReplicaResult:
+    def run_resumable(
+        self, restart_path: str | Path, *, resume: bool = False, restart_every: int | None = None, **run_args
+    ) -> ReplicaResult:
         """``run(**run_args)`` saving its state to ``restart_path`` every ``restart_every`` steps
         (None: only at the end); with ``resume``, first continue from the state there if there is
         one (a finished run then returns its results at once). For studies run in pieces."""
@@ -307,7 +334,9 @@ class ReplicaDynamics:
         if not np.array_equal(a["numbers"], self.numbers.cpu().numpy()):
             raise EquipotError("the restart state holds other replicas (atoms or elements) than this run")
         if state.meta["monitor_counts"] != [len(m) for m in self.monitors]:
-            raise EquipotError("the restart state has other monitors than this run: resume with the ones it started with")
+            raise EquipotError(
+                "the restart state has other monitors than this run: resume with the ones it started with"
+            )
         t = dict(device=self.device, dtype=self.dtype)
         self.positions = torch.tensor(a["positions"], **t)
         self.velocities = torch.tensor(a["velocities"], **t)

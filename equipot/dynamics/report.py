@@ -25,8 +25,9 @@ def jsonable(x: Any) -> Any:
     return x
 
 
-def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
-                 traj_path: str | Path | None = None, reference=None) -> dict[str, str]:
+def write_report(
+    out: str | Path, settings: dict, result, rows: list[dict], *, traj_path: str | Path | None = None, reference=None
+) -> dict[str, str]:
     """Write ``report.json`` (settings, result, drift, failure, h(r) error) and ``report.png``
     into ``out``; records both in ``result.paths`` and returns them."""
     out = Path(out)
@@ -39,9 +40,14 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
 
     failure = result.failure
     # the keys a replica report has too: settings, result, and one row per replica (here one)
-    row = {"replica": 0, "time_ps": failure.time_ps if failure else result.time_ps,
-           "monitor": failure.monitor if failure else None, "reason": failure.reason if failure else None,
-           "drift": result.drift or None, "hr_error": result.hr_error}
+    row = {
+        "replica": 0,
+        "time_ps": failure.time_ps if failure else result.time_ps,
+        "monitor": failure.monitor if failure else None,
+        "reason": failure.reason if failure else None,
+        "drift": result.drift or None,
+        "hr_error": result.hr_error,
+    }
     report = {
         "settings": settings,
         "result": result.to_dict(),
@@ -76,8 +82,9 @@ def write_report(out: str | Path, settings: dict, result, rows: list[dict], *,
     return paths
 
 
-def plot_distance_histograms(ax, frames: np.ndarray | None, reference: np.ndarray | None, label: str,
-                             title: str = "interatomic distances") -> None:
+def plot_distance_histograms(
+    ax, frames: np.ndarray | None, reference: np.ndarray | None, label: str, title: str = "interatomic distances"
+) -> None:
     """h(r) of ``frames`` (T, n, 3) and, dashed, of ``reference`` on ``ax``; either may be None."""
     from equipot.dynamics.analysis import distance_histogram
 

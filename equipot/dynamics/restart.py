@@ -79,7 +79,7 @@ def load_state(path: str | Path) -> RestartState:
         raise EquipotError(f"{path} is not an equipot restart file, or it is damaged ({brief(err)})") from err
     monitors = [dict(scalars) for scalars in meta.pop("monitors", [])]
     for name in [k for k in arrays if k.startswith("monitor")]:
-        index, key = name[len("monitor"):].split(".", 1)
+        index, key = name[len("monitor") :].split(".", 1)
         monitors[int(index)][key] = arrays.pop(name)
     return RestartState(arrays=arrays, meta=meta, monitors=monitors)
 
@@ -99,8 +99,12 @@ def integrator_state(dyn) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         scalars["transferred_energy"] = float(dyn.transferred_energy)
     thermostat = getattr(dyn, "_thermostat", None)
     if thermostat is not None:
-        arrays.update(nhc_eta=np.array(thermostat._eta), nhc_p_eta=np.array(thermostat._p_eta),
-                      nhc_q=np.array(dyn._q), nhc_p=np.array(dyn._p))
+        arrays.update(
+            nhc_eta=np.array(thermostat._eta),
+            nhc_p_eta=np.array(thermostat._p_eta),
+            nhc_q=np.array(dyn._q),
+            nhc_p=np.array(dyn._p),
+        )
     return arrays, scalars
 
 
@@ -112,8 +116,10 @@ def set_integrator_state(dyn, arrays: dict[str, np.ndarray], scalars: dict[str, 
     thermostat = getattr(dyn, "_thermostat", None)
     if thermostat is not None:
         if "nhc_eta" not in arrays:
-            raise EquipotError("the restart state has no Nose-Hoover thermostat variables: "
-                             "was it written by a run with another ensemble?")
+            raise EquipotError(
+                "the restart state has no Nose-Hoover thermostat variables: "
+                "was it written by a run with another ensemble?"
+            )
         thermostat._eta = np.array(arrays["nhc_eta"])
         thermostat._p_eta = np.array(arrays["nhc_p_eta"])
         dyn._q = np.array(arrays["nhc_q"])
@@ -128,8 +134,10 @@ def generator_state(rng: np.random.Generator) -> dict[str, Any]:
 def set_generator_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     """Restore ``rng`` in place, so integrators holding it draw the same numbers as before."""
     if state.get("bit_generator") != type(rng.bit_generator).__name__:
-        raise EquipotError(f"restart state holds a {state.get('bit_generator')} generator, "
-                         f"this run a {type(rng.bit_generator).__name__}")
+        raise EquipotError(
+            f"restart state holds a {state.get('bit_generator')} generator, "
+            f"this run a {type(rng.bit_generator).__name__}"
+        )
     rng.bit_generator.state = state
 
 
@@ -141,8 +149,10 @@ def monitor_states(monitors: Sequence) -> list[dict[str, Any]]:
 def set_monitor_states(monitors: Sequence, states: list[dict[str, Any]]) -> None:
     """Give each monitor back its state; the list must match the run's monitors one to one."""
     if len(states) != len(monitors):
-        raise EquipotError(f"the restart state has {len(states)} monitors, this run {len(monitors)}: "
-                         "resume with the monitors the run started with")
+        raise EquipotError(
+            f"the restart state has {len(states)} monitors, this run {len(monitors)}: "
+            "resume with the monitors the run started with"
+        )
     for monitor, state in zip(monitors, states):
         if hasattr(monitor, "load_state_dict"):
             monitor.load_state_dict(state)

@@ -26,10 +26,23 @@ from equipot.dynamics.restart import (
 from equipot.errors import EquipotError
 
 
-def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, temperature_K: float, n_frames: int,
-              stride: int, equilibration_steps: int, timestep_fs: float = 0.5, friction_per_fs: float = 0.01,
-              seed: int = 0, level_of_theory: str, code: str, created_with: str | None = None,
-              progress: bool = True) -> FrameStore:
+def sample_md(
+    atoms: Atoms,
+    calculator: Calculator,
+    out_path: str | Path,
+    *,
+    temperature_K: float,
+    n_frames: int,
+    stride: int,
+    equilibration_steps: int,
+    timestep_fs: float = 0.5,
+    friction_per_fs: float = 0.01,
+    seed: int = 0,
+    level_of_theory: str,
+    code: str,
+    created_with: str | None = None,
+    progress: bool = True,
+) -> FrameStore:
     """Langevin MD on the reference calculator, keeping a frame every ``stride`` steps.
 
     Frames (with velocities) are appended to the store as they come, and after each one the
@@ -50,21 +63,18 @@ def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, tem
     atoms.calc = calculator
     if done == 0:
         check_start(atoms)  # errors before work: nothing is written for a structure that cannot run
-    store = FrameStore(out_path, mode="a") if out_path.exists() else FrameStore.create(
-        out_path, level_of_theory=level_of_theory, code=code, code_version=code_version(code),
-        created_with=created_with or " ".join(sys.argv),
-        metadata=dict(temperature_K=temperature_K, timestep_fs=timestep_fs, stride=stride,
-                      equilibration_steps=equilibration_steps, friction_per_fs=friction_per_fs, seed=seed))
+    metadata = dict(
+        temperature_K=temperature_K,
+        timestep_fs=timestep_fs,
+        stride=stride,
+        equilibration_steps=equilibration_steps,
+        friction_per_fs=friction_per_fs,
+        seed=seed,
+    )
+    store = _open_store(out_path, level_of_theory, code, created_with, metadata)
     if not atoms.pbc.any():
         atoms.set_constraint(FixCom())
-    rng = np.random.default_rng([seed, done])
-    if done == 0:
-        # exact=False keeps the sample a true Maxwell-Boltzmann one
-        initialise_velocities(atoms, temperature_K, rng, exact=False)
-    dyn = make_integrator(atoms, "nvt", timestep_fs, temperature_K, friction_per_fs, rng)
-    if state is not None:
-        set_integrator_state(dyn, state.arrays, state.meta["integrator"])
-        set_generator_state(rng, state.meta["rng"])
+    dyn, rng = _langevin(atoms, state, done, seed, temperature_K, timestep_fs, friction_per_fs)
     if done == 0 and equilibration_steps:
         dyn.run(equilibration_steps)
     with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
@@ -76,6 +86,36 @@ def sample_md(atoms: Atoms, calculator: Calculator, out_path: str | Path, *, tem
     return store
 
 
+def _langevin(
+    atoms: Atoms, state, done: int, seed: int, temperature_K: float, timestep_fs: float, friction_per_fs: float
+):
+    """(integrator, its noise generator): fresh Maxwell-Boltzmann velocities for a new store,
+    the saved state's integrator and generator when resuming from one."""
+    rng = np.random.default_rng([seed, done])
+    if done == 0:
+        # exact=False keeps the sample a true Maxwell-Boltzmann one
+        initialise_velocities(atoms, temperature_K, rng, exact=False)
+    dyn = make_integrator(atoms, "nvt", timestep_fs, temperature_K, friction_per_fs, rng)
+    if state is not None:
+        set_integrator_state(dyn, state.arrays, state.meta["integrator"])
+        set_generator_state(rng, state.meta["rng"])
+    return dyn, rng
+
+
+def _open_store(out_path: Path, level_of_theory: str, code: str, created_with: str | None, metadata: dict):
+    """The store to append to: the one at ``out_path``, or a new one with the provenance."""
+    if out_path.exists():
+        return FrameStore(out_path, mode="a")
+    return FrameStore.create(
+        out_path,
+        level_of_theory=level_of_theory,
+        code=code,
+        code_version=code_version(code),
+        created_with=created_with or " ".join(sys.argv),
+        metadata=metadata,
+    )
+
+
 def state_path(out_path: Path) -> Path:
     """Where sampling into ``out_path`` keeps its restart state."""
     return out_path.with_name(out_path.name + ".restart.npz")
@@ -84,8 +124,10 @@ def state_path(out_path: Path) -> Path:
 def _save_state(out_path: Path, atoms: Atoms, dyn, rng: np.random.Generator, frames: int) -> None:
     arrays, scalars = integrator_state(dyn)
     arrays.update(positions=atoms.get_positions(), momenta=atoms.get_momenta(), numbers=atoms.numbers.copy())
-    save_state(state_path(out_path), RestartState(arrays, dict(step=int(dyn.nsteps), frames=frames,
-                                                               rng=generator_state(rng), integrator=scalars)))
+    save_state(
+        state_path(out_path),
+        RestartState(arrays, dict(step=int(dyn.nsteps), frames=frames, rng=generator_state(rng), integrator=scalars)),
+    )
 
 
 def _resume_point(out_path: Path, atoms: Atoms) -> tuple[Atoms, int, RestartState | None]:

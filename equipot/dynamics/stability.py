@@ -67,15 +67,43 @@ def nvt_stability(
     owner = [name for name in starts for _ in range(replicas)]
     systems = [starts[name] for name in owner]
     monitors = [study_monitors(starts[name], refs[name], contacts=True) for name in owner]
-    dyn = ReplicaDynamics(model, systems, temperature_K=temperature_K, ensemble="nvt", timestep_fs=timestep_fs,
-                          friction_per_fs=friction_per_fs, seed=seed, device=device, dtype=dtype,
-                          monitors=monitors, check_every=20, compile=compile)
-    result = dyn.run_resumable(restart_path, resume=resume, restart_every=restart_every, duration_ps=duration_ps,
-                               record_every=RECORD_EVERY, progress=progress, max_wall_s=max_wall_s)
-    out = {"replica_steps_per_s": result.replica_steps_per_s, "wall_s": result.wall_s, "run_ps": result.time_ps,
-           "molecules": {}}
+    dyn = ReplicaDynamics(
+        model,
+        systems,
+        temperature_K=temperature_K,
+        ensemble="nvt",
+        timestep_fs=timestep_fs,
+        friction_per_fs=friction_per_fs,
+        seed=seed,
+        device=device,
+        dtype=dtype,
+        monitors=monitors,
+        check_every=20,
+        compile=compile,
+    )
+    result = dyn.run_resumable(
+        restart_path,
+        resume=resume,
+        restart_every=restart_every,
+        duration_ps=duration_ps,
+        record_every=RECORD_EVERY,
+        progress=progress,
+        max_wall_s=max_wall_s,
+    )
+    return _per_molecule(result, owner, refs)
+
+
+def _per_molecule(result, owner: list[str], refs: dict[str, np.ndarray]) -> tuple[dict, dict[str, list[np.ndarray]]]:
+    """``nvt_stability``'s (results, frames) from a replica run whose replica k is a copy of
+    molecule ``owner[k]``."""
+    out = {
+        "replica_steps_per_s": result.replica_steps_per_s,
+        "wall_s": result.wall_s,
+        "run_ps": result.time_ps,
+        "molecules": {},
+    }
     frames_of = {}
-    for name in starts:
+    for name in dict.fromkeys(owner):
         ks = [k for k, o in enumerate(owner) if o == name]
         fails = [result.failures[k] for k in ks]
         per_replica = [result.positions[k] for k in ks]
@@ -113,20 +141,40 @@ def nve_drift(
     (``time_ps``, ``etot_eV``, one point every 10 steps).
     """
     systems = list(starts.values())
-    dyn = ReplicaDynamics(model, systems, temperature_K=temperature_K, ensemble="nve", timestep_fs=timestep_fs,
-                          seed=seed, device=device, dtype="float64", monitors=[ForceSanity()])
-    result = dyn.run_resumable(restart_path, resume=resume, restart_every=restart_every, duration_ps=duration_ps,
-                               log_every=10, progress=progress, max_wall_s=max_wall_s)
+    dyn = ReplicaDynamics(
+        model,
+        systems,
+        temperature_K=temperature_K,
+        ensemble="nve",
+        timestep_fs=timestep_fs,
+        seed=seed,
+        device=device,
+        dtype="float64",
+        monitors=[ForceSanity()],
+    )
+    result = dyn.run_resumable(
+        restart_path,
+        resume=resume,
+        restart_every=restart_every,
+        duration_ps=duration_ps,
+        log_every=10,
+        progress=progress,
+        max_wall_s=max_wall_s,
+    )
     out = {"run_ps": result.time_ps}
     for k, name in enumerate(starts):
         etot = result.energies[:, k]
-        out[name] = {**energy_drift(result.log_time_ps, etot, len(systems[k])),
-                     "time_ps": result.log_time_ps.tolist(), "etot_eV": etot.tolist()}
+        out[name] = {
+            **energy_drift(result.log_time_ps, etot, len(systems[k])),
+            "time_ps": result.log_time_ps.tolist(),
+            "etot_eV": etot.tolist(),
+        }
     return out
 
 
-def frames_as_atoms(frames_of: dict[str, list[np.ndarray]], starts: dict[str, Atoms], step_fs: float,
-                    seed: int) -> dict[str, list[Atoms]]:
+def frames_as_atoms(
+    frames_of: dict[str, list[np.ndarray]], starts: dict[str, Atoms], step_fs: float, seed: int
+) -> dict[str, list[Atoms]]:
     """Each molecule's kept NVT frames as Atoms tagged with ``replica``, ``seed`` and ``time_fs``
     (``step_fs`` apart), for writing out and looking into a surprising h(r)."""
     out = {}
@@ -142,8 +190,9 @@ def frames_as_atoms(frames_of: dict[str, list[np.ndarray]], starts: dict[str, At
     return out
 
 
-def stability_plots(nvt: dict, frames_of: dict, nve: dict, starts: dict[str, Atoms], refs: dict,
-                    out: str | Path) -> None:
+def stability_plots(
+    nvt: dict, frames_of: dict, nve: dict, starts: dict[str, Atoms], refs: dict, out: str | Path
+) -> None:
     """``out/hr.png`` (each molecule's h(r) against the reference) when NVT ran, and
     ``out/nve_energy.png`` (E_tot - E_tot(0) per atom against time) when NVE ran."""
     out = Path(out)
@@ -170,7 +219,7 @@ def _hr_panels(nvt: dict, frames_of: dict, molecules: list[str], refs: dict, pat
         ax.set_xlim(0, 8)
         ax.set_xlabel("r (Å)")
     axes.flat[0].legend()
-    for ax in list(axes.flat)[len(molecules):]:
+    for ax in list(axes.flat)[len(molecules) :]:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from equipot._lazy import lazy_exports
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "equipot.ipi.client": ["parse_address", "serve"],
-})
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "equipot.ipi.client": ["parse_address", "serve"],
+    },
+)

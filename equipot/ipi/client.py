@@ -18,8 +18,16 @@ def parse_address(address: str) -> dict:
     raise EquipotError(f"address {address!r}: use unix:NAME or HOST:PORT")
 
 
-def serve(structure, model, address: str, *, dtype: str = "float64", device: str = "cpu",
-          threads: int | None = None, timeout: float | None = None) -> None:
+def serve(
+    structure,
+    model,
+    address: str,
+    *,
+    dtype: str = "float64",
+    device: str = "cpu",
+    threads: int | None = None,
+    timeout: float | None = None,
+) -> None:
     """Serve ``model``'s energies and forces to the i-PI server at ``address`` until it ends
     the run. ``structure`` (Atoms or a file or shipped name) gives the elements, in i-PI's atom
     order; positions and cell come from the server. Stress is sent for periodic structures."""
@@ -41,10 +49,13 @@ def serve(structure, model, address: str, *, dtype: str = "float64", device: str
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("ipi-client", help="serve equipot forces to an i-PI server (PIMD, REMD)",
-                              description="Connect to an i-PI server and compute energies and forces for it until "
-                                          "it ends the run. Start several for one server to spread beads or "
-                                          "replicas over processes and machines.")
+    p = subparsers.add_parser(
+        "ipi-client",
+        help="serve equipot forces to an i-PI server (PIMD, REMD)",
+        description="Connect to an i-PI server and compute energies and forces for it until "
+        "it ends the run. Start several for one server to spread beads or "
+        "replicas over processes and machines.",
+    )
     p.add_argument("structure", help="structure file or shipped molecule: the elements, in i-PI's atom order")
     p.add_argument("--model", required=True, help="checkpoint path or shipped model name")
     p.add_argument("--address", required=True, help="unix:NAME (i-PI ffsocket mode='unix') or HOST:PORT (mode='inet')")

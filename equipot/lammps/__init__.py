@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from equipot._lazy import lazy_exports
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "equipot.lammps.bridge": ["LammpsBridge", "build_plugin", "run"],
-})
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "equipot.lammps.bridge": ["LammpsBridge", "build_plugin", "run"],
+    },
+)

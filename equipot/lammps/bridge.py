@@ -25,13 +25,31 @@ from equipot.errors import EquipotError
 
 SOURCE = Path(__file__).with_name("pair_equipot.cpp")
 
-_SETUP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
-                          ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int), ctypes.c_void_p, ctypes.c_int)
+_SETUP = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_char_p,
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.c_void_p,
+    ctypes.c_int,
+)
 _ELEMENTS = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int)
-_COMPUTE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.c_double),
-                            ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.POINTER(ctypes.c_int),
-                            ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_double),
-                            ctypes.c_void_p, ctypes.c_int)
+_COMPUTE = ctypes.CFUNCTYPE(
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.c_int,
+    ctypes.POINTER(ctypes.c_int),
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.POINTER(ctypes.c_double),
+    ctypes.c_void_p,
+    ctypes.c_int,
+)
 
 
 def _lammps_dirs() -> tuple[Path, Path]:
@@ -71,8 +89,22 @@ def build_plugin(cache: str | os.PathLike | None = None, force: bool = False) ->
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     library = headers.parents[1]  # the lammps package folder, with liblammps.so
-    cmd = [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-DLAMMPS_SMALLBIG", f"-I{headers}", f"-I{mpi}",
-           str(SOURCE), "-o", str(tmp), f"-L{library}", "-llammps", f"-Wl,-rpath,{library}"]
+    cmd = [
+        compiler,
+        "-std=c++17",
+        "-O2",
+        "-fPIC",
+        "-shared",
+        "-DLAMMPS_SMALLBIG",
+        f"-I{headers}",
+        f"-I{mpi}",
+        str(SOURCE),
+        "-o",
+        str(tmp),
+        f"-L{library}",
+        "-llammps",
+        f"-Wl,-rpath,{library}",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"building the LAMMPS plugin failed:\n{' '.join(cmd)}\n{result.stderr}")
@@ -107,6 +139,8 @@ class LammpsBridge:
         self.model = None
         self.numbers: np.ndarray | None = None
         self.exchange = True
+        self.lmp = None  # the LAMMPS it serves (set by ``run``), asked whether it adds dispersion
+        self._dispersion_elsewhere: bool | None = None
         self._callbacks = (_SETUP(self._setup), _ELEMENTS(self._elements), _COMPUTE(self._compute))
         self.library = ctypes.CDLL(str(plugin), mode=ctypes.RTLD_GLOBAL)
         self.library.equipot_register(*self._callbacks)
@@ -136,33 +170,64 @@ class LammpsBridge:
         unknown = [s for s in names if s not in atomic_numbers]
         missing = [s for s in names if s in atomic_numbers and s not in self.model.species]
         if unknown or missing:
-            text = f"unknown element symbols {unknown}" if unknown else (
-                f"the model knows {self.model.species}, not {missing}")
+            text = (
+                f"unknown element symbols {unknown}"
+                if unknown
+                else (f"the model knows {self.model.species}, not {missing}")
+            )
             _write(err, size, text)
             return 1
         self.numbers = np.array([atomic_numbers[s] for s in names])
         return 0
 
-    def _compute(self, natoms, nlocal, x, element, nedges, edges, energy, forces, err, size) -> int:
+    def _compute(self, natoms, nlocal, x, element, nedges, edges, energy, forces, virial, err, size) -> int:
         try:
             positions = np.ctypeslib.as_array(x, shape=(natoms, 3))
             types = np.ctypeslib.as_array(element, shape=(natoms,)) if natoms else np.zeros(0, int)
             pairs = np.ctypeslib.as_array(edges, shape=(nedges, 2)) if nedges else np.zeros((0, 2), np.int32)
-            e, f = self.energies_forces(self.numbers[types], positions, pairs.T, nlocal)
+            if self._dispersion_elsewhere is None:
+                self._dispersion_elsewhere = self._dispersion_in_input()
+            e, f, w = self.energies_forces(
+                self.numbers[types], positions, pairs.T, nlocal, per_atom_virial=bool(virial)
+            )
             np.ctypeslib.as_array(energy, shape=(max(nlocal, 1),))[:nlocal] = e[:nlocal]
             np.ctypeslib.as_array(forces, shape=(max(natoms, 1) * 3,))[: 3 * natoms] = f.reshape(-1)
+            if virial:
+                np.ctypeslib.as_array(virial, shape=(max(natoms, 1) * 6,))[: 6 * natoms] = w.reshape(-1)
             return 0
         except Exception as error:
             _write(err, size, f"{type(error).__name__}: {error}")
             return 1
 
-    def energies_forces(self, numbers: np.ndarray, positions: np.ndarray, edge_index: np.ndarray,
-                        owned: int) -> tuple[np.ndarray, np.ndarray]:
-        """Energies of all atoms (the first ``owned`` are the rank's own) and the forces of the
-        owned atoms' energy on every atom, from positions (N, 3) and pairs (2, E) [src, dst]."""
+    def _dispersion_in_input(self) -> bool:
+        """Whether the model has a dispersion term, which ``pair_style equipot`` leaves to LAMMPS's
+        ``dispersion/d3`` beside it (``hybrid/overlay``): an error when the input lacks it."""
+        d3 = self.model.dispersion
+        if d3 is None:
+            return False
+        style = d3.lammps_style()  # an error for explicit parameters, which LAMMPS does not take
+        if self.lmp is None or self.lmp.find_pair_neighlist("dispersion/d3") < 0:
+            raise EquipotError(
+                f"this model adds dispersion ({d3}); LAMMPS computes it beside pair_style equipot: "
+                f"pair_style hybrid/overlay equipot MODEL {style}, "
+                "pair_coeff * * equipot ELEMENTS and pair_coeff * * dispersion/d3 ELEMENTS"
+            )
+        return True
+
+    def energies_forces(
+        self,
+        numbers: np.ndarray,
+        positions: np.ndarray,
+        edge_index: np.ndarray,
+        owned: int,
+        per_atom_virial: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Energies of all atoms (the first ``owned`` are the rank's own), the forces of the
+        owned atoms' energy on every atom and (``per_atom_virial``) each atom's share of their
+        virial (N, 6), from positions (N, 3) and pairs (2, E) [src, dst]."""
         import torch
 
-        from equipot.potential import pair_forces
+        from equipot.potential import pair_forces, pair_virials
 
         dtype = next(self.model.parameters()).dtype
         pos = torch.as_tensor(positions, dtype=dtype, device=self.device)
@@ -170,9 +235,18 @@ class LammpsBridge:
         vectors = pos.index_select(0, index[0]) - pos.index_select(0, index[1])
         numbers_t = torch.as_tensor(numbers, dtype=torch.long, device=self.device)
         exchange = HaloExchange(self.library, len(positions), owned) if self.exchange else None
-        energy, grad = self.model.pair_gradients(numbers_t, vectors, index, owned=owned, exchange=exchange)
+        energy, grad = self.model.pair_gradients(
+            numbers_t,
+            vectors,
+            index,
+            owned=owned,
+            exchange=exchange,
+            dispersion_elsewhere=bool(self._dispersion_elsewhere),
+        )
         forces = pair_forces(grad, index, len(positions))
-        return energy.cpu().numpy().astype(np.float64), forces.cpu().numpy().astype(np.float64)
+        virials = pair_virials(vectors.detach(), grad, index, len(positions)) if per_atom_virial else None
+        as_numpy = lambda t: None if t is None else t.cpu().numpy().astype(np.float64)
+        return as_numpy(energy), as_numpy(forces), as_numpy(virials)
 
 
 class HaloExchange:
@@ -222,16 +296,23 @@ def _exchange_function():
             halo = ctx.halo
             grad = grad.clone()
             summed = halo.send(grad[: halo.natoms], reverse=True)
-            summed[halo.nlocal:] = 0
+            summed[halo.nlocal :] = 0
             grad[: halo.natoms] = summed
             return grad, None
 
     return Exchange
 
 
-def run(input_file: str | os.PathLike, variables: dict[str, str] | None = None, *, dtype: str = "float64",
-        threads: int | None = None, log: str | None = "none", screen: bool = True,
-        commands: list[str] | None = None):
+def run(
+    input_file: str | os.PathLike,
+    variables: dict[str, str] | None = None,
+    *,
+    dtype: str = "float64",
+    threads: int | None = None,
+    log: str | None = "none",
+    screen: bool = True,
+    commands: list[str] | None = None,
+):
     """Run a LAMMPS input with ``pair_style equipot`` available; returns the ``lammps`` object
     (its state after the input: thermo, atoms, computes) and keeps the bridge on it."""
     load_mpi()
@@ -248,6 +329,7 @@ def run(input_file: str | os.PathLike, variables: dict[str, str] | None = None, 
     # ships two copies of it, and two copies in one process corrupt each other's heap)
     lmp = lammps.lammps(cmdargs=args)
     lmp._equipot_bridge = LammpsBridge(plugin, dtype=dtype)  # alive as long as LAMMPS
+    lmp._equipot_bridge.lmp = lmp
     ranks = int(lmp.extract_setting("world_size"))
     torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // ranks))
     lmp.command(f"plugin load {plugin}")

@@ -9,14 +9,23 @@ from equipot.errors import EquipotError
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
-        "lammps", help="run a LAMMPS input with pair_style equipot (serial, or under mpirun -np N)",
+        "lammps",
+        help="run a LAMMPS input with pair_style equipot (serial, or under mpirun -np N)",
         description="Run a LAMMPS input script with the equipot pair style loaded: "
-                    "`pair_style equipot MODEL` (checkpoint path or shipped model name) and "
-                    "`pair_coeff * * H C N O` (the element of each atom type). "
-                    "Run it as `mpirun -np N equipot lammps IN_FILE` for domain decomposition.")
+        "`pair_style equipot MODEL` (checkpoint path or shipped model name) and "
+        "`pair_coeff * * H C N O` (the element of each atom type). "
+        "Run it as `mpirun -np N equipot lammps IN_FILE` for domain decomposition.",
+    )
     p.add_argument("input", nargs="?", help="LAMMPS input script")
-    p.add_argument("-var", "-v", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="define a LAMMPS index variable, as lmp -var does")
+    p.add_argument(
+        "-var",
+        "-v",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="define a LAMMPS index variable, as lmp -var does",
+    )
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     p.add_argument("--threads", type=int, default=None, help="torch threads per MPI rank (default: cores / ranks)")
     p.add_argument("--log", default="log.lammps", help="LAMMPS log file ('none' for no log)")

@@ -65,8 +65,9 @@ class EquipotMLIAP(MLIAPUnified):
         nlocal, ntotal = int(data.nlistatoms), int(data.ntotal)
         elems = np.asarray(data.elems)[:ntotal]
         dtype = next(self.model.parameters()).dtype
-        edge_index = torch.as_tensor(np.stack([np.asarray(data.pair_j), np.asarray(data.pair_i)]).astype(np.int64),
-                                     device=self.device)
+        edge_index = torch.as_tensor(
+            np.stack([np.asarray(data.pair_j), np.asarray(data.pair_i)]).astype(np.int64), device=self.device
+        )
         vectors = torch.as_tensor(np.asarray(data.rij), dtype=dtype, device=self.device)
         numbers = torch.as_tensor(self.numbers[elems], device=self.device)
         node_energy, grad = self.model.pair_gradients(numbers, vectors, edge_index, owned=nlocal)

@@ -43,10 +43,12 @@ typedef int (*equipot_setup_fn)(const char *spec, int exchange, double *cutoff, 
                                 char *err, int errlen);
 // the elements that atom types map to, "H C N O" (element index k is the k-th); 0 if all known
 typedef int (*equipot_elements_fn)(const char *symbols, char *err, int errlen);
-// energies of the first ``nlocal`` atoms and forces on all ``natoms`` (local, then ghost)
+// energies of the first ``nlocal`` atoms and forces on all ``natoms`` (local, then ghost); with
+// ``virial`` (else null), each atom's share of the virial (xx yy zz xy xz yz, natoms x 6): half of
+// -r (x) dE/dr of every pair it is in, so that the shares sum to the virial of the forces
 typedef int (*equipot_compute_fn)(int natoms, int nlocal, const double *x, const int *element,
                                   int nedges, const int *edges, double *energy, double *forces,
-                                  char *err, int errlen);
+                                  double *virial, char *err, int errlen);
 
 static equipot_setup_fn setup_cb = nullptr;
 static equipot_elements_fn elements_cb = nullptr;
@@ -178,7 +180,6 @@ class PairEquipot : public Pair {
   void compute(int eflag, int vflag) override
   {
     ev_init(eflag, vflag);
-    if (vflag_atom) error->all(FLERR, "pair_style equipot does not compute per-atom virials");
     const int nlocal = atom->nlocal, natoms = atom->nlocal + atom->nghost;
     double **x = atom->x, **f = atom->f;
     const int *type = atom->type;
@@ -207,10 +208,12 @@ class PairEquipot : public Pair {
     }
     energy.assign(nlocal, 0.0);
     forces.assign(3 * (size_t) natoms, 0.0);
+    virial.assign(vflag_atom ? 6 * (size_t) natoms : 0, 0.0);
     char err[1024] = {0};
     active = this;
-    const int status = compute_cb(natoms, nlocal, pos.data(), element.data(), (int) (edges.size() / 2),
-                                  edges.data(), energy.data(), forces.data(), err, sizeof(err));
+    const int status =
+        compute_cb(natoms, nlocal, pos.data(), element.data(), (int) (edges.size() / 2), edges.data(),
+                   energy.data(), forces.data(), vflag_atom ? virial.data() : nullptr, err, sizeof(err));
     active = nullptr;
     if (status != 0) error->one(FLERR, "pair_style equipot: {}", err);
     for (int i = 0; i < natoms; i++)
@@ -220,6 +223,9 @@ class PairEquipot : public Pair {
     if (eflag_atom)
       for (int i = 0; i < nlocal; i++) eatom[i] += energy[i];
     if (vflag_fdotr) virial_fdotr_compute();
+    if (vflag_atom)    // ghosts' shares go to their owners by reverse communication (newton on)
+      for (int i = 0; i < natoms; i++)
+        for (int k = 0; k < 6; k++) vatom[i][k] += virial[6 * i + k];
   }
 
   static PairEquipot *active;    // the instance whose compute() is running, for equipot_exchange
@@ -229,7 +235,7 @@ class PairEquipot : public Pair {
   int hops = 1, features = 0, exchange = 1;
   double *xrows = nullptr;    // the rows being exchanged, xfeat values per atom
   int xfeat = 0;
-  std::vector<double> pos, energy, forces;
+  std::vector<double> pos, energy, forces, virial;
   std::vector<int> element, edges;
 
   void allocate()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from equipot._lazy import lazy_exports
 
-__getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "equipot.learn.config": ["LearnConfig"],
-    "equipot.learn.loop": ["ActiveLearner"],
-})
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "equipot.learn.config": ["LearnConfig"],
+        "equipot.learn.loop": ["ActiveLearner"],
+    },
+)

@@ -25,7 +25,9 @@ class RandomLabels(ActiveLearner):
         self.order = np.random.default_rng(config.seed).permutation(len(self.pool))
 
     def _explore(self, k, models, progress):
-        candidates = [Candidate(f.numbers, f.positions, float("nan"), f"pool:{i}", 0.0) for i, f in enumerate(self.pool)]
+        candidates = [
+            Candidate(f.numbers, f.positions, float("nan"), f"pool:{i}", 0.0) for i, f in enumerate(self.pool)
+        ]
         return candidates, []
 
     def _select(self, k, candidates, models):

@@ -65,9 +65,10 @@ class LearnConfig(Config):
     committee: int = setting(4, "number of models, trained from seeds seed..seed+committee-1")
     models: list[str] | None = setting(None, "a starting committee of checkpoints (then committee is ignored)")
     train: dict[str, Any] = setting(factory=dict, help="TrainConfig fields for the first committee")
-    finetune: dict[str, Any] = setting(factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0,
-                                                        "loss": "huber"},
-                                       help="TrainConfig fields for each later round (starts from the round before)")
+    finetune: dict[str, Any] = setting(
+        factory=lambda: {"epochs": 10, "lr": 1e-3, "warmup_epochs": 0.0, "loss": "huber"},
+        help="TrainConfig fields for each later round (starts from the round before)",
+    )
     replicas: int = setting(4, "batched Langevin replicas of every structure at every temperature")
     duration_ps: float = setting(5.0, "exploration MD per round, ps")
     timestep_fs: float = setting(0.5, "fs")
@@ -75,8 +76,9 @@ class LearnConfig(Config):
     sample_every: int = setting(20, "steps between the frames the committee is asked about")
     lower: float | str = setting(0.05, "eV/Å, or auto: candidates have a force disagreement in [lower, upper)")
     upper: float = setting(1.0, "eV/Å; above it a frame is taken as a blow-up, not a candidate")
-    lower_quantile: float = setting(0.95, "lower: auto sets lower to this quantile of the disagreement on "
-                                    "held-out labelled frames")
+    lower_quantile: float = setting(
+        0.95, "lower: auto sets lower to this quantile of the disagreement on held-out labelled frames"
+    )
     max_frames: int = setting(50, "labels per round at most")
     max_per_run: int | None = setting(10, "labels per MD run per round at most")
     min_change: float = setting(0.05, "Å; a candidate must differ this much from those already chosen")

@@ -32,8 +32,10 @@ from typing import Any
 import numpy as np
 
 from equipot.errors import EquipotError
-from equipot.files import atomic_open
+from equipot.files import write_json
 from equipot.learn.config import LearnConfig
+from equipot.learn.explore import candidate_atoms, replica_frames
+from equipot.learn.report import committee_test_error
 from equipot.learn.select import (
     Candidate,
     calibrated_lower,
@@ -44,12 +46,6 @@ from equipot.learn.select import (
 )
 
 STORE_NAME = "data.h5"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """``data`` as JSON at ``path``, whole or not at all."""
-    with atomic_open(path, "w") as fh:
-        json.dump(data, fh, indent=2, default=float)
 
 
 class ActiveLearner:
@@ -74,8 +70,10 @@ class ActiveLearner:
         if self.state_path.is_file():
             self.state = json.loads(self.state_path.read_text())
             if self.state["config"] != json.loads(json.dumps(config.to_dict())):
-                raise EquipotError(f"{self.out} holds a loop started with other settings "
-                                 f"(state.json); use another out or the same config")
+                raise EquipotError(
+                    f"{self.out} holds a loop started with other settings "
+                    f"(state.json); use another out or the same config"
+                )
         else:
             self.state = {"config": config.to_dict(), "rounds": [], "finished": False, "final_models": None}
         self.out.mkdir(parents=True, exist_ok=True)
@@ -111,11 +109,16 @@ class ActiveLearner:
         return self.out / f"round_{k}"
 
     def _save_state(self) -> None:
-        _write_json(self.state_path, self.state)
+        write_json(self.state_path, self.state)
 
     def _finish(self, models: list[str], why: str) -> None:
-        self.state.update(finished=True, final_models=models, stopped_because=why,
-                          labels=self._labels_total(len(self.state["rounds"])), final_test=self._test_error(models))
+        self.state.update(
+            finished=True,
+            final_models=models,
+            stopped_because=why,
+            labels=self._labels_total(len(self.state["rounds"])),
+            final_test=committee_test_error(models, self.config.test_data),
+        )
         self._save_state()
 
     def _labels_total(self, k: int) -> int:
@@ -134,15 +137,24 @@ class ActiveLearner:
         tmp = self.store_path.with_suffix(".tmp.h5")
         with FrameStore(paths[0]) as first:
             attrs = first.attrs
-        target = FrameStore.create(tmp, level_of_theory=str(attrs.get("level_of_theory", "")),
-                                   code=str(attrs.get("code", "")), code_version=str(attrs.get("code_version", "")),
-                                   created_with="equipot learn", metadata={"started_from": ",".join(paths)},
-                                   overwrite=True)
+        target = FrameStore.create(
+            tmp,
+            level_of_theory=str(attrs.get("level_of_theory", "")),
+            code=str(attrs.get("code", "")),
+            code_version=str(attrs.get("code_version", "")),
+            created_with="equipot learn",
+            metadata={"started_from": ",".join(paths)},
+            overwrite=True,
+        )
         sources = [(path, i) for path in paths for i in range(_length(path))]
         if self.config.initial_frames is not None:
             if self.config.initial_frames > len(sources):
-                raise EquipotError(f"initial_frames {self.config.initial_frames} but the data has {len(sources)} frames")
-            keep = np.random.default_rng(self.config.seed).choice(len(sources), self.config.initial_frames, replace=False)
+                raise EquipotError(
+                    f"initial_frames {self.config.initial_frames} but the data has {len(sources)} frames"
+                )
+            keep = np.random.default_rng(self.config.seed).choice(
+                len(sources), self.config.initial_frames, replace=False
+            )
             sources = [sources[i] for i in np.sort(keep)]
         for path in paths:
             with FrameStore(path) as source:
@@ -173,8 +185,14 @@ class ActiveLearner:
 
         c = self.config
         # fine-tuning keeps the first training's settings (splits, loss weights...) but for its own
-        settings: dict[str, Any] = {"progress": progress, "dtype": "float32", "train_size": 0.9, "val_size": 0.1,
-                                    "test_size": 0.0, **c.train}
+        settings: dict[str, Any] = {
+            "progress": progress,
+            "dtype": "float32",
+            "train_size": 0.9,
+            "val_size": 0.1,
+            "test_size": 0.0,
+            **c.train,
+        }
         if k > 0:
             settings.update(c.finetune)
             settings["init_from"] = self.state["rounds"][k - 1]["models"][m]
@@ -203,43 +221,14 @@ class ActiveLearner:
         if path.is_file():
             state = load_state(path)
             return candidates_from(state), state.meta["stability"]
-        frames, stability = self._run_md(k, models[0], progress)
+        frames, stability = replica_frames(self.config, k, models[0], self._round(k), progress)
         from equipot.checkpoint import load_model
 
         committee = [load_model(m, dtype=self.config.dtype) for m in models]
-        u = committee_uncertainty(committee, [_atoms(c) for c in frames]) if frames else np.zeros(0)
+        u = committee_uncertainty(committee, [candidate_atoms(c) for c in frames]) if frames else np.zeros(0)
         candidates = [Candidate(c.numbers, c.positions, float(x), c.source, c.time_ps) for c, x in zip(frames, u)]
         save_state(path, candidates_state(candidates, stability))
         return candidates, stability
-
-    def _run_md(self, k: int, model: str, progress: bool) -> tuple[list[Candidate], list[dict]]:
-        """Batched replicas at each temperature; every ``sample_every``-th frame of every replica."""
-        from equipot.data.readers import read_structure
-        from equipot.dynamics.monitors import default_monitors
-        from equipot.dynamics.replicas import ReplicaDynamics
-
-        c = self.config
-        starts = [read_structure(s) for s in c.structures]
-        frames: list[Candidate] = []
-        stability: list[dict] = []
-        for t_index, temperature in enumerate(c.temperatures):
-            systems = [(s, r, atoms) for s, atoms in enumerate(starts) for r in range(c.replicas)]
-            dyn = ReplicaDynamics(model, [a for _, _, a in systems], temperature_K=temperature,
-                                  timestep_fs=c.timestep_fs, friction_per_fs=c.friction_per_fs,
-                                  seed=c.seed * 1000 + k * 10 + t_index, dtype=c.dtype,
-                                  monitors=default_monitors(temperature), check_every=c.sample_every)
-            result = dyn.run_resumable(self._round(k) / f"md_{temperature:g}K.npz", resume=True,
-                                       restart_every=max(c.sample_every, 1000), duration_ps=c.duration_ps,
-                                       record_every=c.sample_every, progress=progress)
-            dt_ps = c.timestep_fs * c.sample_every / 1000.0
-            for i, (s, r, atoms) in enumerate(systems):
-                source = f"{Path(c.structures[s]).stem}_{temperature:g}K_r{r}"
-                failure = result.failures[i]
-                stability.append({"source": source, "stable_ps": result.stable_times_ps[i],
-                                  "run_ps": result.time_ps, "failure": failure.reason if failure else None})
-                for j, pos in enumerate(result.positions[i]):
-                    frames.append(Candidate(atoms.numbers.copy(), pos, float("nan"), source, (j + 1) * dt_ps))
-        return frames, stability
 
     # --- stage 3: select --------------------------------------------------------------------
     def _select(self, k: int, candidates: list[Candidate], models: list[str]) -> list[int]:
@@ -247,12 +236,23 @@ class ActiveLearner:
         if path.is_file():
             return json.loads(path.read_text())["indices"]
         c = self.config
-        lower, frames = calibrated_lower(self.config, self.store_path, self.state["initial_frames"], models) if c.lower == "auto" else (c.lower, None)
+        lower, frames = (
+            calibrated_lower(self.config, self.store_path, self.state["initial_frames"], models)
+            if c.lower == "auto"
+            else (c.lower, None)
+        )
         left = max(0, c.label_budget - self._labels_total(k))
-        chosen = select(candidates, lower=lower, upper=c.upper, max_frames=min(c.max_frames, left),
-                        max_per_run=c.max_per_run, min_change=c.min_change, order=c.select_order,
-                        seed=c.seed + k)
-        _write_json(path, {"indices": chosen, "lower": lower, "calibration_frames": frames})
+        chosen = select(
+            candidates,
+            lower=lower,
+            upper=c.upper,
+            max_frames=min(c.max_frames, left),
+            max_per_run=c.max_per_run,
+            min_change=c.min_change,
+            order=c.select_order,
+            seed=c.seed + k,
+        )
+        write_json(path, {"indices": chosen, "lower": lower, "calibration_frames": frames})
         return chosen
 
     def _lower(self, k: int) -> float:
@@ -270,7 +270,7 @@ class ActiveLearner:
 
     def _reference_labels(self, candidate: Candidate) -> tuple[float, np.ndarray]:
         """(energy eV, forces eV/Å) of the reference at the candidate's positions."""
-        atoms = _atoms(candidate)
+        atoms = candidate_atoms(candidate)
         atoms.calc = self.reference()
         return atoms.get_potential_energy(), atoms.get_forces()
 
@@ -286,55 +286,61 @@ class ActiveLearner:
             done = len(store) - start
             for i in tqdm(chosen[done:], desc=f"round {k}: labels", disable=not progress, unit="frame"):
                 energy, forces = self._reference_labels(candidates[i])
-                store.append(Frame(numbers=candidates[i].numbers, positions=candidates[i].positions,
-                                   energy=float(energy), forces=np.asarray(forces, float), frame_id=len(store)))
+                store.append(
+                    Frame(
+                        numbers=candidates[i].numbers,
+                        positions=candidates[i].positions,
+                        energy=float(energy),
+                        forces=np.asarray(forces, float),
+                        frame_id=len(store),
+                    )
+                )
             if len(store) - start != len(chosen):
-                raise EquipotError(f"{self.store_path} has {len(store) - start} frames of round {k}, "
-                                 f"{len(chosen)} were chosen: the store was changed outside the loop")
+                raise EquipotError(
+                    f"{self.store_path} has {len(store) - start} frames of round {k}, "
+                    f"{len(chosen)} were chosen: the store was changed outside the loop"
+                )
             self._write_provenance(store, k, start, candidates, chosen)
 
     def _write_provenance(self, store, k: int, start: int, candidates: list[Candidate], chosen: list[int]) -> None:
         old = store.read_table("provenance")
         keep = old["frame"] < start if old else np.zeros(0, bool)
-        rows = {"frame": np.arange(start, start + len(chosen)), "round": np.full(len(chosen), k),
-                "source": np.array([candidates[i].source for i in chosen], dtype=str),
-                "time_ps": np.array([candidates[i].time_ps for i in chosen], float),
-                "uncertainty": np.array([candidates[i].uncertainty for i in chosen], float)}
+        rows = {
+            "frame": np.arange(start, start + len(chosen)),
+            "round": np.full(len(chosen), k),
+            "source": np.array([candidates[i].source for i in chosen], dtype=str),
+            "time_ps": np.array([candidates[i].time_ps for i in chosen], float),
+            "uncertainty": np.array([candidates[i].uncertainty for i in chosen], float),
+        }
         if old:
             rows = {key: np.concatenate([old[key][keep], value]) for key, value in rows.items()}
         store.write_table("provenance", rows)
 
     # --- per round ----------------------------------------------------------------------------
-    def _record_round(self, k: int, models: list[str], candidates: list[Candidate], chosen: list[int],
-                      stability: list[dict]) -> None:
+    def _record_round(
+        self, k: int, models: list[str], candidates: list[Candidate], chosen: list[int], stability: list[dict]
+    ) -> None:
         from equipot.learn.report import round_report
 
         c = self.config
         u = np.array([x.uncertainty for x in candidates])
         lower = self._lower(k)
-        row = {"round": k, "models": models, "candidates": len(candidates), "labelled": len(chosen),
-               "lower": lower, "in_window": int(((u >= lower) & (u < c.upper)).sum()), "above_upper": int((u >= c.upper).sum()),
-               "uncertainty_median": float(np.median(u)) if len(u) else None,
-               "stable_replicas": sum(s["failure"] is None for s in stability), "replicas": len(stability),
-               "test": self._test_error(models)}
+        row = {
+            "round": k,
+            "models": models,
+            "candidates": len(candidates),
+            "labelled": len(chosen),
+            "lower": lower,
+            "in_window": int(((u >= lower) & (u < c.upper)).sum()),
+            "above_upper": int((u >= c.upper).sum()),
+            "uncertainty_median": float(np.median(u)) if len(u) else None,
+            "stable_replicas": sum(s["failure"] is None for s in stability),
+            "replicas": len(stability),
+            "test": committee_test_error(models, self.config.test_data),
+        }
         self.state["rounds"] = self.state["rounds"][:k] + [row]
         self._save_state()
         round_report(self._round(k), row, u, stability, c, self.state["rounds"])
-
-    def _test_error(self, models: list[str]) -> dict[str, float] | None:
-        """Force and energy MAE on ``test_data`` of each member, averaged (meV/Å, meV), and the
-        mean signed energy error ("energy_bias", meV, predicted minus reference): how far labels
-        far from the held-out frames have shifted every energy, which the MAE alone does not tell."""
-        if not self.config.test_data:
-            return None
-        from equipot.checkpoint import load_model
-        from equipot.train.metrics import evaluate_store
-
-        rows = [evaluate_store(load_model(m, dtype="float64"), self.config.test_data) for m in models]
-        bias = [1000 * float(np.mean(r["arrays"][0] - r["arrays"][1])) for r in rows]
-        return {"force_mae": float(np.mean([r["force_mae"] for r in rows])),
-                "energy_mae": float(np.mean([r["energy_mae"] for r in rows])),
-                "energy_bias": float(np.mean(bias))}
 
 
 def _length(path: str) -> int:
@@ -342,9 +348,3 @@ def _length(path: str) -> int:
 
     with FrameStore(path) as store:
         return len(store)
-
-
-def _atoms(candidate: Candidate):
-    from ase import Atoms
-
-    return Atoms(numbers=candidate.numbers, positions=candidate.positions)

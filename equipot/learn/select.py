@@ -46,9 +46,17 @@ def distance_change(a: np.ndarray, b: np.ndarray) -> float:
 ORDERS = ("uncertain", "random")
 
 
-def select(candidates: list[Candidate], *, lower: float, upper: float, max_frames: int,
-           max_per_run: int | None = None, min_change: float = 0.0, order: str = "uncertain",
-           seed: int = 0) -> list[int]:
+def select(
+    candidates: list[Candidate],
+    *,
+    lower: float,
+    upper: float,
+    max_frames: int,
+    max_per_run: int | None = None,
+    min_change: float = 0.0,
+    order: str = "uncertain",
+    seed: int = 0,
+) -> list[int]:
     """Indices into ``candidates`` of the frames to label, in the order taken (see module);
     ``seed`` draws the random order."""
     if not 0 <= lower < upper:
@@ -65,8 +73,9 @@ def select(candidates: list[Candidate], *, lower: float, upper: float, max_frame
     return _take(candidates, window, max_frames, max_per_run, min_change)
 
 
-def _take(candidates: list[Candidate], order: list[int], max_frames: int, max_per_run: int | None,
-          min_change: float) -> list[int]:
+def _take(
+    candidates: list[Candidate], order: list[int], max_frames: int, max_per_run: int | None, min_change: float
+) -> list[int]:
     """The first ``max_frames`` of ``order`` that keep the per-run cap and the distance."""
     taken: list[int] = []
     per_run: dict[str, int] = {}
@@ -97,16 +106,18 @@ def committee_uncertainty(models, candidates_atoms, batch_size: int = 16) -> np.
 
     if len(models) < 2:
         raise EquipotError("committee disagreement needs at least two models")
-    committee = Evaluator(models, device=next(models[0].parameters()).device,
-                          dtype=next(models[0].parameters()).dtype, workers=1)
+    committee = Evaluator(
+        models, device=next(models[0].parameters()).device, dtype=next(models[0].parameters()).dtype, workers=1
+    )
     out = []
     for start in range(0, len(candidates_atoms), batch_size):
         chunk = candidates_atoms[start : start + batch_size]
         graph = collate([AtomicGraph.from_atoms(a, committee.cutoff, dtype=committee.dtype) for a in chunk])
         graph = graph.to(committee.device, committee.dtype)
         spread = force_disagreement(torch.stack([o["forces"] for o in committee(graph)]))  # (N,)
-        per_frame = spread.new_zeros(graph.num_graphs).scatter_reduce(0, graph.batch, spread, reduce="amax",
-                                                                      include_self=False)
+        per_frame = spread.new_zeros(graph.num_graphs).scatter_reduce(
+            0, graph.batch, spread, reduce="amax", include_self=False
+        )
         out.append(per_frame.cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -118,17 +129,28 @@ def candidates_state(candidates: list[Candidate], stability: list[dict]):
     arrays = {}
     for i, c in enumerate(candidates):
         arrays[f"numbers{i}"], arrays[f"positions{i}"] = c.numbers, c.positions
-    meta = {"stability": stability,
-            "uncertainty": [c.uncertainty for c in candidates], "source": [c.source for c in candidates],
-            "time_ps": [c.time_ps for c in candidates]}
+    meta = {
+        "stability": stability,
+        "uncertainty": [c.uncertainty for c in candidates],
+        "source": [c.source for c in candidates],
+        "time_ps": [c.time_ps for c in candidates],
+    }
     return RestartState(arrays, meta)
 
 
 def candidates_from(state) -> list[Candidate]:
     """The candidates ``candidates_state`` saved."""
     m = state.meta
-    return [Candidate(state.arrays[f"numbers{i}"], state.arrays[f"positions{i}"], float(m["uncertainty"][i]),
-                      m["source"][i], float(m["time_ps"][i])) for i in range(len(m["source"]))]
+    return [
+        Candidate(
+            state.arrays[f"numbers{i}"],
+            state.arrays[f"positions{i}"],
+            float(m["uncertainty"][i]),
+            m["source"][i],
+            float(m["time_ps"][i]),
+        )
+        for i in range(len(m["source"]))
+    ]
 
 
 def calibrated_lower(config, store_path, initial_frames: int, models: list[str]) -> tuple[float, list[int]]:
@@ -154,11 +176,15 @@ def calibrated_lower(config, store_path, initial_frames: int, models: list[str])
         indices = [int(i) for i in indices]
         atoms = [store[i].to_atoms() for i in indices]
     if not atoms:
-        raise EquipotError("lower: auto needs validation frames among the starting frames: give the committee "
-                         "a val_size or start from more frames")
+        raise EquipotError(
+            "lower: auto needs validation frames among the starting frames: give the committee "
+            "a val_size or start from more frames"
+        )
     committee = [load_model(m, dtype=c.dtype) for m in models]
     lower = float(np.quantile(committee_uncertainty(committee, atoms), c.lower_quantile))
     if lower >= c.upper:
-        raise EquipotError(f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
-                         f"own validation frames, not below upper={c.upper}: raise upper or train it longer")
+        raise EquipotError(
+            f"the committee disagrees by {lower:.3f} eV/Å (quantile {c.lower_quantile}) on its "
+            f"own validation frames, not below upper={c.upper}: raise upper or train it longer"
+        )
     return lower, indices

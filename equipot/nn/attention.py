@@ -20,10 +20,7 @@ def split_heads(irreps: o3.Irreps, num_heads: int) -> o3.Irreps:
     """Irreps of one attention head: every multiplicity divided by ``num_heads``."""
     for mul, ir in irreps:
         if mul % num_heads:
-            raise EquipotError(
-                f"irreps {irreps}: multiplicity {mul} of {ir} is not divisible by "
-                f"num_heads={num_heads}"
-            )
+            raise EquipotError(f"irreps {irreps}: multiplicity {mul} of {ir} is not divisible by num_heads={num_heads}")
     return o3.Irreps([(mul // num_heads, ir) for mul, ir in irreps])
 
 
@@ -45,7 +42,10 @@ class SmoothLeakyReLU(nn.Module):
 
 
 def envelope_softmax(
-    logits: torch.Tensor, envelope: torch.Tensor, dst: torch.Tensor, num_nodes: int,
+    logits: torch.Tensor,
+    envelope: torch.Tensor,
+    dst: torch.Tensor,
+    num_nodes: int,
     null_logit: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Softmax over the incoming edges of each node, with the cutoff envelope inside it.
@@ -115,15 +115,11 @@ class GraphAttention(nn.Module):
         alpha_irreps = o3.Irreps(f"{num_heads * self.alpha_channels}x0e")
         self.linear_alpha = EquivariantLinear(self.tp_alpha.irreps_out, alpha_irreps)
         self.alpha_act = SmoothLeakyReLU(0.2)
-        self.alpha_dot = nn.Parameter(
-            torch.randn(num_heads, self.alpha_channels) / self.alpha_channels**0.5
-        )
+        self.alpha_dot = nn.Parameter(torch.randn(num_heads, self.alpha_channels) / self.alpha_channels**0.5)
 
         self.value_gate = Gate(self.irreps_node)
         self.linear_value_in = EquivariantLinear(self.tp_alpha.irreps_out, self.value_gate.irreps_in)
-        self.tp_value = DepthwiseTensorProduct(
-            self.value_gate.irreps_out, irreps_sh, self.irreps_node
-        )
+        self.tp_value = DepthwiseTensorProduct(self.value_gate.irreps_out, irreps_sh, self.irreps_node)
         self.radial_value = RadialMLP(num_basis, radial_hidden, self.tp_value.weight_sizes)
         # Values are handled per irrep type, channels last: (E, 2l+1, H * mul_head), the heads
         # one after another, so they reshape to (E, 2l+1, H, mul_head).

@@ -40,8 +40,9 @@ class TransformerBlock(nn.Module):
     ) -> None:
         super().__init__()
         self.norm_attn = EquivariantLayerNorm(irreps_node, high_l=norm_high_l)
-        self.attention = GraphAttention(irreps_node, irreps_sh, num_heads, num_basis, radial_hidden, scalars_only,
-                                        learned_null)
+        self.attention = GraphAttention(
+            irreps_node, irreps_sh, num_heads, num_basis, radial_hidden, scalars_only, learned_null
+        )
         self.norm_ffn = EquivariantLayerNorm(irreps_node, high_l=norm_high_l)
         self.ffn = FeedForward(irreps_node, ffn_multiplier)
         scaled = residual_scale is not None

@@ -48,4 +48,6 @@ def channels_last(x: torch.Tensor, layout: Sequence[tuple[int, int]]) -> list[to
     Shapes: x (n, sum(mul * d)), layout [(mul, d)] -> [(n, d, mul)] (views, no copy)
     """
     n = x.shape[0]
-    return [b.reshape(n, mul, d).transpose(1, 2) for b, (mul, d) in zip(x.split([m * d for m, d in layout], dim=-1), layout)]
+    return [
+        b.reshape(n, mul, d).transpose(1, 2) for b, (mul, d) in zip(x.split([m * d for m, d in layout], dim=-1), layout)
+    ]

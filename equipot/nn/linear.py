@@ -82,10 +82,14 @@ class EquivariantLinear(nn.Module):
         given = [out for out in typed if out is not None]
         n = given[0].shape[0]
         # (n, fan_out, 2l+1) made contiguous once, so each output entry below is a view
-        outputs = [None if out is None else iter(out.transpose(1, 2).contiguous().split(muls, dim=1))
-                   for out, muls in zip(typed, self.out_muls)]
+        outputs = [
+            None if out is None else iter(out.transpose(1, 2).contiguous().split(muls, dim=1))
+            for out, muls in zip(typed, self.out_muls)
+        ]
         pieces = [
-            next(outputs[t]).reshape(n, mul * d) if t >= 0 and outputs[t] is not None else given[0].new_zeros(n, mul * d)
+            next(outputs[t]).reshape(n, mul * d)
+            if t >= 0 and outputs[t] is not None
+            else given[0].new_zeros(n, mul * d)
             for mul, d, t in self.out_layout
         ]
         return torch.cat(pieces, dim=-1) if len(pieces) > 1 else pieces[0]

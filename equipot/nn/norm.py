@@ -27,7 +27,9 @@ class EquivariantLayerNorm(nn.Module):
         self.eps = eps
         self.high_l = bool(high_l)
         normed = [ir.l == 0 or self.high_l for _, ir in self.irreps]
-        self.weights = nn.ParameterList([nn.Parameter(torch.ones(mul)) for (mul, _), n in zip(self.irreps, normed) if n])
+        self.weights = nn.ParameterList(
+            [nn.Parameter(torch.ones(mul)) for (mul, _), n in zip(self.irreps, normed) if n]
+        )
         n_scalar = sum(mul for mul, ir in self.irreps if ir.l == 0)
         self.bias = nn.Parameter(torch.zeros(n_scalar))
         self.layout = [(mul, ir.dim, ir.l == 0, n) for (mul, ir), n in zip(self.irreps, normed)]

@@ -23,12 +23,7 @@ def polynomial_envelope(d: torch.Tensor, p: int) -> torch.Tensor:
     u(1) = u'(1) = u''(1) = 0 (Klicpera et al., DimeNet), so forces built on it are
     continuous, with continuous derivatives, where it switches off.
     """
-    u = (
-        1.0
-        - 0.5 * (p + 1) * (p + 2) * d.pow(p)
-        + p * (p + 2) * d.pow(p + 1)
-        - 0.5 * p * (p + 1) * d.pow(p + 2)
-    )
+    u = 1.0 - 0.5 * (p + 1) * (p + 2) * d.pow(p) + p * (p + 2) * d.pow(p + 1) - 0.5 * p * (p + 1) * d.pow(p + 2)
     # The polynomial is not zero beyond d = 1, so mask it; the mask has zero gradient.
     return u * (d < 1.0).to(d.dtype)
 
@@ -130,12 +125,15 @@ class RadialMLP(nn.Module):
 
     def __repr__(self) -> str:
         widths = [m.in_features for m in self.net if isinstance(m, nn.Linear)]
-        return f"{type(self).__name__}({' -> '.join(map(str, widths))} -> {sum(self.sizes)} in {len(self.sizes)} pieces)"
+        return (
+            f"{type(self).__name__}({' -> '.join(map(str, widths))} -> {sum(self.sizes)} in {len(self.sizes)} pieces)"
+        )
 
     def forward(self, basis: torch.Tensor, only: Sequence[int] | None = None) -> list[torch.Tensor | None]:
         """``only``: compute just these pieces (the others are None)."""
         hidden = self.net[:-1](basis)
         last = self.net[-1]
         pieces = zip(last.weight.split(self.sizes), last.bias.split(self.sizes))
-        return [nn.functional.linear(hidden, w, b) if only is None or p in only else None
-                for p, (w, b) in enumerate(pieces)]
+        return [
+            nn.functional.linear(hidden, w, b) if only is None or p in only else None for p, (w, b) in enumerate(pieces)
+        ]

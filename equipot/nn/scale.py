@@ -23,8 +23,11 @@ class ChannelScale(nn.Module):
         self.init = float(init)
         self.gain = nn.Parameter(torch.full((self.irreps.num_irreps,), self.init))
         # the channel of every component (e3nn's layout: each channel's 2l+1 components together)
-        index = [channel for channel, dim in enumerate(ir.dim for mul, ir in self.irreps for _ in range(mul))
-                 for _ in range(dim)]
+        index = [
+            channel
+            for channel, dim in enumerate(ir.dim for mul, ir in self.irreps for _ in range(mul))
+            for _ in range(dim)
+        ]
         self.register_buffer("index", torch.tensor(index, dtype=torch.long), persistent=False)
 
     def __repr__(self) -> str:

@@ -13,9 +13,7 @@ from equipot.errors import EquipotError
 from equipot.nn.layout import SCALAR, Block, OuterBlock, channels_last, dense
 
 
-def depthwise_paths(
-    irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: o3.Irreps
-) -> list[tuple[int, int, o3.Irrep]]:
+def depthwise_paths(irreps_in: o3.Irreps, irreps_sh: o3.Irreps, allowed: o3.Irreps) -> list[tuple[int, int, o3.Irrep]]:
     """(input entry, spherical-harmonic entry, output irrep) of every kept path.
 
     Every input channel is coupled with every spherical harmonic, keeping only output irreps
@@ -65,9 +63,7 @@ class DepthwiseTensorProduct(nn.Module):
         True
     """
 
-    def __init__(
-        self, irreps_in: str | o3.Irreps, irreps_sh: str | o3.Irreps, allowed: str | o3.Irreps
-    ) -> None:
+    def __init__(self, irreps_in: str | o3.Irreps, irreps_sh: str | o3.Irreps, allowed: str | o3.Irreps) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
@@ -115,8 +111,10 @@ class DepthwiseTensorProduct(nn.Module):
         self.weight_sizes = [mul for _, mul, _, n_paths, _ in self.entries for _ in range(n_paths)]
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}({self.irreps_in} x {self.irreps_sh} -> {self.irreps_out} | "
-                f"{len(self.weight_sizes)} paths, {self.weight_numel} weights per edge)")
+        return (
+            f"{type(self).__name__}({self.irreps_in} x {self.irreps_sh} -> {self.irreps_out} | "
+            f"{len(self.weight_sizes)} paths, {self.weight_numel} weights per edge)"
+        )
 
     def _apply(self, fn, recurse=True):
         """Casts and moves as any module, then re-derives the CG buffers from exact float64
@@ -134,7 +132,10 @@ class DepthwiseTensorProduct(nn.Module):
         return torch.cat([dense(b).transpose(1, 2).flatten(1) for b in out], dim=-1)
 
     def forward_blocks(
-        self, x: Sequence[torch.Tensor], sh: torch.Tensor, weights: Sequence[torch.Tensor | None],
+        self,
+        x: Sequence[torch.Tensor],
+        sh: torch.Tensor,
+        weights: Sequence[torch.Tensor | None],
         scalars_only: bool = False,
     ) -> list[Block | None]:
         """The same product with inputs and outputs split per irreps entry, channels last.

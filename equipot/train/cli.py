@@ -9,18 +9,34 @@ from equipot.errors import EquipotError
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("train", help="fit a potential to a frame store (YAML config)",
-                              description="Train an Equiformer potential. See equipot/train/example.yaml.")
+    p = subparsers.add_parser(
+        "train",
+        help="fit a potential to a frame store (YAML config)",
+        description="Train an Equiformer potential. See equipot/train/example.yaml.",
+    )
     p.add_argument("config", nargs="?", help="YAML file with TrainConfig fields (--help-config lists them)")
-    p.add_argument("--help-config", action="store_true",
-                   help="print every training and model config field with its type, default and meaning, and exit")
+    p.add_argument(
+        "--help-config",
+        action="store_true",
+        help="print every training and model config field with its type, default and meaning, and exit",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt exactly where it stopped")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config fields, e.g. --set epochs=5 out=runs/x (values parsed as YAML)")
-    p.add_argument("--procs", type=int, default=1, metavar="N",
-                   help="data-parallel processes on this machine (torchrun --standalone), each with "
-                        "num_threads/N threads and a slice of every batch; on a CPU, one per core trains "
-                        "small molecules faster than threads do (docs/training.md)")
+    p.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override config fields, e.g. --set epochs=5 out=runs/x (values parsed as YAML)",
+    )
+    p.add_argument(
+        "--procs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes on this machine (torchrun --standalone), each with "
+        "num_threads/N threads and a slice of every batch; on a CPU, one per core trains "
+        "small molecules faster than threads do (docs/training.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -49,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
     best = trainer.fit()
     leave_process_group()
     if trainer.is_main:
-        print(f"best epoch {best.get('epoch')}: force MAE {best.get('val_force_mae', float('nan')):.1f} meV/Å, "
-              f"energy MAE {best.get('val_energy_mae', float('nan')):.1f} meV; checkpoints in {trainer.out}")
+        print(
+            f"best epoch {best.get('epoch')}: force MAE {best.get('val_force_mae', float('nan')):.1f} meV/Å, "
+            f"energy MAE {best.get('val_energy_mae', float('nan')):.1f} meV; checkpoints in {trainer.out}"
+        )
     return 0
 
 
@@ -67,8 +85,18 @@ def _launch(args: argparse.Namespace, num_threads: int | None, procs: int) -> in
 
     threads = max(1, (num_threads or torch.get_num_threads()) // procs)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    argv = ["--standalone", f"--nproc_per_node={procs}", "-m", "equipot", "train", args.config,
-            *(["--resume"] if args.resume else []), "--set", *args.set, f"num_threads={threads}"]
+    argv = [
+        "--standalone",
+        f"--nproc_per_node={procs}",
+        "-m",
+        "equipot",
+        "train",
+        args.config,
+        *(["--resume"] if args.resume else []),
+        "--set",
+        *args.set,
+        f"num_threads={threads}",
+    ]
     try:
         torchrun(argv)
     except ChildFailedError as err:

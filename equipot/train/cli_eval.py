@@ -40,8 +40,10 @@ def split_indices(model, data: str, split: str) -> tuple[np.ndarray, str]:
     if splits is None:
         path = splits_path(data)
         if not path.is_file():
-            raise EquipotError(f"the checkpoint records no split of {Path(data).name} and none is saved next to "
-                             f"it ({path}); use --split all")
+            raise EquipotError(
+                f"the checkpoint records no split of {Path(data).name} and none is saved next to "
+                f"it ({path}); use --split all"
+            )
         splits = load_splits(path)
         source = str(path)
     if split not in splits:
@@ -62,9 +64,16 @@ def run(args: argparse.Namespace) -> int:
     arrays = metrics.pop("arrays")
     print(f"{args.model} on {args.data} ({args.split}, {len(arrays[0])} frames; from {source})")
     print(f"{'metric':<24} {'value':>10}")
-    units = {"energy_mae": "meV", "energy_rmse": "meV", "energy_per_atom_mae": "meV/atom",
-             "energy_per_atom_rmse": "meV/atom", "force_mae": "meV/Å", "force_rmse": "meV/Å",
-             "stress_mae": "GPa", "pressure_mae": "GPa"}
+    units = {
+        "energy_mae": "meV",
+        "energy_rmse": "meV",
+        "energy_per_atom_mae": "meV/atom",
+        "energy_per_atom_rmse": "meV/atom",
+        "force_mae": "meV/Å",
+        "force_rmse": "meV/Å",
+        "stress_mae": "GPa",
+        "pressure_mae": "GPa",
+    }
     for key, value in metrics.items():
         print(f"{key:<24} {value:>10.2f} {units[key]}")
     if args.plot:

@@ -26,10 +26,13 @@ class TrainConfig(Config):
     val_size: float = setting(0.1, "validation frames per file: a count, or a fraction if < 1")
     test_size: float = setting(0.1, "test frames per file: a count, or a fraction if < 1")
     split_seed: int = setting(0, "seed of the train/val/test split (saved next to the data: <data>.splits.json)")
-    split_stages: list[int] = setting(factory=list, help="earlier lengths of a store that grew, so its frames keep "
-                                      "their split (equipot learn sets them)")
-    model: dict[str, Any] = setting(factory=lambda: {"preset": "small"},
-                                    help="preset (small | medium | md17 | ...) plus any EquiformerConfig field")
+    split_stages: list[int] = setting(
+        factory=list,
+        help="earlier lengths of a store that grew, so its frames keep their split (equipot learn sets them)",
+    )
+    model: dict[str, Any] = setting(
+        factory=lambda: {"preset": "small"}, help="preset (small | medium | md17 | ...) plus any EquiformerConfig field"
+    )
     epochs: int = setting(100, "training epochs (an upper bound with time_limit_minutes)")
     batch_size: int = setting(4, "frames per optimizer step (global, over all processes)")
     lr: float = setting(5e-3, "peak learning rate (AdamW)")
@@ -44,8 +47,9 @@ class TrainConfig(Config):
     loss: str = setting("mse", "mse | huber")
     huber_delta: float = setting(0.01, "Huber loss threshold (eV/atom and eV/Å)")
     force_only: bool = setting(False, "loss on forces alone (PolyGET); E0 refitted on the training energies each epoch")
-    reference_energies: dict[str, float] | None = setting(None, "{symbol: eV}, or null: least squares on the "
-                                                          "training energies")
+    reference_energies: dict[str, float] | None = setting(
+        None, "{symbol: eV}, or null: least squares on the training energies"
+    )
     ema_decay: float = setting(0.99, "exponential moving average of the weights (0: none)")
     grad_clip: float = setting(10.0, "gradient-norm clip")
     patience: int = setting(50, "epochs without a better validation loss before stopping")
@@ -57,10 +61,14 @@ class TrainConfig(Config):
     cache: bool = setting(True, "keep neighbour lists in memory")
     tensorboard: bool = setting(False, "write TensorBoard logs (needs the tensorboard package)")
     progress: bool = setting(True, "progress bars")
-    time_limit_minutes: float | None = setting(None, "wall-clock budget: after every epoch, epochs is set to what "
-                                               "fits, and the cosine schedule with it")
-    init_from: str | None = setting(None, "fine-tune: start from a checkpoint or shipped model (model: is then "
-                                    "ignored; optimizer and schedule start fresh)")
+    time_limit_minutes: float | None = setting(
+        None, "wall-clock budget: after every epoch, epochs is set to what fits, and the cosine schedule with it"
+    )
+    init_from: str | None = setting(
+        None,
+        "fine-tune: start from a checkpoint or shipped model (model: is then "
+        "ignored; optimizer and schedule start fresh)",
+    )
 
     def __post_init__(self) -> None:
         self.check_types()
@@ -72,8 +80,15 @@ class TrainConfig(Config):
         check_range(f"{self.what} 'batch_size'", self.batch_size, 1)
         for key in ("lr", "huber_delta"):
             check_range(f"{self.what} {key!r}", getattr(self, key), 0, low_open=True)
-        for key in ("min_lr", "weight_decay", "warmup_epochs", "energy_weight", "force_weight", "stress_weight",
-                    "grad_clip"):
+        for key in (
+            "min_lr",
+            "weight_decay",
+            "warmup_epochs",
+            "energy_weight",
+            "force_weight",
+            "stress_weight",
+            "grad_clip",
+        ):
             check_range(f"{self.what} {key!r}", getattr(self, key), 0)
         check_range(f"{self.what} 'ema_decay'", self.ema_decay, 0, 1)
         check_range(f"{self.what} 'patience'", self.patience, 1)

@@ -21,8 +21,13 @@ class GraphDataset(torch.utils.data.Dataset):
     otherwise frames are read lazily from the store every epoch (larger-than-memory data).
     """
 
-    def __init__(self, source: str | Path | FrameStore | Sequence, cutoff: float,
-                 indices: Sequence[int] | None = None, cache: bool = True) -> None:
+    def __init__(
+        self,
+        source: str | Path | FrameStore | Sequence,
+        cutoff: float,
+        indices: Sequence[int] | None = None,
+        cache: bool = True,
+    ) -> None:
         if isinstance(source, (str, Path)):
             source = FrameStore(source)
         self.source = source
@@ -48,10 +53,17 @@ class GraphDataset(torch.utils.data.Dataset):
         f = self.frame(k)
         if f.energy is None or f.forces is None:
             raise EquipotError(f"frame {self.indices[k]} has no energy or forces to train on")
-        graph = AtomicGraph.from_arrays(f.numbers, f.positions, self.cutoff, cell=f.cell, pbc=f.pbc,
-                                        energy=f.energy, forces=f.forces,
-                                        stress=f.stress if f.pbc is not None and np.all(f.pbc) else None,
-                                        dtype=torch.float64)
+        graph = AtomicGraph.from_arrays(
+            f.numbers,
+            f.positions,
+            self.cutoff,
+            cell=f.cell,
+            pbc=f.pbc,
+            energy=f.energy,
+            forces=f.forces,
+            stress=f.stress if f.pbc is not None and np.all(f.pbc) else None,
+            dtype=torch.float64,
+        )
         if self.cache is not None:
             self.cache[k] = graph
         return graph
@@ -108,8 +120,9 @@ def expand_data_paths(data: str | Path | Sequence[str | Path]) -> list[str]:
     return paths
 
 
-def composition_and_energies(dataset: GraphDataset | ConcatGraphDataset,
-                             species: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def composition_and_energies(
+    dataset: GraphDataset | ConcatGraphDataset, species: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
     """(frames, species) element counts and (frames,) energies of ``dataset`` (one read pass)."""
     counts = np.zeros((len(dataset), len(species)))
     energies = np.zeros(len(dataset))
@@ -120,6 +133,19 @@ def composition_and_energies(dataset: GraphDataset | ConcatGraphDataset,
             counts[k, index[chemical_symbols[int(z)]]] += 1
         energies[k] = f.energy
     return counts, energies
+
+
+def dispersion_energies(dataset: GraphDataset | ConcatGraphDataset, dispersion) -> np.ndarray:
+    """(frames,) energy of the potential's ``dispersion`` term (``equipot.dispersion``; zeros
+    for None) in each frame of ``dataset``: the part of the labels the network does not fit."""
+    out = np.zeros(len(dataset))
+    if dispersion is None:
+        return out
+    for k in range(len(dataset)):
+        f = dataset.frame(k)
+        pbc = np.zeros(3, bool) if f.pbc is None else np.asarray(f.pbc, bool)
+        out[k] = dispersion(f.numbers, f.positions, f.cell, pbc).energy
+    return out
 
 
 def least_squares_reference_energies(counts: np.ndarray, energies: np.ndarray, species: list[str]) -> dict[str, float]:

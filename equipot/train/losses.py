@@ -46,8 +46,9 @@ def loss_terms(
     if stress is not None and "stress" in pred:
         has = torch.isfinite(stress).all(dim=(1, 2))
         if bool(has.any()):
-            terms["stress"] = _error(pred["stress"][has] * GPA_PER_EV_A3, stress[has] * GPA_PER_EV_A3, kind,
-                                     huber_delta)
+            terms["stress"] = _error(
+                pred["stress"][has] * GPA_PER_EV_A3, stress[has] * GPA_PER_EV_A3, kind, huber_delta
+            )
     return terms
 
 
@@ -82,8 +83,16 @@ def energy_force_loss(
     Shapes: pred["energy"] (B,), pred["forces"] (N, 3), pred["stress"] (B, 3, 3), energy (B,),
     forces (N, 3), atoms_per_graph (B,).
     """
-    terms = loss_terms(pred, energy, forces, atoms_per_graph, force_only=force_only, kind=kind,
-                       huber_delta=huber_delta, stress=stress if stress_weight else None)
+    terms = loss_terms(
+        pred,
+        energy,
+        forces,
+        atoms_per_graph,
+        force_only=force_only,
+        kind=kind,
+        huber_delta=huber_delta,
+        stress=stress if stress_weight else None,
+    )
     total = force_weight * shares[1] * terms["force"]
     parts = {"force_loss": terms["force"].detach()}
     if "energy" in terms:

@@ -29,8 +29,10 @@ def stress_metrics(stress_pred, stress_ref) -> dict[str, float]:
 
     pred, ref = (np.asarray(x, float) / units.GPa for x in (stress_pred, stress_ref))
     i, j = np.triu_indices(3)
-    return {"stress_mae": float(np.abs(pred[:, i, j] - ref[:, i, j]).mean()),
-            "pressure_mae": float(np.abs(np.trace(pred - ref, axis1=1, axis2=2) / 3).mean())}
+    return {
+        "stress_mae": float(np.abs(pred[:, i, j] - ref[:, i, j]).mean()),
+        "pressure_mae": float(np.abs(np.trace(pred - ref, axis1=1, axis2=2) / 3).mean()),
+    }
 
 
 def evaluate_batches(model, batches, loss=None) -> dict:
@@ -56,11 +58,15 @@ def evaluate_batches(model, batches, loss=None) -> dict:
             value, pred = loss(model, batch)
             loss_sum += float(value.detach()) * batch.num_graphs
         count += batch.num_graphs
-        for lst, value in zip(parts, (pred["energy"], batch.energy, pred["forces"], batch.forces, batch.atoms_per_graph())):
+        for lst, value in zip(
+            parts, (pred["energy"], batch.energy, pred["forces"], batch.forces, batch.atoms_per_graph())
+        ):
             lst.append(value.detach().cpu().numpy())
     if not count:  # a rank's slice of a small set can be empty
-        return {"arrays": (np.zeros(0), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, np.int64)),
-                **({"loss": 0.0} if loss is not None else {})}
+        return {
+            "arrays": (np.zeros(0), np.zeros(0), np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, np.int64)),
+            **({"loss": 0.0} if loss is not None else {}),
+        }
     arrays = tuple(np.concatenate(p) for p in parts)
     out = {**error_metrics(*arrays), "arrays": arrays}
     if stresses[0] and sum(len(x) for x in stresses[0]):
@@ -89,8 +95,10 @@ def evaluate_store(model, data: str, indices=None, batch_size: int = 16) -> dict
 
     dataset = GraphDataset(data, model.cutoff, indices, cache=False)
     dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
-    batches = (collate([dataset[k] for k in range(start, min(start + batch_size, len(dataset)))]).to(device, dtype)
-               for start in range(0, len(dataset), batch_size))
+    batches = (
+        collate([dataset[k] for k in range(start, min(start + batch_size, len(dataset)))]).to(device, dtype)
+        for start in range(0, len(dataset), batch_size)
+    )
     try:
         return evaluate_batches(model, batches)
     finally:

@@ -1,4 +1,4 @@
-"""Which parameters weight decay acts on.
+"""The optimizer of a training run, and which parameters its weight decay acts on.
 
 AdamW's decoupled weight decay shrinks every parameter it is given by ``lr * weight_decay``
 per step, pulling it towards zero. That is a prior for the weight matrices (linear maps,
@@ -47,8 +47,10 @@ def load_grouped_state(optimizer: torch.optim.Optimizer, model: torch.nn.Module,
         optimizer.load_state_dict(state)
         return
     if len(state["param_groups"]) != 1:
-        raise EquipotError(f"optimizer state has {len(state['param_groups'])} parameter groups; "
-                         f"expected 1 or {len(optimizer.param_groups)}")
+        raise EquipotError(
+            f"optimizer state has {len(state['param_groups'])} parameter groups; "
+            f"expected 1 or {len(optimizer.param_groups)}"
+        )
     trainable = [p for p in model.parameters() if p.requires_grad]
     old_index = {id(p): i for i, p in enumerate(trainable)}
     (saved,) = state["param_groups"]
@@ -77,3 +79,32 @@ def per_group(scheduler_state: dict, groups: int) -> dict:
     of ``decay_groups`` follow one schedule. A state saved for ``groups`` groups is unchanged.
     """
     return {k: v * groups if isinstance(v, list) and len(v) == 1 else v for k, v in scheduler_state.items()}
+
+
+def make_optimizer(model: torch.nn.Module, config, steps_per_epoch: int, device: torch.device):
+    """(optimizer, schedule, scheduler, plateau) of a training run: AdamW with weight decay on
+    the weight matrices only (``decay_groups``) and the warm-up + cosine schedule
+    (``WarmupCosine``, resized later by a time budget), or the warm-up then halving on plateaus
+    of the validation loss (``plateau``, None for the cosine)."""
+    from equipot.train.schedule import WarmupCosine
+
+    c = config
+    if c.scheduler not in ("cosine", "plateau"):
+        raise EquipotError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
+    # fused: one kernel for the whole update instead of a few per parameter tensor (the same
+    # maths; the model has hundreds of small tensors)
+    fused = device.type in ("cpu", "cuda")
+    optimizer = torch.optim.AdamW(decay_groups(model, c.weight_decay), lr=c.lr, amsgrad=c.amsgrad, fused=fused)
+    schedule = WarmupCosine(
+        max(1, int(c.warmup_epochs * steps_per_epoch)),
+        c.epochs * steps_per_epoch,
+        c.min_lr / c.lr,
+        cosine=c.scheduler == "cosine",
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=10, min_lr=c.min_lr)
+        if c.scheduler == "plateau"
+        else None
+    )
+    return optimizer, schedule, scheduler, plateau

@@ -35,14 +35,20 @@ def plot_parity(arrays, metrics: dict, path: str | Path, title: str = "") -> Non
     ax1.scatter(x, y, s=4, alpha=0.6)
     lims = [min(x.min(), y.min()), max(x.max(), y.max())]
     ax1.plot(lims, lims, "k--", lw=0.8)
-    ax1.set(xlabel="reference energy (eV/atom)", ylabel="predicted (eV/atom)",
-            title=f"energy MAE {metrics['energy_per_atom_mae']:.2f} meV/atom")
+    ax1.set(
+        xlabel="reference energy (eV/atom)",
+        ylabel="predicted (eV/atom)",
+        title=f"energy MAE {metrics['energy_per_atom_mae']:.2f} meV/atom",
+    )
     fx, fy = f_r.reshape(-1), f_p.reshape(-1)
     ax2.scatter(fx, fy, s=2, alpha=0.3)
     lims = [min(fx.min(), fy.min()), max(fx.max(), fy.max())]
     ax2.plot(lims, lims, "k--", lw=0.8)
-    ax2.set(xlabel="reference force component (eV/Å)", ylabel="predicted (eV/Å)",
-            title=f"force MAE {metrics['force_mae']:.1f} meV/Å")
+    ax2.set(
+        xlabel="reference force component (eV/Å)",
+        ylabel="predicted (eV/Å)",
+        title=f"force MAE {metrics['force_mae']:.1f} meV/Å",
+    )
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -30,9 +30,12 @@ class RunLog:
                 if key != "epoch":
                     self.tensorboard.add_scalar(key, value, row["epoch"])
         if self.progress:
-            print(f"epoch {row['epoch']:4d}  train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
-                  f"F MAE {row['val_force_mae']:.1f} meV/Å  E MAE {row['val_energy_mae']:.1f} meV  "
-                  f"({row['seconds']:.0f} s)", flush=True)
+            print(
+                f"epoch {row['epoch']:4d}  train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
+                f"F MAE {row['val_force_mae']:.1f} meV/Å  E MAE {row['val_energy_mae']:.1f} meV  "
+                f"({row['seconds']:.0f} s)",
+                flush=True,
+            )
 
     def close(self) -> None:
         if self.tensorboard is not None:

@@ -33,22 +33,16 @@ from equipot.train.data import (
     GraphDataset,
     composition_and_energies,
     dataset_statistics,
+    dispersion_energies,
     expand_data_paths,
     least_squares_reference_energies,
     species_in,
 )
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
-from equipot.train.optim import decay_groups
+from equipot.train.optim import make_optimizer
 from equipot.train.run_log import RunLog
-from equipot.train.run_state import load_run, save_run
-from equipot.train.schedule import WarmupCosine, epochs_in_budget
-
-
-def _seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+from equipot.train.run_state import fit_time_budget, load_run, save_run
 
 
 class Trainer:
@@ -63,7 +57,9 @@ class Trainer:
         self.rank, self.world_size, self.device = ddp.init_from_env(c.device)
         self.is_main = self.rank == 0
         self.dtype = parse_dtype(c.dtype)
-        _seed_everything(c.seed)
+        random.seed(c.seed)
+        np.random.seed(c.seed % 2**32)
+        torch.manual_seed(c.seed)
 
         model_cfg = dict(c.model)
         preset = model_cfg.pop("preset", "small")
@@ -85,12 +81,19 @@ class Trainer:
             raise EquipotError("some training frames have no energy: train with force_only: true, or label them")
         self._composition = (e0_species, counts, energies)
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
-        self.stats = {**stats, "reference_energies": dict(zip(self.model.species, self.model.reference_energies.tolist()))}
+        self.stats = {
+            **stats,
+            "reference_energies": dict(zip(self.model.species, self.model.reference_energies.tolist())),
+        }
         self.model.to(device=self.device, dtype=self.dtype)
         if ddp.is_distributed():
             ddp.broadcast_parameters(self.model)
         self.ema = copy.deepcopy(self.model).eval()
-        self._make_optimizer()
+        self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
+        self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
+        self.optimizer, self.schedule, self.scheduler, self.plateau = make_optimizer(
+            self.model, c, self.steps_per_epoch, self.device
+        )
         self.epoch = 0
         self.best = float("inf")
         self.bad_epochs = 0
@@ -108,44 +111,33 @@ class Trainer:
         for path in self.data_paths:
             with FrameStore(path) as store:
                 n_frames = len(store)
-            self.splits[path] = load_or_make_splits(path, n_frames, {"train": c.train_size, "val": c.val_size,
-                                                                     "test": c.test_size}, c.split_seed, c.split_stages)
+            self.splits[path] = load_or_make_splits(
+                path,
+                n_frames,
+                {"train": c.train_size, "val": c.val_size, "test": c.test_size},
+                c.split_seed,
+                c.split_stages,
+            )
         self.train_set, self.val_set = (
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
-            for name in ("train", "val"))
+            for name in ("train", "val")
+        )
 
     def _new_model(self, preset: str, model_cfg: dict, species: list[str], stats: dict) -> Potential:
         """A fresh potential: E0 from ``reference_energies`` or a least-squares fit to the
         training energies (zero without energies), force scale and neighbour count from the data."""
         c = self.config
-        _, counts, energies = self._composition
-        e0 = c.reference_energies or (least_squares_reference_energies(counts, energies, species)
-                                      if self.has_energies else {s: 0.0 for s in species})
         model_cfg.setdefault("avg_num_neighbors", stats["avg_num_neighbors"])
         model = Potential(EquiformerConfig.preset(preset, species=species, **model_cfg))
+        _, counts, energies = self._composition
+        if c.reference_energies or not self.has_energies:
+            e0 = c.reference_energies or dict.fromkeys(species, 0.0)
+        else:  # fitted to the labels less the dispersion term, which the model adds
+            energies = energies - dispersion_energies(self.train_set, model.dispersion)
+            e0 = least_squares_reference_energies(counts, energies, species)
         model.set_reference_energies(e0)
         model.scale.fill_(stats["force_rms"])
         return model
-
-    def _make_optimizer(self) -> None:
-        """AdamW (weight decay on the weight matrices only, ``decay_groups``) with the warm-up +
-        cosine schedule (``WarmupCosine``), or the warm-up then halving on plateaus of the
-        validation loss."""
-        c = self.config
-        if c.scheduler not in ("cosine", "plateau"):
-            raise EquipotError(f"scheduler must be 'cosine' or 'plateau', got {c.scheduler!r}")
-        # fused: one kernel for the whole update instead of a few per parameter tensor (the
-        # same maths; the model has hundreds of small tensors)
-        fused = self.device.type in ("cpu", "cuda")
-        self.optimizer = torch.optim.AdamW(decay_groups(self.model, c.weight_decay), lr=c.lr, amsgrad=c.amsgrad,
-                                           fused=fused)
-        self.steps_per_epoch = math.ceil(len(self.train_set) / c.batch_size)
-        self.epochs = c.epochs  # the time budget may shorten it (and the cosine schedule with it)
-        self.schedule = WarmupCosine(max(1, int(c.warmup_epochs * self.steps_per_epoch)),
-                                     self.epochs * self.steps_per_epoch, c.min_lr / c.lr, cosine=c.scheduler == "cosine")
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule)
-        self.plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, factor=0.5, patience=10, min_lr=c.min_lr)
-                        if c.scheduler == "plateau" else None)
 
     # --- one epoch -----------------------------------------------------------------------
     def _batches(self, dataset: GraphDataset, shuffle: bool, epoch: int, split: bool = True):
@@ -159,8 +151,9 @@ class Trainer:
         batches = [order[i : i + bs] for i in range(0, len(order), bs)]
         if split and self.world_size > 1:
             batches = [b[self.rank :: self.world_size] for b in batches]
-        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=_collate_or_none,
-                                             num_workers=self.config.num_workers)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_sampler=batches, collate_fn=_collate_or_none, num_workers=self.config.num_workers
+        )
         for batch in loader:
             yield None if batch is None else batch.to(self.device, self.dtype)
 
@@ -170,10 +163,20 @@ class Trainer:
         c = self.config
         with_stress = bool(c.stress_weight) and batch.stress is not None
         pred = model(batch, compute_forces=True, compute_stress=with_stress, create_graph=create_graph)
-        loss, _ = energy_force_loss(pred, batch.energy, batch.forces, batch.atoms_per_graph(),
-                                    energy_weight=c.energy_weight, force_weight=c.force_weight,
-                                    force_only=c.force_only, kind=c.loss, huber_delta=c.huber_delta, shares=shares,
-                                    stress=batch.stress, stress_weight=c.stress_weight)
+        loss, _ = energy_force_loss(
+            pred,
+            batch.energy,
+            batch.forces,
+            batch.atoms_per_graph(),
+            energy_weight=c.energy_weight,
+            force_weight=c.force_weight,
+            force_only=c.force_only,
+            kind=c.loss,
+            huber_delta=c.huber_delta,
+            shares=shares,
+            stress=batch.stress,
+            stress_weight=c.stress_weight,
+        )
         return loss, pred
 
     def train_epoch(self) -> float:
@@ -181,9 +184,13 @@ class Trainer:
         total, n = 0.0, 0
         from tqdm.auto import tqdm
 
-        bar = tqdm(self._batches(self.train_set, True, self.epoch), total=self.steps_per_epoch,
-                   desc=f"epoch {self.epoch + 1}/{self.epochs}",
-                   disable=not (self.config.progress and self.is_main), leave=False)
+        bar = tqdm(
+            self._batches(self.train_set, True, self.epoch),
+            total=self.steps_per_epoch,
+            desc=f"epoch {self.epoch + 1}/{self.epochs}",
+            disable=not (self.config.progress and self.is_main),
+            leave=False,
+        )
         for batch in bar:
             self.optimizer.zero_grad(set_to_none=True)
             if self.world_size > 1:
@@ -223,12 +230,19 @@ class Trainer:
         model = model or self.ema
         model.eval()
         if self.world_size == 1:
-            return evaluate_batches(model, self._batches(dataset, False, 0, split=False),
-                                    lambda m, batch: self._loss(m, batch, create_graph=False))
+            return evaluate_batches(
+                model,
+                self._batches(dataset, False, 0, split=False),
+                lambda m, batch: self._loss(m, batch, create_graph=False),
+            )
         # each rank its slice of every batch, the loss weighted as in training: merged, the
         # numbers a single process reports
-        return ddp.evaluate_slices(model, self._batches(dataset, False, 0), self.device,
-                                   lambda m, batch, shares: self._loss(m, batch, False, shares))
+        return ddp.evaluate_slices(
+            model,
+            self._batches(dataset, False, 0),
+            self.device,
+            lambda m, batch, shares: self._loss(m, batch, False, shares),
+        )
 
     @torch.no_grad()
     def _refit_reference_energies(self) -> None:
@@ -249,11 +263,17 @@ class Trainer:
     # --- checkpoints ---------------------------------------------------------------------
     def _metadata(self) -> dict[str, Any]:
         c = self.config
-        return {"objective": "forces" if c.force_only else "energy+forces", "epoch": self.epoch,
-                "init_from": c.init_from,
-                "epochs": self.epochs,
-                "train_config": asdict(c), "data": self.data_paths, "train_frames": len(self.train_set),
-                "statistics": self.stats, "best_val_loss": self.best}
+        return {
+            "objective": "forces" if c.force_only else "energy+forces",
+            "epoch": self.epoch,
+            "init_from": c.init_from,
+            "epochs": self.epochs,
+            "train_config": asdict(c),
+            "data": self.data_paths,
+            "train_frames": len(self.train_set),
+            "statistics": self.stats,
+            "best_val_loss": self.best,
+        }
 
     def _save(self, improved: bool) -> None:
         if self.is_main:
@@ -274,8 +294,10 @@ class Trainer:
         # a resumed run's budget counts the epochs it already trained
         start = time.perf_counter() - sum(r["seconds"] for r in self.history)
         self._budget_announced = False
-        while self.epoch < (self.epochs if stop_after is None else min(self.epochs, stop_after)) \
-                and self.bad_epochs < c.patience:
+        while (
+            self.epoch < (self.epochs if stop_after is None else min(self.epochs, stop_after))
+            and self.bad_epochs < c.patience
+        ):
             t0 = time.perf_counter()
             train_loss = self.train_epoch()
             if c.force_only and self.has_energies:
@@ -287,12 +309,17 @@ class Trainer:
             improved = val["loss"] < self.best
             self.best = min(self.best, val["loss"])
             self.bad_epochs = 0 if improved else self.bad_epochs + 1
-            row = {"epoch": self.epoch, "train_loss": train_loss, "val_loss": val["loss"],
-                   "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0,
-                   **{f"val_{k}": v for k, v in val.items() if k not in ("loss", "arrays")}}
+            row = {
+                "epoch": self.epoch,
+                "train_loss": train_loss,
+                "val_loss": val["loss"],
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - t0,
+                **{f"val_{k}": v for k, v in val.items() if k not in ("loss", "arrays")},
+            }
             self.history.append(row)
             if c.time_limit_minutes:
-                self._fit_time_budget(time.perf_counter() - start, [r["seconds"] for r in self.history])
+                fit_time_budget(self, time.perf_counter() - start, [r["seconds"] for r in self.history])
             self._save(improved)
             log.epoch(self.history)
         log.close()
@@ -309,30 +336,6 @@ class Trainer:
         """Close the frame stores the datasets hold open (so another writer can open them)."""
         for dataset in (self.train_set, self.val_set):
             dataset.close()
-
-    def _fit_time_budget(self, elapsed: float, epoch_seconds: list[float]) -> None:
-        """Set ``epochs`` to what fits in ``time_limit_minutes`` (``epochs_in_budget``) and
-        resize the cosine schedule to it. A run may lengthen only in the first half of its
-        budget. ``elapsed`` counts the epochs a resumed run trained before, so resuming does not
-        restart the budget."""
-        total = self.config.time_limit_minutes * 60
-        affordable = epochs_in_budget(total - elapsed, epoch_seconds, self.epoch, self.config.epochs)
-        if self.world_size > 1:  # rank 0 decides: ranks timing themselves could disagree and hang
-            (affordable,) = ddp.all_sum([float(affordable) if self.is_main else 0.0], self.device)
-            affordable = int(affordable)
-        # lengthen only in the first half of the budget: later, it would raise an annealed learning rate
-        affordable = max(self.epoch, affordable if 2 * elapsed < total else min(affordable, self.epochs))
-        if affordable != self.epochs:
-            # this process's first estimate always; the re-estimates only beside the per-epoch lines
-            if self.is_main and (not self._budget_announced or self.config.progress):
-                print(f"time limit {self.config.time_limit_minutes:g} min: {self.epochs} -> {affordable} epochs", flush=True)
-            self._budget_announced = True
-            self.epochs = affordable
-            self.schedule.total = affordable * self.steps_per_epoch
-            if self.plateau is None:  # the learning rate of the resized cosine, from now on
-                step = self.scheduler.last_epoch
-                for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
-                    group["lr"] = base * self.schedule(step)
 
 
 def _pretrained(spec: str) -> Potential:

@@ -47,8 +47,12 @@ def main() -> None:
         out = dict(np.load(path))
         out = {k: v for k, v in out.items() if k.split(":")[0] not in args.models or ":" not in k}
         names = sorted({k.split("/")[0] for k in out if ":" not in k})
-        structures = {n: Atoms(numbers=out[f"{n}/numbers"], positions=out[f"{n}/positions"], cell=out[f"{n}/cell"],
-                               pbc=out[f"{n}/pbc"]) for n in names}
+        structures = {
+            n: Atoms(
+                numbers=out[f"{n}/numbers"], positions=out[f"{n}/positions"], cell=out[f"{n}/cell"], pbc=out[f"{n}/pbc"]
+            )
+            for n in names
+        }
     else:
         structures = {p.stem: read(p) for p in sorted(GEOMETRIES.glob("*.xyz"))}
         structures["polyethylene_box"] = polyethylene_box()
