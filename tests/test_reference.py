@@ -60,6 +60,44 @@ def test_resumed_sampling_is_the_run_that_never_stopped(tmp_path):
         assert 0 < np.abs(copied[4].positions - copied[3].positions).max() < 0.5
 
 
+def test_labeller_labels_the_frames_of_md_on_another_calculator(tmp_path):
+    """MD on one calculator, labels from another: the trajectory is the MD calculator's own,
+    the stored energies and forces the labeller's at the stored positions."""
+    kw = dict(temperature_K=300, stride=5, equilibration_steps=10, level_of_theory="Morse", code="ase", progress=False)
+    other = MorsePotential(epsilon=0.7, r0=1.2, rho0=5.0, rcut1=3.5, rcut2=4.5)
+    sample_md(molecule("ethanol"), morse(), tmp_path / "plain.h5", n_frames=3, **kw).close()
+    sample_md(molecule("ethanol"), morse(), tmp_path / "other.h5", n_frames=3, labeller=other, **kw).close()
+    with FrameStore(tmp_path / "plain.h5") as plain, FrameStore(tmp_path / "other.h5") as labelled:
+        for k in range(3):
+            np.testing.assert_array_equal(plain[k].positions, labelled[k].positions)
+            atoms = labelled[k].to_atoms()
+            atoms.calc = other
+            assert atoms.get_potential_energy() == pytest.approx(labelled[k].energy, abs=1e-5)
+            assert abs(labelled[k].energy - plain[k].energy) > 0.1
+
+
+def test_sampling_report_has_the_md_schema(tmp_path):
+    """``<store>.report.json``: the keys of ``equipot md``'s report.json, with the run's
+    settings (steps = equilibration + frames x stride) and no failure."""
+    import json
+
+    from equipot.dynamics.md import run_md
+    from equipot.dynamics.sampling import report_path
+
+    kw = dict(temperature_K=300, stride=5, equilibration_steps=10, level_of_theory="Morse", code="ase", progress=False)
+    sample_md(molecule("ethanol"), morse(), tmp_path / "s.h5", n_frames=3, **kw).close()
+    report = json.loads(report_path(tmp_path / "s.h5").read_text())
+    atoms = molecule("ethanol")
+    atoms.calc = morse()
+    run_md(atoms, temperature_K=300, steps=5, monitors=[], report_dir=tmp_path / "md", progress=False)
+    md = json.loads((tmp_path / "md" / "report.json").read_text())
+    assert set(report) == set(md) and set(report["result"]) == set(md["result"])
+    assert set(md["settings"]) <= set(report["settings"]) | {"calculator", "resumed_at_step"}
+    assert set(report["replicas"][0]) == set(md["replicas"][0])
+    assert report["settings"]["steps"] == report["result"]["steps_done"] == 10 + 3 * 5
+    assert report["failure"] is None and report["settings"]["frames"] == 3
+
+
 def test_gfn2_label_frames(tmp_path):
     pytest.importorskip("tblite")
     path = tmp_path / "eth.h5"

@@ -4,6 +4,7 @@ labelling the frames of another store.
     equipot data generate OUT.h5 --molecule aspirin --method gfn2 --temperature 500 --frames 2000
     equipot data generate OUT.h5 --polymer pvc --target-atoms 60 --method gfn2 --frames 500
     equipot data generate OUT.h5 --label IN.h5 --method pyscf      # label frames sampled elsewhere
+    equipot data generate OUT.h5 --xyz melt.extxyz --md-model polymers-gfn2 --stride 100   # MD on a model
 
 It is a ``data`` action but runs MD, so it lives in the dynamics layer (``data`` imports
 nothing from ``dynamics``); ``equipot.cli`` adds it to the ``data`` actions.
@@ -36,6 +37,13 @@ def register(data_actions) -> None:
     g.add_argument("--stride", type=int, default=20)
     g.add_argument("--equilibration", type=int, default=2000)
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument(
+        "--md-model",
+        default=None,
+        metavar="MODEL",
+        help="run the MD on this equipot model (checkpoint or shipped name) and label each kept frame "
+        "with the reference: for systems where reference MD is too slow",
+    )
     g.set_defaults(func=run_generate)
 
 
@@ -73,6 +81,11 @@ def run_generate(args: argparse.Namespace) -> int:
         atoms = build_oligomer(args.polymer, n, seed=args.seed)
     from equipot.dynamics.sampling import sample_md
 
+    labeller = None
+    if args.md_model:
+        from equipot.calculator import EquiformerCalculator
+
+        calc, labeller = EquiformerCalculator(args.md_model), calc
     store = sample_md(
         atoms,
         calc,
@@ -87,6 +100,7 @@ def run_generate(args: argparse.Namespace) -> int:
         level_of_theory=lot,
         code=code,
         created_with=_command_line(args),
+        labeller=labeller,
     )
     print(f"{args.output}: {len(store)} frames")
     return 0

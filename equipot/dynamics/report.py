@@ -25,6 +25,29 @@ def jsonable(x: Any) -> Any:
     return x
 
 
+def report_dict(settings: dict, result) -> dict:
+    """The contents of ``report.json``, one schema for single runs, replicas and reference
+    sampling: ``settings``, ``result`` and one row per replica (here one), with the drift,
+    failure and h(r) error beside them."""
+    failure = result.failure
+    row = {
+        "replica": 0,
+        "time_ps": failure.time_ps if failure else result.time_ps,
+        "monitor": failure.monitor if failure else None,
+        "reason": failure.reason if failure else None,
+        "drift": result.drift or None,
+        "hr_error": result.hr_error,
+    }
+    return {
+        "settings": settings,
+        "result": result.to_dict(),
+        "replicas": [row],
+        "drift": result.drift or None,
+        "failure": result.to_dict()["failure"],
+        "hr_error": result.hr_error,
+    }
+
+
 def write_report(
     out: str | Path, settings: dict, result, rows: list[dict], *, traj_path: str | Path | None = None, reference=None
 ) -> dict[str, str]:
@@ -38,24 +61,7 @@ def write_report(
     frames = load_positions(traj_path) if written else None
     ref = load_positions(reference) if reference is not None else None
 
-    failure = result.failure
-    # the keys a replica report has too: settings, result, and one row per replica (here one)
-    row = {
-        "replica": 0,
-        "time_ps": failure.time_ps if failure else result.time_ps,
-        "monitor": failure.monitor if failure else None,
-        "reason": failure.reason if failure else None,
-        "drift": result.drift or None,
-        "hr_error": result.hr_error,
-    }
-    report = {
-        "settings": settings,
-        "result": result.to_dict(),
-        "replicas": [row],
-        "drift": result.drift or None,
-        "failure": result.to_dict()["failure"],
-        "hr_error": result.hr_error,
-    }
+    report = report_dict(settings, result)
     (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, default=str))
 
     from equipot.plotting import pyplot

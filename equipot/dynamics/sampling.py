@@ -4,6 +4,7 @@ calculator), its frames appended to a frame store as they come."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,9 @@ from equipot.dynamics.restart import (
     set_generator_state,
     set_integrator_state,
 )
+from equipot.dynamics.results import MDResult
 from equipot.errors import EquipotError
+from equipot.files import write_json
 
 
 def sample_md(
@@ -42,20 +45,21 @@ def sample_md(
     code: str,
     created_with: str | None = None,
     progress: bool = True,
+    labeller: Calculator | None = None,
 ) -> FrameStore:
-    """Langevin MD on the reference calculator, keeping a frame every ``stride`` steps.
+    """Langevin MD on ``calculator``, a frame every ``stride`` steps labelled by it or by a
+    ``labeller`` (MD on a model, labels from the reference, where reference MD costs too much).
 
     Frames (with velocities) are appended to the store as they come, and after each one the
-    run's restart state (``equipot.dynamics.restart``: positions, momenta, integrator, noise
-    generator) is saved beside the store as ``<store>.restart.npz``. If ``out_path`` already
-    holds frames, only the missing ones are made: from that state when it belongs to the
-    store's last frame, so a stopped or extended run is the run that never stopped; otherwise
-    (a store copied without its state) from the last frame's positions and velocities with
-    fresh noise.
+    run's restart state (``equipot.dynamics.restart``) is saved beside it as
+    ``<store>.restart.npz``. A store with frames gets only the missing ones: from that state
+    when it belongs to the last frame, so a stopped or extended run is the run that never
+    stopped; else (a store copied without it) from the last frame with fresh noise. The run's
+    ``report.json`` (``equipot md``'s schema) goes to ``<store>.report.json``.
     """
-    from ase.constraints import FixCom
     from tqdm.auto import tqdm
 
+    start = time.perf_counter()
     out_path = Path(out_path)
     atoms, done, state = _resume_point(out_path, atoms)
     if done >= n_frames:
@@ -72,25 +76,71 @@ def sample_md(
         seed=seed,
     )
     store = _open_store(out_path, level_of_theory, code, created_with, metadata)
-    if not atoms.pbc.any():
-        atoms.set_constraint(FixCom())
     dyn, rng = _langevin(atoms, state, done, seed, temperature_K, timestep_fs, friction_per_fs)
     if done == 0 and equilibration_steps:
         dyn.run(equilibration_steps)
     with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
         for k in range(done, n_frames):
             dyn.run(stride)
-            store.append(_labelled_frame(atoms, k))
+            store.append(_labelled_frame(atoms, k, labeller))
             _save_state(out_path, atoms, dyn, rng, k + 1)
             bar.update()
+    _write_report(out_path, atoms, dict(metadata, n_frames=n_frames), done, time.perf_counter() - start)
     return store
+
+
+def report_path(out_path: Path) -> Path:
+    """Where sampling into ``out_path`` writes its ``report.json`` (the schema of ``equipot md``)."""
+    return out_path.with_name(out_path.name + ".report.json")
+
+
+def _write_report(out_path: Path, atoms: Atoms, plan: dict, done_before: int, wall: float) -> None:
+    """The sampling run's report: ``plan`` holds its settings, ``done_before`` the frames a
+    resumed run found, ``wall`` this call's seconds."""
+    from equipot.dynamics.md import run_settings
+    from equipot.dynamics.options import Integrator
+    from equipot.dynamics.report import jsonable, report_dict
+
+    total = plan["equilibration_steps"] + plan["n_frames"] * plan["stride"]
+    ran = total - (plan["equilibration_steps"] + done_before * plan["stride"] if done_before else 0)
+    integrator = Integrator("nvt", plan["timestep_fs"], plan["friction_per_fs"], fix_com=not atoms.pbc.any())
+    every = dict(traj=plan["stride"], log=plan["stride"], check=plan["stride"])
+    settings = run_settings(
+        atoms,
+        [],
+        integrator,
+        temperature_K=plan["temperature_K"],
+        steps=total,
+        steps_done=total,
+        seed=plan["seed"],
+        every=every,
+        frames=plan["n_frames"],
+        store=str(out_path),
+    )
+    dt_ps = plan["timestep_fs"] / 1000
+    result = MDResult(
+        steps_done=total,
+        time_ps=total * dt_ps,
+        stopped_early=False,
+        failure=None,
+        time_to_failure_ps=None,
+        wall_s=wall,
+        ns_per_day=ran * dt_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"),
+        paths={"store": str(out_path)},
+    )
+    write_json(report_path(out_path), jsonable(report_dict(settings, result)))
 
 
 def _langevin(
     atoms: Atoms, state, done: int, seed: int, temperature_K: float, timestep_fs: float, friction_per_fs: float
 ):
-    """(integrator, its noise generator): fresh Maxwell-Boltzmann velocities for a new store,
-    the saved state's integrator and generator when resuming from one."""
+    """(integrator, its noise generator), with the centre of mass of a molecule fixed: fresh
+    Maxwell-Boltzmann velocities for a new store, the saved state's integrator and generator
+    when resuming from one."""
+    from ase.constraints import FixCom
+
+    if not atoms.pbc.any():
+        atoms.set_constraint(FixCom())
     rng = np.random.default_rng([seed, done])
     if done == 0:
         # exact=False keeps the sample a true Maxwell-Boltzmann one
@@ -151,8 +201,12 @@ def _resume_point(out_path: Path, atoms: Atoms) -> tuple[Atoms, int, RestartStat
     return last, done, state
 
 
-def _labelled_frame(atoms: Atoms, frame_id: int) -> Frame:
-    """The current frame with the reference's energy and forces (and stress, for a periodic cell)."""
+def _labelled_frame(atoms: Atoms, frame_id: int, labeller: Calculator | None = None) -> Frame:
+    """The current frame with the reference's energy and forces (and stress, for a periodic
+    cell): the MD calculator's, or the ``labeller``'s at the same positions and velocities."""
+    if labeller is not None:
+        atoms = atoms.copy()  # the MD keeps its own calculator
+        atoms.calc = labeller
     atoms.get_potential_energy()
     if atoms.pbc.all():
         atoms.get_stress()

@@ -31,25 +31,28 @@ def plot_parity(arrays, metrics: dict, path: str | Path, title: str = "") -> Non
     plt = pyplot()
     e_p, e_r, f_p, f_r, n = arrays
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.5))
-    x, y = e_r / n, e_p / n
-    ax1.scatter(x, y, s=4, alpha=0.6)
-    lims = [min(x.min(), y.min()), max(x.max(), y.max())]
-    ax1.plot(lims, lims, "k--", lw=0.8)
-    ax1.set(
-        xlabel="reference energy (eV/atom)",
-        ylabel="predicted (eV/atom)",
-        title=f"energy MAE {metrics['energy_per_atom_mae']:.2f} meV/atom",
+    _parity(
+        ax1, e_r / n, e_p / n, 4, 0.6, "energy", "eV/atom", f"energy MAE {metrics['energy_per_atom_mae']:.2f} meV/atom"
     )
-    fx, fy = f_r.reshape(-1), f_p.reshape(-1)
-    ax2.scatter(fx, fy, s=2, alpha=0.3)
-    lims = [min(fx.min(), fy.min()), max(fx.max(), fy.max())]
-    ax2.plot(lims, lims, "k--", lw=0.8)
-    ax2.set(
-        xlabel="reference force component (eV/Å)",
-        ylabel="predicted (eV/Å)",
-        title=f"force MAE {metrics['force_mae']:.1f} meV/Å",
+    _parity(
+        ax2,
+        f_r.reshape(-1),
+        f_p.reshape(-1),
+        2,
+        0.3,
+        "force component",
+        "eV/Å",
+        f"force MAE {metrics['force_mae']:.1f} meV/Å",
     )
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _parity(ax, reference, predicted, size: float, alpha: float, what: str, unit: str, title: str) -> None:
+    """Predicted against reference on ``ax``, with the diagonal."""
+    ax.scatter(reference, predicted, s=size, alpha=alpha)
+    lims = [min(reference.min(), predicted.min()), max(reference.max(), predicted.max())]
+    ax.plot(lims, lims, "k--", lw=0.8)
+    ax.set(xlabel=f"reference {what} ({unit})", ylabel=f"predicted ({unit})", title=title)

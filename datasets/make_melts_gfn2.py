@@ -1,0 +1,124 @@
+"""Regenerate datasets/melts_gfn2/<family>_<atoms>_<T>K_<density>.h5: periodic polymer melts
+labelled with GFN2-xTB (energy, forces, stress).
+
+Each box holds CHAINS oligomers of about CHAIN_ATOMS atoms (RDKit, H-capped, MMFF94-relaxed,
+one conformer per seed), packed at 0.55 g/cm^3 with no contact closer than 2.0 Å between heavy
+atoms (``equipot.data.melts.pack_chains``), then compressed in 5 % steps of the box length to
+the run's density with 50 steps of 600 K Langevin MD between steps (``equipot.dynamics.compress``), and
+equilibrated for EQUILIBRATION steps at the run's temperature. MD runs on a trained equipot
+model (``--md-model``, default the shipped polymers-gfn2; GFN2-xTB on a 150-atom periodic box
+takes tens of seconds a call on one core, too slow for MD); every STRIDE steps (0.5 fs each) a
+frame is relabelled with periodic GFN2-xTB (tblite, default settings). Several densities per
+family, each equilibrated at its own, so that the pressure varies.
+
+Runs (``DENSITY_FACTOR:TEMPERATURE_K:FRAMES``, the factor times the family's amorphous
+density near room temperature, ``DENSITY``) go run-major: every family's first run, then every
+family's second, so an interrupted generation covers all families first. Rerunning a command
+finishes an interrupted file exactly (``sample_md`` resumes from the restart state beside it).
+
+    OMP_NUM_THREADS=1 python datasets/make_melts_gfn2.py                 # every family and run
+    OMP_NUM_THREADS=1 python datasets/make_melts_gfn2.py pmma --runs 1.0:450:10
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import h5py
+
+from equipot.data.melts import pack_chains
+from equipot.data.polymers import ALIASES, atoms_per_repeat, build_oligomer, n_repeat_for_atoms
+from equipot.data.reference import gfn2_calculator
+from equipot.data.store import FrameStore
+from equipot.dynamics.compress import compress
+from equipot.dynamics.sampling import sample_md
+
+# approximate densities of the amorphous polymers near room temperature, g/cm^3
+DENSITY = {
+    "pe": 0.86,
+    "pp": 0.85,
+    "peo": 1.13,
+    "pvc": 1.39,
+    "ps": 1.05,
+    "pmma": 1.18,
+    "nylon6": 1.08,
+    "pet": 1.33,
+    "pan": 1.18,
+    "pva": 1.26,
+}
+RUNS = ["1.0:300:15", "0.9:600:15", "1.05:450:15"]
+CHAINS, CHAIN_ATOMS, STRIDE, EQUILIBRATION = 5, 30, 100, 500
+
+
+def melt_box(short: str, density: float, seed: int, md_calculator):
+    """CHAINS chains of ``short`` packed loose and compressed to ``density`` on the MD model."""
+    family = ALIASES[short]
+    n = n_repeat_for_atoms(family, CHAIN_ATOMS)
+    chains = [build_oligomer(family, n, seed=seed + k) for k in range(CHAINS)]
+    loose = pack_chains(chains, min(0.55, density), seed=seed)
+    return compress(loose, density, md_calculator, factor=0.95, steps_per_stage=50, seed=seed)
+
+
+def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) -> None:
+    factor, temperature, frames = (float(x) for x in run.split(":"))
+    density = round(DENSITY[short] * factor, 3)
+    per_unit, caps = atoms_per_repeat(ALIASES[short])
+    chain_atoms = caps + per_unit * n_repeat_for_atoms(ALIASES[short], CHAIN_ATOMS)
+    path = out / f"{short}_{CHAINS * chain_atoms}_{int(temperature)}K_{density:.3f}gcc.h5"
+    if path.is_file():
+        with FrameStore(path) as done:
+            if len(done) >= int(frames):
+                return
+    start = time.perf_counter()
+    box = melt_box(short, density, seed + k, md_calculator) if not path.is_file() else _template(path)
+    store = sample_md(
+        box,
+        md_calculator,
+        path,
+        temperature_K=temperature,
+        n_frames=int(frames),
+        stride=STRIDE,
+        equilibration_steps=EQUILIBRATION,
+        seed=seed + k,
+        level_of_theory="GFN2-xTB",
+        code="tblite",
+        created_with=f"python datasets/make_melts_gfn2.py {short} --runs {run} --seed {seed}",
+        progress=False,
+        labeller=gfn2_calculator(),
+    )
+    store.close()
+    minutes = (time.perf_counter() - start) / 60
+    with h5py.File(path, "a") as fh:  # one core's minutes, over every piece that made the file
+        fh.attrs["generation_minutes"] = float(fh.attrs.get("generation_minutes", 0.0)) + minutes
+        fh.attrs["density_g_cm3"] = density
+    print(f"{path.name}: {int(frames)} frames, {minutes:.1f} min", flush=True)
+
+
+def _template(path: Path):
+    """The system of an existing store (``sample_md`` resumes it from its own state)."""
+    with FrameStore(path) as store:
+        return store[0].to_atoms()
+
+
+def main() -> None:
+    from equipot.calculator import EquiformerCalculator
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("families", nargs="*", default=list(DENSITY))
+    parser.add_argument("--runs", nargs="+", default=RUNS)
+    parser.add_argument("--seed", type=int, default=0, help="run k of a family uses seed + k")
+    parser.add_argument("--md-model", default="polymers-gfn2")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "melts_gfn2"))
+    args = parser.parse_args()
+    unknown = [f for f in args.families if f not in DENSITY]
+    if unknown:
+        raise SystemExit(f"unknown families {unknown}; choose from {' '.join(DENSITY)}")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    md_calculator = EquiformerCalculator(args.md_model, dtype="float32")
+    for k, run in enumerate(args.runs):
+        for short in args.families:
+            run_file(short, run, k, args.seed, Path(args.out), md_calculator)
+
+
+if __name__ == "__main__":
+    main()
