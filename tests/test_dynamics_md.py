@@ -403,3 +403,29 @@ def test_wall_clock_cap_is_not_a_failure():
     )
     assert result.steps_done == 10 and result.time_ps == pytest.approx(0.02)
     assert not result.stopped_early and result.failure is None
+
+
+def test_one_result_type_for_one_system_and_a_batch():
+    """``MDResult`` of a batch: the earliest failure is ``failure``; the run stopped early
+    only when every system failed; ``to_dict`` is plain JSON without the logged arrays."""
+    from equipot.dynamics.results import Failure, MDResult
+
+    late, early = (
+        Failure("bonds", "stretched", 40, 0.02, replica=0),
+        Failure("temperature", "hot", 10, 0.005, replica=2),
+    )
+    batch = MDResult(
+        steps_done=50,
+        time_ps=0.025,
+        wall_s=1.0,
+        failures=[late, None, early],
+        energies=np.zeros((5, 3)),
+        log_time_ps=np.arange(5.0),
+        positions=[np.zeros((2, 3, 3))] * 3,
+    )
+    assert batch.failure is early and batch.time_to_failure_ps == 0.005 and not batch.stopped_early
+    assert batch.stable_times_ps == [0.02, 0.025, 0.005] and batch.steps == 50
+    text = json.dumps(batch.to_dict())
+    assert '"replica": 2' in text and "energies" not in text
+    single = MDResult(steps_done=8, time_ps=0.004, wall_s=1.0, failures=[early])
+    assert single.stopped_early and single.to_dict()["failure"]["monitor"] == "temperature"

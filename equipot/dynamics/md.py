@@ -287,10 +287,8 @@ def _result(settings: dict, failure, wall: float, rows: list[dict], paths) -> MD
     result = MDResult(
         steps_done=step,
         time_ps=step * dt_ps,
-        stopped_early=failure is not None,
-        failure=failure,
-        time_to_failure_ps=failure.time_ps if failure else None,
         wall_s=wall,
+        failures=[failure],
         ns_per_day=ran_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"),
         paths=paths,
     )

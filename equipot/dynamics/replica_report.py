@@ -50,7 +50,7 @@ def write_replica_report(
     out: str | Path, templates: Sequence[Atoms], result, settings: dict, *, reference: np.ndarray | None = None
 ) -> list[dict]:
     """Write the trajectories, ``report.json`` and ``report.png`` of ``result`` (a
-    ``ReplicaResult`` whose replicas started from ``templates``) into ``out``; returns
+    ``MDResult`` of a batch whose replicas started from ``templates``) into ``out``; returns
     ``replica_rows``."""
     from ase.io import write
 
@@ -64,14 +64,8 @@ def write_replica_report(
                 [Atoms(numbers=atoms.numbers, positions=p) for p in frames],
                 format="extxyz",
             )
-    summary = {
-        "steps_done": result.steps,
-        "time_ps": result.time_ps,
-        "wall_s": result.wall_s,
-        "replica_steps_per_s": result.replica_steps_per_s,
-    }
     # the keys a single run's report has too: settings, result, and one row per replica
-    report = {"settings": settings, "result": summary, "replicas": rows, **summary}
+    report = {"settings": settings, "result": result.to_dict(), "replicas": rows}
     (out / "report.json").write_text(json.dumps(jsonable(report), indent=2, default=str))
     _plot(out / "report.png", templates, result, rows, reference)
     return rows

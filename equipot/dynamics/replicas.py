@@ -24,7 +24,7 @@ from equipot.data.graph import AtomicGraph
 from equipot.data.neighbors import radius_graph
 from equipot.dynamics.replica_report import write_energy_log
 from equipot.dynamics.replica_start import check_systems, replica_monitors, start_velocities
-from equipot.dynamics.results import Failure, ReplicaResult
+from equipot.dynamics.results import Failure, MDResult
 from equipot.dynamics.steps import n_steps
 from equipot.errors import EquipotError
 from equipot.evaluator import Evaluator
@@ -215,7 +215,7 @@ class ReplicaDynamics:
         max_wall_s: float | None = None,
         restart_every: int | None = None,
         restart_path: str | Path | None = None,
-    ) -> ReplicaResult:
+    ) -> MDResult:
         """Run until step ``steps`` (or time ``duration_ps``) of the run, until every replica
         has failed, or until ``max_wall_s`` seconds have passed (``result.time_ps`` says how far
         it got). A second call (or one after ``resume``) goes on from where the run is.
@@ -268,10 +268,10 @@ class ReplicaDynamics:
         self._log_times.append(now_ps)
         bar.set_postfix(ps=f"{now_ps:.3f}", alive=int(self.alive.sum()), ns_day=f"{ns_per_day:.3g}")
 
-    def _result(self, wall: float, replica_steps: int) -> ReplicaResult:
+    def _result(self, wall: float, replica_steps: int) -> MDResult:
         """The run so far, after a call that took ``wall`` s for ``replica_steps`` steps."""
-        return ReplicaResult(
-            steps=self.steps_done,
+        return MDResult(
+            steps_done=self.steps_done,
             time_ps=self.steps_done * self.dt / (1000 * units.fs),
             wall_s=wall,
             failures=list(self.failures),
@@ -313,7 +313,7 @@ class ReplicaDynamics:
 
     def run_resumable(
         self, restart_path: str | Path, *, resume: bool = False, restart_every: int | None = None, **run_args
-    ) -> ReplicaResult:
+    ) -> MDResult:
         """``run(**run_args)`` saving its state to ``restart_path`` every ``restart_every`` steps
         (None: only at the end); with ``resume``, first continue from the state there if there is
         one (a finished run then returns its results at once). For studies run in pieces."""

@@ -121,10 +121,8 @@ def _write_report(out_path: Path, atoms: Atoms, plan: dict, done_before: int, wa
     result = MDResult(
         steps_done=total,
         time_ps=total * dt_ps,
-        stopped_early=False,
-        failure=None,
-        time_to_failure_ps=None,
         wall_s=wall,
+        failures=[None],
         ns_per_day=ran * dt_ps * 1e-3 / wall * 86400 if wall > 0 else float("nan"),
         paths={"store": str(out_path)},
     )
