@@ -1,5 +1,5 @@
 """Print the README tables of the shipped datasets from the files themselves: one row per file
-of the molecule sets, one row per family of the polymer set.
+of the molecule sets, one row per family of the polymer set, one row per melt file.
 
     python datasets/table.py
 """
@@ -13,6 +13,7 @@ from equipot.errors import EquipotError
 
 ROOT = Path(__file__).parent
 POLYMERS = ROOT / "polymers_gfn2"
+MELTS = ROOT / "melts_gfn2"
 
 
 def summary(path: Path):
@@ -27,7 +28,7 @@ def summary(path: Path):
 def molecule_table() -> None:
     print("| file | molecule(s) | level of theory | temperature | timestep | stride | frames | size |")
     print("|---|---|---|---|---|---|---|---|")
-    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent != POLYMERS):
+    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent not in (POLYMERS, MELTS)):
         a, s = summary(path) or ({}, None)
         if s is None:
             print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
@@ -79,7 +80,32 @@ def polymer_table() -> None:
     print(f"\n{len(FAMILY_TABLE)} families, {total['frames']:.0f} frames, {total['size']:.1f} MB.")
 
 
+def melt_table() -> None:
+    """Per melt file: atoms, temperature, density, frames, the mean and spread of the GFN2-xTB
+    pressure over its frames (virial only: the frames carry no kinetic part), minutes and size."""
+    from ase.units import GPa
+
+    print("| file | atoms | temperature | density (g/cm^3) | frames | pressure (GPa) | minutes | size |")
+    print("|---|---|---|---|---|---|---|---|")
+    for path in sorted(MELTS.glob("*.h5")):
+        info = summary(path)
+        if info is None:
+            print(f"| `{path.name}` | (being generated) | | | | | | |")
+            continue
+        a, s = info
+        with FrameStore(path) as store:
+            pressure = [-sum(store[k].stress[:3]) / 3 / GPa for k in range(len(store))]
+        mean, spread = sum(pressure) / len(pressure), max(pressure) - min(pressure)
+        print(
+            f"| `{path.name}` | {s['n_atoms_max']} | {a['temperature_K']:.0f} K | {a.get('density_g_cm3', '-')} | "
+            f"{s['frames']} | {mean:.2f} (range {spread:.2f}) | {a.get('generation_minutes', 0):.0f} | "
+            f"{path.stat().st_size / 1e6:.2f} MB |"
+        )
+
+
 if __name__ == "__main__":
     molecule_table()
     print()
     polymer_table()
+    print()
+    melt_table()
