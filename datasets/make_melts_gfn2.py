@@ -65,12 +65,15 @@ def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) 
     per_unit, caps = atoms_per_repeat(ALIASES[short])
     chain_atoms = caps + per_unit * n_repeat_for_atoms(ALIASES[short], CHAIN_ATOMS)
     path = out / f"{short}_{CHAINS * chain_atoms}_{int(temperature)}K_{density:.3f}gcc.h5"
+    done = 0
     if path.is_file():
-        with FrameStore(path) as done:
-            if len(done) >= int(frames):
-                return
+        with FrameStore(path) as store:
+            done = len(store)
+        if done >= int(frames):
+            return
     start = time.perf_counter()
-    box = melt_box(short, density, seed + k, md_calculator) if not path.is_file() else _template(path)
+    # a store with frames resumes from its own state; one stopped before its first frame starts again
+    box = _template(path) if done else melt_box(short, density, seed + k, md_calculator)
     store = sample_md(
         box,
         md_calculator,
