@@ -95,6 +95,9 @@ def melt_table() -> None:
         a, s = info
         with FrameStore(path) as store:
             pressure = [-sum(store[k].stress[:3]) / 3 / GPa for k in range(len(store))]
+        if not pressure:
+            print(f"| `{path.name}` | (no frames yet) | | | | | | |")
+            continue
         mean, spread = sum(pressure) / len(pressure), max(pressure) - min(pressure)
         print(
             f"| `{path.name}` | {s['n_atoms_max']} | {a['temperature_K']:.0f} K | {a.get('density_g_cm3', '-')} | "
