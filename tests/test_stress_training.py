@@ -61,10 +61,10 @@ def test_stress_loss_gradient_is_exact():
     for index in [(0,) * param.dim(), tuple(s - 1 for s in param.shape)]:
         with torch.no_grad():
             param[index] += h
-        up = float(stress_loss(model, batch)[0])
+        up = float(stress_loss(model, batch)[0].detach())
         with torch.no_grad():
             param[index] -= 2 * h
-        down = float(stress_loss(model, batch)[0])
+        down = float(stress_loss(model, batch)[0].detach())
         with torch.no_grad():
             param[index] += h
         assert float(grad[index]) == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9)
