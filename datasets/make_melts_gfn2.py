@@ -85,7 +85,7 @@ def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) 
         seed=seed + k,
         level_of_theory="GFN2-xTB",
         code="tblite",
-        created_with=f"python datasets/make_melts_gfn2.py {short} --runs {run} --seed {seed}",
+        created_with=f"python datasets/make_melts_gfn2.py {short} --runs {run} --seed {seed + k}",  # run 0 of seed + k
         progress=False,
         labeller=gfn2_calculator(),
     )

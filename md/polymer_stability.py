@@ -10,6 +10,13 @@ end-to-end distance (mean ± std) against the GFN2-xTB trajectory, h(r) error. L
 affordable reference and report stability, Rg and end-to-end only.
 
     python md/polymer_stability.py [--chain-atoms 55] [--duration-ps 1] [--long 200]
+
+A class the model never saw, three replicas of each chain at 450 K, frames kept for
+``md/audit_frames.py``, in resumable pieces of an hour:
+
+    python md/polymer_stability.py --models polymers33-gfn2 --families pmma pma paa \
+        --held-out pmma pma paa --temperature 450 --replicas 3 --duration-ps 20 --save-frames \
+        --max-wall-minutes 60 [--resume] --out md/reports/polymers33_acrylates
 """
 
 from __future__ import annotations
@@ -30,13 +37,16 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "datasets" / "polymers_gfn2"
 TRAINING = ["pe", "pp", "peo", "pvc", "ps", "nylon6", "pet", "pan"]
 HELD_OUT = ["pmma", "pva"]
+RECORD_EVERY = 20  # steps between the frames kept for Rg, h(r) and the audit
 
 
-def trajectory_file(family: str, target_atoms: int) -> Path:
-    """The shipped trajectory of ``family`` whose chain length is closest to ``target_atoms``."""
-    files = sorted(DATA.glob(f"{family}_*.h5"), key=lambda p: abs(int(p.stem.split("_")[1]) - target_atoms))
+def trajectory_file(family: str, target_atoms: int, temperature: float | None = None) -> Path:
+    """The shipped trajectory of ``family`` (at ``temperature`` if given) whose chain length is
+    closest to ``target_atoms``."""
+    pattern = f"{family}_*_{temperature:.0f}K.h5" if temperature else f"{family}_*.h5"
+    files = sorted(DATA.glob(pattern), key=lambda p: abs(int(p.stem.split("_")[1]) - target_atoms))
     if not files:
-        raise FileNotFoundError(f"no polymer trajectory for {family} in {DATA}")
+        raise FileNotFoundError(f"no polymer trajectory {pattern} in {DATA}")
     return files[0]
 
 
@@ -50,9 +60,12 @@ def shape_stats(frames: np.ndarray, ends: tuple[int, int]) -> dict[str, float]:
     }
 
 
-def systems_and_references(families, target_atoms: int, long_atoms: int | None, extra: list[str] = ()):
+def systems_and_references(
+    families, target_atoms: int, long_atoms: int | None, extra: list[str] = (), temperature: float | None = None
+):
     """[(label, family, atoms, temperature, reference positions or None)]. ``extra``: chain
-    files named ``<family>_...`` (no reference), each run at 300 K and at 600 K."""
+    files named ``<family>_...`` (no reference), each run at 300 K and at 600 K. With
+    ``temperature``, each family's trajectory at that temperature."""
     from ase.io import read
 
     out = []
@@ -61,7 +74,7 @@ def systems_and_references(families, target_atoms: int, long_atoms: int | None, 
         for temperature in (300.0, 600.0):
             out.append((f"{path.stem} ({len(atoms)} atoms)", path.stem.split("_")[0], atoms, temperature, None))
     for fam in families:
-        path = trajectory_file(fam, target_atoms)
+        path = trajectory_file(fam, target_atoms, temperature)
         with FrameStore(path) as store:
             ref = store.trajectory_positions()
             atoms = store[0].to_atoms()
@@ -74,6 +87,30 @@ def systems_and_references(families, target_atoms: int, long_atoms: int | None, 
             chain = build_oligomer(family, n_repeat_for_atoms(family, long_atoms), seed=0)
             out.append((f"{fam}_{len(chain)} (long)", fam, chain, temperature, None))
     return out
+
+
+def with_replicas(entries: list, replicas: int) -> list:
+    """Each entry ``replicas`` times (labels ``#1``, ``#2``, ...): one batched run gives every
+    copy its own starting velocities and noise."""
+    if replicas <= 1:
+        return entries
+    return [(f"{e[0]} #{r + 1}", *e[1:]) for e in entries for r in range(replicas)]
+
+
+def save_frames(group: list, res, args, out: Path) -> None:
+    """OUT/frames_<chain>.xyz.gz per chain, every recorded frame of each of its replicas (tagged
+    ``replica`` and ``time_fs``), the input of ``md/audit_frames.py``."""
+    from ase.io import write
+
+    from equipot.dynamics.stability import frames_as_atoms
+
+    frames_of, starts = {}, {}
+    for k, (label, _, atoms, _, _) in enumerate(group):
+        chain = label.split(" #")[0]
+        starts.setdefault(chain, atoms)
+        frames_of.setdefault(chain, []).append(res.positions[k])
+    for chain, images in frames_as_atoms(frames_of, starts, RECORD_EVERY * args.timestep, args.seed).items():
+        write(out / f"frames_{chain}.xyz.gz", images, format="extxyz")
 
 
 def run_model(model: str, entries, args) -> dict:
@@ -100,7 +137,7 @@ def run_model(model: str, entries, args) -> dict:
             resume=args.resume,
             restart_every=args.restart_every,
             duration_ps=args.duration_ps,
-            record_every=20,
+            record_every=RECORD_EVERY,
             progress=not args.quiet,
             max_wall_s=args.max_wall_minutes * 60 if args.max_wall_minutes else None,
         )
@@ -111,7 +148,7 @@ def run_model(model: str, entries, args) -> dict:
                 "family": fam,
                 "atoms": len(atoms),
                 "temperature_K": temperature,
-                "held_out": fam in HELD_OUT,
+                "held_out": fam in args.held_out,
                 "stable_ps": res.stable_times_ps[k],
                 "run_ps": res.time_ps,
                 "failure": res.failures[k].reason if res.failures[k] else None,
@@ -124,6 +161,8 @@ def run_model(model: str, entries, args) -> dict:
                 if len(frames):
                     row["hr_mae"] = distance_histogram_error(frames, ref)
             results[f"{label} {temperature:.0f} K" if ref is None else label] = row
+        if args.save_frames:
+            save_frames(group, res, args, Path(args.out))
     return results
 
 
@@ -136,7 +175,7 @@ def write_report(all_results: dict, args, out: Path) -> None:
         f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}{' (torch.compile)' if args.compile else ''}, "
         f"{args.device}) for up to "
         f"{args.duration_ps} ps per chain (run length per row below), each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
-        "first frame. Held-out families (not in training): " + ", ".join(HELD_OUT) + ". Rg and end-to-end "
+        "first frame. Held-out families (not in training): " + ", ".join(args.held_out) + ". Rg and end-to-end "
         "distance (backbone ends) as mean ± std over frames every 10 fs; reference = the shipped GFN2-xTB "
         "trajectory of the same chain.",
         "",
@@ -171,7 +210,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["polymers-gfn2", "polymers-gfn2-fo"])
     parser.add_argument("--families", nargs="+", default=TRAINING + HELD_OUT)
+    parser.add_argument("--held-out", nargs="*", default=HELD_OUT, help="families the models did not train on")
     parser.add_argument("--chain-atoms", type=int, default=55, help="pick the shipped chain closest to this size")
+    parser.add_argument("--temperature", type=float, default=None, help="pick each family's trajectory at this T (K)")
+    parser.add_argument("--replicas", type=int, default=1, help="independent replicas of each chain")
+    parser.add_argument(
+        "--save-frames", action="store_true", help="write OUT/frames_<chain>.xyz.gz for md/audit_frames.py"
+    )
     parser.add_argument("--long", type=int, default=None, help="also run chains of about this many atoms (RDKit)")
     parser.add_argument(
         "--extra",
@@ -209,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    entries = systems_and_references(args.families, args.chain_atoms, args.long, args.extra)
+    entries = systems_and_references(args.families, args.chain_atoms, args.long, args.extra, args.temperature)
+    entries = with_replicas(entries, args.replicas)
     all_results = {m: run_model(m, entries, args) for m in args.models}
     write_report(all_results, args, out)
     (out / "results.json").write_text(

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from ase.build import molecule as ase_molecule
 
-from equipot.data.melts import AMU_A3_PER_G_CM3, CONTACT, pack_chains
-from equipot.dynamics.compress import compress
+from equipot.data.melts import AMU_A3_PER_G_CM3, CONTACT, closest_contact, pack_chains
+from equipot.dynamics.compress import CONTACT_FLOOR, compress
 from equipot.errors import EquipotError
 
 
@@ -65,3 +65,24 @@ def test_compression_reaches_the_density_with_chains_whole():
         np.testing.assert_allclose(dense[mine].get_all_distances(), box[mine].get_all_distances(), atol=1e-10)
     with pytest.raises(EquipotError, match="calculator"):
         compress(box, 0.55)
+
+
+def test_closest_contact_is_the_worst_pair_over_its_contact_distance():
+    box = pack_chains(chains(), 0.5, seed=3)
+    worst = min(d / CONTACT[kind] for kind, d in inter_chain_minimum(box).items())
+    assert closest_contact(box) == pytest.approx(worst, rel=1e-12)
+    assert closest_contact(box) >= 1 - 1e-9  # the packer keeps every contact
+
+
+def test_compression_never_pushes_chains_onto_each_other(monkeypatch):
+    """Without relaxation between stages, moving chains whole brings them closer and closer:
+    compression goes as far as the contacts allow, then stops with a clear error where a fixed
+    step would have put atoms of two chains nearly on top of each other."""
+    box = pack_chains(chains(12), 0.4, seed=2)
+    dense = compress(box, 0.55, steps_per_stage=0, factor=0.8)
+    assert closest_contact(dense) >= CONTACT_FLOOR
+    assert dense.get_masses().sum() * AMU_A3_PER_G_CM3 / dense.get_volume() == pytest.approx(0.55, rel=1e-10)
+    with pytest.raises(EquipotError, match="stuck at 0.5"):
+        compress(box, 0.7, steps_per_stage=0, factor=0.8)
+    monkeypatch.setattr("equipot.dynamics.compress.CONTACT_FLOOR", 0.0)  # a fixed step, unchecked
+    assert closest_contact(compress(box, 0.7, steps_per_stage=0, factor=0.8)) < 0.6

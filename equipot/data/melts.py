@@ -79,6 +79,25 @@ def pack_chains(
     return box
 
 
+def closest_contact(box: Atoms, limits: dict[str, float] | None = None) -> float:
+    """The smallest d(i, j) / contact(i, j) over pairs of atoms on different chains (minimum
+    image; ``box.arrays["chain"]`` as ``pack_chains`` sets it): 1 or more when every contact
+    keeps its distance, and inf when no such pair is within the largest contact distance."""
+    from ase.neighborlist import neighbor_list
+
+    limits = {**CONTACT, **(limits or {})}
+    i, j, d = neighbor_list("ijd", box, max(limits.values()))
+    chain = box.arrays["chain"]
+    other = chain[i] != chain[j]
+    if not other.any():
+        return float("inf")
+    heavy = box.numbers > 1
+    i, j, d = i[other], j[other], d[other]
+    both, either = heavy[i] & heavy[j], heavy[i] ^ heavy[j]
+    limit = np.where(both, limits["heavy-heavy"], np.where(either, limits["heavy-H"], limits["H-H"]))
+    return float((d / limit).min())
+
+
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     """A rotation matrix drawn uniformly from SO(3) (a normalised Gaussian quaternion)."""
     w, x, y, z = (q := rng.normal(size=4)) / np.linalg.norm(q)

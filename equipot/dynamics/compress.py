@@ -7,8 +7,14 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from equipot.data.melts import box_side
+from equipot.data.melts import box_side, closest_contact
 from equipot.errors import EquipotError
+
+# A stage may bring chains to this fraction of the packer's contact distances (CONTACT), and
+# no closer: the MD of the stage then pushes them apart. A full step that would go closer is
+# shortened, down to MIN_STEP of the box length.
+CONTACT_FLOOR = 0.75
+MIN_STEP = 1e-3
 
 
 def compress(
@@ -24,7 +30,12 @@ def compress(
     """``box`` (from ``pack_chains``) brought to ``density_g_cm3`` in stages: each shrinks the
     cell by at most ``factor`` in length, moving every chain whole with its centre (bonds are
     untouched), then relaxes the new contacts by ``steps_per_stage`` steps of Langevin MD on
-    ``calculator`` at ``temperature_K``. Returns a new box; ``box`` is left as it was."""
+    ``calculator`` at ``temperature_K``. Returns a new box; ``box`` is left as it was.
+
+    A stage that would bring two chains closer than ``CONTACT_FLOOR`` of their contact distance
+    shrinks less (chains interpenetrate, and a fixed step pushed hydrogens of two chains onto
+    each other); when even a step of ``MIN_STEP`` would, the stage only relaxes. A box whose
+    contacts do not relax raises ``EquipotError`` instead of running MD on overlapping atoms."""
     from equipot.dynamics.md import run_md
 
     if not 0 < factor < 1:
@@ -32,15 +43,19 @@ def compress(
     if steps_per_stage and calculator is None:
         raise EquipotError("relaxing between stages needs a calculator (or steps_per_stage=0)")
     box = box.copy()
-    chain = box.arrays["chain"]
     target = box_side([box], density_g_cm3)
-    stage = 0
+    stage, stuck = 0, 0
     while box.cell[0, 0] > target * (1 + 1e-12):
-        scale = max(factor, target / box.cell[0, 0])
-        for k in np.unique(chain):
-            mine = chain == k
-            box.positions[mine] += (scale - 1) * box.positions[mine].mean(axis=0)
-        box.set_cell(box.cell.array * scale, scale_atoms=False)
+        if not _shrink(box, max(factor, target / box.cell[0, 0])):
+            stuck += 1
+            if not steps_per_stage or stuck > 20:
+                raise EquipotError(
+                    f"compression to {density_g_cm3} g/cm^3 is stuck at {_density(box):.3f} g/cm^3: chains "
+                    f"stay closer than {CONTACT_FLOOR} of their contact distances; relax longer per stage "
+                    "or pack at a lower density"
+                )
+        else:
+            stuck = 0
         if steps_per_stage:
             box.calc = calculator
             run_md(
@@ -54,3 +69,27 @@ def compress(
             )
         stage += 1
     return box
+
+
+def _shrink(box: Atoms, scale: float) -> bool:
+    """Shrink ``box`` in place by ``scale`` in length, or by less where a full step would
+    bring two chains closer than ``CONTACT_FLOOR`` of contact (each chain moves whole with its
+    centre). False when even ``MIN_STEP`` would: the box is left as it was."""
+    chain = box.arrays["chain"]
+    start, cell = box.positions.copy(), box.cell.array.copy()
+    while 1 - scale >= MIN_STEP * (1 - 1e-9):
+        for k in np.unique(chain):
+            mine = chain == k
+            box.positions[mine] = start[mine] + (scale - 1) * start[mine].mean(axis=0)
+        box.set_cell(cell * scale, scale_atoms=False)
+        if closest_contact(box) >= CONTACT_FLOOR:
+            return True
+        scale = 1 - (1 - scale) / 2
+    box.positions, box.cell = start, cell
+    return False
+
+
+def _density(box: Atoms) -> float:
+    from equipot.data.melts import AMU_A3_PER_G_CM3
+
+    return float(box.get_masses().sum()) * AMU_A3_PER_G_CM3 / box.get_volume()

@@ -1,0 +1,88 @@
+"""A trained polymer model on the families it saw against those it never saw.
+
+Seen: the test frames of every file the checkpoint trained on (its own split, re-drawn from its
+training config). Unseen: every frame of the files given with ``--unseen`` (a class held out of
+training). Prints force and energy MAE per family and pooled, and the unseen/seen ratios.
+
+    python bench/seen_unseen.py polymers33-gfn2 --unseen datasets/polymers_gfn2/{pmma,pma,paa}_*.h5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pooled(parts: list[tuple]) -> dict:
+    from equipot.train.metrics import error_metrics
+
+    return error_metrics(*(np.concatenate(a) for a in zip(*parts)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", help="shipped model name or checkpoint")
+    parser.add_argument("--unseen", nargs="+", required=True, help="frame stores of families not trained on")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+    import torch
+
+    from equipot.checkpoint import load_model
+    from equipot.data.polymers import family_of_file
+    from equipot.data.splits import training_splits
+    from equipot.data.store import FrameStore
+    from equipot.train.metrics import evaluate_store
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.model, dtype=args.dtype)
+    trained = [Path(p) for p in (model.metadata or {}).get("data") or []]
+    if not trained:
+        sys.exit(f"{args.model} records no training files")
+    overlap = {p.name for p in trained} & {Path(p).name for p in args.unseen}
+    if overlap:
+        sys.exit(f"the model trained on {sorted(overlap)}: they cannot be unseen")
+    groups: dict[str, dict[str, list]] = {"seen": {}, "unseen": {}}
+    for kind, files in (("seen", trained), ("unseen", [Path(p) for p in args.unseen])):
+        for path in files:
+            path = path if path.is_absolute() else ROOT / path
+            indices = None
+            if kind == "seen":
+                with FrameStore(path) as store:
+                    indices = training_splits(model.metadata, len(store))["test"]
+            result = evaluate_store(model, str(path), indices, args.batch_size)
+            groups[kind].setdefault(family_of_file(path)[0], []).append(result["arrays"])
+    rows, out = [], {}
+    for kind, families in groups.items():
+        for family, parts in sorted(families.items()):
+            m = pooled(parts)
+            rows.append(
+                f"| {kind} | {family} | {sum(len(p[0]) for p in parts)} | {m['force_mae']:.1f} | {m['energy_per_atom_mae']:.2f} |"
+            )
+        out[kind] = pooled([p for parts in families.values() for p in parts])
+    print(f"{args.model} ({args.dtype}): test frames of the files it trained on against unseen files\n")
+    print("| set | family | frames | force MAE (meV/Å) | energy MAE (meV/atom) |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+    seen, unseen = out["seen"], out["unseen"]
+    print(
+        f"\npooled: force MAE seen {seen['force_mae']:.1f}, unseen {unseen['force_mae']:.1f} meV/Å "
+        f"({unseen['force_mae'] / seen['force_mae']:.2f}x); energy seen {seen['energy_per_atom_mae']:.2f}, "
+        f"unseen {unseen['energy_per_atom_mae']:.2f} meV/atom "
+        f"({unseen['energy_per_atom_mae'] / seen['energy_per_atom_mae']:.2f}x)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

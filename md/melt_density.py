@@ -1,0 +1,75 @@
+"""Melt density, measured: pressure against density for a model and for GFN2-xTB on the same
+snapshots, and the zero-pressure density of each (``equipot.dynamics.pressure``).
+
+The snapshots come from ``datasets/make_melts_gfn2.py``, one store per density, each density
+equilibrated by MD at its own box size and labelled with periodic GFN2-xTB:
+
+    OMP_NUM_THREADS=1 python datasets/make_melts_gfn2.py pe pmma --out datasets/melts_density_gfn2 \\
+        --runs 0.7:450:5 0.8:450:5 0.9:450:5 1.0:450:5 1.1:450:5 1.2:450:5
+    python md/melt_density.py datasets/melts_density_gfn2/*.h5 --model polymers33-gfn2 --plot docs/melt_density.png
+
+Stores are grouped by family (the file name up to its first underscore) and temperature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stores", nargs="+", help="frame stores, one density each")
+    parser.add_argument("--model", default="polymers-gfn2", help="shipped model name or checkpoint")
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--plot", default=None, help="write pressure against density to this PNG")
+    parser.add_argument("--json", default=None, help="write every snapshot's pressures here")
+    args = parser.parse_args(argv)
+
+    from equipot import EquiformerCalculator
+    from equipot.dynamics.pressure import density_plot, density_summary, pressure_points
+
+    calculator = EquiformerCalculator(args.model, dtype=args.dtype)
+    points = pressure_points(args.stores, calculator)
+    curves: dict[str, list] = {}
+    for p in points:
+        curves.setdefault(f"{p.label.split('_')[0]} {p.temperature_K:.0f} K", []).append(p)
+    print(f"{args.model} against GFN2-xTB on the same snapshots; P = -tr(sigma)/3 + N kB T / V, GPa\n")
+    print("| melt | density (g/cm³) | snapshots | P GFN2-xTB | P model | P MAE |")
+    print("|---|---|---|---|---|---|")
+    for name, mine in curves.items():
+        for p in mine:
+            print(
+                f"| {name} | {p.density:.3f} | {len(p.reference)} | {p.reference.mean():.3f} | "
+                f"{p.model.mean():.3f} | {p.mae():.3f} |"
+            )
+    print("\n| melt | zero-pressure density GFN2-xTB | model | difference | P MAE / spread of GFN2-xTB P |")
+    print("|---|---|---|---|---|")
+    summaries = {}
+    for name, mine in curves.items():
+        if len(mine) < 2:
+            print(f"| {name} | one density only | | | |")
+            continue
+        s = summaries[name] = density_summary(mine)
+        flag = " (extrapolated)" if s["extrapolated"] else ""
+        print(
+            f"| {name} | {s['reference_rho0']:.3f}{flag} | {s['model_rho0']:.3f} | "
+            f"{100 * s['rho0_relative_difference']:+.1f} % | "
+            f"{s['pressure_mae_gpa']:.3f} / {s['reference_spread_gpa']:.3f} GPa "
+            f"= {100 * s['pressure_mae_gpa'] / s['reference_spread_gpa']:.0f} % |"
+        )
+    if args.plot:
+        density_plot(curves, args.plot)
+        print(f"\nplot: {args.plot}")
+    if args.json:
+        rows = [
+            {"store": p.label, "density": p.density, "temperature_K": p.temperature_K}
+            | {"reference_gpa": p.reference.tolist(), "model_gpa": p.model.tolist()}
+            for p in points
+        ]
+        Path(args.json).write_text(json.dumps({"points": rows, "summaries": summaries}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
