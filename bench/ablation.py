@@ -183,7 +183,7 @@ def force_call_ms(names: list[str], rounds: int = 5, repeats: int = 20) -> dict[
         preset = model_cfg.pop("preset")
         torch.manual_seed(0)
         model = Potential(EquiformerConfig.preset(preset, species=["H", "C", "O"], **model_cfg))
-        calculators[name] = EquiformerCalculator(model, dtype="float32")
+        calculators[name] = EquiformerCalculator(model, dtype="float32", compile=False)
     atoms = read_structure("aspirin")
     times: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(rounds):

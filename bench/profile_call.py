@@ -50,7 +50,7 @@ def main() -> None:
             batch.positions += 1e-3
             batch._compute()
     else:
-        atoms.calc = EquiformerCalculator(args.model, dtype=args.dtype)
+        atoms.calc = EquiformerCalculator(args.model, dtype=args.dtype, compile=False)
 
         def call() -> None:
             atoms.positions += 1e-3  # a new geometry each call: nothing cached
@@ -87,7 +87,7 @@ def phase_table(system: str, args) -> None:
         model = "polymers-gfn2"
     else:
         atoms, model = read_structure(system), args.model
-    calc = EquiformerCalculator(model, dtype=args.dtype, num_threads=args.threads)
+    calc = EquiformerCalculator(model, dtype=args.dtype, num_threads=args.threads, compile=False)
     times, flops, total = phase_profile(calc, atoms, calls=args.calls)
     peak = cpu_peak_gflops(calc.dtype)
     print(

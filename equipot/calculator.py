@@ -36,8 +36,9 @@ class EquiformerCalculator(Calculator):
         skin: Verlet skin (Å). The neighbour list is built at cutoff + skin and reused until
             an atom has moved more than skin/2, the cell, periodicity or atoms change.
         num_threads: if given, ``torch.set_num_threads`` for CPU runs.
-        compile: ``torch.compile`` the models (``Potential.compile``): faster calls for long
-            MD, after a first call that compiles for minutes.
+        compile: the models' compiled kernels (``Potential.compile``, ``equipot compile``):
+            None (default) uses them where they exist, True compiles missing ones first
+            (minutes, once per model and dtype), False never.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress", "energies"]
@@ -49,7 +50,7 @@ class EquiformerCalculator(Calculator):
         dtype: str | torch.dtype = "float64",
         skin: float = 0.5,
         num_threads: int | None = None,
-        compile: bool = False,
+        compile: bool | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)

@@ -1,4 +1,4 @@
-"""Command-line entry point: ``equipot train | eval | md | learn | data | lammps | ipi-client``.
+"""Command-line entry point: ``equipot train | eval | md | learn | data | compile | lammps | ipi-client``.
 
 Each sub-command lives next to the code it drives and registers itself here through a
 ``register(subparsers)`` function, so this file stays a dispatcher and importing it is cheap
@@ -27,6 +27,7 @@ _COMMANDS = {
     "eval": "equipot.train.cli_eval",
     "md": "equipot.dynamics.cli",
     "learn": "equipot.learn.cli",
+    "compile": "equipot.compiled",
     "lammps": "equipot.lammps.cli",
     "ipi-client": "equipot.ipi.client",
 }

@@ -80,10 +80,11 @@ class Evaluator:
             bare ``Equiformer`` networks; a committee must share species and cutoff.
         device, dtype: where and in which precision the models run.
         skin: Verlet skin, Å (0: a new list every call).
-        compile: ``torch.compile`` the models (``Potential.compile``).
+        compile: run the models' ahead-of-time compiled kernels (``Potential.compile``): None
+            (default) when every model's artifact exists (``equipot compile``), True also
+            compiling the missing ones first (minutes), False never.
         workers: threads that share a call of many structures (see module); default 2 on a CPU
-            with at least 2 torch threads and ``compile`` off (compiling from two threads at once
-            is not safe), else 1.
+            with at least 2 torch threads and eager models, else 1.
     """
 
     def __init__(
@@ -92,7 +93,7 @@ class Evaluator:
         device: str | torch.device = "cpu",
         dtype: str | torch.dtype = "float64",
         skin: float = 0.5,
-        compile: bool = False,
+        compile: bool | None = None,
         workers: int | None = None,
     ) -> None:
         specs = list(models) if isinstance(models, (list, tuple)) else [models]
@@ -104,6 +105,10 @@ class Evaluator:
         for other in self.models[1:]:
             if other.species != first.species or other.cutoff != first.cutoff:
                 raise EquipotError("committee models must share species and cutoff")
+        if compile is None:
+            from equipot.compiled import artifact_path
+
+            compile = all(artifact_path(m).is_file() for m in self.models)
         if compile:
             for m in self.models:
                 m.compile()

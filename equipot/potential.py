@@ -36,7 +36,7 @@ class Potential(nn.Module):
 
     Args:
         network: an ``Equiformer``, or the ``EquiformerConfig`` to build one from.
-        compile: ``torch.compile`` the per-atom energy kernel for inference (see ``compile``).
+        compile: compute inference calls with the ahead-of-time compiled kernel (see ``compile``).
         edge_chunk_size: attend over runs of about this many edges, recomputing each in the
             backward pass: a memory trade for large systems; None (default) attends at once.
         checkpoint_blocks: recompute each Transformer block's activations in the backward
@@ -73,7 +73,7 @@ class Potential(nn.Module):
         self.edge_chunk_size = edge_chunk_size
         self.checkpoint_blocks = bool(checkpoint_blocks)
         self.metadata: dict[str, Any] = dict(metadata or {})
-        self._compiled = None
+        self._compiled: dict | None = None
         if compile:
             self.compile()
 
@@ -126,16 +126,26 @@ class Potential(nn.Module):
                 raise EquipotError(f"{symbol} is not one of the model species {self.species}")
             self.reference_energies[self.config.species.index(symbol)] = float(value)
 
-    def compile(self) -> None:
-        """``torch.compile`` (inductor) the per-atom energy kernel for MD and inference.
+    def compile(self, build: bool = True) -> None:
+        """Compute inference calls with the ahead-of-time compiled force kernel
+        (``equipot.compiled``): one artifact per model, dtype and device, kept on disk and loaded
+        in a moment by every later process. Without one, the first call makes it (minutes on a
+        small CPU; needs a C++ compiler), unless ``build`` is False (then it is an error):
+        ``equipot compile MODEL`` makes it ahead. Atom and edge counts are dynamic, so MD never
+        recompiles. Calls with ``create_graph=True`` (force training) keep the eager kernel.
+        ``bench/compile_speedup.py`` measures what it gains."""
+        self._compiled = {"build": bool(build)}
 
-        The first call compiles (minutes on a small CPU; shapes are dynamic, so edges changing
-        during MD do not recompile); needs a C++ compiler on CPU. Calls with
-        ``create_graph=True`` (force training) keep the eager kernel: they need double
-        backward, which compiled graphs do not support. ``bench/compile_speedup.py`` measures
-        what it gains.
-        """
-        self._compiled = torch.compile(self.node_energies, dynamic=True)
+    def compiled_kernel(self):
+        """The compiled kernel for the model's current dtype and device (after ``compile``)."""
+        from equipot.compiled import CompiledKernel
+
+        param = next(self.parameters())
+        key = (param.dtype, param.device)
+        if self._compiled.get("key") != key:
+            self._compiled["kernel"] = CompiledKernel.for_model(self, build_if_missing=self._compiled["build"])
+            self._compiled["key"] = key
+        return self._compiled["kernel"]
 
     # --- the kernel -----------------------------------------------------------------------
     def node_energies(
@@ -182,6 +192,11 @@ class Potential(nn.Module):
                 "equipot MODEL dispersion/d3 ... (docs/lammps.md)"
             )
         species = self.species_index(numbers)
+        if self._compiled is not None and exchange is None and min(len(species), edge_index.shape[1]) >= 2:
+            weights = vectors.new_ones(len(species))
+            if owned is not None:
+                weights[owned:] = 0.0
+            return self.compiled_kernel()(species, vectors, edge_index, weights)
         vectors = vectors.detach().requires_grad_(True)
         node_energy = self.node_energies(species, vectors, edge_index, exchange)
         total = node_energy.sum() if owned is None else node_energy[:owned].sum()
@@ -208,6 +223,8 @@ class Potential(nn.Module):
             dict with "energy" (B,), "node_energy" (N,), and "forces"/"stress" if asked.
         """
         species = self.species_index(graph.numbers)
+        if self._compiled is not None and not create_graph and min(graph.num_atoms, graph.edge_index.shape[1]) >= 2:
+            return self._forward_compiled(graph, species, compute_forces, compute_stress)
         positions, cell = graph.positions, graph.cell
         inputs = []
         if compute_forces or compute_stress:
@@ -221,8 +238,7 @@ class Potential(nn.Module):
             positions = positions + torch.einsum("ni,nij->nj", positions, sym[graph.batch])
             cell = cell + torch.bmm(cell, sym)
 
-        kernel = self._compiled if self._compiled is not None and not create_graph else self.node_energies
-        node_energy = kernel(species, edge_vectors(graph, positions, cell), graph.edge_index)
+        node_energy = self.node_energies(species, edge_vectors(graph, positions, cell), graph.edge_index)
         energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
         out = {"energy": energy, "node_energy": node_energy}
         if inputs:
@@ -238,6 +254,24 @@ class Potential(nn.Module):
                 has_volume = volume > 0
                 stress = g / torch.where(has_volume, volume, torch.ones_like(volume))
                 out["stress"] = torch.where(has_volume, stress, torch.full_like(stress, float("nan")))
+        if self.dispersion is not None:
+            add_dispersion(out, self.dispersion, graph)
+        return out
+
+    def _forward_compiled(self, graph: AtomicGraph, species, compute_forces: bool, compute_stress: bool):
+        """``forward`` through the compiled kernel: the same outputs, from dE/d(edge vector)."""
+        from equipot.compiled import edge_forces_and_stress
+
+        vectors = edge_vectors(graph, graph.positions, graph.cell).detach()
+        node_energy, grad = self.compiled_kernel()(species, vectors, graph.edge_index)
+        energy = node_energy.new_zeros(graph.num_graphs).index_add(0, graph.batch, node_energy)
+        out = {"energy": energy, "node_energy": node_energy}
+        if compute_forces or compute_stress:
+            forces, stress = edge_forces_and_stress(graph, vectors, grad, compute_stress)
+            if compute_forces:
+                out["forces"] = forces
+            if compute_stress:
+                out["stress"] = stress
         if self.dispersion is not None:
             add_dispersion(out, self.dispersion, graph)
         return out

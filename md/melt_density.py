@@ -30,8 +30,17 @@ def main(argv: list[str] | None = None) -> None:
     from equipot import EquiformerCalculator
     from equipot.dynamics.pressure import density_plot, density_summary, pressure_points
 
+    from equipot.data.store import FrameStore
+
+    stores = []
+    for path in args.stores:
+        with FrameStore(path) as store:
+            if len(store):
+                stores.append(path)
+            else:
+                print(f"skipped {path}: no frames yet")
     calculator = EquiformerCalculator(args.model, dtype=args.dtype)
-    points = pressure_points(args.stores, calculator)
+    points = pressure_points(stores, calculator)
     curves: dict[str, list] = {}
     for p in points:
         curves.setdefault(f"{p.label.split('_')[0]} {p.temperature_K:.0f} K", []).append(p)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from importlib import resources
 
 import numpy as np
@@ -10,6 +12,10 @@ import torch
 from ase.io import read
 
 from equipot import EquiformerConfig, Potential
+
+# Compiled kernels a user made (``equipot compile``) are used by default where they exist: the
+# tests never see them, so that every run computes what the test asks for.
+os.environ["EQUIPOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="equipot-test-cache-")
 
 # Tiny but complete: every block type, L_max = 2, several heads. ZBL walls off at the
 # covalent-radius sums: random weights push atoms far closer than a trained model would, and

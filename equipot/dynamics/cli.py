@@ -37,9 +37,11 @@ def register(subparsers) -> None:
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     p.add_argument(
         "--compile",
-        action="store_true",
-        help="torch.compile the model: faster one-molecule steps after a first call that compiles for "
-        "minutes (with --replicas on a CPU, eager is faster: docs/benchmarks.md)",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the model's compiled kernel (`equipot compile MODEL` makes it once; --compile makes it "
+        "now if missing, for minutes; --no-compile stays eager). Default: use it where it exists "
+        "(with --replicas: eager unless --compile)",
     )
     p.add_argument(
         "--replicas",
@@ -258,7 +260,7 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
         device=args.device,
         dtype=args.dtype,
         monitors=monitors,
-        compile=args.compile,
+        compile=bool(args.compile),
     )
     out = Path(args.out)
     if args.resume is not None and not (out / RESTART_NAME).is_file():
@@ -292,7 +294,7 @@ def _run_replicas(args: argparse.Namespace, atoms, monitors: list, steps: int, r
         replicas=args.replicas,
         model=args.model[0],
         dtype=args.dtype,
-        compile=args.compile,
+        compile=bool(args.compile),
     )
     rows = write_replica_report(out, dyn.templates, result, settings, reference=reference)
     _print_replicas(atoms, result, rows, out)

@@ -63,7 +63,9 @@ def pressure_points(stores: Sequence[str | Path], calculator) -> list[DensityPoi
         with FrameStore(path) as store:
             temperature = float(store.attrs["temperature_K"])
             frames = [store[k] for k in range(len(store))]
-        if not frames or any(f.stress is None for f in frames):
+        if not frames:
+            raise EquipotError(f"{path} has no frames yet")
+        if any(f.stress is None for f in frames):
             raise EquipotError(f"{path} has frames without a reference stress: label it periodic")
         reference, model = [], []
         for frame in frames:

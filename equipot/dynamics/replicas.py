@@ -46,17 +46,16 @@ class ReplicaDynamics:
             ``check_every`` steps; or one such list per replica (different molecules with
             their own reference bond lengths, say).
         skin: Verlet skin of the batched neighbour list, Å.
-        compile: ``torch.compile`` the energy network (``Potential.compile``); the
-            first call compiles for minutes. It is meant for GPUs, where kernel launches, not
-            arithmetic, bound a call; on a CPU compare with ``bench/replicas.py [--compile]``
-            before turning it on (docs/benchmarks.md).
+        compile: run the model's ahead-of-time compiled kernel (``Potential.compile``,
+            ``equipot compile``), compiling it first if it does not exist (minutes, once per
+            model and dtype); None uses it only where it exists. Compare with
+            ``bench/replicas.py [--compile]`` before turning it on for a batch on a CPU.
         workers: on CPU, split each step's call into this many groups of whole replicas,
             computed at once in as many Python threads, each with its share of torch's
             threads. Small tensor operations use two threads poorly, so on 2 cores two
             groups of 16 aspirins with a thread each beat one call of 32 with two threads
             (``bench/replicas.py [--workers 1]``). Default: 2 on CPU when torch has at least
-            2 threads and ``compile`` is off (compiling from two threads at once is not
-            safe), else 1 (always 1 on GPU).
+            2 threads and the model eager, else 1 (always 1 on GPU).
     """
 
     def __init__(

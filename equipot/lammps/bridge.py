@@ -153,8 +153,14 @@ class LammpsBridge:
 
             from equipot.checkpoint import load_model
 
+            from equipot.compiled import artifact_path
+
             self.model = load_model(spec.decode(), device=self.device, dtype=self.dtype)
             self.exchange = bool(exchange)
+            if not self.exchange and artifact_path(self.model).is_file():
+                # the full ghost shell needs no exchange inside the network: the compiled
+                # kernel (`equipot compile MODEL`) computes it where one exists
+                self.model.compile(build=False)
             cutoff[0] = self.model.cutoff
             hops[0] = self.model.hops
             features[0] = o3.Irreps(self.model.config.irreps_node).dim

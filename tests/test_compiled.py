@@ -1,0 +1,109 @@
+"""The compiled-kernel path: forces and stress assembled from dE/d(edge vector) equal the
+autograd ones (positions and strain) to float64 rounding; artifacts are named per model,
+dtype and weights; small structures take the eager kernel. Building a real artifact takes
+minutes: that test is opt-in (slow)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+
+from equipot import AtomicGraph
+from equipot.compiled import CompiledKernel, _kernel, artifact_path
+from equipot.data.graph import collate
+from equipot.potential import edge_vectors
+from tests.conftest import make_model
+
+
+class EagerStandIn:
+    """What an artifact computes, by the eager kernel: exercises everything around it."""
+
+    def __init__(self, model) -> None:
+        self.run, self.calls = _kernel(model), 0
+
+    def __call__(self, species, vectors, edge_index, weights=None):
+        self.calls += 1
+        return self.run(species, vectors, edge_index, vectors.new_ones(len(species)) if weights is None else weights)
+
+
+def batch(model):
+    crystal = bulk("C", "diamond", a=3.57).repeat((2, 1, 1))
+    crystal.rattle(0.05, seed=1)
+    crystal.set_cell(crystal.cell.array @ np.array([[1, 0.03, 0], [0, 1, 0], [0.02, 0, 1]]), scale_atoms=True)
+    ch4 = molecule("CH4")
+    ch4.rattle(0.05, seed=2)
+    return collate([AtomicGraph.from_atoms(a, model.cutoff) for a in (crystal, ch4)])
+
+
+def test_edge_gradients_give_the_autograd_forces_and_stress():
+    model = make_model(species=("H", "C"))
+    graph = batch(model)
+    reference = model(graph, compute_stress=True)
+    stand_in = EagerStandIn(model)
+    model.compile()
+    model._compiled.update(kernel=stand_in, key=(torch.float64, torch.device("cpu")))
+    out = model(graph, compute_stress=True)
+    assert stand_in.calls == 1
+    for key in ("energy", "node_energy", "forces"):
+        torch.testing.assert_close(out[key], reference[key], atol=1e-10, rtol=0)
+    torch.testing.assert_close(out["stress"][0], reference["stress"][0], atol=1e-12, rtol=0)
+    assert torch.isnan(out["stress"][1]).all()  # the molecule has no volume
+    # force training keeps the eager network, and a lone atom (no edges) too
+    model(graph, create_graph=True)
+    single = AtomicGraph.from_atoms(molecule("H"), model.cutoff)
+    model(single)
+    assert stand_in.calls == 1
+
+
+def test_engine_pair_gradients_through_the_kernel_leave_out_ghost_energies():
+    model = make_model(species=("H", "C"))
+    graph = batch(model)
+    vectors = edge_vectors(graph, graph.positions, graph.cell)
+    owned = 6  # of 9 atoms; the rest act as an engine's ghosts: they pass messages, their energies are not summed
+    reference = model.pair_gradients(graph.numbers, vectors, graph.edge_index, owned=owned)
+    model.compile()
+    model._compiled.update(kernel=EagerStandIn(model), key=(torch.float64, torch.device("cpu")))
+    energies, grad = model.pair_gradients(graph.numbers, vectors, graph.edge_index, owned=owned)
+    assert model._compiled["kernel"].calls == 1
+    torch.testing.assert_close(energies, reference[0], atol=1e-12, rtol=0)
+    torch.testing.assert_close(grad, reference[1], atol=1e-12, rtol=0)
+    everything = model.pair_gradients(graph.numbers, vectors, graph.edge_index)[1]
+    assert (everything - grad).abs().max() > 1e-3  # the ghosts' energies did count there
+
+
+def test_artifact_names_follow_weights_and_dtype(tmp_path, monkeypatch):
+    monkeypatch.setenv("EQUIPOT_CACHE_DIR", str(tmp_path))
+    model = make_model()
+    path = artifact_path(model)
+    assert path.parent == tmp_path / "compiled" and "float64" in path.name
+    assert artifact_path(make_model()) == path  # same weights, same artifact
+    assert artifact_path(make_model(seed=1)) != path
+    assert artifact_path(make_model(dtype=torch.float32)) != path
+    with pytest.raises(ValueError, match="equipot compile"):
+        CompiledKernel.for_model(model, build_if_missing=False)
+
+
+@pytest.mark.slow
+def test_built_artifact_matches_eager_and_is_reused(tmp_path, monkeypatch, aspirin):
+    """Compiles the tiny test model (minutes), then a second model object loads the artifact
+    without building: equal energies and forces as the edge count changes."""
+    monkeypatch.setenv("EQUIPOT_CACHE_DIR", str(tmp_path))
+    eager, compiled = make_model(), make_model()
+    compiled.compile()
+    rng = np.random.default_rng(0)
+    edges = set()
+    for _ in range(3):
+        atoms = aspirin.copy()
+        atoms.positions += rng.normal(scale=0.3, size=atoms.positions.shape)
+        graph = AtomicGraph.from_atoms(atoms, eager.cutoff)
+        edges.add(graph.edge_index.shape[1])
+        a, b = eager(graph), compiled(graph)
+        torch.testing.assert_close(b["energy"], a["energy"], atol=1e-9, rtol=0)
+        torch.testing.assert_close(b["forces"], a["forces"].detach(), atol=1e-9, rtol=0)
+    assert len(edges) > 1
+    again = make_model()
+    again.compile(build=False)  # an error if it had to build
+    graph = AtomicGraph.from_atoms(aspirin, again.cutoff)
+    torch.testing.assert_close(again(graph)["forces"], eager(graph)["forces"].detach(), atol=1e-9, rtol=0)
