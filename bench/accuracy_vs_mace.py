@@ -330,7 +330,9 @@ def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, 
     rates: dict[str, dict[str, list[float]]] = {name: {"float32": [], "float64": []} for name in models}
     for dtype in ("float32", "float64"):
         calcs = {
-            name: EquiformerCalculator(m["model"], dtype=dtype, compile=False) for name, m in models.items() if m["kind"] == "equipot"
+            name: EquiformerCalculator(m["model"], dtype=dtype, compile=False)
+            for name, m in models.items()
+            if m["kind"] == "equipot"
         }
         for _ in range(args.rounds):
             for name, m in models.items():

@@ -28,9 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from equipot import EquiformerCalculator
-    from equipot.dynamics.pressure import density_plot, density_summary, pressure_points
-
     from equipot.data.store import FrameStore
+    from equipot.dynamics.pressure import density_plot, density_summary, pressure_points
 
     stores = []
     for path in args.stores:

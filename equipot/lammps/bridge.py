@@ -152,7 +152,6 @@ class LammpsBridge:
             from e3nn import o3
 
             from equipot.checkpoint import load_model
-
             from equipot.compiled import artifact_path
 
             self.model = load_model(spec.decode(), device=self.device, dtype=self.dtype)
