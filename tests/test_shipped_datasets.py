@@ -45,7 +45,7 @@ def _is_dft(path: Path) -> bool:
         return False
 
 
-MELTS = [p for p in FILES if p.parent.name == "melts_gfn2"]
+MELTS = [p for p in FILES if p.parent.name.startswith("melts")]  # melts_gfn2, melts_density_gfn2
 
 
 def _cases():
