@@ -14,6 +14,7 @@ from equipot.errors import EquipotError
 ROOT = Path(__file__).parent
 POLYMERS = ROOT / "polymers_gfn2"
 MELTS = ROOT / "melts_gfn2"
+DENSITY = ROOT / "melts_density_gfn2"
 
 
 def summary(path: Path):
@@ -28,7 +29,7 @@ def summary(path: Path):
 def molecule_table() -> None:
     print("| file | molecule(s) | level of theory | temperature | timestep | stride | frames | size |")
     print("|---|---|---|---|---|---|---|---|")
-    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent not in (POLYMERS, MELTS)):
+    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent not in (POLYMERS, MELTS, DENSITY)):
         a, s = summary(path) or ({}, None)
         if s is None:
             print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
@@ -80,14 +81,14 @@ def polymer_table() -> None:
     print(f"\n{len(FAMILY_TABLE)} families, {total['frames']:.0f} frames, {total['size']:.1f} MB.")
 
 
-def melt_table() -> None:
+def melt_table(folder: Path = MELTS) -> None:
     """Per melt file: atoms, temperature, density, frames, the mean and spread of the GFN2-xTB
     pressure over its frames (virial only: the frames carry no kinetic part), minutes and size."""
     from ase.units import GPa
 
     print("| file | atoms | temperature | density (g/cm^3) | frames | pressure (GPa) | minutes | size |")
     print("|---|---|---|---|---|---|---|---|")
-    for path in sorted(MELTS.glob("*.h5")):
+    for path in sorted(folder.glob("*.h5")):
         info = summary(path)
         if info is None:
             print(f"| `{path.name}` | (being generated) | | | | | | |")
@@ -112,3 +113,5 @@ if __name__ == "__main__":
     polymer_table()
     print()
     melt_table()
+    print()
+    melt_table(DENSITY)
