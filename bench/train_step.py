@@ -7,6 +7,10 @@ steps. The loss backward differentiates through the force computation (a double 
 it is where a cheaper model pays off most in training.
 
     python bench/train_step.py [--irreps 64x0e+16x1o+16x2e] [--batch-size 4] [--threads 2]
+
+With ``--compile`` it times instead the eager step (forward with forces and loss backward)
+against the compiled training step (``equipot.train.compiled_step``, made first if missing,
+and that time printed), alternating on the same batches.
 """
 
 from __future__ import annotations
@@ -81,6 +85,48 @@ def phase_times(args: argparse.Namespace) -> dict[str, list[float]]:
     return times
 
 
+def compiled_against_eager(args: argparse.Namespace) -> None:
+    """Eager forward + loss backward against the compiled step, alternating, same batches."""
+    from equipot.train.compiled_step import CompiledStep, step_artifact_path
+    from equipot.train.config import TrainConfig
+    from equipot.train.losses import energy_force_loss
+
+    model, graphs = training_setup(args.preset, args.frames, irreps=args.irreps)
+    config = TrainConfig(data="-", batch_size=args.batch_size, energy_weight=50.0, force_weight=80.0)
+    rng = np.random.default_rng(0)
+
+    def batch():
+        return collate([graphs[k] for k in rng.choice(len(graphs), args.batch_size, replace=False)]).to(
+            "cpu", torch.float32
+        )
+
+    existed = step_artifact_path(model, config).is_file()
+    t0 = time.perf_counter()
+    step = CompiledStep(model, config, batch(), progress=False)
+    made_s = time.perf_counter() - t0
+    eager_ms, compiled_ms = [], []
+    for k in range(args.warmup + args.steps):
+        b = batch()
+        t0 = time.perf_counter()
+        pred = model(b, create_graph=True)
+        loss, _ = energy_force_loss(pred, b.energy, b.forces, b.atoms_per_graph(), energy_weight=50.0)
+        loss.backward()
+        t1 = time.perf_counter()
+        step(model, b)
+        t2 = time.perf_counter()
+        if k >= args.warmup:
+            eager_ms.append(1000 * (t1 - t0))
+            compiled_ms.append(1000 * (t2 - t1))
+    print(
+        f"{args.preset} {args.irreps or ''}, batch {args.batch_size}, {args.threads} thread(s), medians of {args.steps} steps"
+    )
+    print(f"eager step (forward with forces + loss backward): {statistics.median(eager_ms):.1f} ms")
+    print(f"compiled step: {statistics.median(compiled_ms):.1f} ms")
+    ratio = statistics.median(c / e for c, e in zip(compiled_ms, eager_ms))
+    print(f"compiled / eager: {ratio:.2f} (median of per-step ratios)")
+    print(f"compiled step {'loaded' if existed else 'made and loaded'} in {made_s:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
@@ -90,10 +136,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--compile", action="store_true", help="time the compiled step against the eager one")
     args = parser.parse_args()
     if args.frames < args.batch_size:
         raise ValueError(f"--frames {args.frames} is fewer than --batch-size {args.batch_size}")
     torch.set_num_threads(args.threads)
+    if args.compile:
+        compiled_against_eager(args)
+        return
     times = phase_times(args)
     total = statistics.median([sum(step) for step in zip(*times.values())])
     print(

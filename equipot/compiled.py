@@ -90,6 +90,29 @@ def _kernel(potential):
 def build(potential, path: str | Path | None = None, progress: bool = True) -> Path:
     """Trace, export and compile ``potential``'s kernel into ``path`` (default ``artifact_path``)."""
     import torch
+
+    path = Path(path) if path is not None else artifact_path(potential)
+    example = _example(potential)
+    start = time.perf_counter()
+    frozen = [p for p in potential.parameters() if p.requires_grad]
+    for p in frozen:  # weights enter as constants, not as inputs to differentiate
+        p.requires_grad_(False)
+    try:
+        atoms, edges = torch.export.Dim("atoms", min=MIN_SIZE), torch.export.Dim("edges", min=MIN_SIZE)
+        aot_package(_kernel(potential), example, ({0: atoms}, {0: edges}, {1: edges}, {0: atoms}), path)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    if progress:
+        print(f"equipot: compiled {path} in {time.perf_counter() - start:.0f} s", flush=True)
+    return path
+
+
+def aot_package(function, example: tuple, dynamic_shapes: tuple, path: Path) -> Path:
+    """``function(*example)`` of tensors (or lists of them) traced with everything it
+    differentiates (``make_fx``, symbolic sizes), exported with ``dynamic_shapes`` (one entry
+    per argument) and compiled by AOTInductor into the package ``path``, written atomically."""
+    import torch
     from torch.fx.experimental.proxy_tensor import make_fx
 
     class Traced(torch.nn.Module):  # torch.export takes a module
@@ -97,32 +120,15 @@ def build(potential, path: str | Path | None = None, progress: bool = True) -> P
             super().__init__()
             self.graph_module = graph_module
 
-        def forward(self, species, vectors, edge_index, weights):
-            return self.graph_module(species, vectors, edge_index, weights)
+        def forward(self, *args):
+            return self.graph_module(*args)
 
-    path = Path(path) if path is not None else artifact_path(potential)
+    traced = make_fx(function, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
+    exported = torch.export.export(Traced(traced), example, dynamic_shapes=(dynamic_shapes,), strict=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = _example(potential)
-    start = time.perf_counter()
-    frozen = [p for p in potential.parameters() if p.requires_grad]
-    for p in frozen:  # weights enter as constants, not as inputs to differentiate
-        p.requires_grad_(False)
-    try:
-        traced = make_fx(_kernel(potential), tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-    atoms, edges = torch.export.Dim("atoms", min=MIN_SIZE), torch.export.Dim("edges", min=MIN_SIZE)
-    exported = torch.export.export(
-        Traced(traced), example, dynamic_shapes=({0: atoms}, {0: edges}, {1: edges}, {0: atoms}), strict=False
-    )
-    if progress:
-        print(f"equipot: traced the force kernel in {time.perf_counter() - start:.0f} s; compiling", flush=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.pt2")
     torch._inductor.aoti_compile_and_package(exported, package_path=str(tmp))
-    os.replace(tmp, path)  # atomic: a process never loads half an artifact
-    if progress:
-        print(f"equipot: compiled {path} in {time.perf_counter() - start:.0f} s", flush=True)
+    os.replace(tmp, path)  # a process never loads half an artifact
     return path
 
 

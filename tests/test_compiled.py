@@ -107,3 +107,104 @@ def test_built_artifact_matches_eager_and_is_reused(tmp_path, monkeypatch, aspir
     again.compile(build=False)  # an error if it had to build
     graph = AtomicGraph.from_atoms(aspirin, again.cutoff)
     torch.testing.assert_close(again(graph)["forces"], eager(graph)["forces"].detach(), atol=1e-9, rtol=0)
+
+
+def labelled_batch(model, molecules, seed=0):
+    """Molecules with random energy and force labels, collated as the trainer batches them."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    rng, graphs = np.random.default_rng(seed), []
+    for atoms in molecules:
+        atoms = atoms.copy()
+        atoms.rattle(0.05, seed=int(rng.integers(1000)))
+        forces = rng.normal(size=(len(atoms), 3))
+        atoms.calc = SinglePointCalculator(atoms, energy=float(rng.normal()), forces=forces)
+        graphs.append(AtomicGraph.from_atoms(atoms, model.cutoff, targets=True))
+    return collate(graphs)
+
+
+@pytest.mark.parametrize("force_only", [False, True])
+def test_compiled_training_step_gives_the_eager_loss_and_gradients(aspirin, ethanol, force_only):
+    """The traced step (run eagerly here: what the artifact computes) against the trainer's
+    loss and backward, to float64 rounding; weights the loss never reaches keep grad None."""
+    from equipot.train.compiled_step import CompiledStep, step_function
+    from equipot.train.config import TrainConfig
+    from equipot.train.losses import energy_force_loss
+
+    model = make_model().train()
+    config = TrainConfig(data="x.h5", batch_size=2, energy_weight=30.0, force_only=force_only)
+    batch = labelled_batch(model, [aspirin, ethanol])
+    pred = model(batch, create_graph=True)
+    loss, _ = energy_force_loss(
+        pred, batch.energy, batch.forces, batch.atoms_per_graph(), energy_weight=30.0, force_only=force_only
+    )
+    loss.backward()
+    eager = [None if p.grad is None else p.grad.clone() for p in model.parameters()]
+    model.zero_grad(set_to_none=True)
+
+    step = CompiledStep(model, config, batch, runner=step_function(model, config))
+    assert step.accepts(batch) and not step.accepts(labelled_batch(model, [aspirin]))
+    value = step(model, batch)
+    assert float(value) == pytest.approx(float(loss.detach()), abs=1e-12)
+    for p, g in zip(model.parameters(), eager):
+        if g is None:
+            assert p.grad is None
+        else:
+            torch.testing.assert_close(p.grad, g, atol=1e-12, rtol=1e-10)
+    assert any(g is None for g in eager)  # the last layer's non-scalar paths
+
+
+@pytest.mark.slow
+def test_built_training_step_matches_eager(tmp_path, monkeypatch, aspirin, ethanol):
+    """Compiles the tiny model's training step (minutes), then runs it on batches of other
+    sizes in atoms and edges: loss and gradients as the eager step's."""
+    from equipot.train.compiled_step import CompiledStep, step_function
+    from equipot.train.config import TrainConfig
+
+    monkeypatch.setenv("EQUIPOT_CACHE_DIR", str(tmp_path))
+    model = make_model().train()
+    config = TrainConfig(data="x.h5", batch_size=2)
+    step = CompiledStep(model, config, labelled_batch(model, [aspirin, ethanol]))
+    eager = CompiledStep(model, config, labelled_batch(model, [aspirin, ethanol]), runner=step_function(model, config))
+    for seed, molecules in enumerate([[ethanol, ethanol], [aspirin, aspirin]]):
+        batch = labelled_batch(model, molecules, seed=seed + 1)
+        a = float(eager(model, batch))
+        reference = [p.grad for p in model.parameters()]
+        b = float(step(model, batch))
+        assert b == pytest.approx(a, abs=1e-9)
+        for p, g in zip(model.parameters(), reference):
+            if g is not None:
+                torch.testing.assert_close(p.grad, g, atol=1e-9, rtol=1e-7)
+
+
+def test_trainer_with_compile_takes_the_compiled_step_and_trains_the_same(tmp_path, monkeypatch):
+    """``compile: true`` routes full batches through the compiled step (its eager stand-in here:
+    no minutes of compiling) and leaves the weights as eager training does, to rounding."""
+    from equipot.train import Trainer
+    from equipot.train import compiled_step as module
+    from tests.conftest import write_morse_store
+    from tests.test_train import config
+
+    store = write_morse_store(tmp_path / "morse.h5", 22)
+    calls = []
+
+    class StandIn(module.CompiledStep):
+        def __init__(self, model, cfg, batch, **kw):
+            super().__init__(model, cfg, batch, runner=module.step_function(model, cfg))
+
+        def __call__(self, model, batch):
+            calls.append(batch.num_graphs)
+            return super().__call__(model, batch)
+
+    monkeypatch.setattr(module, "CompiledStep", StandIn)
+    runs = {}
+    for compile in (False, True):
+        trainer = Trainer(
+            config(store, tmp_path / f"run{compile}", epochs=2, train_size=14, dtype="float64", compile=compile)
+        )
+        trainer.fit()
+        runs[compile] = trainer.model
+    # 14 frames in batches of 4: three full batches per epoch compiled, the last (2 frames) eager
+    assert calls == [4, 4, 4] * 2
+    for p, q in zip(runs[False].parameters(), runs[True].parameters()):
+        torch.testing.assert_close(q, p, atol=1e-9, rtol=1e-7)

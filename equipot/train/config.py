@@ -59,6 +59,11 @@ class TrainConfig(Config):
     num_threads: int | None = setting(None, "torch threads (default: torch's)")
     num_workers: int = setting(0, "DataLoader worker processes")
     cache: bool = setting(True, "keep neighbour lists in memory")
+    compile: bool = setting(
+        False,
+        "train through the compiled step (equipot.train.compiled_step): compiled once per architecture, "
+        "batch size and loss settings (minutes), then faster steps; single process, no dispersion term",
+    )
     tensorboard: bool = setting(False, "write TensorBoard logs (needs the tensorboard package)")
     progress: bool = setting(True, "progress bars")
     time_limit_minutes: float | None = setting(

@@ -94,6 +94,7 @@ class Trainer:
         self.optimizer, self.schedule, self.scheduler, self.plateau = make_optimizer(
             self.model, c, self.steps_per_epoch, self.device
         )
+        self._step = None  # the compiled training step, made at the first batch (config compile)
         self.epoch = 0
         self.best = float("inf")
         self.bad_epochs = 0
@@ -205,8 +206,13 @@ class Trainer:
                 (loss_value,) = ddp.all_sum([loss_value], self.device)
                 batch_graphs = int(n_glob)
             else:
-                loss, _ = self._loss(self.model, batch, create_graph=True)
-                loss.backward()
+                if self._step is None:
+                    self._step = self._compiled_step(batch)
+                if self._step and self._step.accepts(batch):
+                    loss = self._step(self.model, batch)
+                else:
+                    loss, _ = self._loss(self.model, batch, create_graph=True)
+                    loss.backward()
                 loss_value, batch_graphs = float(loss.detach()), batch.num_graphs
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
             self.optimizer.step()
@@ -216,6 +222,18 @@ class Trainer:
             n += batch_graphs
             bar.set_postfix(loss=f"{total / n:.4g}")
         return total / max(n, 1)
+
+    def _compiled_step(self, batch):
+        """The compiled training step if the config asks for it and the run allows it, else False."""
+        m = self.model
+        if not self.config.compile:
+            return False
+        if m.dispersion is not None or m.edge_chunk_size is not None or m.checkpoint_blocks:
+            print("equipot: the compiled step takes no dispersion term or memory options; training eager")
+            return False
+        from equipot.train.compiled_step import CompiledStep
+
+        return CompiledStep(m, self.config, batch, progress=self.is_main)
 
     @torch.no_grad()
     def _update_ema(self) -> None:
