@@ -30,14 +30,18 @@ def main(argv: list[str] | None = None) -> None:
     from equipot import EquiformerCalculator
     from equipot.data.store import FrameStore
     from equipot.dynamics.pressure import density_plot, density_summary, pressure_points
+    from equipot.errors import EquipotError
 
     stores = []
     for path in args.stores:
-        with FrameStore(path) as store:
-            if len(store):
-                stores.append(path)
-            else:
-                print(f"skipped {path}: no frames yet")
+        try:
+            with FrameStore(path) as store:
+                if len(store):
+                    stores.append(path)
+                    continue
+            print(f"skipped {path}: no frames yet")
+        except EquipotError as err:  # a generation run is writing it
+            print(f"skipped {path}: {err}")
     calculator = EquiformerCalculator(args.model, dtype=args.dtype)
     points = pressure_points(stores, calculator)
     curves: dict[str, list] = {}
