@@ -37,8 +37,12 @@ def test_virial_pressure_is_positive_in_compression_and_takes_voigt():
 
 def test_zero_crossing_interpolated_or_flagged():
     assert zero_pressure_density([0.8, 0.9, 1.0], [-0.2, 0.2, 0.6]) == (pytest.approx(0.85), False)
-    rho0, extrapolated = zero_pressure_density([1.0, 1.1, 1.2], [0.3, 0.5, 0.9])
+    rho0, extrapolated = zero_pressure_density([1.0, 1.1, 1.2], [0.3, 0.5, 0.7])
     assert extrapolated and rho0 == pytest.approx(0.85)
+    # nearly flat near zero and steep further out: the line through all, not the two nearest
+    rho0, _ = zero_pressure_density([0.7, 0.8, 0.9, 1.0], [0.3, 0.31, 0.6, 1.2])
+    assert 0.45 < rho0 < 0.7
+    assert np.isnan(zero_pressure_density([1.0, 1.1], [0.5, 0.4])[0])
     with pytest.raises(EquipotError, match="two densities"):
         zero_pressure_density([1.0], [0.1])
 

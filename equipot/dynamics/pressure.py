@@ -10,7 +10,8 @@ carry reference stresses. On the same snapshots,
 the virial part from each potential's stress sigma (ASE's sign: positive under tension) and the
 kinetic part of an ideal gas at the run's temperature, the same for both. The zero-pressure
 density is read off the mean pressures by linear interpolation between the two densities that
-bracket zero (extrapolation from the two nearest when none do, and flagged).
+bracket zero (when none do, the root of the least-squares line through all of them, flagged
+as extrapolated).
 """
 
 from __future__ import annotations
@@ -81,8 +82,9 @@ def pressure_points(stores: Sequence[str | Path], calculator) -> list[DensityPoi
 
 def zero_pressure_density(densities: Sequence[float], pressures: Sequence[float]) -> tuple[float, bool]:
     """Density where the mean pressures cross zero, and whether it was extrapolated: linear
-    between the first pair of neighbouring densities whose pressures bracket zero, else from
-    the two densities whose pressures are closest to zero."""
+    between the first pair of neighbouring densities whose pressures bracket zero, else the root
+    of the least-squares line through all of them (NaN when that line does not rise with
+    density: no crossing to read)."""
     rho, p = np.asarray(densities, float), np.asarray(pressures, float)
     if len(rho) < 2:
         raise EquipotError("a zero-pressure density needs at least two densities")
@@ -93,10 +95,8 @@ def zero_pressure_density(densities: Sequence[float], pressures: Sequence[float]
             return float(rho[k] - p[k] * (rho[k + 1] - rho[k]) / (p[k + 1] - p[k])), False
     if p[-1] == 0:
         return float(rho[-1]), False
-    a, b = sorted(np.argsort(np.abs(p))[:2])
-    if p[a] == p[b]:
-        raise EquipotError("the pressures do not change with density: no zero crossing to read")
-    return float(rho[a] - p[a] * (rho[b] - rho[a]) / (p[b] - p[a])), True
+    slope, intercept = np.polyfit(rho, p, 1)
+    return (float(-intercept / slope) if slope > 0 else float("nan")), True
 
 
 def density_summary(points: Sequence[DensityPoint]) -> dict:
