@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             f"= {100 * s['pressure_mae_gpa'] / s['reference_spread_gpa']:.0f} % |"
         )
     if args.plot:
-        density_plot(curves, args.plot)
+        density_plot(curves, args.plot, model=args.model)
         print(f"\nplot: {args.plot}")
     if args.json:
         rows = [

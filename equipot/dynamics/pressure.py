@@ -117,8 +117,11 @@ def density_summary(points: Sequence[DensityPoint]) -> dict:
     }
 
 
-def density_plot(curves: dict[str, Sequence[DensityPoint]], path: str | Path) -> None:
-    """Mean pressure against density, reference and model, one panel per family."""
+def density_plot(
+    curves: dict[str, Sequence[DensityPoint]], path: str | Path, model: str = "model", reference: str = "GFN2-xTB"
+) -> None:
+    """Mean pressure against density (error bars: standard error over the snapshots),
+    reference and model, one panel per family."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,7 +130,7 @@ def density_plot(curves: dict[str, Sequence[DensityPoint]], path: str | Path) ->
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
     for ax, (family, points) in zip(axes[0], curves.items()):
         rho = [p.density for p in points]
-        for key, style, name in (("reference", "o-", "GFN2-xTB"), ("model", "s--", "model")):
+        for key, style, name in (("reference", "o-", reference), ("model", "s--", model)):
             values = [getattr(p, key) for p in points]
             sem = [v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0 for v in values]
             ax.errorbar(rho, [v.mean() for v in values], yerr=sem, fmt=style, capsize=3, label=name)
