@@ -141,7 +141,10 @@ class Potential(nn.Module):
         from equipot.compiled import CompiledKernel
 
         param = next(self.parameters())
-        key = (param.dtype, param.device)
+        # the artifact holds the weights as constants: a weight or buffer changed in place since
+        # (its version counter moved) needs the artifact of the new weights
+        version = sum(t._version for t in (*self.parameters(), *self.buffers()))
+        key = (param.dtype, param.device, version)
         if self._compiled.get("key") != key:
             self._compiled["kernel"] = CompiledKernel.for_model(self, build_if_missing=self._compiled["build"])
             self._compiled["key"] = key

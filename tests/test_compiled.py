@@ -43,7 +43,7 @@ def test_edge_gradients_give_the_autograd_forces_and_stress():
     reference = model(graph, compute_stress=True)
     stand_in = EagerStandIn(model)
     model.compile()
-    model._compiled.update(kernel=stand_in, key=(torch.float64, torch.device("cpu")))
+    model.compiled_kernel = lambda: stand_in
     out = model(graph, compute_stress=True)
     assert stand_in.calls == 1
     for key in ("energy", "node_energy", "forces"):
@@ -64,13 +64,28 @@ def test_engine_pair_gradients_through_the_kernel_leave_out_ghost_energies():
     owned = 6  # of 9 atoms; the rest act as an engine's ghosts: they pass messages, their energies are not summed
     reference = model.pair_gradients(graph.numbers, vectors, graph.edge_index, owned=owned)
     model.compile()
-    model._compiled.update(kernel=EagerStandIn(model), key=(torch.float64, torch.device("cpu")))
+    stand_in = EagerStandIn(model)
+    model.compiled_kernel = lambda: stand_in
     energies, grad = model.pair_gradients(graph.numbers, vectors, graph.edge_index, owned=owned)
-    assert model._compiled["kernel"].calls == 1
+    assert stand_in.calls == 1
     torch.testing.assert_close(energies, reference[0], atol=1e-12, rtol=0)
     torch.testing.assert_close(grad, reference[1], atol=1e-12, rtol=0)
     everything = model.pair_gradients(graph.numbers, vectors, graph.edge_index)[1]
     assert (everything - grad).abs().max() > 1e-3  # the ghosts' energies did count there
+
+
+def test_a_weight_changed_in_place_asks_for_the_new_weights_artifact(tmp_path, monkeypatch):
+    monkeypatch.setenv("EQUIPOT_CACHE_DIR", str(tmp_path))
+    model = make_model()
+    loaded = []
+    monkeypatch.setattr(CompiledKernel, "for_model", classmethod(lambda cls, m, **kw: loaded.append(artifact_path(m))))
+    model.compile()
+    model.compiled_kernel()
+    model.compiled_kernel()
+    assert len(loaded) == 1  # cached while nothing changes
+    model.set_reference_energies({"H": -13.6})
+    model.compiled_kernel()
+    assert len(loaded) == 2 and loaded[1] != loaded[0]
 
 
 def test_artifact_names_follow_weights_and_dtype(tmp_path, monkeypatch):
