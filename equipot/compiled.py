@@ -54,9 +54,8 @@ def artifact_path(potential) -> Path:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     digest.update(json.dumps(potential.config.to_dict(), sort_keys=True, default=str).encode())
     digest.update(f"{param.dtype}|{param.device.type}|{torch.__version__}".encode())
-    name = str((potential.metadata or {}).get("name") or "model")
     dtype = str(param.dtype).removeprefix("torch.")
-    return cache_dir() / f"{name}-{dtype}-{param.device.type}-{digest.hexdigest()[:16]}.pt2"
+    return cache_dir() / f"model-{dtype}-{param.device.type}-{digest.hexdigest()[:16]}.pt2"
 
 
 def _example(potential) -> tuple:
@@ -153,9 +152,6 @@ class CompiledKernel:
                 raise EquipotError(f"no compiled kernel for this model at {path}: run `equipot compile MODEL`")
             build(potential, path)
         return cls(path)
-
-    def accepts(self, num_atoms: int, num_edges: int) -> bool:
-        return num_atoms >= MIN_SIZE and num_edges >= MIN_SIZE
 
     def __call__(self, species, vectors, edge_index, weights=None):
         if weights is None:

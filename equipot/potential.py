@@ -13,6 +13,7 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols
 from torch import nn
 
+from equipot.compiled import MIN_SIZE
 from equipot.data.graph import AtomicGraph
 from equipot.dispersion import dispersion_from_spec
 from equipot.errors import EquipotError
@@ -195,7 +196,7 @@ class Potential(nn.Module):
                 "equipot MODEL dispersion/d3 ... (docs/lammps.md)"
             )
         species = self.species_index(numbers)
-        if self._compiled is not None and exchange is None and min(len(species), edge_index.shape[1]) >= 2:
+        if self._compiled is not None and exchange is None and min(len(species), edge_index.shape[1]) >= MIN_SIZE:
             weights = vectors.new_ones(len(species))
             if owned is not None:
                 weights[owned:] = 0.0
@@ -226,7 +227,11 @@ class Potential(nn.Module):
             dict with "energy" (B,), "node_energy" (N,), and "forces"/"stress" if asked.
         """
         species = self.species_index(graph.numbers)
-        if self._compiled is not None and not create_graph and min(graph.num_atoms, graph.edge_index.shape[1]) >= 2:
+        if (
+            self._compiled is not None
+            and not create_graph
+            and min(graph.num_atoms, graph.edge_index.shape[1]) >= MIN_SIZE
+        ):
             return self._forward_compiled(graph, species, compute_forces, compute_stress)
         positions, cell = graph.positions, graph.cell
         inputs = []
