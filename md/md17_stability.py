@@ -99,7 +99,7 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
         lines += [
             f"NVT: {args.replicas} replicas per molecule, Langevin (BAOAB) {args.temperature:.0f} K, friction "
             f"{args.friction}/fs, {args.timestep} fs, {nvt['run_ps']:.2f} ps per replica, {args.dtype}"
-            f"{' (torch.compile)' if args.compile else ''}, all replicas batched "
+            f"{' (compiled kernel)' if args.compile else ''}, all replicas batched "
             f"({nvt['replica_steps_per_s']:.1f} replica-steps/s, {nvt['wall_s'] / 60:.1f} min on {args.device}). "
             "Stability: Fu et al.'s criterion (a bond of the starting structure, ASE natural cutoffs, deviating more "
             "than 0.5 Å from its mean length over the GFN2-xTB reference trajectory) plus temperature blow-up, "
@@ -182,9 +182,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the NVT model (minutes of compiling): for GPUs; on a 2-core CPU the batched "
-        "call ran slower compiled than eager (bench/replicas.py --compile); "
-        "the float64 NVE run stays eager",
+        help="run the NVT model through its compiled kernel (equipot compile; made first if missing, "
+        "minutes); the float64 NVE run stays eager",
     )
     parser.add_argument(
         "--save-frames",

@@ -172,7 +172,7 @@ def write_report(all_results: dict, args, out: Path) -> None:
         "",
         f"Command: `python md/polymer_stability.py {' '.join(args.argv)}`",
         "",
-        f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}{' (torch.compile)' if args.compile else ''}, "
+        f"Langevin (BAOAB, friction 0.01/fs, {args.timestep} fs, {args.dtype}{' (compiled kernel)' if args.compile else ''}, "
         f"{args.device}) for up to "
         f"{args.duration_ps} ps per chain (run length per row below), each at the temperature of its GFN2-xTB reference trajectory, starting from that trajectory's "
         "first frame. Held-out families (not in training): " + ", ".join(args.held_out) + ". Rg and end-to-end "
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile each model: minutes of compiling, then faster float32 steps on a CPU",
+        help="run each model through its compiled kernel (equipot compile; made first if missing)",
     )
     parser.add_argument(
         "--restart-every", type=int, default=2000, help="steps between restart states (OUT/restart_*.npz)"
