@@ -30,6 +30,11 @@ def box_side(chains: list[Atoms], density_g_cm3: float) -> float:
     return (mass * AMU_A3_PER_G_CM3 / density_g_cm3) ** (1 / 3)
 
 
+def box_density(box: Atoms) -> float:
+    """Mass density of a periodic box, g/cm^3."""
+    return float(box.get_masses().sum()) * AMU_A3_PER_G_CM3 / box.get_volume()
+
+
 def pack_chains(
     chains: list[Atoms],
     density_g_cm3: float,
@@ -93,9 +98,7 @@ def closest_contact(box: Atoms, limits: dict[str, float] | None = None) -> float
         return float("inf")
     heavy = box.numbers > 1
     i, j, d = i[other], j[other], d[other]
-    both, either = heavy[i] & heavy[j], heavy[i] ^ heavy[j]
-    limit = np.where(both, limits["heavy-heavy"], np.where(either, limits["heavy-H"], limits["H-H"]))
-    return float((d / limit).min())
+    return float((d / _limit(heavy[i], heavy[j], limits)).min())
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -111,9 +114,9 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
 
 
 def _limit(heavy_a: np.ndarray, heavy_b: np.ndarray, limits: dict[str, float]) -> np.ndarray:
-    """Contact distance (Å) of every pair (a, b), from whether each end is a heavy atom."""
-    both = heavy_a[:, None] & heavy_b[None, :]
-    either = heavy_a[:, None] ^ heavy_b[None, :]
+    """Contact distance (Å) of pairs (a, b), elementwise (broadcast for every pair), from
+    whether each end is a heavy atom."""
+    both, either = heavy_a & heavy_b, heavy_a ^ heavy_b
     return np.where(both, limits["heavy-heavy"], np.where(either, limits["heavy-H"], limits["H-H"]))
 
 
@@ -123,7 +126,7 @@ def _clear(trial, trial_heavy, positions, heavy, side: float, limits) -> bool:
         return True
     d = trial[:, None, :] - positions[None, :, :]
     d -= side * np.round(d / side)
-    return bool((np.einsum("ijk,ijk->ij", d, d) >= _limit(trial_heavy, heavy, limits) ** 2).all())
+    return bool((np.einsum("ijk,ijk->ij", d, d) >= _limit(trial_heavy[:, None], heavy[None, :], limits) ** 2).all())
 
 
 def _fits_own_images(local, chain_heavy, side: float, limits) -> bool:
@@ -131,5 +134,5 @@ def _fits_own_images(local, chain_heavy, side: float, limits) -> bool:
     d = local[:, None, :] - local[None, :, :]
     shifted = d - side * np.round(d / side)
     image = np.abs(shifted - d).max(axis=-1) > 1e-9  # pairs whose nearest copy is an image
-    close = np.einsum("ijk,ijk->ij", shifted, shifted) < _limit(chain_heavy, chain_heavy, limits) ** 2
+    close = np.einsum("ijk,ijk->ij", shifted, shifted) < _limit(chain_heavy[:, None], chain_heavy[None, :], limits) ** 2
     return not (image & close).any()

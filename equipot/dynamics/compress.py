@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from equipot.data.melts import box_side, closest_contact
+from equipot.data.melts import box_density, box_side, closest_contact
 from equipot.errors import EquipotError
 
 # A stage may bring chains to this fraction of the packer's contact distances (CONTACT), and
@@ -50,7 +50,7 @@ def compress(
             stuck += 1
             if not steps_per_stage or stuck > 20:
                 raise EquipotError(
-                    f"compression to {density_g_cm3} g/cm^3 is stuck at {_density(box):.3f} g/cm^3: chains "
+                    f"compression to {density_g_cm3} g/cm^3 is stuck at {box_density(box):.3f} g/cm^3: chains "
                     f"stay closer than {CONTACT_FLOOR} of their contact distances; relax longer per stage "
                     "or pack at a lower density"
                 )
@@ -87,9 +87,3 @@ def _shrink(box: Atoms, scale: float) -> bool:
         scale = 1 - (1 - scale) / 2
     box.positions, box.cell = start, cell
     return False
-
-
-def _density(box: Atoms) -> float:
-    from equipot.data.melts import AMU_A3_PER_G_CM3
-
-    return float(box.get_masses().sum()) * AMU_A3_PER_G_CM3 / box.get_volume()

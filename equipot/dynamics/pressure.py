@@ -56,7 +56,7 @@ class DensityPoint:
 def pressure_points(stores: Sequence[str | Path], calculator) -> list[DensityPoint]:
     """One ``DensityPoint`` per frame store (each one density, periodic frames with a reference
     stress), sorted by density; ``calculator`` gives the model's stress of each frame."""
-    from equipot.data.melts import AMU_A3_PER_G_CM3
+    from equipot.data.melts import box_density
     from equipot.data.store import FrameStore
 
     points = []
@@ -75,8 +75,7 @@ def pressure_points(stores: Sequence[str | Path], calculator) -> list[DensityPoi
             reference.append(virial_pressure_gpa(frame.stress) + kinetic)
             atoms.calc = calculator
             model.append(virial_pressure_gpa(atoms.get_stress(voigt=False)) + kinetic)
-        density = float(atoms.get_masses().sum()) * AMU_A3_PER_G_CM3 / atoms.get_volume()
-        points.append(DensityPoint(path.stem, density, temperature, np.array(reference), np.array(model)))
+        points.append(DensityPoint(path.stem, box_density(atoms), temperature, np.array(reference), np.array(model)))
     return sorted(points, key=lambda p: p.density)
 
 
@@ -103,9 +102,9 @@ def density_summary(points: Sequence[DensityPoint]) -> dict:
     """Zero-pressure densities of the reference and the model, their relative difference, and
     the pressure MAE over all snapshots against the spread of the reference's mean pressures."""
     rho = [p.density for p in points]
-    ref_rho0, ref_extrapolated = zero_pressure_density(rho, [p.reference.mean() for p in points])
-    model_rho0, model_extrapolated = zero_pressure_density(rho, [p.model.mean() for p in points])
     means = [p.reference.mean() for p in points]
+    ref_rho0, ref_extrapolated = zero_pressure_density(rho, means)
+    model_rho0, model_extrapolated = zero_pressure_density(rho, [p.model.mean() for p in points])
     errors = np.concatenate([p.model - p.reference for p in points])
     return {
         "reference_rho0": ref_rho0,

@@ -24,6 +24,7 @@ import hashlib
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -53,14 +54,15 @@ def step_function(model, config):
     """The eager step as a function of tensors: what the artifact computes."""
     from torch.nn.utils.stateless import _reparametrize_module
 
+    from equipot.potential import edge_vectors
+
     names = [n for n, _ in model.named_parameters()]
     buffer_names = [n for n, _ in model.named_buffers()]
 
     def step(params, buffers, species, positions, cell, shifts, edge_index, batch, energy, forces, n_atoms):
         positions = positions.detach().requires_grad_(True)
-        src, dst = edge_index
-        vectors = positions.index_select(0, src) - positions.index_select(0, dst)
-        vectors = vectors + torch.einsum("ei,eij->ej", shifts, cell.index_select(0, batch.index_select(0, src)))
+        edges = SimpleNamespace(edge_index=edge_index, shifts=shifts, batch=batch)  # what edge_vectors reads
+        vectors = edge_vectors(edges, positions, cell)
         with _reparametrize_module(model, dict(zip(names, params)) | dict(zip(buffer_names, buffers))):
             node_energy = model.node_energies(species, vectors, edge_index)
         total = node_energy.new_zeros(cell.shape[0]).index_add(0, batch, node_energy)
