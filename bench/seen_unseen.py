@@ -1,7 +1,7 @@
 """A trained polymer model on the families it saw against those it never saw.
 
 Seen: the test frames of every file the checkpoint trained on (its own split, re-drawn from its
-training config). Unseen: every frame of the files given with ``--unseen`` (a class held out of
+training config), less any frame a model it was fine-tuned from trained on. Unseen: every frame of the files given with ``--unseen`` (a class held out of
 training). Prints force and energy MAE per family and pooled, and the unseen/seen ratios.
 
     python bench/seen_unseen.py polymers33-gfn2 --unseen datasets/polymers_gfn2/{pmma,pma,paa}_*.h5
@@ -36,15 +36,16 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from equipot.checkpoint import load_model
+    from equipot.checkpoint import lineage_metadata, load_model
     from equipot.data.polymers import family_of_file
-    from equipot.data.splits import training_splits
+    from equipot.data.splits import untrained_frames
     from equipot.data.store import FrameStore
     from equipot.train.metrics import evaluate_store
 
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model, dtype=args.dtype)
+    lineage = lineage_metadata(model)
     trained = [Path(p) for p in (model.metadata or {}).get("data") or []]
     if not trained:
         sys.exit(f"{args.model} records no training files")
@@ -58,7 +59,7 @@ def main() -> None:
             indices = None
             if kind == "seen":
                 with FrameStore(path) as store:
-                    indices = training_splits(model.metadata, len(store))["test"]
+                    indices = untrained_frames(lineage, path, len(store))
             result = evaluate_store(model, str(path), indices, args.batch_size)
             groups[kind].setdefault(family_of_file(path)[0], []).append(result["arrays"])
     rows, out = [], {}

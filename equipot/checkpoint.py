@@ -158,6 +158,23 @@ def load_model(
     return model.to(device=torch.device(device), dtype=parse_dtype(dtype)).eval()
 
 
+def lineage_metadata(model: Potential, depth: int = 8) -> list[dict]:
+    """The metadata of ``model`` and of the models it was fine-tuned from (``init_from``,
+    followed while the checkpoint or shipped model can be found), nearest first."""
+    out = [dict(model.metadata or {})]
+    while len(out) < depth:
+        parent = out[-1].get("init_from")
+        if not parent:
+            break
+        path = Path(parent)
+        if not path.is_file():
+            path = shipped_models().get(str(parent))
+            if path is None:
+                break
+        out.append(dict(read_checkpoint(path).get("metadata", {})))
+    return out
+
+
 def parse_dtype(dtype: str | torch.dtype) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         if dtype not in (torch.float32, torch.float64):

@@ -6,7 +6,7 @@ from ase import Atoms
 from ase.build import bulk
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from equipot.data.splits import grown_splits, load_or_make_splits, make_splits, splits_path
+from equipot.data.splits import grown_splits, load_or_make_splits, make_splits, splits_path, untrained_frames
 from equipot.data.store import Frame, FrameStore
 
 
@@ -144,6 +144,26 @@ def test_a_grown_split_keeps_every_frames_assignment():
         grown_splits(70, sizes, 1, [60, 50])
     with pytest.raises(ValueError, match="must not decrease"):
         grown_splits(40, sizes, 1, [50])
+
+
+def test_untrained_frames_leave_out_what_a_parent_model_trained_on():
+    def meta(files, train, val, test):
+        cfg = {"train_size": train, "val_size": val, "test_size": test, "split_seed": 0}
+        return {"data": files, "train_config": cfg}
+
+    parent = meta(["runs/chains.h5"], 0.8, 0.1, 0.1)
+    child = meta(["other/chains.h5", "melt.h5"], 12, 1, 2)  # a fine-tune: counts, another folder
+    alone = untrained_frames([parent], "chains.h5", 200)
+    assert np.array_equal(alone, make_splits(200, {"train": 0.8, "val": 0.1, "test": 0.1}, 0)["test"])
+    # the child's own test frames of the chains were in the parent's training split: none is kept
+    child_test = make_splits(200, {"train": 12, "val": 1, "test": 2}, 0)["test"]
+    both = untrained_frames([child, parent], "chains.h5", 200)
+    assert np.array_equal(both, alone) and not set(child_test) & set(both)
+    # a file only the child trained on is judged on the child's test frames
+    assert np.array_equal(
+        untrained_frames([child, parent], "melt.h5", 15), make_splits(15, {"train": 12, "val": 1, "test": 2}, 0)["test"]
+    )
+    assert untrained_frames([child, parent], "unknown.h5", 15) is None
 
 
 def test_splits_disjoint_reproducible_and_saved(tmp_path):

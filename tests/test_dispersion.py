@@ -122,23 +122,16 @@ def test_checkpoint_keeps_the_term(tmp_path):
     assert make_model(species=("H", "C")).dispersion is None
 
 
-def test_training_fits_reference_energies_to_the_labels_less_dispersion(tmp_path):
-    """Labels that are D3 plus a constant per element (methane pairs 4-9 Å apart and single
-    molecules of different sizes): a model with the term fits exactly those constants as E0,
-    since the rest of every label is what the term adds."""
+def write_d3_store(path, e0: dict[str, float]) -> None:
+    """Methane pairs 4-9 Å apart and single ethane molecules, labelled D3(BJ, PBE) plus ``e0``
+    per atom."""
     from ase.calculators.singlepoint import SinglePointCalculator
 
     from equipot.data.store import FrameStore
-    from equipot.train.config import TrainConfig
-    from equipot.train.trainer import Trainer
-    from tests.conftest import TINY
 
     d3 = D3BJ.from_spec("d3bj:pbe")
-    e0 = {"H": -13.2, "C": -1030.5}
     rng = np.random.default_rng(0)
-    store = FrameStore.create(
-        tmp_path / "d3.h5", level_of_theory="D3", code="dftd3", code_version="t", created_with="t"
-    )
+    store = FrameStore.create(path, level_of_theory="D3", code="dftd3", code_version="t", created_with="t")
     for k in range(24):
         atoms = ase_molecule("CH4") + ase_molecule("CH4") if k % 3 else ase_molecule("C2H6")
         if k % 3:
@@ -149,6 +142,18 @@ def test_training_fits_reference_energies_to_the_labels_less_dispersion(tmp_path
         atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
         store.append(atoms)
     store.close()
+
+
+def test_training_fits_reference_energies_to_the_labels_less_dispersion(tmp_path):
+    """Labels that are D3 plus a constant per element (methane pairs 4-9 Å apart and single
+    molecules of different sizes): a model with the term fits exactly those constants as E0,
+    since the rest of every label is what the term adds."""
+    from equipot.train.config import TrainConfig
+    from equipot.train.trainer import Trainer
+    from tests.conftest import TINY
+
+    e0 = {"H": -13.2, "C": -1030.5}
+    write_d3_store(tmp_path / "d3.h5", e0)
     model = {"preset": "small", **TINY, "cutoff": 4.0, "dispersion": "d3bj:pbe"}
     config = TrainConfig(
         data=str(tmp_path / "d3.h5"),
@@ -165,3 +170,53 @@ def test_training_fits_reference_energies_to_the_labels_less_dispersion(tmp_path
     fitted = dict(zip(trainer.model.species, trainer.model.reference_energies.tolist()))
     assert fitted == pytest.approx(e0, abs=1e-6)
     assert trainer.model.config.dispersion == "d3bj:pbe"
+
+
+def test_a_fine_tune_that_adds_the_term_starts_where_the_checkpoint_stood(tmp_path):
+    """``init_from`` with ``model: {dispersion: ...}`` keeps the checkpoint's weights and takes
+    the least-squares fit of the added dispersion energy off its reference energies: on the
+    training frames the energy changes by the term's non-additive part only (a residual
+    orthogonal to every element count), and the network is unchanged."""
+    from equipot.checkpoint import save_checkpoint
+    from equipot.train.config import TrainConfig
+    from equipot.train.data import composition_and_energies
+    from equipot.train.trainer import Trainer
+
+    write_d3_store(tmp_path / "d3.h5", {"H": -13.2, "C": -1030.5})
+    base = make_model(species=("H", "C"))
+    base.set_reference_energies({"H": -0.5, "C": -1.5})  # small: float32 E0 keeps 1e-7 eV
+    save_checkpoint(base, tmp_path / "base.pt")
+
+    def tuned(dispersion):
+        config = TrainConfig(
+            data=str(tmp_path / "d3.h5"),
+            out=str(tmp_path / f"run_{dispersion}"),
+            train_size=16,
+            val_size=4,
+            test_size=4,
+            epochs=1,
+            init_from=str(tmp_path / "base.pt"),
+            model={"dispersion": dispersion},
+            progress=False,
+        )
+        return Trainer(config)
+
+    trainer = tuned("d3bj:pbe")
+    assert trainer.model.config.dispersion == "d3bj:pbe"
+    for (name, p), q in zip(base.state_dict().items(), trainer.model.state_dict().items()):
+        if name != "reference_energies":
+            assert torch.equal(p.float(), q[1].cpu()), name
+    counts = composition_and_energies(trainer.train_set, ["H", "C"])[0]
+    change = []
+    for k in range(len(trainer.train_set)):
+        graph = trainer.train_set[k].to(dtype=torch.float64)
+        new = trainer.model.to(torch.float64)(graph)["energy"].item()
+        change.append(new - base.to(torch.float64)(graph)["energy"].item())
+    change = np.array(change)
+    assert np.abs(change).max() > 1e-3  # the methane pairs' dispersion does not add up per element
+    # normal equations of the fit, up to the float32 reference energies the model stores
+    assert np.all(np.abs(counts.T @ change) < 1e-3 * (counts.T @ np.abs(change)))
+    # asking for the checkpoint's own term (none) changes nothing
+    same = tuned(None)
+    assert same.model.dispersion is None
+    assert torch.equal(same.model.reference_energies.cpu(), base.reference_energies.float())

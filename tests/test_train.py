@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from equipot import load_model
+from equipot.checkpoint import lineage_metadata
 from equipot.data.store import FrameStore
 from equipot.train import TrainConfig, Trainer, energy_force_loss, error_metrics
 from equipot.train.data import GraphDataset, composition_and_energies, least_squares_reference_energies
@@ -339,6 +340,26 @@ def test_force_only_refits_the_energy_scale(morse_store, tmp_path):
     )
 
 
+def test_saved_splits_of_other_sizes_are_kept_and_named_once(tmp_path):
+    """A run whose sizes differ from the splits saved next to its files (a fine-tune with
+    counts) draws its own, leaves the saved files alone, and says so in one warning."""
+    import warnings
+
+    from equipot.data.splits import splits_path
+
+    stores = [write_morse_store(tmp_path / f"m{k}.h5", 24, seed=k) for k in range(3)]
+    paths = [str(p) for p in stores]
+    Trainer(config(stores[0], tmp_path / "a", data=paths, epochs=0))
+    saved = [splits_path(p).read_text() for p in stores]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(config(stores[0], tmp_path / "b", data=paths, train_size=10, epochs=0))
+    about = [w for w in caught if "saved split" in str(w.message)]
+    assert len(about) == 1 and "3 of the 3 data files" in str(about[0].message)
+    assert [splits_path(p).read_text() for p in stores] == saved
+    assert all(len(split["train"]) == 10 for split in trainer.splits.values())
+
+
 def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
     """init_from takes weights, E0 and scale from a checkpoint (the model config is ignored)."""
     Trainer(config(morse_store, tmp_path / "base", epochs=2)).fit()
@@ -359,7 +380,10 @@ def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
     before = tuned.evaluate(tuned.val_set, tuned.model)["loss"]
     assert before == pytest.approx(tuned.evaluate(tuned.val_set, base)["loss"], rel=1e-6)
     tuned.fit()
-    assert load_model(tmp_path / "tuned" / "best.pt").metadata["init_from"] == str(tmp_path / "base" / "best.pt")
+    tuned_model = load_model(tmp_path / "tuned" / "best.pt")
+    assert tuned_model.metadata["init_from"] == str(tmp_path / "base" / "best.pt")
+    lineage = lineage_metadata(tuned_model)  # the fine-tune, then the checkpoint it started from
+    assert [m["train_config"]["out"] for m in lineage] == [str(tmp_path / "tuned"), str(tmp_path / "base")]
     # data with an element the checkpoint does not know
     from ase.build import molecule
     from ase.calculators.morse import MorsePotential

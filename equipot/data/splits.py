@@ -118,3 +118,25 @@ def training_splits(metadata: dict, n_frames: int) -> dict[str, np.ndarray] | No
         return None
     sizes = {"train": cfg["train_size"], "val": cfg["val_size"], "test": cfg["test_size"]}
     return grown_splits(n_frames, sizes, cfg["split_seed"], cfg.get("split_stages") or ())
+
+
+def untrained_frames(lineage: list[dict], data_path: str | Path, n_frames: int) -> np.ndarray | None:
+    """Frames of one store that no model of ``lineage`` trained or validated on: the test
+    frames of a fine-tuned model, judged against what its ancestors saw as well.
+
+    ``lineage`` is the metadata of a checkpoint and of the checkpoints it was fine-tuned from
+    (``init_from``), nearest first. A fine-tune with fewer frames per file than its parent may
+    test on frames the parent trained on; this returns only frames that none of them did.
+    None where no model of the lineage names the store."""
+    name = Path(data_path).name
+    touched, known = np.zeros(n_frames, dtype=bool), False
+    for metadata in lineage:
+        if name not in {Path(p).name for p in (metadata or {}).get("data") or []}:
+            continue
+        splits = training_splits(metadata, n_frames)
+        if splits is None:
+            continue
+        known = True
+        for key in ("train", "val"):
+            touched[splits[key]] = True
+    return np.flatnonzero(~touched) if known else None

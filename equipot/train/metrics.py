@@ -39,9 +39,9 @@ def evaluate_batches(model, batches, loss=None) -> dict:
     """Error metrics of ``model`` (a ``Potential``) over ``batches`` of ``AtomicGraph``s with
     reference labels, already on the model's device and dtype.
 
-    Returns ``error_metrics``' numbers (with ``stress_metrics``' where frames have a stress),
-    "arrays" (predicted and reference energies (B,),
-    forces (N, 3), atoms per structure (B,), as numpy) and, if ``loss(model, batch) -> (loss,
+    Returns ``error_metrics``' numbers (with ``stress_metrics``' and "stress_arrays", predicted
+    and reference stresses of the frames that have one, where any has), "arrays" (predicted and
+    reference energies (B,), forces (N, 3), atoms per structure (B,), as numpy) and, if ``loss(model, batch) -> (loss,
     prediction)`` is given, "loss": its mean over structures.
     """
     parts: list[list[np.ndarray]] = [[], [], [], [], []]
@@ -70,7 +70,8 @@ def evaluate_batches(model, batches, loss=None) -> dict:
     arrays = tuple(np.concatenate(p) for p in parts)
     out = {**error_metrics(*arrays), "arrays": arrays}
     if stresses[0] and sum(len(x) for x in stresses[0]):
-        out.update(stress_metrics(np.concatenate(stresses[0]), np.concatenate(stresses[1])))
+        out["stress_arrays"] = (np.concatenate(stresses[0]), np.concatenate(stresses[1]))
+        out.update(stress_metrics(*out["stress_arrays"]))
     if loss is not None:
         out["loss"] = loss_sum / count
     return out

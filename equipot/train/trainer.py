@@ -12,6 +12,7 @@ import copy
 import math
 import random
 import time
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ class Trainer:
         if not (self.has_energies or c.force_only):
             raise EquipotError("some training frames have no energy: train with force_only: true, or label them")
         self._composition = (e0_species, counts, energies)
+        if (
+            pretrained is not None
+            and model_cfg.get("dispersion", pretrained.config.dispersion) != pretrained.config.dispersion
+        ):
+            pretrained = self._swap_dispersion(pretrained, model_cfg["dispersion"])
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
         self.stats = {
             **stats,
@@ -108,21 +114,51 @@ class Trainer:
         training and validation sets of all files together."""
         c = self.config
         self.data_paths = expand_data_paths(c.data)
-        self.splits = {}
+        self.splits, other = {}, []
         for path in self.data_paths:
             with FrameStore(path) as store:
                 n_frames = len(store)
-            self.splits[path] = load_or_make_splits(
-                path,
-                n_frames,
-                {"train": c.train_size, "val": c.val_size, "test": c.test_size},
-                c.split_seed,
-                c.split_stages,
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.splits[path] = load_or_make_splits(
+                    path,
+                    n_frames,
+                    {"train": c.train_size, "val": c.val_size, "test": c.test_size},
+                    c.split_seed,
+                    c.split_stages,
+                )
+            other += [path for w in caught if "holds a different split" in str(w.message)]
+            for w in caught:
+                if "holds a different split" not in str(w.message):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if other:  # one line, not one per file: a fine-tune with other sizes meets this on every file
+            warnings.warn(
+                f"{len(other)} of the {len(self.data_paths)} data files ({other[0]}, ...) hold a saved split "
+                f"of other sizes or seed; this run draws its own (seed {c.split_seed}) and leaves those files "
+                "as they are",
+                stacklevel=2,
             )
         self.train_set, self.val_set = (
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
             for name in ("train", "val")
         )
+
+    def _swap_dispersion(self, model: Potential, spec: str | None) -> Potential:
+        """The checkpoint with the dispersion term ``spec`` in place of its own, starting where
+        the checkpoint stood: the least-squares fit of the change in dispersion energy over the
+        training frames goes into the reference energies, so only its non-additive part is new
+        to the network."""
+        config = EquiformerConfig.from_dict({**model.config.to_dict(), "dispersion": spec})
+        swapped = Potential(config, metadata=model.metadata)
+        swapped.load_state_dict(model.state_dict())
+        species, counts, _ = self._composition
+        change = dispersion_energies(self.train_set, swapped.dispersion) - dispersion_energies(
+            self.train_set, model.dispersion
+        )
+        shift = least_squares_reference_energies(counts, change, species)
+        current = dict(zip(model.species, model.reference_energies.tolist()))
+        swapped.set_reference_energies({s: current[s] - shift[s] for s in model.species})
+        return swapped.train()
 
     def _new_model(self, preset: str, model_cfg: dict, species: list[str], stats: dict) -> Potential:
         """A fresh potential: E0 from ``reference_energies`` or a least-squares fit to the
