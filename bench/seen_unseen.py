@@ -1,7 +1,9 @@
 """A trained polymer model on the families it saw against those it never saw.
 
 Seen: the test frames of every file the checkpoint trained on (its own split, re-drawn from its
-training config), less any frame a model it was fine-tuned from trained on. Unseen: every frame of the files given with ``--unseen`` (a class held out of
+training config), less any frame a model it was fine-tuned from trained on. Only isolated-chain
+stores (``<family>_<atoms>_<T>K.h5``) count; the periodic melts a model trained on are judged by
+``bench/melt_vs_chain.py``. Unseen: every frame of the files given with ``--unseen`` (a class held out of
 training). Prints force and energy MAE per family and pooled, and the unseen/seen ratios.
 
     python bench/seen_unseen.py polymers33-gfn2 --unseen datasets/polymers_gfn2/{pmma,pma,paa}_*.h5
@@ -53,7 +55,8 @@ def main() -> None:
     if overlap:
         sys.exit(f"the model trained on {sorted(overlap)}: they cannot be unseen")
     groups: dict[str, dict[str, list]] = {"seen": {}, "unseen": {}}
-    for kind, files in (("seen", trained), ("unseen", [Path(p) for p in args.unseen])):
+    chains = [p for p in trained if p.name.count("_") == 2]  # melts: <family>_<atoms>_<T>K_<density>gcc.h5
+    for kind, files in (("seen", chains), ("unseen", [Path(p) for p in args.unseen])):
         for path in files:
             path = path if path.is_absolute() else ROOT / path
             indices = None

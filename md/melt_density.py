@@ -6,7 +6,7 @@ equilibrated by MD at its own box size and labelled with periodic GFN2-xTB:
 
     OMP_NUM_THREADS=1 python datasets/make_melts_gfn2.py pe pmma --out datasets/melts_density_gfn2 \\
         --runs 0.7:450:5 0.8:450:5 0.9:450:5 1.0:450:5 1.1:450:5 1.2:450:5
-    python md/melt_density.py datasets/melts_density_gfn2/*.h5 --model polymers33-gfn2 --plot docs/melt_density.png
+    python md/melt_density.py datasets/melts_density_gfn2/*.h5 --model polymers33-melts-gfn2 --plot docs/melt_density.png
 
 Stores are grouped by family (the file name up to its first underscore) and temperature.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stores", nargs="+", help="frame stores, one density each")
-    parser.add_argument("--model", default="polymers-gfn2", help="shipped model name or checkpoint")
+    parser.add_argument("--model", default="polymers33-melts-gfn2", help="shipped model name or checkpoint")
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--plot", default=None, help="write pressure against density to this PNG")
     parser.add_argument("--json", default=None, help="write every snapshot's pressures here")

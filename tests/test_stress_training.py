@@ -120,4 +120,7 @@ def test_short_fit_lowers_the_stress_error(tmp_path):
         trainer = Trainer(config)
         trainer.fit()
         errors[weight] = evaluate_store(trainer.ema, str(tmp_path / "cells.h5"), list(range(20)))["stress_mae"]
+        # the run's validation log has a stress column where the loss has a stress term
+        logged = (tmp_path / f"w{weight}" / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert ("val_stress_mae" in logged) == bool(weight)
     assert errors[10.0] < 0.7 * errors[0.0]

@@ -50,13 +50,13 @@ def evaluate_batches(model, batches, loss=None) -> dict:
     for batch in batches:
         if loss is None:
             pred = model(batch, compute_stress=batch.stress is not None)
-            if batch.stress is not None:
-                has = torch.isfinite(batch.stress).all(dim=(1, 2))
-                stresses[0].append(pred["stress"][has].detach().cpu().numpy())
-                stresses[1].append(batch.stress[has].detach().cpu().numpy())
-        else:
+        else:  # the loss's prediction has a stress where the loss has a stress term
             value, pred = loss(model, batch)
             loss_sum += float(value.detach()) * batch.num_graphs
+        if batch.stress is not None and "stress" in pred:
+            has = torch.isfinite(batch.stress).all(dim=(1, 2))
+            stresses[0].append(pred["stress"][has].detach().cpu().numpy())
+            stresses[1].append(batch.stress[has].detach().cpu().numpy())
         count += batch.num_graphs
         for lst, value in zip(
             parts, (pred["energy"], batch.energy, pred["forces"], batch.forces, batch.atoms_per_graph())

@@ -33,7 +33,8 @@ class RunLog:
             print(
                 f"epoch {row['epoch']:4d}  train {row['train_loss']:.4g}  val {row['val_loss']:.4g}  "
                 f"F MAE {row['val_force_mae']:.1f} meV/Å  E MAE {row['val_energy_mae']:.1f} meV  "
-                f"({row['seconds']:.0f} s)",
+                + (f"S MAE {row['val_stress_mae']:.3f} GPa  " if "val_stress_mae" in row else "")
+                + f"({row['seconds']:.0f} s)",
                 flush=True,
             )
 

@@ -369,7 +369,7 @@ class Trainer:
                 "val_loss": val["loss"],
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - t0,
-                **{f"val_{k}": v for k, v in val.items() if k not in ("loss", "arrays")},
+                **{f"val_{k}": v for k, v in val.items() if k not in ("loss", "arrays", "stress_arrays")},
             }
             self.history.append(row)
             if c.time_limit_minutes:
