@@ -13,41 +13,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._held_out import add_model_options, load_with_lineage  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="shipped model name or checkpoint")
+    add_model_options(parser, batch_size=8)
     parser.add_argument("melts", nargs="+", help="periodic melt stores <family>_<atoms>_<T>K_<density>gcc.h5")
     parser.add_argument("--chains", default=str(ROOT / "datasets" / "polymers_gfn2"), help="folder of chain stores")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    import torch
+    from equipot.train.metrics import error_metrics, evaluate_held_out, stress_metrics
 
-    from equipot.checkpoint import lineage_metadata, load_model
-    from equipot.data.splits import untrained_frames
-    from equipot.data.store import FrameStore
-    from equipot.train.metrics import error_metrics, evaluate_store, stress_metrics
+    model, lineage = load_with_lineage(args)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_model(args.model, dtype=args.dtype)
-    lineage = lineage_metadata(model)
-
-    def held_out(path: Path) -> dict | None:
-        with FrameStore(path) as store:
-            n = len(store)
-        indices = untrained_frames(lineage, path, n)
-        indices = np.arange(n) if indices is None else indices
-        return evaluate_store(model, str(path), indices, args.batch_size) if len(indices) else None
+    def held_out(path) -> dict | None:
+        return evaluate_held_out(model, str(path), lineage, args.batch_size)
 
     rows, out = [], {}
     families = sorted({Path(p).name.split("_")[0] for p in args.melts})

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench._held_out import add_model_options, load_with_lineage  # noqa: E402
 
 
 def pooled(parts: list[tuple]) -> dict:
@@ -29,25 +32,13 @@ def pooled(parts: list[tuple]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", help="shipped model name or checkpoint")
+    add_model_options(parser)
     parser.add_argument("--unseen", nargs="+", required=True, help="frame stores of families not trained on")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--json", default=None)
     args = parser.parse_args()
-    import torch
-
-    from equipot.checkpoint import lineage_metadata, load_model
     from equipot.data.polymers import family_of_file
-    from equipot.data.splits import untrained_frames
-    from equipot.data.store import FrameStore
-    from equipot.train.metrics import evaluate_store
+    from equipot.train.metrics import evaluate_held_out
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_model(args.model, dtype=args.dtype)
-    lineage = lineage_metadata(model)
+    model, lineage = load_with_lineage(args)
     trained = [Path(p) for p in (model.metadata or {}).get("data") or []]
     if not trained:
         sys.exit(f"{args.model} records no training files")
@@ -59,12 +50,9 @@ def main() -> None:
     for kind, files in (("seen", chains), ("unseen", [Path(p) for p in args.unseen])):
         for path in files:
             path = path if path.is_absolute() else ROOT / path
-            indices = None
-            if kind == "seen":
-                with FrameStore(path) as store:
-                    indices = untrained_frames(lineage, path, len(store))
-            result = evaluate_store(model, str(path), indices, args.batch_size)
-            groups[kind].setdefault(family_of_file(path)[0], []).append(result["arrays"])
+            result = evaluate_held_out(model, str(path), lineage if kind == "seen" else [], args.batch_size)
+            if result is not None:
+                groups[kind].setdefault(family_of_file(path)[0], []).append(result["arrays"])
     rows, out = [], {}
     for kind, families in groups.items():
         for family, parts in sorted(families.items()):

@@ -104,3 +104,17 @@ def evaluate_store(model, data: str, indices=None, batch_size: int = 16) -> dict
         return evaluate_batches(model, batches)
     finally:
         dataset.close()
+
+
+def evaluate_held_out(model, data: str, lineage: list[dict], batch_size: int = 16) -> dict | None:
+    """``evaluate_store`` on the frames of ``data`` that no model of ``lineage`` (the metadata
+    of a checkpoint and of those it was fine-tuned from, ``checkpoint.lineage_metadata``)
+    trained or validated on: all of them where none names the store. None if none is left."""
+    from equipot.data.splits import untrained_frames
+    from equipot.data.store import FrameStore
+
+    with FrameStore(data) as store:
+        n_frames = len(store)
+    indices = untrained_frames(lineage, data, n_frames)
+    indices = np.arange(n_frames) if indices is None else indices
+    return evaluate_store(model, str(data), indices, batch_size) if len(indices) else None
