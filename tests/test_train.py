@@ -354,7 +354,7 @@ def test_saved_splits_of_other_sizes_are_kept_and_named_once(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer = Trainer(config(stores[0], tmp_path / "b", data=paths, train_size=10, epochs=0))
-    about = [w for w in caught if "saved split" in str(w.message)]
+    about = [w for w in caught if "different split" in str(w.message)]
     assert len(about) == 1 and "3 of the 3 data files" in str(about[0].message)
     assert [splits_path(p).read_text() for p in stores] == saved
     assert all(len(split["train"]) == 10 for split in trainer.splits.values())

@@ -132,10 +132,15 @@ class Trainer:
                 if "holds a different split" not in str(w.message):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if other:  # one line, not one per file: a fine-tune with other sizes meets this on every file
+            which = (
+                other[0]
+                if len(other) == 1
+                else f"{len(other)} of the {len(self.data_paths)} data files ({other[0]}, ...)"
+            )
             warnings.warn(
-                f"{len(other)} of the {len(self.data_paths)} data files ({other[0]}, ...) hold a saved split "
-                f"of other sizes or seed; this run draws its own (seed {c.split_seed}) and leaves those files "
-                "as they are",
+                f"{which} {'holds' if len(other) == 1 else 'hold'} a different split (other sizes or seed) "
+                f"saved next to the data; this run draws its own (seed {c.split_seed}) and leaves the saved "
+                "splits alone",
                 stacklevel=2,
             )
         self.train_set, self.val_set = (
