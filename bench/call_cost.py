@@ -1,12 +1,12 @@
 """CPU time of one energy, forces and stress call of several models on the same structure.
 
-The structure is a frame of a store (``STORE.h5:K``, default frame 0) or any file ASE reads.
+The structure is any file ASE reads, the first frame of a frame store, or a shipped geometry.
 Calls go through ``EquiformerCalculator`` with the positions moved slightly before each (as in
 MD, so nothing is cached), the models alternating round by round; prints the median per call
 and each model's median per-round ratio to the first, so a noisy machine affects all alike.
 
     python bench/call_cost.py polymers33-melts-gfn2 polymers33-melts-d3-gfn2 \\
-        --structure datasets/melts_density_gfn2/pe_160_450K_0.688gcc.h5:0 --threads 1
+        --structure datasets/melts_density_gfn2/pe_160_450K_0.688gcc.h5 --threads 1
 """
 
 from __future__ import annotations
@@ -18,22 +18,10 @@ import time
 import numpy as np
 
 
-def read_frame(spec: str):
-    from ase.io import read
-
-    from equipot.data.store import FrameStore
-
-    path, _, index = spec.partition(":")
-    if path.endswith(".h5"):
-        with FrameStore(path) as store:
-            return store[int(index or 0)].to_atoms()
-    return read(spec)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", nargs="+", help="shipped model names or checkpoints")
-    parser.add_argument("--structure", required=True, help="STORE.h5[:K] or a file ASE reads")
+    parser.add_argument("--structure", required=True, help="a structure file, a frame store or a shipped geometry")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--calls", type=int, default=5, help="calls per model and round")
@@ -42,10 +30,11 @@ def main() -> None:
     import torch
 
     from equipot import EquiformerCalculator
+    from equipot.data.readers import read_structure
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    atoms = read_frame(args.structure)
+    atoms = read_structure(args.structure)
     stress = bool(atoms.pbc.all())
     calcs = {m: EquiformerCalculator(m, dtype=args.dtype) for m in args.models}
     rng = np.random.default_rng(0)

@@ -134,6 +134,12 @@ def shipped_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.pt"))}
 
 
+def checkpoint_path(spec: str | os.PathLike) -> Path | None:
+    """The checkpoint file ``spec`` names: a path, else a shipped model's; None if neither."""
+    path = Path(spec)
+    return path if path.exists() else shipped_models().get(str(spec))
+
+
 def load_model(
     spec: str | os.PathLike | Potential | Equiformer,
     device: str | torch.device = "cpu",
@@ -145,15 +151,12 @@ def load_model(
     if isinstance(spec, (Potential, Equiformer)):
         model = as_potential(spec)
     else:
-        path = Path(spec)
-        if not path.exists():
-            shipped = shipped_models()
-            if str(spec) not in shipped:
-                raise MissingFileError(
-                    f"no checkpoint file {spec!s} and no shipped model of that name; "
-                    f"shipped models: {sorted(shipped) or 'none'}"
-                )
-            path = shipped[str(spec)]
+        path = checkpoint_path(spec)
+        if path is None:
+            raise MissingFileError(
+                f"no checkpoint file {spec!s} and no shipped model of that name; "
+                f"shipped models: {sorted(shipped_models()) or 'none'}"
+            )
         model = model_from_checkpoint(read_checkpoint(path), source=str(path))
     return model.to(device=torch.device(device), dtype=parse_dtype(dtype)).eval()
 
@@ -164,13 +167,9 @@ def lineage_metadata(model: Potential, depth: int = 8) -> list[dict]:
     out = [dict(model.metadata or {})]
     while len(out) < depth:
         parent = out[-1].get("init_from")
-        if not parent:
+        path = checkpoint_path(parent) if parent else None
+        if path is None:
             break
-        path = Path(parent)
-        if not path.is_file():
-            path = shipped_models().get(str(parent))
-            if path is None:
-                break
         out.append(dict(read_checkpoint(path).get("metadata", {})))
     return out
 

@@ -83,13 +83,16 @@ def load_or_make_splits(
     sizes: dict[str, int | float],
     seed: int,
     stages: list[int] | tuple[int, ...] = (),
+    differing: list | None = None,
 ) -> dict[str, np.ndarray]:
     """The splits for ``sizes``, ``seed`` and ``stages`` (``grown_splits``), saved next to the
     data unless a different split is already saved there (or the folder is read-only).
 
     A different saved split is left alone: another run on the same data made it, and
     ``equipot eval --split`` may still need it. Each checkpoint records its own split
-    (sizes and seed in its training config), which ``equipot eval`` re-draws.
+    (sizes and seed in its training config), which ``equipot eval`` re-draws. Meeting one
+    warns, or, given a ``differing`` list, appends the saved file's path to it (a caller
+    with many files says so once).
     """
     path = splits_path(data_path)
     wanted = grown_splits(n_frames, sizes, seed, stages)
@@ -97,11 +100,14 @@ def load_or_make_splits(
         saved = load_splits(path)
         if set(saved) == set(wanted) and all(np.array_equal(saved[k], wanted[k]) for k in wanted):
             return saved
-        warnings.warn(
-            f"{path} holds a different split (other sizes or seed); this run draws its own "
-            f"(seed {seed}) and leaves that file as it is",
-            stacklevel=2,
-        )
+        if differing is not None:
+            differing.append(path)
+        else:
+            warnings.warn(
+                f"{path} holds a different split (other sizes or seed); this run draws its own "
+                f"(seed {seed}) and leaves that file as it is",
+                stacklevel=2,
+            )
         return wanted
     try:
         save_splits(path, wanted, seed)

@@ -118,29 +118,23 @@ class Trainer:
         for path in self.data_paths:
             with FrameStore(path) as store:
                 n_frames = len(store)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                self.splits[path] = load_or_make_splits(
-                    path,
-                    n_frames,
-                    {"train": c.train_size, "val": c.val_size, "test": c.test_size},
-                    c.split_seed,
-                    c.split_stages,
-                )
-            other += [path for w in caught if "holds a different split" in str(w.message)]
-            for w in caught:
-                if "holds a different split" not in str(w.message):
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            self.splits[path] = load_or_make_splits(
+                path,
+                n_frames,
+                {"train": c.train_size, "val": c.val_size, "test": c.test_size},
+                c.split_seed,
+                c.split_stages,
+                differing=other,
+            )
         if other:  # one line, not one per file: a fine-tune with other sizes meets this on every file
             which = (
                 other[0]
                 if len(other) == 1
-                else f"{len(other)} of the {len(self.data_paths)} data files ({other[0]}, ...)"
+                else f"{len(other)} of the {len(self.data_paths)} data files' splits ({other[0]}, ...)"
             )
             warnings.warn(
-                f"{which} {'holds' if len(other) == 1 else 'hold'} a different split (other sizes or seed) "
-                f"saved next to the data; this run draws its own (seed {c.split_seed}) and leaves the saved "
-                "splits alone",
+                f"{which} {'holds' if len(other) == 1 else 'hold'} a different split (other sizes or seed); "
+                f"this run draws its own (seed {c.split_seed}) and leaves the saved splits alone",
                 stacklevel=2,
             )
         self.train_set, self.val_set = (
