@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -121,11 +122,15 @@ def isolated_atom_energies() -> dict[str, float]:
     return out
 
 
+# variant keys that choose the training files rather than set the training config
+DATA_KEYS = ("families", "temperatures")
+
+
 def variant_settings(kind: str, variants: dict[str, dict]) -> dict:
     """TrainConfig settings of a model kind: ef, fo, or a named --variant (e+f with overrides)."""
     if kind in ("ef", "fo"):
         return {"force_only": kind == "fo"}
-    settings = dict(variants[kind])
+    settings = {k: v for k, v in variants[kind].items() if k not in DATA_KEYS}
     if settings.get("reference_energies") == "isolated":
         settings["reference_energies"] = isolated_atom_energies()
     if "model" in settings:
@@ -133,13 +138,44 @@ def variant_settings(kind: str, variants: dict[str, dict]) -> dict:
     return settings
 
 
+def training_files(files: list[Path], selection: dict) -> list[Path]:
+    """The files a variant trains on: those at ``temperatures`` (K, a list) only, and of a
+    fraction ``families`` of the families only, spread evenly over each chemistry class (so a
+    class is never dropped whole). Without either key, every file. The test frames stay the
+    fold's, so a variant that trains on fewer families or temperatures is still tested on all."""
+    from equipot.data.polymers import POLYMER_CLASSES, family_of_file
+
+    temperatures = selection.get("temperatures")
+    if temperatures is not None:
+        files = [f for f in files if family_of_file(f)[2] in {float(t) for t in temperatures}]
+    fraction = selection.get("families")
+    if fraction is not None:
+        by_class: dict[str, list[str]] = {}
+        for short in sorted({family_of_file(f)[0] for f in files}):
+            by_class.setdefault(POLYMER_CLASSES[short], []).append(short)
+        keep = set()
+        for members in by_class.values():  # round(n * fraction) of each class, at least one, spread out
+            k = max(1, round(len(members) * fraction))
+            keep |= {s for i, s in enumerate(members) if (i + 1) * k // len(members) > i * k // len(members)}
+        files = [f for f in files if family_of_file(f)[0] in keep]
+    if not files:
+        raise SystemExit(f"the selection {selection} leaves no training file")
+    return files
+
+
 def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> dict:
     from equipot.train import TrainConfig, Trainer
 
     out = work / f"equipot-{kind}"
+    files = training_files(fold["train"], args.variants.get(kind, {}))
+    own = variant_settings(kind, args.variants)
+    if own.get("train_size", args.train) + own.get("val_size", args.val) > args.train + args.val:
+        # the trainer's split draws training and validation frames first: more would reach
+        # into the frames every model is tested on
+        raise SystemExit(f"variant {kind}: train_size + val_size must stay within --train + --val")
     settings = dict(
         RECIPE,
-        data=[linked(f, args.out) for f in fold["train"]],
+        data=[linked(f, args.out) for f in files],
         out=str(out),
         train_size=args.train,
         val_size=args.val,
@@ -150,13 +186,17 @@ def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> di
         num_threads=args.threads,
         progress=False,
     )
-    config = TrainConfig.from_dict(
-        {**settings, **variant_settings(kind, args.variants)}
-    )  # a variant may set the budget
+    config = TrainConfig.from_dict({**settings, **own})  # a variant may set the budget
     t0 = time.perf_counter()
     trainer = Trainer(config)
     trainer.fit()
-    return {"minutes": (time.perf_counter() - t0) / 60, "model": str(out / "best.pt"), "epochs": len(trainer.history)}
+    return {
+        "minutes": (time.perf_counter() - t0) / 60,
+        "model": str(out / "best.pt"),
+        "epochs": len(trainer.history),
+        "files": len(files),
+        "frames": len(files) * config.train_size,
+    }
 
 
 def evaluate_equipot(args, model_path: str, fold: dict) -> dict:
@@ -252,17 +292,19 @@ def table(all_results: list[tuple[dict, dict]], args) -> str:
         )
     lines += [
         "",
-        "| fold (held out) | model | train min | force seen | force unseen | ratio | "
+        "| fold (held out) | model | train frames | train min | force seen | force unseen | ratio | "
         "energy seen | energy unseen | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for fold, results in all_results:
         for kind, r in results.items():
             e, minutes = r["errors"], r["train"]["minutes"]
             fs, fu = e["seen"]["force_mae"], e["unseen"]["force_mae"]
             es, eu = e["seen"]["energy_per_atom_mae"], e["unseen"]["energy_per_atom_mae"]
+            frames = r["train"].get("frames", "-")
             lines.append(
-                f"| {fold['name']} | {MODELS.get(kind, kind)} | {minutes:.1f} | {fs:.1f} | {fu:.1f} | {fu / fs:.2f}x | "
+                f"| {fold['name']} | {MODELS.get(kind, kind)} | {frames} | {minutes:.1f} | {fs:.1f} | {fu:.1f} | "
+                f"{fu / fs:.2f}x | "
                 f"{es:.2f} | {eu:.2f} | {eu / es:.2f}x |"
             )
     lines.append("")
@@ -281,7 +323,7 @@ def parse_variants(items: list[str]) -> dict[str, dict]:
     for item in items:
         name, _, rest = item.partition(":")
         settings: dict = {}
-        for pair in filter(None, rest.split(",")):
+        for pair in filter(None, re.split(r",(?![^\[]*\])", rest)):  # commas inside [...] belong to a list
             key, _, value = pair.partition("=")
             if key.startswith("model."):
                 settings.setdefault("model", {})[key[6:]] = yaml.safe_load(value)
@@ -332,7 +374,10 @@ def main() -> None:
         default=[],
         metavar="NAME:KEY=VALUE[,KEY=VALUE]",
         help="extra equipot e+f models with training-config overrides, e.g. "
-        "e50:energy_weight=50 cut4:model.cutoff=4 e0:reference_energies=isolated",
+        "e50:energy_weight=50 cut4:model.cutoff=4 e0:reference_energies=isolated; two keys choose "
+        "the training files instead: families=FRACTION (of each class's families) and "
+        "temperatures=[K,...], e.g. half:families=0.5 t450:temperatures=[450] (a variant's "
+        "train_size may be lower than --train, never higher: its frames stay off the test frames)",
     )
     args = parser.parse_args()
     args.variants = parse_variants(args.variant)
