@@ -195,7 +195,7 @@ def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> di
         "model": str(out / "best.pt"),
         "epochs": len(trainer.history),
         "files": len(files),
-        "frames": len(files) * config.train_size,
+        "frames": int(len(files) * config.train_size),  # train_size is a count here
     }
 
 
@@ -301,7 +301,7 @@ def table(all_results: list[tuple[dict, dict]], args) -> str:
             e, minutes = r["errors"], r["train"]["minutes"]
             fs, fu = e["seen"]["force_mae"], e["unseen"]["force_mae"]
             es, eu = e["seen"]["energy_per_atom_mae"], e["unseen"]["energy_per_atom_mae"]
-            frames = r["train"].get("frames", "-")
+            frames = int(r["train"]["frames"]) if "frames" in r["train"] else "-"
             lines.append(
                 f"| {fold['name']} | {MODELS.get(kind, kind)} | {frames} | {minutes:.1f} | {fs:.1f} | {fu:.1f} | "
                 f"{fu / fs:.2f}x | "
