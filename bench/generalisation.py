@@ -138,10 +138,19 @@ def variant_settings(kind: str, variants: dict[str, dict]) -> dict:
     return settings
 
 
+def family_elements(short: str) -> set[str]:
+    """The elements of a polymer family, from its repeat unit's SMILES (H included)."""
+    from equipot.data.polymers import ALIASES, POLYMER_FAMILIES
+
+    atoms = re.findall(r"Cl|Br|[BCNOSPFI]|[cnops]", POLYMER_FAMILIES[ALIASES[short]].replace("[*]", ""))
+    return {a.capitalize() for a in atoms} | {"H"}
+
+
 def training_files(files: list[Path], selection: dict) -> list[Path]:
     """The files a variant trains on: those at ``temperatures`` (K, a list) only, and of a
     fraction ``families`` of the families only, spread evenly over each chemistry class (so a
-    class is never dropped whole). Without either key, every file. The test frames stay the
+    class is never dropped whole), with a family added back wherever the fraction would drop
+    the only carrier of an element (the model could not run on that element's test frames). Without either key, every file. The test frames stay the
     fold's, so a variant that trains on fewer families or temperatures is still tested on all."""
     from equipot.data.polymers import POLYMER_CLASSES, family_of_file
 
@@ -157,6 +166,9 @@ def training_files(files: list[Path], selection: dict) -> list[Path]:
         for members in by_class.values():  # round(n * fraction) of each class, at least one, spread out
             k = max(1, round(len(members) * fraction))
             keep |= {s for i, s in enumerate(members) if (i + 1) * k // len(members) > i * k // len(members)}
+        for short in sorted(set().union(*by_class.values())):  # and every element the files have
+            if not family_elements(short) <= set().union(*(family_elements(s) for s in keep)):
+                keep.add(short)
         files = [f for f in files if family_of_file(f)[0] in keep]
     if not files:
         raise SystemExit(f"the selection {selection} leaves no training file")

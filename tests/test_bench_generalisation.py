@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from generalisation import parse_variants, training_files  # noqa: E402
+from generalisation import family_elements, parse_variants, training_files  # noqa: E402
 
 from equipot.data.polymers import POLYMER_CLASSES, family_of_file  # noqa: E402
 
@@ -25,7 +25,12 @@ def test_family_fraction_keeps_every_class_and_all_temperatures_of_a_family():
     every = Counter(POLYMER_CLASSES.values())
     assert set(per_class) == set(every)  # no class dropped whole
     for cls, n in every.items():  # half of each class, rounded, at least one
-        assert per_class[cls] == max(1, round(n / 2))
+        assert max(1, round(n / 2)) <= per_class[cls] <= max(1, round(n / 2)) + 1
+    elements = lambda names: set().union(*(family_elements(s) for s in names))  # noqa: E731
+    assert elements(kept) == elements(POLYMER_CLASSES) >= {"H", "C", "N", "O", "F", "S", "Cl"}
+    # fold 0 of the benchmark holds out polyolefins and fluoropolymers: F is left only in PVF
+    seen = [f for f in files if POLYMER_CLASSES[family_of_file(f)[0]] not in ("polyolefin", "fluoropolymer")]
+    assert "F" in elements({family_of_file(f)[0] for f in training_files(seen, {"families": 0.5})})
     assert training_files(files, {"families": 1.0}) == files
 
 
