@@ -86,8 +86,15 @@ def _kernel(potential):
     return kernel
 
 
-def build(potential, path: str | Path | None = None, progress: bool = True) -> Path:
-    """Trace, export and compile ``potential``'s kernel into ``path`` (default ``artifact_path``)."""
+def build(
+    potential,
+    path: str | Path | None = None,
+    progress: bool = True,
+    options: dict | None = None,
+    timings: dict | None = None,
+) -> Path:
+    """Trace, export and compile ``potential``'s kernel into ``path`` (default ``artifact_path``);
+    ``options`` and ``timings`` as in ``aot_package``."""
     import torch
 
     path = Path(path) if path is not None else artifact_path(potential)
@@ -98,7 +105,8 @@ def build(potential, path: str | Path | None = None, progress: bool = True) -> P
         p.requires_grad_(False)
     try:
         atoms, edges = torch.export.Dim("atoms", min=MIN_SIZE), torch.export.Dim("edges", min=MIN_SIZE)
-        aot_package(_kernel(potential), example, ({0: atoms}, {0: edges}, {1: edges}, {0: atoms}), path)
+        shapes = ({0: atoms}, {0: edges}, {1: edges}, {0: atoms})
+        aot_package(_kernel(potential), example, shapes, path, options=options, timings=timings)
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -107,10 +115,25 @@ def build(potential, path: str | Path | None = None, progress: bool = True) -> P
     return path
 
 
-def aot_package(function, example: tuple, dynamic_shapes: tuple, path: Path) -> Path:
+# Inductor's own settings (wrapper at O1, kernels at O3). An unoptimised wrapper (O0) compiles
+# faster but its calls measured slower on small molecules (bench/compile_time.py)
+INDUCTOR_OPTIONS: dict = {}
+
+
+def aot_package(
+    function,
+    example: tuple,
+    dynamic_shapes: tuple,
+    path: Path,
+    options: dict | None = None,
+    timings: dict | None = None,
+) -> Path:
     """``function(*example)`` of tensors (or lists of them) traced with everything it
     differentiates (``make_fx``, symbolic sizes), exported with ``dynamic_shapes`` (one entry
-    per argument) and compiled by AOTInductor into the package ``path``, written atomically."""
+    per argument) and compiled by AOTInductor into the package ``path``, written atomically.
+
+    ``options``: Inductor settings (default ``INDUCTOR_OPTIONS``); ``timings``, if given,
+    receives the seconds of each phase: ``trace``, ``export`` and ``compile``."""
     import torch
     from torch.fx.experimental.proxy_tensor import make_fx
 
@@ -122,11 +145,17 @@ def aot_package(function, example: tuple, dynamic_shapes: tuple, path: Path) -> 
         def forward(self, *args):
             return self.graph_module(*args)
 
+    timings = {} if timings is None else timings
+    start = time.perf_counter()
     traced = make_fx(function, tracing_mode="symbolic", _allow_non_fake_inputs=True)(*example)
+    timings["trace"] = time.perf_counter() - start
     exported = torch.export.export(Traced(traced), example, dynamic_shapes=(dynamic_shapes,), strict=False)
+    timings["export"] = time.perf_counter() - start - timings["trace"]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.pt2")
-    torch._inductor.aoti_compile_and_package(exported, package_path=str(tmp))
+    options = INDUCTOR_OPTIONS if options is None else options
+    torch._inductor.aoti_compile_and_package(exported, package_path=str(tmp), inductor_configs=options)
+    timings["compile"] = time.perf_counter() - start - timings["trace"] - timings["export"]
     os.replace(tmp, path)  # a process never loads half an artifact
     return path
 
