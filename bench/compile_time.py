@@ -86,7 +86,9 @@ def main() -> None:
         for level, calc in calculators.items():
             ms[level].append(ms_per_call(atoms, calc, args.calls, rng))
     print(f"{args.model}, {args.dtype}, torch threads {torch.get_num_threads()}: making the artifact from scratch")
-    print("| wrapper | trace s | export s | AOTInductor s | of which C++ compiler s | total s | aspirin force call ms |")
+    print(
+        "| wrapper | trace s | export s | AOTInductor s | of which C++ compiler s | total s | aspirin force call ms |"
+    )
     print("|---|---|---|---|---|---|---|")
     for level, t in rows.items():
         print(
