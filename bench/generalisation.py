@@ -150,8 +150,9 @@ def training_files(files: list[Path], selection: dict) -> list[Path]:
     """The files a variant trains on: those at ``temperatures`` (K, a list) only, and of a
     fraction ``families`` of the families only, spread evenly over each chemistry class (so a
     class is never dropped whole), with a family added back wherever the fraction would drop
-    the only carrier of an element (the model could not run on that element's test frames). Without either key, every file. The test frames stay the
-    fold's, so a variant that trains on fewer families or temperatures is still tested on all."""
+    the only carrier of an element (the model could not run on that element's test frames).
+    Without either key, every file. The test frames stay the fold's, so a variant that trains
+    on fewer families or temperatures is still tested on all."""
     from equipot.data.polymers import POLYMER_CLASSES, family_of_file
 
     temperatures = selection.get("temperatures")
