@@ -25,6 +25,7 @@ Prints the table and writes it to ``OUT/table.md`` (and every number to ``OUT/re
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -138,12 +139,12 @@ def variant_settings(kind: str, variants: dict[str, dict]) -> dict:
     return settings
 
 
-def family_elements(short: str) -> set[str]:
-    """The elements of a polymer family, from its repeat unit's SMILES (H included)."""
-    from equipot.data.polymers import ALIASES, POLYMER_FAMILIES
+@functools.cache
+def family_elements(short: str) -> frozenset[str]:
+    """The elements of a polymer family: those of its H-capped monomer, as the generator builds it."""
+    from equipot.data.polymers import build_oligomer
 
-    atoms = re.findall(r"Cl|Br|[BCNOSPFI]|[cnops]", POLYMER_FAMILIES[ALIASES[short]].replace("[*]", ""))
-    return {a.capitalize() for a in atoms} | {"H"}
+    return frozenset(build_oligomer(short, 1, relax=False).get_chemical_symbols())
 
 
 def training_files(files: list[Path], selection: dict) -> list[Path]:
