@@ -6,10 +6,15 @@ one conformer per seed), packed at 0.55 g/cm^3 with no contact closer than 2.0 Ã
 atoms (``equipot.data.melts.pack_chains``), then compressed in 5 % steps of the box length to
 the run's density with 50 steps of 600 K Langevin MD between steps (``equipot.dynamics.compress``), and
 equilibrated for EQUILIBRATION steps at the run's temperature. MD runs on a trained equipot
-model (``--md-model``, default the shipped polymers-gfn2; GFN2-xTB on a 150-atom periodic box
-takes tens of seconds a call on one core, too slow for MD); every STRIDE steps (0.5 fs each) a
-frame is relabelled with periodic GFN2-xTB (tblite, default settings). Several densities per
-family, each equilibrated at its own, so that the pressure varies.
+model (``--md-model``, default the shipped melt model polymers33-melts-gfn2; GFN2-xTB on a
+150-atom periodic box takes tens of seconds a call on one core, too slow for MD); every STRIDE
+steps (0.5 fs each) a frame is relabelled with periodic GFN2-xTB (tblite, default settings).
+Several densities per family, each equilibrated at its own, so that the pressure varies.
+
+Every frame passes ``equipot.data.melts.MeltCheck`` before it is labelled: the bonds of the
+chains as built, and no two chains closer than 0.85 of the packer's contact distances. A model
+trained on isolated chains only lets hydrogens of two chains overlap at melt density (H...H
+near 1.0 Ã…); a box that fails is discarded and built again from the next seed (``--attempts``).
 
 Runs (``DENSITY_FACTOR:TEMPERATURE_K:FRAMES``, the factor times the family's amorphous
 density near room temperature, ``DENSITY``) go run-major: every family's first run, then every
@@ -26,12 +31,13 @@ from pathlib import Path
 
 import h5py
 
-from equipot.data.melts import pack_chains
+from equipot.data.melts import MeltCheck, pack_chains
 from equipot.data.polymers import ALIASES, atoms_per_repeat, build_oligomer, n_repeat_for_atoms
 from equipot.data.reference import gfn2_calculator
 from equipot.data.store import FrameStore
 from equipot.dynamics.compress import compress
-from equipot.dynamics.sampling import sample_md
+from equipot.dynamics.sampling import report_path, sample_md, state_path
+from equipot.errors import EquipotError
 
 # approximate densities of the amorphous polymers near room temperature, g/cm^3
 DENSITY = {
@@ -48,23 +54,50 @@ DENSITY = {
 }
 RUNS = ["1.0:300:15", "0.9:600:15", "1.05:450:15"]
 CHAINS, CHAIN_ATOMS, STRIDE, EQUILIBRATION = 5, 30, 100, 500
+ATTEMPT_SEEDS = 1000  # a rejected box is built again from seed + ATTEMPT_SEEDS
 
 
 def melt_box(short: str, density: float, seed: int, md_calculator):
-    """CHAINS chains of ``short`` packed loose and compressed to ``density`` on the MD model."""
+    """(box, its check): CHAINS chains of ``short`` packed loose and compressed to ``density``
+    on the MD model, and the ``MeltCheck`` of the chains as packed. Raises ``EquipotError``
+    when the compressed box already fails it."""
     family = ALIASES[short]
     n = n_repeat_for_atoms(family, CHAIN_ATOMS)
     chains = [build_oligomer(family, n, seed=seed + k) for k in range(CHAINS)]
     loose = pack_chains(chains, min(0.55, density), seed=seed)
-    return compress(loose, density, md_calculator, factor=0.95, steps_per_stage=50, seed=seed)
+    check = MeltCheck(loose)
+    box = compress(loose, density, md_calculator, factor=0.95, steps_per_stage=50, seed=seed)
+    if (problem := check(box)) is not None:
+        raise EquipotError(f"{short} at {density} g/cm^3 after compression: {problem}")
+    return box, check
 
 
-def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) -> None:
-    factor, temperature, frames = (float(x) for x in run.split(":"))
-    density = round(DENSITY[short] * factor, 3)
+def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator, attempts: int = 3) -> None:
+    """One store of ``run``; a box that fails its check is discarded and built again from the
+    seed ``ATTEMPT_SEEDS`` further on, ``attempts`` times at most."""
+    for attempt in range(attempts):
+        try:
+            return _sample_file(short, run, k, seed + attempt * ATTEMPT_SEEDS, out, md_calculator)
+        except EquipotError as err:
+            print(f"rejected: {err}", flush=True)
+            path = store_path(short, run, out)
+            for stale in (path, state_path(path), report_path(path)):
+                stale.unlink(missing_ok=True)
+    print(f"{short} {run}: no box passed its check in {attempts} attempts", flush=True)
+
+
+def store_path(short: str, run: str, out: Path) -> Path:
+    """``out/<family>_<atoms>_<T>K_<density>gcc.h5`` of one run of a family."""
+    factor, temperature, _ = (float(x) for x in run.split(":"))
     per_unit, caps = atoms_per_repeat(ALIASES[short])
     chain_atoms = caps + per_unit * n_repeat_for_atoms(ALIASES[short], CHAIN_ATOMS)
-    path = out / f"{short}_{CHAINS * chain_atoms}_{int(temperature)}K_{density:.3f}gcc.h5"
+    return out / f"{short}_{CHAINS * chain_atoms}_{int(temperature)}K_{DENSITY[short] * factor:.3f}gcc.h5"
+
+
+def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) -> None:
+    factor, temperature, frames = (float(x) for x in run.split(":"))
+    density = round(DENSITY[short] * factor, 3)
+    path = store_path(short, run, out)
     done = 0
     if path.is_file():
         with FrameStore(path) as store:
@@ -73,7 +106,11 @@ def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) 
             return
     start = time.perf_counter()
     # a store with frames resumes from its own state; one stopped before its first frame starts again
-    box = _template(path) if done else melt_box(short, density, seed + k, md_calculator)
+    if done:
+        box = _template(path)
+        check = MeltCheck(box)
+    else:
+        box, check = melt_box(short, density, seed + k, md_calculator)
     store = sample_md(
         box,
         md_calculator,
@@ -88,6 +125,7 @@ def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) 
         created_with=f"python datasets/make_melts_gfn2.py {short} --runs {run} --seed {seed + k}",  # run 0 of seed + k
         progress=False,
         labeller=gfn2_calculator(),
+        check=check,
     )
     store.close()
     minutes = (time.perf_counter() - start) / 60
@@ -110,7 +148,8 @@ def main() -> None:
     parser.add_argument("families", nargs="*", default=list(DENSITY))
     parser.add_argument("--runs", nargs="+", default=RUNS)
     parser.add_argument("--seed", type=int, default=0, help="run k of a family uses seed + k")
-    parser.add_argument("--md-model", default="polymers-gfn2")
+    parser.add_argument("--md-model", default="polymers33-melts-gfn2")
+    parser.add_argument("--attempts", type=int, default=3, help="boxes to build before giving a run up")
     parser.add_argument("--out", default=str(Path(__file__).parent / "melts_gfn2"))
     args = parser.parse_args()
     unknown = [f for f in args.families if f not in DENSITY]
@@ -120,7 +159,7 @@ def main() -> None:
     md_calculator = EquiformerCalculator(args.md_model, dtype="float32")
     for k, run in enumerate(args.runs):
         for short in args.families:
-            run_file(short, run, k, args.seed, Path(args.out), md_calculator)
+            run_file(short, run, k, args.seed, Path(args.out), md_calculator, args.attempts)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ ROOT = Path(__file__).parent
 POLYMERS = ROOT / "polymers_gfn2"
 MELTS = ROOT / "melts_gfn2"
 DENSITY = ROOT / "melts_density_gfn2"
+UNCHECKED = ROOT / "melts_unchecked_gfn2"
 
 
 def summary(path: Path):
@@ -29,7 +30,7 @@ def summary(path: Path):
 def molecule_table() -> None:
     print("| file | molecule(s) | level of theory | temperature | timestep | stride | frames | size |")
     print("|---|---|---|---|---|---|---|---|")
-    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent not in (POLYMERS, MELTS, DENSITY)):
+    for path in sorted(p for p in ROOT.rglob("*.h5") if p.parent not in (POLYMERS, MELTS, DENSITY, UNCHECKED)):
         a, s = summary(path) or ({}, None)
         if s is None:
             print(f"| `{path.relative_to(ROOT)}` | (being generated) | | | | | | |")
@@ -83,11 +84,17 @@ def polymer_table() -> None:
 
 def melt_table(folder: Path = MELTS) -> None:
     """Per melt file: atoms, temperature, density, frames, the mean and spread of the GFN2-xTB
-    pressure over its frames (virial only: the frames carry no kinetic part), minutes and size."""
+    pressure over its frames (virial only: the frames carry no kinetic part), the closest H...H
+    between two chains over its frames, how many frames fail ``MeltCheck`` against the first
+    frame's bonds (a bond made or broken, or chains closer than 0.85 of their contact
+    distance), minutes and size."""
     from ase.units import GPa
 
-    print("| file | atoms | temperature | density (g/cm^3) | frames | pressure (GPa) | minutes | size |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| file | atoms | temperature | density (g/cm^3) | frames | pressure (GPa) | closest H...H (Å) | "
+        "frames failing MeltCheck | minutes | size |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(folder.glob("*.h5")):
         info = summary(path)
         if info is None:
@@ -95,16 +102,28 @@ def melt_table(folder: Path = MELTS) -> None:
             continue
         a, s = info
         with FrameStore(path) as store:
-            pressure = [-sum(store[k].stress[:3]) / 3 / GPa for k in range(len(store))]
-        if not pressure:
-            print(f"| `{path.name}` | (no frames yet) | | | | | | |")
+            frames = [store[k] for k in range(len(store))]
+        if not frames:
+            print(f"| `{path.name}` | (no frames yet) | | | | | | | | |")
             continue
+        pressure = [-sum(f.stress[:3]) / 3 / GPa for f in frames]
+        closest, failing = contact_summary([f.to_atoms() for f in frames])
         mean, spread = sum(pressure) / len(pressure), max(pressure) - min(pressure)
         print(
             f"| `{path.name}` | {s['n_atoms_max']} | {a['temperature_K']:.0f} K | {a.get('density_g_cm3', '-')} | "
-            f"{s['frames']} | {mean:.2f} (range {spread:.2f}) | {a.get('generation_minutes', 0):.0f} | "
-            f"{path.stat().st_size / 1e6:.2f} MB |"
+            f"{s['frames']} | {mean:.2f} (range {spread:.2f}) | {closest:.2f} | {failing} | "
+            f"{a.get('generation_minutes', 0):.0f} | {path.stat().st_size / 1e6:.2f} MB |"
         )
+
+
+def contact_summary(frames) -> tuple[float, int]:
+    """(closest H...H between two chains over ``frames``, frames failing ``MeltCheck``), chains
+    and bonds from the first frame."""
+    from equipot.data.melts import MeltCheck, closest_contacts
+
+    check = MeltCheck(frames[0])
+    closest = min(closest_contacts(f, check.chain)["H-H"] for f in frames)
+    return closest, sum(check(f) is not None for f in frames)
 
 
 if __name__ == "__main__":
@@ -115,3 +134,5 @@ if __name__ == "__main__":
     melt_table()
     print()
     melt_table(DENSITY)
+    print()
+    melt_table(UNCHECKED)

@@ -86,3 +86,44 @@ def test_compression_never_pushes_chains_onto_each_other(monkeypatch):
         compress(box, 0.7, steps_per_stage=0, factor=0.8)
     monkeypatch.setattr("equipot.dynamics.compress.CONTACT_FLOOR", 0.0)  # a fixed step, unchecked
     assert closest_contact(compress(box, 0.7, steps_per_stage=0, factor=0.8)) < 0.6
+
+
+def test_molecules_and_contacts_are_found_across_the_boundary():
+    """Chains are recovered from bonds alone, also with the box wrapped (chains cut by the cell
+    faces), and the closest contacts per kind are the minimum-image ones."""
+    from equipot.data.melts import MeltCheck, closest_contacts, molecule_ids
+
+    box = pack_chains(chains(), 0.5, seed=3)
+    wrapped = box.copy()
+    wrapped.wrap()
+    assert not np.allclose(wrapped.positions, box.positions)  # some chain crosses a face
+    for frame in (box, wrapped):
+        ids = molecule_ids(frame)
+        # same partition as the packer's chain labels
+        assert len(set(zip(ids, box.arrays["chain"]))) == len(set(ids)) == len(chains())
+        got = closest_contacts(frame, box.arrays["chain"])
+        for kind, distance in inter_chain_minimum(box).items():
+            assert got[kind] == pytest.approx(distance, abs=1e-9)
+        assert MeltCheck(box)(frame) is None
+
+
+def test_melt_check_rejects_overlapping_chains_and_changed_bonds():
+    """Two HCl molecules: hydrogens of the two at 1.0 Å, the chlorines at 1.8 Å (a bond made, as
+    an MD model made Cl-Cl pairs in a PVC melt) and an H-Cl stretched to 2.5 Å (a bond broken)
+    each fail the check, and the message names what; the pair at its ease passes."""
+    from ase import Atoms
+
+    from equipot.data.melts import MeltCheck
+
+    def pair(h_a, cl_a, cl_b, h_b):
+        positions = np.array([[h_a, 0, 0], [cl_a, 0, 0], [cl_b, 0, 0], [h_b, 0, 0]]) + 6.0
+        return Atoms("HClClH", positions=positions, cell=np.eye(3) * 14.0, pbc=True)
+
+    apart = pair(-1.27, 0.0, 4.0, 5.27)
+    check = MeltCheck(apart)
+    assert check(apart) is None and check.chain.tolist() == [0, 0, 1, 1]
+    hydrogens_close = pair(1.27, 0.0, 3.27, 2.27)  # H1...H2 1.00 Å, Cl...H 2.27 Å
+    assert check(hydrogens_close) == ("chains in contact closer than 0.85 of their contact distance: H-H 1.00 Å < 1.19")
+    assert check(pair(-1.27, 0.0, 1.8, 3.07)) == "bonds made [Cl1-Cl2], broken []"
+    assert check(pair(-2.5, 0.0, 4.0, 5.27)) == "bonds made [], broken [H0-Cl1]"
+    assert MeltCheck(apart, floor=0.7)(hydrogens_close) is None  # 1.00 Å is above 0.7 x 1.4 Å

@@ -188,3 +188,32 @@ def test_data_layer_imports_no_higher_layer():
             )
             found += [f"{path.name}: {n}" for n in names if n.startswith(higher)]
     assert not found, found
+
+
+def test_a_failing_check_stops_sampling_before_the_frame_is_labelled(tmp_path):
+    """``check`` sees each frame before its label: the run stops at the first it rejects, with
+    the frames before it stored and no label computed for the rejected one."""
+    from equipot.errors import EquipotError
+
+    seen = []
+
+    def check(atoms):
+        seen.append(atoms.positions.copy())
+        return "too close" if len(seen) == 4 else None  # after equilibration, frames 0, 1, then 2
+
+    labeller = morse()
+    kw = dict(temperature_K=300, stride=5, equilibration_steps=10, level_of_theory="Morse", code="ase", progress=False)
+    path = tmp_path / "checked.h5"
+    with pytest.raises(EquipotError, match="checked.h5, frame 2: too close; stopped before labelling"):
+        sample_md(molecule("ethanol"), morse(), path, n_frames=5, labeller=labeller, check=check, **kw)
+    with FrameStore(path) as store:
+        assert len(store) == 2
+        np.testing.assert_allclose(store[1].positions, seen[2], atol=1e-6)  # stored in float32
+    with sample_md(molecule("ethanol"), morse(), tmp_path / "plain.h5", n_frames=2, **kw) as unchecked:
+        # a check that passes changes nothing
+        np.testing.assert_array_equal(unchecked[1].positions, store_positions(path, 1))
+
+
+def store_positions(path, k):
+    with FrameStore(path) as store:
+        return store[k].positions

@@ -90,3 +90,39 @@ def test_shipped_dataset(path):
         # labels were computed at float64 positions that the store rounds to float32, plus the
         # reference's SCF tolerance; still over an order below any model's force error
         np.testing.assert_allclose(atoms.get_forces(), frame.forces, atol=1e-3)
+
+
+CHECKED_MELTS = [p for p in MELTS if p.parent.name == "melts_gfn2"]
+
+
+@pytest.mark.parametrize("path", CHECKED_MELTS, ids=[p.name for p in CHECKED_MELTS])
+def test_melts_hold_whole_chains_apart(path):
+    """The melts in ``melts_gfn2`` are what the generator's check lets through: chains of one
+    formula in the first frame (none has lost an atom to another or left one free), and every
+    frame with the first frame's bonds and no two chains closer than 0.85 of their contact
+    distances (``MeltCheck``)."""
+    from equipot.data.melts import MeltCheck
+
+    store = _open(path)
+    frames = [store[k].to_atoms() for k in range(len(store))]
+    if not frames:
+        pytest.skip(f"{path.name} has no frames yet")
+    check = MeltCheck(frames[0])
+    formulas = {frames[0][check.chain == c].get_chemical_formula() for c in np.unique(check.chain)}
+    assert len(formulas) == 1 and check.chain.max() >= 1, formulas
+    assert [check(f) for f in frames] == [None] * len(frames)
+
+
+def test_the_melt_check_catches_the_unchecked_melts():
+    """The PP melt made with MD on a model of isolated chains fails it: H atoms left free in its
+    first frame, and hydrogens of two chains near 1 Å (``datasets/melts_unchecked_gfn2``)."""
+    from equipot.data.melts import MeltCheck
+
+    path = ROOT / "melts_unchecked_gfn2" / "pp_145_300K_0.850gcc.h5"
+    with FrameStore(path) as store:
+        frames = [store[k].to_atoms() for k in range(len(store))]
+    check = MeltCheck(frames[0])
+    assert sorted(np.bincount(check.chain)) == [1, 1, 1, 28, 28, 28, 29, 29]  # three free H atoms
+    messages = [check(f) for f in frames]
+    assert None not in messages
+    assert sum("H-H 0.9" in m or "H-H 1.0" in m for m in messages) >= 12, messages

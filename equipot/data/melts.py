@@ -20,6 +20,7 @@ from equipot.errors import EquipotError
 
 AMU_A3_PER_G_CM3 = 1.66053906660  # (g/mol per Å^3) / (g/cm^3): volume of 1 amu at 1 g/cm^3, Å^3
 CONTACT = {"heavy-heavy": 2.0, "heavy-H": 1.6, "H-H": 1.4}
+CONTACT_KINDS = ("H-H", "heavy-H", "heavy-heavy")  # by the number of heavy atoms in the pair
 
 
 def box_side(chains: list[Atoms], density_g_cm3: float) -> float:
@@ -99,6 +100,83 @@ def closest_contact(box: Atoms, limits: dict[str, float] | None = None) -> float
     heavy = box.numbers > 1
     i, j, d = i[other], j[other], d[other]
     return float((d / _limit(heavy[i], heavy[j], limits)).min())
+
+
+def bond_set(atoms: Atoms) -> set[tuple[int, int]]:
+    """Bonded pairs {(i, j), i < j} of a frame, across periodic boundaries: atoms within the sum
+    of their covalent radii plus 0.3 Å (the criterion of ``equipot.dynamics.bonds.bonds_of``,
+    which sees C-H at 1.09 Å and leaves H...H above 0.92 Å unbonded)."""
+    from ase.neighborlist import natural_cutoffs, neighbor_list
+
+    i, j = neighbor_list("ij", atoms, [r + 0.15 for r in natural_cutoffs(atoms)])
+    return {(int(a), int(b)) for a, b in zip(i, j) if a < b}
+
+
+def molecule_ids(atoms: Atoms, bonds: set[tuple[int, int]] | None = None) -> np.ndarray:
+    """(n,) index of the molecule (connected component of ``bonds``, default ``bond_set``) that
+    each atom belongs to, numbered in order of first atom."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pairs = np.array(sorted(bond_set(atoms) if bonds is None else bonds), int).reshape(-1, 2)
+    n = len(atoms)
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def closest_contacts(atoms: Atoms, chain: np.ndarray, cutoff: float = 4.0) -> dict[str, float]:
+    """Closest distance (Å, minimum image) between atoms of different chains, per pair kind
+    ("H-H", "heavy-H", "heavy-heavy"); inf for a kind with no pair within ``cutoff``."""
+    from ase.neighborlist import neighbor_list
+
+    i, j, d = neighbor_list("ijd", atoms, cutoff)
+    other = chain[i] != chain[j]
+    heavy = atoms.numbers > 1
+    kind = heavy[i[other]].astype(int) + heavy[j[other]].astype(int)
+    d = d[other]
+    return {
+        name: float(d[kind == k].min()) if (kind == k).any() else float("inf") for k, name in enumerate(CONTACT_KINDS)
+    }
+
+
+class MeltCheck:
+    """Whether a melt frame still holds the chains it started with.
+
+    A frame fails when a bond was made or broken (``bond_set`` against the reference box's)
+    or when atoms of two chains come closer than ``floor`` times their contact distance
+    (``CONTACT``): both mark configurations the MD potential reached but a melt at these
+    temperatures does not visit (a potential trained on isolated chains lets hydrogens of two
+    chains overlap, and may join two Cl atoms). Calling it returns None for a good frame, else
+    what failed, so that a generator stops before labelling such a frame."""
+
+    def __init__(self, reference: Atoms, floor: float = 0.85):
+        self.bonds = bond_set(reference)
+        self.chain = molecule_ids(reference, self.bonds)
+        self.floor = floor
+
+    def __call__(self, atoms: Atoms) -> str | None:
+        bonds = bond_set(atoms)
+        if bonds != self.bonds:
+            made, broken = sorted(bonds - self.bonds), sorted(self.bonds - bonds)
+            return f"bonds made {_named(atoms, made)}, broken {_named(atoms, broken)}"
+        closest = closest_contacts(atoms, self.chain)
+        short = {k: d for k, d in closest.items() if d < self.floor * CONTACT[k]}
+        if short:
+            parts = ", ".join(f"{k} {d:.2f} Å < {self.floor * CONTACT[k]:.2f}" for k, d in short.items())
+            return f"chains in contact closer than {self.floor} of their contact distance: {parts}"
+        return None
+
+    def __repr__(self) -> str:
+        return f"MeltCheck({len(self.bonds)} bonds, {self.chain.max() + 1} chains, floor={self.floor})"
+
+
+def _named(atoms: Atoms, pairs: list[tuple[int, int]]) -> str:
+    symbols = atoms.get_chemical_symbols()
+    return (
+        "["
+        + ", ".join(f"{symbols[i]}{i}-{symbols[j]}{j}" for i, j in pairs[:4])
+        + (", ...]" if len(pairs) > 4 else "]")
+    )
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:

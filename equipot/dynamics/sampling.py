@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,7 @@ def sample_md(
     created_with: str | None = None,
     progress: bool = True,
     labeller: Calculator | None = None,
+    check: Callable[[Atoms], str | None] | None = None,
 ) -> FrameStore:
     """Langevin MD on ``calculator``, a frame every ``stride`` steps labelled by it or by a
     ``labeller`` (MD on a model, labels from the reference, where reference MD costs too much).
@@ -56,6 +58,10 @@ def sample_md(
     when it belongs to the last frame, so a stopped or extended run is the run that never
     stopped; else (a store copied without it) from the last frame with fresh noise. The run's
     ``report.json`` (``equipot md``'s schema) goes to ``<store>.report.json``.
+
+    ``check`` sees each frame before it is labelled (and the system after equilibration): a
+    message back stops the run with ``EquipotError`` and nothing is labelled for that frame
+    (e.g. ``equipot.data.melts.MeltCheck``: a bond made or chains overlapping).
     """
     from tqdm.auto import tqdm
 
@@ -79,14 +85,21 @@ def sample_md(
     dyn, rng = _langevin(atoms, state, done, seed, temperature_K, timestep_fs, friction_per_fs)
     if done == 0 and equilibration_steps:
         dyn.run(equilibration_steps)
+        _check(check, atoms, out_path, "after equilibration")
     with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
         for k in range(done, n_frames):
             dyn.run(stride)
+            _check(check, atoms, out_path, f"frame {k}")
             store.append(_labelled_frame(atoms, k, labeller))
             _save_state(out_path, atoms, dyn, rng, k + 1)
             bar.update()
     _write_report(out_path, atoms, dict(metadata, n_frames=n_frames), done, time.perf_counter() - start)
     return store
+
+
+def _check(check, atoms: Atoms, out_path: Path, where: str) -> None:
+    if check is not None and (problem := check(atoms)) is not None:
+        raise EquipotError(f"{out_path.name}, {where}: {problem}; stopped before labelling it")
 
 
 def report_path(out_path: Path) -> Path:
