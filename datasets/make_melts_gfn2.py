@@ -14,7 +14,7 @@ Several densities per family, each equilibrated at its own, so that the pressure
 Every frame passes ``equipot.data.melts.MeltCheck`` before it is labelled: the bonds of the
 chains as built, and no two chains closer than 0.85 of the packer's contact distances. A model
 trained on isolated chains only lets hydrogens of two chains overlap at melt density (H...H
-near 1.0 Å); a box that fails is discarded and built again from the next seed (``--attempts``).
+near 1.0 Å); a box that fails is discarded and built again from another seed (``--attempts``).
 
 Runs (``DENSITY_FACTOR:TEMPERATURE_K:FRAMES``, the factor times the family's amorphous
 density near room temperature, ``DENSITY``) go run-major: every family's first run, then every
