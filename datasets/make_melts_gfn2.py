@@ -26,6 +26,7 @@ finishes an interrupted file exactly (``sample_md`` resumes from the restart sta
 """
 
 import argparse
+import re
 import time
 from pathlib import Path
 
@@ -155,6 +156,11 @@ def main() -> None:
     unknown = [f for f in args.families if f not in DENSITY]
     if unknown:
         raise SystemExit(f"unknown families {unknown}; choose from {' '.join(DENSITY)}")
+    bad = [r for r in args.runs if not re.fullmatch(r"[0-9.]+:[0-9.]+:[0-9]+", r)]
+    if bad:
+        raise SystemExit(f"runs must be DENSITY_FACTOR:TEMPERATURE_K:FRAMES (e.g. 1.0:300:15), got {bad}")
+    if args.attempts < 1:
+        raise SystemExit(f"--attempts must be at least 1, got {args.attempts}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     md_calculator = EquiformerCalculator(args.md_model, dtype="float32")
     for k, run in enumerate(args.runs):
