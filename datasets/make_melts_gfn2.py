@@ -32,45 +32,18 @@ from pathlib import Path
 
 import h5py
 
-from equipot.data.melts import MeltCheck, pack_chains
-from equipot.data.polymers import ALIASES, atoms_per_repeat, build_oligomer, n_repeat_for_atoms
+from equipot.data.melts import AMORPHOUS_DENSITY, MeltCheck
+from equipot.data.polymers import ALIASES, atoms_per_repeat, n_repeat_for_atoms
 from equipot.data.reference import gfn2_calculator
 from equipot.data.store import FrameStore
-from equipot.dynamics.compress import compress
+from equipot.dynamics.compress import build_melt
 from equipot.dynamics.sampling import report_path, sample_md, state_path
 from equipot.errors import EquipotError
 
-# approximate densities of the amorphous polymers near room temperature, g/cm^3
-DENSITY = {
-    "pe": 0.86,
-    "pp": 0.85,
-    "peo": 1.13,
-    "pvc": 1.39,
-    "ps": 1.05,
-    "pmma": 1.18,
-    "nylon6": 1.08,
-    "pet": 1.33,
-    "pan": 1.18,
-    "pva": 1.26,
-}
+DENSITY = AMORPHOUS_DENSITY
 RUNS = ["1.0:300:15", "0.9:600:15", "1.05:450:15"]
 CHAINS, CHAIN_ATOMS, STRIDE, EQUILIBRATION = 5, 30, 100, 500
 ATTEMPT_SEEDS = 1000  # a rejected box is built again from seed + ATTEMPT_SEEDS
-
-
-def melt_box(short: str, density: float, seed: int, md_calculator):
-    """(box, its check): CHAINS chains of ``short`` packed loose and compressed to ``density``
-    on the MD model, and the ``MeltCheck`` of the chains as packed. Raises ``EquipotError``
-    when the compressed box already fails it."""
-    family = ALIASES[short]
-    n = n_repeat_for_atoms(family, CHAIN_ATOMS)
-    chains = [build_oligomer(family, n, seed=seed + k) for k in range(CHAINS)]
-    loose = pack_chains(chains, min(0.55, density), seed=seed)
-    check = MeltCheck(loose)
-    box = compress(loose, density, md_calculator, factor=0.95, steps_per_stage=50, seed=seed)
-    if (problem := check(box)) is not None:
-        raise EquipotError(f"{short} at {density} g/cm^3 after compression: {problem}")
-    return box, check
 
 
 def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator, attempts: int = 3) -> None:
@@ -111,7 +84,9 @@ def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculat
         box = _template(path)
         check = MeltCheck(box)
     else:
-        box, check = melt_box(short, density, seed + k, md_calculator)
+        box, check = build_melt(
+            short, density, md_calculator, chains=CHAINS, chain_atoms=CHAIN_ATOMS, seed=seed + k, factor=0.95
+        )
     store = sample_md(
         box,
         md_calculator,

@@ -127,3 +127,18 @@ def test_melt_check_rejects_overlapping_chains_and_changed_bonds():
     assert check(pair(-1.27, 0.0, 1.8, 3.07)) == "bonds made [Cl1-Cl2], broken []"
     assert check(pair(-2.5, 0.0, 4.0, 5.27)) == "bonds made [], broken [H0-Cl1]"
     assert MeltCheck(apart, floor=0.7)(hydrogens_close) is None  # 1.00 Å is above 0.7 x 1.4 Å
+
+
+def test_build_melt_reaches_the_density_and_returns_the_check_of_its_chains():
+    from equipot.data.melts import box_density
+    from equipot.dynamics.compress import build_melt
+
+    box, check = build_melt("pe", 0.45, None, chains=3, chain_atoms=20, loose_density=0.3, steps_per_stage=0, seed=2)
+    assert box_density(box) == pytest.approx(0.45, rel=1e-9)
+    assert len(box) == 3 * 20 and int(check.chain.max()) == 2  # three C6H14 chains
+    assert check(box) is None
+    # the check is of the chains as packed: one chain moved onto another fails it
+    moved = box.copy()
+    first, second = np.flatnonzero(check.chain == 0), np.flatnonzero(check.chain == 1)
+    moved.positions[first] += moved.positions[second[0]] - moved.positions[first[0]] + 0.5
+    assert "closer than" in check(moved) or "bonds made" in check(moved)

@@ -22,6 +22,21 @@ AMU_A3_PER_G_CM3 = 1.66053906660  # (g/mol per Å^3) / (g/cm^3): volume of 1 amu
 CONTACT = {"heavy-heavy": 2.0, "heavy-H": 1.6, "H-H": 1.4}
 CONTACT_KINDS = ("H-H", "heavy-H", "heavy-heavy")  # by the number of heavy atoms in the pair
 
+# Amorphous densities of the polymers near room temperature, g/cm^3 (by short family name): the
+# density a melt is built at, scaled by a factor for other densities and temperatures.
+AMORPHOUS_DENSITY = {
+    "pe": 0.86,
+    "pp": 0.85,
+    "peo": 1.13,
+    "pvc": 1.39,
+    "ps": 1.05,
+    "pmma": 1.18,
+    "nylon6": 1.08,
+    "pet": 1.33,
+    "pan": 1.18,
+    "pva": 1.26,
+}
+
 
 def box_side(chains: list[Atoms], density_g_cm3: float) -> float:
     """Side (Å) of the cube that holds ``chains`` at ``density_g_cm3``."""

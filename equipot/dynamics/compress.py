@@ -1,13 +1,14 @@
 """A packed melt (``equipot.data.melts.pack_chains``) brought to its density by MD: the box
 shrinks in stages, chains moving whole, and Langevin MD on a potential relaxes the contacts
-after each stage."""
+after each stage. ``build_melt`` does the whole of it for a polymer family: oligomers built,
+packed loose, compressed, and checked."""
 
 from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
 
-from equipot.data.melts import box_density, box_side, closest_contact
+from equipot.data.melts import MeltCheck, box_density, box_side, closest_contact, pack_chains
 from equipot.errors import EquipotError
 
 # A stage may bring chains to this fraction of the packer's contact distances (CONTACT), and
@@ -69,6 +70,39 @@ def compress(
             )
         stage += 1
     return box
+
+
+def build_melt(
+    family: str,
+    density_g_cm3: float,
+    calculator,
+    *,
+    chains: int = 5,
+    chain_atoms: int = 30,
+    loose_density: float = 0.55,
+    factor: float = 0.95,
+    steps_per_stage: int = 50,
+    seed: int = 0,
+) -> tuple[Atoms, MeltCheck]:
+    """(box, its check): ``chains`` H-capped oligomers of ``family`` (short name or SMILES), each
+    of about ``chain_atoms`` atoms and its own conformer (seeds ``seed``, ``seed + 1``, ...),
+    packed at ``loose_density`` (or ``density_g_cm3`` if lower), compressed on ``calculator``
+    to ``density_g_cm3``, and the ``MeltCheck`` of the chains as packed.
+
+    Raises ``EquipotError`` when the compressed box already fails its check: the potential let
+    two chains overlap or a bond break while the box shrank (build again from another seed, or
+    drive the compression with a potential trained on melts)."""
+    from equipot.data.polymers import ALIASES, build_oligomer, n_repeat_for_atoms
+
+    name = ALIASES.get(family, family)
+    n = n_repeat_for_atoms(name, chain_atoms)
+    oligomers = [build_oligomer(name, n, seed=seed + k) for k in range(chains)]
+    loose = pack_chains(oligomers, min(loose_density, density_g_cm3), seed=seed)
+    check = MeltCheck(loose)
+    box = compress(loose, density_g_cm3, calculator, factor=factor, steps_per_stage=steps_per_stage, seed=seed)
+    if (problem := check(box)) is not None:
+        raise EquipotError(f"{family} at {density_g_cm3} g/cm^3 after compression: {problem}")
+    return box, check
 
 
 def _shrink(box: Atoms, scale: float) -> bool:
