@@ -29,3 +29,12 @@ def test_cpu_retraining_keeps_the_shipped_split(name, objective):
     for key in ("train_size", "val_size", "test_size", "split_seed", "force_only"):
         assert getattr(cpu, key) == getattr(shipped, key), key
     assert cpu.out != shipped.out  # a retraining run does not overwrite the shipped model's run folder
+
+
+def test_force_only_33_family_config_differs_from_the_shipped_one_only_by_its_objective():
+    ef = TrainConfig.from_yaml(ROOT / "equipot" / "models" / "polymers33-gfn2.yaml")
+    fo = TrainConfig.from_yaml(ROOT / "equipot" / "models" / "polymers33-gfn2-fo.yaml")
+    assert fo.force_only and not ef.force_only and fo.out != ef.out
+    assert not any(f in d for d in fo.data for f in ("/pmma_", "/pma_", "/paa_"))  # the acrylates stay out
+    for key in ("data", "train_size", "val_size", "test_size", "split_seed", "model", "time_limit_minutes", "seed"):
+        assert getattr(fo, key) == getattr(ef, key), key
