@@ -15,6 +15,10 @@ Every frame passes ``equipot.data.melts.MeltCheck`` before it is labelled: the b
 chains as built, and no two chains closer than 0.85 of the packer's contact distances. A model
 trained on isolated chains only lets hydrogens of two chains overlap at melt density (H...H
 near 1.0 Å); a box that fails is discarded and built again from another seed (``--attempts``).
+The MD (compression, equilibration and sampling) runs on the model plus a repulsive wall
+between chains that stands 0.2 Å off what the check rejects (``equipot.dynamics.walls``): the
+melt model, trained on no PVC melt, pulls Cl atoms of two chains into bonds without it.
+``--no-wall`` leaves it out, as the first five families were made. Labels never include it.
 
 Runs (``DENSITY_FACTOR:TEMPERATURE_K:FRAMES``, the factor times the family's amorphous
 density near room temperature, ``DENSITY``) go run-major: every family's first run, then every
@@ -38,6 +42,7 @@ from equipot.data.reference import gfn2_calculator
 from equipot.data.store import FrameStore
 from equipot.dynamics.compress import build_melt
 from equipot.dynamics.sampling import report_path, sample_md, state_path
+from equipot.dynamics.walls import walled
 from equipot.errors import EquipotError
 
 DENSITY = AMORPHOUS_DENSITY
@@ -46,12 +51,14 @@ CHAINS, CHAIN_ATOMS, STRIDE, EQUILIBRATION = 5, 30, 100, 500
 ATTEMPT_SEEDS = 1000  # a rejected box is built again from seed + ATTEMPT_SEEDS
 
 
-def run_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator, attempts: int = 3) -> None:
+def run_file(
+    short: str, run: str, k: int, seed: int, out: Path, md_calculator, attempts: int = 3, wall: bool = True
+) -> None:
     """One store of ``run``; a box that fails its check is discarded and built again from the
     seed ``ATTEMPT_SEEDS`` further on, ``attempts`` times at most."""
     for attempt in range(attempts):
         try:
-            return _sample_file(short, run, k, seed + attempt * ATTEMPT_SEEDS, out, md_calculator)
+            return _sample_file(short, run, k, seed + attempt * ATTEMPT_SEEDS, out, md_calculator, wall)
         except EquipotError as err:
             print(f"rejected: {err}", flush=True)
             path = store_path(short, run, out)
@@ -68,7 +75,7 @@ def store_path(short: str, run: str, out: Path) -> Path:
     return out / f"{short}_{CHAINS * chain_atoms}_{int(temperature)}K_{DENSITY[short] * factor:.3f}gcc.h5"
 
 
-def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator) -> None:
+def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculator, wall: bool) -> None:
     factor, temperature, frames = (float(x) for x in run.split(":"))
     density = round(DENSITY[short] * factor, 3)
     path = store_path(short, run, out)
@@ -85,11 +92,11 @@ def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculat
         check = MeltCheck(box)
     else:
         box, check = build_melt(
-            short, density, md_calculator, chains=CHAINS, chain_atoms=CHAIN_ATOMS, seed=seed + k, factor=0.95
+            short, density, md_calculator, chains=CHAINS, chain_atoms=CHAIN_ATOMS, seed=seed + k, factor=0.95, wall=wall
         )
     store = sample_md(
         box,
-        md_calculator,
+        walled(md_calculator, check) if wall else md_calculator,
         path,
         temperature_K=temperature,
         n_frames=int(frames),
@@ -98,7 +105,8 @@ def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculat
         seed=seed + k,
         level_of_theory="GFN2-xTB",
         code="tblite",
-        created_with=f"python datasets/make_melts_gfn2.py {short} --runs {run} --seed {seed + k}",  # run 0 of seed + k
+        # run 0 of seed + k
+        created_with=f"python datasets/make_melts_gfn2.py {short} --runs {run} --seed {seed + k}{'' if wall else ' --no-wall'}",
         progress=False,
         labeller=gfn2_calculator(),
         check=check,
@@ -108,6 +116,7 @@ def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculat
     with h5py.File(path, "a") as fh:  # one core's minutes, over every piece that made the file
         fh.attrs["generation_minutes"] = float(fh.attrs.get("generation_minutes", 0.0)) + minutes
         fh.attrs["density_g_cm3"] = density
+        fh.attrs["md_wall"] = "ContactWall(margin=0.2 Å, k=20 eV/Å^2)" if wall else "none"
     print(f"{path.name}: {int(frames)} frames, {minutes:.1f} min", flush=True)
 
 
@@ -127,6 +136,7 @@ def main() -> None:
     parser.add_argument("--md-model", default="polymers33-melts-gfn2")
     parser.add_argument("--attempts", type=int, default=3, help="boxes to build before giving a run up")
     parser.add_argument("--out", default=str(Path(__file__).parent / "melts_gfn2"))
+    parser.add_argument("--no-wall", action="store_true", help="MD on the model alone, without the wall between chains")
     args = parser.parse_args()
     unknown = [f for f in args.families if f not in DENSITY]
     if unknown:
@@ -140,7 +150,7 @@ def main() -> None:
     md_calculator = EquiformerCalculator(args.md_model, dtype="float32")
     for k, run in enumerate(args.runs):
         for short in args.families:
-            run_file(short, run, k, args.seed, Path(args.out), md_calculator, args.attempts)
+            run_file(short, run, k, args.seed, Path(args.out), md_calculator, args.attempts, not args.no_wall)
 
 
 if __name__ == "__main__":

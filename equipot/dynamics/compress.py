@@ -83,11 +83,14 @@ def build_melt(
     factor: float = 0.95,
     steps_per_stage: int = 50,
     seed: int = 0,
+    wall: bool = True,
 ) -> tuple[Atoms, MeltCheck]:
     """(box, its check): ``chains`` H-capped oligomers of ``family`` (short name or SMILES), each
     of about ``chain_atoms`` atoms and its own conformer (seeds ``seed``, ``seed + 1``, ...),
     packed at ``loose_density`` (or ``density_g_cm3`` if lower), compressed on ``calculator``
-    to ``density_g_cm3``, and the ``MeltCheck`` of the chains as packed.
+    to ``density_g_cm3``, and the ``MeltCheck`` of the chains as packed. With ``wall`` the
+    compression runs on ``calculator`` plus the check's ``ContactWall``
+    (``equipot.dynamics.walls``), which keeps the chains out of what the check rejects.
 
     Raises ``EquipotError`` when the compressed box already fails its check: the potential let
     two chains overlap or a bond break while the box shrank (build again from another seed, or
@@ -99,6 +102,10 @@ def build_melt(
     oligomers = [build_oligomer(name, n, seed=seed + k) for k in range(chains)]
     loose = pack_chains(oligomers, min(loose_density, density_g_cm3), seed=seed)
     check = MeltCheck(loose)
+    if wall and calculator is not None:
+        from equipot.dynamics.walls import walled
+
+        calculator = walled(calculator, check)
     box = compress(loose, density_g_cm3, calculator, factor=factor, steps_per_stage=steps_per_stage, seed=seed)
     if (problem := check(box)) is not None:
         raise EquipotError(f"{family} at {density_g_cm3} g/cm^3 after compression: {problem}")
