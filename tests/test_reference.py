@@ -217,3 +217,26 @@ def test_a_failing_check_stops_sampling_before_the_frame_is_labelled(tmp_path):
 def store_positions(path, k):
     with FrameStore(path) as store:
         return store[k].positions
+
+
+def test_generation_minutes_add_up_over_pieces_and_survive_a_stopped_piece(tmp_path):
+    from equipot.errors import EquipotError
+
+    path = tmp_path / "eth.h5"
+    kw = dict(temperature_K=300, stride=5, equilibration_steps=10, level_of_theory="Morse", code="ase", progress=False)
+    calls = []
+
+    def stop_at_third(atoms):  # passes equilibration and two frames, stops before the third
+        calls.append(1)
+        return "stopped" if len(calls) == 4 else None
+
+    with pytest.raises(EquipotError, match="stopped"):
+        sample_md(molecule("ethanol"), morse(), path, n_frames=5, check=stop_at_third, setup_minutes=2.0, **kw)
+    with FrameStore(path) as store:
+        assert len(store) == 2
+        first = store.attrs["generation_minutes"]
+    assert 2.0 < first < 2.5  # the caller's setup and this piece's sampling, though it never finished
+    sample_md(molecule("ethanol"), morse(), path, n_frames=5, **kw).close()
+    with FrameStore(path) as store:
+        assert len(store) == 5
+        assert first < store.attrs["generation_minutes"] < first + 0.5

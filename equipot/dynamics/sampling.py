@@ -48,6 +48,7 @@ def sample_md(
     progress: bool = True,
     labeller: Calculator | None = None,
     check: Callable[[Atoms], str | None] | None = None,
+    setup_minutes: float = 0.0,
 ) -> FrameStore:
     """Langevin MD on ``calculator``, a frame every ``stride`` steps labelled by it or by a
     ``labeller`` (MD on a model, labels from the reference, where reference MD costs too much).
@@ -62,6 +63,10 @@ def sample_md(
     ``check`` sees each frame before it is labelled (and the system after equilibration): a
     message back stops the run with ``EquipotError`` and nothing is labelled for that frame
     (e.g. ``equipot.data.melts.MeltCheck``: a bond made or chains overlapping).
+
+    The store's ``generation_minutes`` attribute adds up the wall minutes of every piece that
+    sampled into it (plus ``setup_minutes``, what the caller spent building the system), updated
+    after equilibration and after every frame, so that a piece killed mid-run still counts.
     """
     from tqdm.auto import tqdm
 
@@ -82,15 +87,23 @@ def sample_md(
         seed=seed,
     )
     store = _open_store(out_path, level_of_theory, code, created_with, metadata)
+    before = float(store.attrs.get("generation_minutes", 0.0))
+
+    def count_minutes() -> None:
+        store.file.attrs["generation_minutes"] = before + setup_minutes + (time.perf_counter() - start) / 60
+        store.file.flush()
+
     dyn, rng = _langevin(atoms, state, done, seed, temperature_K, timestep_fs, friction_per_fs)
     if done == 0 and equilibration_steps:
         dyn.run(equilibration_steps)
+        count_minutes()
         _check(check, atoms, out_path, "after equilibration")
     with tqdm(total=n_frames, initial=done, desc=out_path.name, unit="frame", disable=not progress) as bar:
         for k in range(done, n_frames):
             dyn.run(stride)
             _check(check, atoms, out_path, f"frame {k}")
             store.append(_labelled_frame(atoms, k, labeller))
+            count_minutes()
             _save_state(out_path, atoms, dyn, rng, k + 1)
             bar.update()
     _write_report(out_path, atoms, dict(metadata, n_frames=n_frames), done, time.perf_counter() - start)
