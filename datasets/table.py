@@ -87,43 +87,48 @@ def melt_table(folder: Path = MELTS) -> None:
     pressure over its frames (virial only: the frames carry no kinetic part), the closest H...H
     between two chains over its frames, how many frames fail ``MeltCheck`` against the first
     frame's bonds (a bond made or broken, or chains closer than 0.85 of their contact
-    distance), minutes and size."""
+    distance), whether the sampling MD ran with the wall between chains
+    (``equipot.dynamics.walls``) and how many frames are inside its reach, minutes and size."""
     from ase.units import GPa
 
     print(
         "| file | atoms | temperature | density (g/cm^3) | frames | pressure (GPa) | closest H...H (Å) | "
-        "frames failing MeltCheck | minutes | size |"
+        "frames failing MeltCheck | MD wall (frames inside its reach) | minutes | size |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(folder.glob("*.h5")):
         info = summary(path)
         if info is None:
-            print(f"| `{path.name}` | (being generated) | | | | | | |")
+            print(f"| `{path.name}` | (being generated) | | | | | | | | | |")
             continue
         a, s = info
         with FrameStore(path) as store:
             frames = [store[k] for k in range(len(store))]
         if not frames:
-            print(f"| `{path.name}` | (no frames yet) | | | | | | | | |")
+            print(f"| `{path.name}` | (no frames yet) | | | | | | | | | |")
             continue
         pressure = [-sum(f.stress[:3]) / 3 / GPa for f in frames]
-        closest, failing = contact_summary([f.to_atoms() for f in frames])
+        closest, failing, at_wall = contact_summary([f.to_atoms() for f in frames])
+        wall = "yes" if a.get("md_wall", "none") != "none" else "no"
         mean, spread = sum(pressure) / len(pressure), max(pressure) - min(pressure)
         print(
             f"| `{path.name}` | {s['n_atoms_max']} | {a['temperature_K']:.0f} K | {a.get('density_g_cm3', '-')} | "
-            f"{s['frames']} | {mean:.2f} (range {spread:.2f}) | {closest:.2f} | {failing} | "
+            f"{s['frames']} | {mean:.2f} (range {spread:.2f}) | {closest:.2f} | {failing} | {wall} ({at_wall}) | "
             f"{a.get('generation_minutes', 0):.0f} | {path.stat().st_size / 1e6:.2f} MB |"
         )
 
 
-def contact_summary(frames) -> tuple[float, int]:
-    """(closest H...H between two chains over ``frames``, frames failing ``MeltCheck``), chains
-    and bonds from the first frame."""
+def contact_summary(frames) -> tuple[float, int, int]:
+    """(closest H...H between two chains over ``frames``, frames failing ``MeltCheck``, frames
+    where the chains' ``ContactWall`` pushes), chains and bonds from the first frame."""
     from equipot.data.melts import MeltCheck, closest_contacts
+    from equipot.dynamics.walls import ContactWall
 
     check = MeltCheck(frames[0])
     closest = min(closest_contacts(f, check.chain)["H-H"] for f in frames)
-    return closest, sum(check(f) is not None for f in frames)
+    wall = ContactWall(check.chain, floor=check.floor)
+    at_wall = sum(wall.get_potential_energy(f) > 0 for f in frames)
+    return closest, sum(check(f) is not None for f in frames), at_wall
 
 
 if __name__ == "__main__":
