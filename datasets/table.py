@@ -126,7 +126,7 @@ def contact_summary(frames) -> tuple[float, int, int]:
 
     check = MeltCheck(frames[0])
     closest = min(closest_contacts(f, check.chain)["H-H"] for f in frames)
-    wall = ContactWall(check.chain, floor=check.floor)
+    wall = ContactWall(check.chain, check.bonds, floor=check.floor)
     at_wall = sum(wall.get_potential_energy(f) > 0 for f in frames)
     return closest, sum(check(f) is not None for f in frames), at_wall
 

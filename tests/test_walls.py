@@ -69,5 +69,18 @@ def test_nothing_beyond_the_wall_or_within_a_chain():
     assert atoms.get_potential_energy() == 0.0
     np.testing.assert_array_equal(atoms.get_forces(), 0.0)
     close, _ = two_hcl(2.0)
-    close.calc = ContactWall(np.zeros(4, int))  # one chain: its own atoms never feel the wall
+    close.calc = ContactWall(np.zeros(4, int))  # one chain, no bonds given: its atoms feel no wall
     assert close.get_potential_energy() == 0.0
+
+
+def test_within_a_chain_only_pairs_not_bonded_feel_the_wall_at_their_bond_distance():
+    atoms, _ = two_hcl(2.4)  # Cl...Cl 2.4 Å: inside the 2.54 Å wall of a Cl-Cl pair
+    one_chain, bonds = np.zeros(4, int), {(0, 1), (2, 3)}
+    wall = ContactWall(one_chain, bonds)
+    atoms.calc = wall
+    energy = atoms.get_potential_energy()
+    assert energy == pytest.approx(0.5 * 20.0 * (2 * 1.02 + 0.5 - atoms.get_distance(1, 2, mic=True)) ** 2)
+    # H-Cl at 1.27 Å is a reference bond: it feels nothing however short
+    assert wall.r0(np.array([1]), np.array([17]), True)[0] == pytest.approx(0.31 + 1.02 + 0.5)
+    forces = atoms.get_forces()
+    assert np.abs(forces[[0, 3]]).max() == 0.0 and forces[1, 0] < 0 < forces[2, 0]  # the Cl atoms pushed apart

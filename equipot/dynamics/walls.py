@@ -1,16 +1,18 @@
-"""A repulsive wall between the chains of a melt, for sampling: it keeps MD on an imperfect
-potential out of the configurations that ``equipot.data.melts.MeltCheck`` rejects, and is
-zero everywhere else.
+"""A repulsive wall for sampling melts: it keeps MD on an imperfect potential out of the
+configurations that ``equipot.data.melts.MeltCheck`` rejects (a bond made, chains overlapping),
+and is zero everywhere else.
 
 A potential that never saw two chains touch may pull them into each other: it joins two Cl
-atoms of a PVC melt, or an H of one chain to a Cl of another. The generator of melt data then
-has to throw the box away. With the wall added to the potential that drives the MD, every pair
-(i, j) of atoms on different chains has a distance below which it is pushed back,
+atoms of a PVC melt, or an H of one chain to a Cl of another, and brings a Cl within bonding
+distance of atoms of its own chain. The generator of melt data then has to throw the box away. With the
+wall added to the potential that drives the MD, every pair (i, j) of atoms not bonded in the
+reference has a distance below which it is pushed back,
 
-    r0(i, j) = max(r_i + r_j + 0.3 Å,  floor * contact(i, j)) + margin
+    r0(i, j) = r_i + r_j + 0.3 Å + margin                              (same chain)
+    r0(i, j) = max(r_i + r_j + 0.3 Å,  floor * contact(i, j)) + margin  (two chains)
 
 (the first term is where ``bond_set`` would call the pair bonded, the second where the check
-calls it an overlap), with energy
+calls two chains overlapping), with energy
 
     E = sum over pairs with d < r0 of  k / 2 * (r0 - d)^2
 
@@ -30,10 +32,12 @@ from equipot.data.melts import CONTACT
 
 
 class ContactWall(Calculator):
-    """Harmonic wall between atoms of different chains (module docstring).
+    """Harmonic wall between atoms not bonded in the reference (module docstring).
 
     Args:
         chain: (n,) chain index of each atom (``MeltCheck.chain``).
+        bonds: the reference's bonded pairs {(i, j), i < j} (``MeltCheck.bonds``); None: pairs
+            within a chain feel no wall.
         floor: the check's fraction of the contact distances (``MeltCheck.floor``).
         margin: Å the wall stands off from what the check rejects.
         k: spring constant, eV/Å^2.
@@ -41,19 +45,39 @@ class ContactWall(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, chain: np.ndarray, floor: float = 0.85, margin: float = 0.2, k: float = 20.0, **kwargs):
+    def __init__(
+        self,
+        chain: np.ndarray,
+        bonds: set[tuple[int, int]] | None = None,
+        floor: float = 0.85,
+        margin: float = 0.2,
+        k: float = 20.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.chain = np.asarray(chain)
+        n = len(self.chain)
+        # bonded pairs as sorted codes i * n + j, for a vectorised lookup
+        self._bonded = None if bonds is None else np.sort([i * n + j for i, j in bonds]).astype(np.int64)
         self.floor, self.margin, self.k = floor, margin, k
 
-    def r0(self, numbers_a: np.ndarray, numbers_b: np.ndarray) -> np.ndarray:
+    def r0(self, numbers_a: np.ndarray, numbers_b: np.ndarray, same_chain: np.ndarray | bool = False) -> np.ndarray:
         """Wall distance (Å) of pairs of atoms with these atomic numbers, elementwise."""
         from ase.data import covalent_radii
 
         bonded = covalent_radii[numbers_a] + covalent_radii[numbers_b] + 0.3
         heavy = (numbers_a > 1).astype(int) + (numbers_b > 1).astype(int)
         contact = np.choose(heavy, [CONTACT["H-H"], CONTACT["heavy-H"], CONTACT["heavy-heavy"]])
-        return np.maximum(bonded, self.floor * contact) + self.margin
+        return np.where(same_chain, bonded, np.maximum(bonded, self.floor * contact)) + self.margin
+
+    def _walled_pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Which pairs (i < j) the wall acts on: two chains, or one chain and not bonded."""
+        same = self.chain[i] == self.chain[j]
+        if self._bonded is None:
+            return (i < j) & ~same
+        codes = i.astype(np.int64) * len(self.chain) + j
+        bonded = np.isin(codes, self._bonded, assume_unique=False)
+        return (i < j) & ~bonded
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
         from ase.data import covalent_radii
@@ -63,9 +87,9 @@ class ContactWall(Calculator):
         atoms = self.atoms
         reach = 2 * covalent_radii[atoms.numbers].max() + 0.3 + self.margin + self.floor * max(CONTACT.values())
         i, j, d, vec = neighbor_list("ijdD", atoms, reach)
-        keep = (self.chain[i] != self.chain[j]) & (i < j)
+        keep = self._walled_pairs(i, j)
         i, j, d, vec = i[keep], j[keep], d[keep], vec[keep]  # vec = x_j - x_i (minimum image)
-        depth = self.r0(atoms.numbers[i], atoms.numbers[j]) - d
+        depth = self.r0(atoms.numbers[i], atoms.numbers[j], self.chain[i] == self.chain[j]) - d
         inside = depth > 0
         i, j, d, vec, depth = i[inside], j[inside], d[inside], vec[inside], depth[inside]
         energy = 0.5 * self.k * float((depth**2).sum())
@@ -87,8 +111,8 @@ class ContactWall(Calculator):
 
 
 def walled(calculator: Calculator, check) -> Calculator:
-    """``calculator`` plus the ``ContactWall`` of ``check``'s chains (a ``MeltCheck``): what
-    drives MD that must not leave the configurations the check accepts."""
+    """``calculator`` plus the ``ContactWall`` of ``check``'s chains and bonds (a
+    ``MeltCheck``): what drives MD that must not leave the configurations the check accepts."""
     from ase.calculators.mixing import SumCalculator
 
-    return SumCalculator([calculator, ContactWall(check.chain, floor=check.floor)])
+    return SumCalculator([calculator, ContactWall(check.chain, check.bonds, floor=check.floor)])
