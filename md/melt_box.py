@@ -1,6 +1,7 @@
 """Build a periodic polymer melt for LAMMPS: oligomers packed loose, compressed to a density by
 MD on an equipot model, briefly equilibrated, and checked (``equipot.dynamics.compress.build_melt``
-and ``equipot.data.melts.MeltCheck``: bonds as built, no two chains overlapping).
+and ``equipot.data.melts.MeltCheck``: bonds as built, no two chains overlapping). The building
+MD runs with the wall of ``equipot.dynamics.walls``; the LAMMPS run that follows does not.
 
 Writes OUT/box.data (LAMMPS ``atom_style atomic``, one atom type per element in the order
 printed), OUT/box.xyz (extended XYZ with each atom's chain, the reference of the check) and
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from equipot.data.melts import box_density
     from equipot.dynamics.compress import build_melt
     from equipot.dynamics.md import run_md
+    from equipot.dynamics.walls import walled
     from equipot.errors import EquipotError
 
     calculator = EquiformerCalculator(args.model, dtype="float32")
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             loose_density=args.loose_density,
             seed=args.seed,
         )
-        box.calc = calculator
+        box.calc = walled(calculator, check)  # as in the compression; the LAMMPS run has no wall
         run_md(box, temperature_K=args.temperature, steps=args.equilibrate, seed=args.seed, monitors=[], progress=True)
         if (problem := check(box)) is not None:
             raise EquipotError(f"after {args.equilibrate} steps at {args.temperature} K: {problem}")
