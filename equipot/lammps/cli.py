@@ -27,7 +27,12 @@ def register(subparsers) -> None:
         help="define a LAMMPS index variable, as lmp -var does",
     )
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    p.add_argument("--threads", type=int, default=None, help="torch threads per MPI rank (default: cores / ranks)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per MPI rank (default: OMP_NUM_THREADS if set, else cores / ranks)",
+    )
     p.add_argument("--log", default="log.lammps", help="LAMMPS log file ('none' for no log)")
     p.add_argument("--build", action="store_true", help="only compile the plugin (if needed) and print its path")
     p.set_defaults(func=run)
