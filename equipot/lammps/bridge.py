@@ -156,9 +156,10 @@ class LammpsBridge:
 
             self.model = load_model(spec.decode(), device=self.device, dtype=self.dtype)
             self.exchange = bool(exchange)
-            if not self.exchange and artifact_path(self.model).is_file():
-                # the full ghost shell needs no exchange inside the network: the compiled
-                # kernel (`equipot compile MODEL`) computes it where one exists
+            if artifact_path(self.model).is_file():
+                # a full ghost shell, and one rank with its ghosts folded onto their owners, need
+                # no exchange inside the network: the compiled kernel (`equipot compile MODEL`)
+                # computes them where one exists
                 self.model.compile(build=False)
             cutoff[0] = self.model.cutoff
             hops[0] = self.model.hops
@@ -239,19 +240,41 @@ class LammpsBridge:
         index = torch.as_tensor(np.ascontiguousarray(edge_index), dtype=torch.long, device=self.device)
         vectors = pos.index_select(0, index[0]) - pos.index_select(0, index[1])
         numbers_t = torch.as_tensor(numbers, dtype=torch.long, device=self.device)
-        exchange = HaloExchange(self.library, len(positions), owned) if self.exchange else None
-        energy, grad = self.model.pair_gradients(
-            numbers_t,
-            vectors,
-            index,
-            owned=owned,
-            exchange=exchange,
-            dispersion_elsewhere=bool(self._dispersion_elsewhere),
-        )
+        elsewhere = bool(self._dispersion_elsewhere)
+        if self.exchange and self._one_rank():
+            # every ghost is a periodic image of an owned atom: messages from a ghost are its
+            # owner's, so the network runs on the owned atoms alone, with each edge's own vector
+            owners = torch.as_tensor(self._owners(len(positions), owned), device=self.device)
+            folded = torch.stack([owners.index_select(0, index[0]), index[1]])
+            energy, grad = self.model.pair_gradients(numbers_t[:owned], vectors, folded, dispersion_elsewhere=elsewhere)
+            energy = torch.cat([energy, energy.new_zeros(len(positions) - owned)])
+        else:
+            exchange = HaloExchange(self.library, len(positions), owned) if self.exchange else None
+            energy, grad = self.model.pair_gradients(
+                numbers_t, vectors, index, owned=owned, exchange=exchange, dispersion_elsewhere=elsewhere
+            )
         forces = pair_forces(grad, index, len(positions))
         virials = pair_virials(vectors.detach(), grad, index, len(positions)) if per_atom_virial else None
         as_numpy = lambda t: None if t is None else t.cpu().numpy().astype(np.float64)
         return as_numpy(energy), as_numpy(forces), as_numpy(virials)
+
+    def _one_rank(self) -> bool:
+        """Whether LAMMPS runs on one MPI rank (unknown without the LAMMPS object: no)."""
+        return self.lmp is not None and int(self.lmp.extract_setting("world_size")) == 1
+
+    def _owners(self, natoms: int, nlocal: int) -> np.ndarray:
+        """(natoms,) the owned atom each atom is (itself) or is an image of (a ghost), on one
+        rank: each atom's index sent through LAMMPS's forward communication, which copies
+        every owner's row into its ghosts."""
+        rows = np.arange(natoms, dtype=np.float64).reshape(-1, 1)
+        if natoms > nlocal:
+            pointer = rows.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+            if self.library.equipot_exchange(pointer, 1, 0) != 0:
+                raise RuntimeError("LAMMPS communication of ghost owners failed")
+        owners = rows[:, 0].astype(np.int64)
+        if (owners < 0).any() or (owners >= nlocal).any():
+            raise RuntimeError("a ghost atom without an owner on this rank")
+        return owners
 
 
 class HaloExchange:
