@@ -23,13 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def lammps_steps_per_s(data: Path, model: str, steps: int, ranks: int, shell: str) -> float:
+def lammps_steps_per_s(data: Path, model: str, steps: int, ranks: int, shell: str, dtype: str = "float64") -> float:
     mpirun = Path(sys.executable).with_name("mpirun")
     equipot = Path(sys.executable).with_name("equipot")
     cmd = [
         str(equipot),
         "lammps",
         str(ROOT / "docs" / "lammps" / "polymer_npt.in"),
+        "--dtype",
+        dtype,
         "-var",
         "data",
         str(data),
@@ -54,12 +56,12 @@ def lammps_steps_per_s(data: Path, model: str, steps: int, ranks: int, shell: st
     return int(loop.group(3)) / float(loop.group(1))
 
 
-def equipot_steps_per_s(box, model: str, steps: int) -> float:
+def equipot_steps_per_s(box, model: str, steps: int, dtype: str = "float64") -> float:
     from equipot.calculator import EquiformerCalculator
     from equipot.dynamics.md import run_md
 
     atoms = box.copy()
-    atoms.calc = EquiformerCalculator(model)
+    atoms.calc = EquiformerCalculator(model, dtype=dtype)
     atoms.get_forces()  # the first call builds the neighbour list: not part of the loop
     result = run_md(atoms, temperature_K=300, steps=steps, monitors=[], progress=False)
     return steps / result.wall_s
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--shells", nargs="+", default=["exchange", "full"], choices=["exchange", "full"])
+    parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     args = parser.parse_args()
     box = read(args.box)
     rows = []
@@ -85,13 +88,16 @@ def main() -> None:
                 rows.append(
                     (
                         f"LAMMPS NPT, pair_style equipot ({shell}), {ranks} rank{'s' if ranks > 1 else ''}",
-                        lammps_steps_per_s(data, args.model, args.steps, ranks, shell),
+                        lammps_steps_per_s(data, args.model, args.steps, ranks, shell, args.dtype),
                     )
                 )
     rows.append(
-        ("equipot md (ASE Langevin, EquiformerCalculator), 1 process", equipot_steps_per_s(box, args.model, args.steps))
+        (
+            "equipot md (ASE Langevin, EquiformerCalculator), 1 process",
+            equipot_steps_per_s(box, args.model, args.steps, args.dtype),
+        )
     )
-    print(f"{len(box)}-atom polymer box, {args.model}, float64, {args.steps} steps\n")
+    print(f"{len(box)}-atom polymer box, {args.model}, {args.dtype}, {args.steps} steps\n")
     print("| run | steps/s | s/step | relative to equipot md |")
     print("|---|---|---|---|")
     for name, rate in rows:
