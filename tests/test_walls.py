@@ -1,6 +1,6 @@
-"""The contact wall between chains: its forces and stress are the derivatives of its energy,
-it is zero for pairs beyond its distance and within a chain, and it stands off from what the
-melt check rejects."""
+"""The wall for melt sampling: its forces and stress are the derivatives of its energy, it is
+zero for pairs beyond its distance, it stands off from what the melt check rejects, and it holds
+a reference bond short of breaking."""
 
 from __future__ import annotations
 
@@ -84,3 +84,25 @@ def test_within_a_chain_only_pairs_not_bonded_feel_the_wall_at_their_bond_distan
     assert wall.r0(np.array([1]), np.array([17]), True)[0] == pytest.approx(0.31 + 1.02 + 0.5)
     forces = atoms.get_forces()
     assert np.abs(forces[[0, 3]]).max() == 0.0 and forces[1, 0] < 0 < forces[2, 0]  # the Cl atoms pushed apart
+
+
+def test_a_reference_bond_is_held_short_of_breaking_with_exact_forces():
+    atoms, _ = two_hcl(3.0)
+    atoms.positions[0, 0] = -0.33  # H0-Cl1 stretched to 1.60 Å, past the 1.53 Å limit of an H-Cl bond
+    chain, bonds = np.array([0, 0, 1, 1]), {(0, 1), (2, 3)}
+    atoms.calc = ContactWall(chain, bonds)
+    stretch = atoms.get_distance(0, 1) - (0.31 + 1.02 + 0.3 - 0.1)
+    assert atoms.get_potential_energy() == pytest.approx(0.5 * 20.0 * stretch**2)
+    forces = atoms.get_forces()
+    assert forces[0, 0] > 0 > forces[1, 0]  # pulled back together
+    h = 1e-6
+    for a, c in ((0, 0), (0, 1), (1, 0)):
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[a, c] += h
+        minus.positions[a, c] -= h
+        plus.calc, minus.calc = ContactWall(chain, bonds), ContactWall(chain, bonds)
+        fd = -(plus.get_potential_energy() - minus.get_potential_energy()) / (2 * h)
+        assert forces[a, c] == pytest.approx(fd, abs=1e-6)
+    relaxed, _ = two_hcl(3.0)  # bonds at 1.27 Å feel nothing
+    relaxed.calc = ContactWall(chain, bonds)
+    assert relaxed.get_potential_energy() == 0.0

@@ -12,9 +12,13 @@ reference has a distance below which it is pushed back,
     r0(i, j) = max(r_i + r_j + 0.3 Å,  floor * contact(i, j)) + margin  (two chains)
 
 (the first term is where ``bond_set`` would call the pair bonded, the second where the check
-calls two chains overlapping), with energy
+calls two chains overlapping), and every bond of the reference is held below where it would
+count as broken, r1 = r_i + r_j + 0.3 Å - bond_margin (0.1 Å: about 0.2 Å past the equilibrium
+length of every bond in these polymers, 0.18 Å for C-H and C-C; a model that lets a hydroxyl
+proton wander to its neighbour's oxygen breaks an O-H),
+with energy
 
-    E = sum over pairs with d < r0 of  k / 2 * (r0 - d)^2
+    E = sum over pairs with d < r0 of  k / 2 * (r0 - d)^2  +  sum over bonds with d > r1 of  k / 2 * (d - r1)^2
 
 and forces -dE/dx and the virial stress that follow. Pairs farther apart than r0 feel nothing,
 so the MD samples the potential's own distribution wherever that is sound; where the potential
@@ -32,7 +36,7 @@ from equipot.data.melts import CONTACT
 
 
 class ContactWall(Calculator):
-    """Harmonic wall between atoms not bonded in the reference (module docstring).
+    """Harmonic walls: between atoms not bonded in the reference, and on its bonds (module docstring).
 
     Args:
         chain: (n,) chain index of each atom (``MeltCheck.chain``).
@@ -40,6 +44,7 @@ class ContactWall(Calculator):
             within a chain feel no wall.
         floor: the check's fraction of the contact distances (``MeltCheck.floor``).
         margin: Å the wall stands off from what the check rejects.
+        bond_margin: Å a reference bond is held short of where the check calls it broken.
         k: spring constant, eV/Å^2.
     """
 
@@ -51,6 +56,7 @@ class ContactWall(Calculator):
         bonds: set[tuple[int, int]] | None = None,
         floor: float = 0.85,
         margin: float = 0.2,
+        bond_margin: float = 0.1,
         k: float = 20.0,
         **kwargs,
     ):
@@ -59,7 +65,7 @@ class ContactWall(Calculator):
         n = len(self.chain)
         # bonded pairs as sorted codes i * n + j, for a vectorised lookup
         self._bonded = None if bonds is None else np.sort([i * n + j for i, j in bonds]).astype(np.int64)
-        self.floor, self.margin, self.k = floor, margin, k
+        self.floor, self.margin, self.bond_margin, self.k = floor, margin, bond_margin, k
 
     def r0(self, numbers_a: np.ndarray, numbers_b: np.ndarray, same_chain: np.ndarray | bool = False) -> np.ndarray:
         """Wall distance (Å) of pairs of atoms with these atomic numbers, elementwise."""
@@ -70,14 +76,11 @@ class ContactWall(Calculator):
         contact = np.choose(heavy, [CONTACT["H-H"], CONTACT["heavy-H"], CONTACT["heavy-heavy"]])
         return np.where(same_chain, bonded, np.maximum(bonded, self.floor * contact)) + self.margin
 
-    def _walled_pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Which pairs (i < j) the wall acts on: two chains, or one chain and not bonded."""
-        same = self.chain[i] == self.chain[j]
+    def _bonded_pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Which pairs (i, j) are bonds of the reference (none without ``bonds``)."""
         if self._bonded is None:
-            return (i < j) & ~same
-        codes = i.astype(np.int64) * len(self.chain) + j
-        bonded = np.isin(codes, self._bonded, assume_unique=False)
-        return (i < j) & ~bonded
+            return np.zeros(len(i), bool)
+        return np.isin(i.astype(np.int64) * len(self.chain) + j, self._bonded)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
         from ase.data import covalent_radii
@@ -86,15 +89,24 @@ class ContactWall(Calculator):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         reach = 2 * covalent_radii[atoms.numbers].max() + 0.3 + self.margin + self.floor * max(CONTACT.values())
-        i, j, d, vec = neighbor_list("ijdD", atoms, reach)
-        keep = self._walled_pairs(i, j)
-        i, j, d, vec = i[keep], j[keep], d[keep], vec[keep]  # vec = x_j - x_i (minimum image)
-        depth = self.r0(atoms.numbers[i], atoms.numbers[j], self.chain[i] == self.chain[j]) - d
+        i, j, d, vec = neighbor_list("ijdD", atoms, reach)  # vec = x_j - x_i (minimum image)
+        upper = i < j
+        i, j, d, vec = i[upper], j[upper], d[upper], vec[upper]
+        bond = self._bonded_pairs(i, j)
+        same = self.chain[i] == self.chain[j]
+        if self._bonded is None:  # no bonds given: between chains only
+            keep = ~same
+            i, j, d, vec, bond, same = i[keep], j[keep], d[keep], vec[keep], bond[keep], same[keep]
+        limit = self.r0(atoms.numbers[i], atoms.numbers[j], same)
+        # a bond is held below where it would break, r0 - margin - bond_margin
+        limit = np.where(bond, limit - self.margin - self.bond_margin, limit)
+        sign = np.where(bond, 1.0, -1.0)  # stretched past the limit, or closer than it
+        depth = sign * (d - limit)
         inside = depth > 0
-        i, j, d, vec, depth = i[inside], j[inside], d[inside], vec[inside], depth[inside]
+        i, j, d, vec, depth, sign = i[inside], j[inside], d[inside], vec[inside], depth[inside], sign[inside]
         energy = 0.5 * self.k * float((depth**2).sum())
-        # dE/dd = -k * depth; the force on j is -dE/dd * vec / d, on i the opposite
-        pair = (self.k * depth / d)[:, None] * vec
+        # dE/dd = sign * k * depth; the force on j is -dE/dd * vec / d, on i the opposite
+        pair = (-sign * self.k * depth / d)[:, None] * vec
         forces = np.zeros((len(atoms), 3))
         np.add.at(forces, j, pair)
         np.add.at(forces, i, -pair)
