@@ -24,6 +24,20 @@ def _pieces(folder: Path, suffix: str) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def _thermo_of_finished_rows(logs: list[Path], read_thermo):
+    """(thermo columns, the logs they come from); a last piece that has printed no row yet
+    (just started) is left out rather than an error, so that a running NPT can be looked at."""
+    from equipot.errors import EquipotError
+
+    try:
+        return read_thermo(logs), logs
+    except EquipotError as err:
+        if len(logs) > 1 and "no thermo output" in str(err) and str(logs[-1]) in str(err):
+            print(f"({logs[-1].name} has no thermo rows yet: left out)")
+            return read_thermo(logs[:-1]), logs[:-1]
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="folder with box.xyz and the pieces' pieceN.log and pieceN.dump")
@@ -45,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             raise EquipotError(f"{folder} needs box.xyz (md/melt_box.py) and at least one pieceN.log")
         reference = read(folder / "box.xyz")
         elements = sorted(set(reference.get_chemical_symbols()), key=atomic_numbers.get)
-        thermo = read_thermo(logs)
+        thermo, logs = _thermo_of_finished_rows(logs, read_thermo)
         frames = read_dumps(dumps, elements)
         t = thermo["Time"]
         summary = {
