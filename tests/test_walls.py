@@ -106,3 +106,13 @@ def test_a_reference_bond_is_held_short_of_breaking_with_exact_forces():
     relaxed, _ = two_hcl(3.0)  # bonds at 1.27 Å feel nothing
     relaxed.calc = ContactWall(chain, bonds)
     assert relaxed.get_potential_energy() == 0.0
+
+
+def test_only_the_nearest_image_of_a_bonded_pair_is_the_bond():
+    # in a 4 Å cell the image of the H-Cl bond partner lies 2.73 Å away, inside the wall's reach
+    atoms = Atoms("HCl", positions=[[0, 0, 0], [1.27, 0, 0]], cell=[4.0, 10.0, 10.0], pbc=True)
+    atoms.calc = ContactWall(np.array([0, 0]), {(0, 1)})
+    assert atoms.get_potential_energy() == 0.0
+    atoms.positions[1, 0] = 1.60  # the bond itself stretched past 1.53 Å: held
+    atoms.calc = ContactWall(np.array([0, 0]), {(0, 1)})
+    assert atoms.get_potential_energy() == pytest.approx(0.5 * 20.0 * 0.07**2)

@@ -76,11 +76,17 @@ class ContactWall(Calculator):
         contact = np.choose(heavy, [CONTACT["H-H"], CONTACT["heavy-H"], CONTACT["heavy-heavy"]])
         return np.where(same_chain, bonded, np.maximum(bonded, self.floor * contact)) + self.margin
 
-    def _bonded_pairs(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """Which pairs (i, j) are bonds of the reference (none without ``bonds``)."""
+    def _bonded_pairs(self, i: np.ndarray, j: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Which pairs (i, j) at distances ``d`` are bonds of the reference (none without
+        ``bonds``): of the periodic images of a bonded pair, the nearest one."""
         if self._bonded is None:
             return np.zeros(len(i), bool)
-        return np.isin(i.astype(np.int64) * len(self.chain) + j, self._bonded)
+        codes = i.astype(np.int64) * len(self.chain) + j
+        bonded = np.isin(codes, self._bonded)
+        order = np.lexsort((d, codes))  # by pair, nearest image first
+        first = np.zeros(len(i), bool)
+        first[order[np.r_[True, codes[order][1:] != codes[order][:-1]]]] = True
+        return bonded & first
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",), system_changes=all_changes) -> None:
         from ase.data import covalent_radii
@@ -92,7 +98,7 @@ class ContactWall(Calculator):
         i, j, d, vec = neighbor_list("ijdD", atoms, reach)  # vec = x_j - x_i (minimum image)
         upper = i < j
         i, j, d, vec = i[upper], j[upper], d[upper], vec[upper]
-        bond = self._bonded_pairs(i, j)
+        bond = self._bonded_pairs(i, j, d)
         same = self.chain[i] == self.chain[j]
         if self._bonded is None:  # no bonds given: between chains only
             keep = ~same
