@@ -42,7 +42,7 @@ from equipot.data.reference import gfn2_calculator
 from equipot.data.store import FrameStore
 from equipot.dynamics.compress import build_melt
 from equipot.dynamics.sampling import report_path, sample_md, state_path
-from equipot.dynamics.walls import walled
+from equipot.dynamics.walls import ContactWall, walled
 from equipot.errors import EquipotError
 
 DENSITY = AMORPHOUS_DENSITY
@@ -116,7 +116,7 @@ def _sample_file(short: str, run: str, k: int, seed: int, out: Path, md_calculat
     minutes = (time.perf_counter() - start) / 60
     with h5py.File(path, "a") as fh:
         fh.attrs["density_g_cm3"] = density
-        fh.attrs["md_wall"] = "ContactWall(margin=0.2 Å, bond_margin=0.1 Å, k=20 eV/Å^2)" if wall else "none"
+        fh.attrs["md_wall"] = repr(ContactWall(check.chain, check.bonds, floor=check.floor)) if wall else "none"
     print(f"{path.name}: {int(frames)} frames, {minutes:.1f} min", flush=True)
 
 

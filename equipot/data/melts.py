@@ -21,6 +21,7 @@ from equipot.errors import EquipotError
 AMU_A3_PER_G_CM3 = 1.66053906660  # (g/mol per Å^3) / (g/cm^3): volume of 1 amu at 1 g/cm^3, Å^3
 CONTACT = {"heavy-heavy": 2.0, "heavy-H": 1.6, "H-H": 1.4}
 CONTACT_KINDS = ("H-H", "heavy-H", "heavy-heavy")  # by the number of heavy atoms in the pair
+BOND_SLACK = 0.15  # Å added to each atom's covalent radius: a pair within the sum is bonded
 
 # Amorphous densities of the polymers near room temperature, g/cm^3 (by short family name): the
 # density a melt is built at, scaled by a factor for other densities and temperatures.
@@ -114,7 +115,7 @@ def closest_contact(box: Atoms, limits: dict[str, float] | None = None) -> float
         return float("inf")
     heavy = box.numbers > 1
     i, j, d = i[other], j[other], d[other]
-    return float((d / _limit(heavy[i], heavy[j], limits)).min())
+    return float((d / contact_limit(heavy[i], heavy[j], limits)).min())
 
 
 def bond_set(atoms: Atoms) -> set[tuple[int, int]]:
@@ -123,7 +124,7 @@ def bond_set(atoms: Atoms) -> set[tuple[int, int]]:
     which sees C-H at 1.09 Å and leaves H...H above 0.92 Å unbonded)."""
     from ase.neighborlist import natural_cutoffs, neighbor_list
 
-    i, j = neighbor_list("ij", atoms, [r + 0.15 for r in natural_cutoffs(atoms)])
+    i, j = neighbor_list("ij", atoms, [r + BOND_SLACK for r in natural_cutoffs(atoms)])
     return {(int(a), int(b)) for a, b in zip(i, j) if a < b}
 
 
@@ -206,7 +207,15 @@ def _random_rotation(rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def _limit(heavy_a: np.ndarray, heavy_b: np.ndarray, limits: dict[str, float]) -> np.ndarray:
+def bond_limit(numbers_a: np.ndarray, numbers_b: np.ndarray) -> np.ndarray:
+    """Distance (Å) below which ``bond_set`` calls pairs of these atomic numbers bonded,
+    elementwise: the sum of their covalent radii plus 2 * BOND_SLACK."""
+    from ase.data import covalent_radii
+
+    return covalent_radii[numbers_a] + covalent_radii[numbers_b] + 2 * BOND_SLACK
+
+
+def contact_limit(heavy_a: np.ndarray, heavy_b: np.ndarray, limits: dict[str, float] = CONTACT) -> np.ndarray:
     """Contact distance (Å) of pairs (a, b), elementwise (broadcast for every pair), from
     whether each end is a heavy atom."""
     both, either = heavy_a & heavy_b, heavy_a ^ heavy_b
@@ -219,7 +228,9 @@ def _clear(trial, trial_heavy, positions, heavy, side: float, limits) -> bool:
         return True
     d = trial[:, None, :] - positions[None, :, :]
     d -= side * np.round(d / side)
-    return bool((np.einsum("ijk,ijk->ij", d, d) >= _limit(trial_heavy[:, None], heavy[None, :], limits) ** 2).all())
+    return bool(
+        (np.einsum("ijk,ijk->ij", d, d) >= contact_limit(trial_heavy[:, None], heavy[None, :], limits) ** 2).all()
+    )
 
 
 def _fits_own_images(local, chain_heavy, side: float, limits) -> bool:
@@ -227,5 +238,8 @@ def _fits_own_images(local, chain_heavy, side: float, limits) -> bool:
     d = local[:, None, :] - local[None, :, :]
     shifted = d - side * np.round(d / side)
     image = np.abs(shifted - d).max(axis=-1) > 1e-9  # pairs whose nearest copy is an image
-    close = np.einsum("ijk,ijk->ij", shifted, shifted) < _limit(chain_heavy[:, None], chain_heavy[None, :], limits) ** 2
+    close = (
+        np.einsum("ijk,ijk->ij", shifted, shifted)
+        < contact_limit(chain_heavy[:, None], chain_heavy[None, :], limits) ** 2
+    )
     return not (image & close).any()

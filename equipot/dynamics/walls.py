@@ -32,7 +32,7 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 
-from equipot.data.melts import CONTACT
+from equipot.data.melts import BOND_SLACK, CONTACT, bond_limit, contact_limit
 
 
 class ContactWall(Calculator):
@@ -69,12 +69,15 @@ class ContactWall(Calculator):
 
     def r0(self, numbers_a: np.ndarray, numbers_b: np.ndarray, same_chain: np.ndarray | bool = False) -> np.ndarray:
         """Wall distance (Å) of pairs of atoms with these atomic numbers, elementwise."""
-        from ase.data import covalent_radii
-
-        bonded = covalent_radii[numbers_a] + covalent_radii[numbers_b] + 0.3
-        heavy = (numbers_a > 1).astype(int) + (numbers_b > 1).astype(int)
-        contact = np.choose(heavy, [CONTACT["H-H"], CONTACT["heavy-H"], CONTACT["heavy-heavy"]])
+        bonded = bond_limit(numbers_a, numbers_b)
+        contact = contact_limit(numbers_a > 1, numbers_b > 1)
         return np.where(same_chain, bonded, np.maximum(bonded, self.floor * contact)) + self.margin
+
+    def __repr__(self) -> str:
+        return (
+            f"ContactWall({self.chain.max() + 1 if len(self.chain) else 0} chains, floor={self.floor}, "
+            f"margin={self.margin} Å, bond_margin={self.bond_margin} Å, k={self.k} eV/Å^2)"
+        )
 
     def _bonded_pairs(self, i: np.ndarray, j: np.ndarray, d: np.ndarray) -> np.ndarray:
         """Which pairs (i, j) at distances ``d`` are bonds of the reference (none without
@@ -94,7 +97,9 @@ class ContactWall(Calculator):
 
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
-        reach = 2 * covalent_radii[atoms.numbers].max() + 0.3 + self.margin + self.floor * max(CONTACT.values())
+        reach = (
+            2 * (covalent_radii[atoms.numbers].max() + BOND_SLACK) + self.margin + self.floor * max(CONTACT.values())
+        )
         i, j, d, vec = neighbor_list("ijdD", atoms, reach)  # vec = x_j - x_i (minimum image)
         upper = i < j
         i, j, d, vec = i[upper], j[upper], d[upper], vec[upper]
