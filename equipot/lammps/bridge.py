@@ -266,12 +266,10 @@ class LammpsBridge:
         """(natoms,) the owned atom each atom is (itself) or is an image of (a ghost), on one
         rank: each atom's index sent through LAMMPS's forward communication, which copies
         every owner's row into its ghosts."""
-        rows = np.arange(natoms, dtype=np.float64).reshape(-1, 1)
-        if natoms > nlocal:
-            pointer = rows.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
-            if self.library.equipot_exchange(pointer, 1, 0) != 0:
-                raise RuntimeError("LAMMPS communication of ghost owners failed")
-        owners = rows[:, 0].astype(np.int64)
+        import torch
+
+        rows = torch.arange(natoms, dtype=torch.float64).reshape(-1, 1)
+        owners = HaloExchange(self.library, natoms, nlocal).send(rows, reverse=False)[:, 0].numpy().astype(np.int64)
         if (owners < 0).any() or (owners >= nlocal).any():
             raise RuntimeError("a ghost atom without an owner on this rank")
         return owners
