@@ -24,20 +24,6 @@ def _pieces(folder: Path, suffix: str) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _thermo_of_finished_rows(logs: list[Path], read_thermo):
-    """(thermo columns, the logs they come from); a last piece that has printed no row yet
-    (just started) is left out rather than an error, so that a running NPT can be looked at."""
-    from equipot.errors import EquipotError
-
-    try:
-        return read_thermo(logs), logs
-    except EquipotError as err:
-        if len(logs) > 1 and "no thermo output" in str(err) and str(logs[-1]) in str(err):
-            print(f"({logs[-1].name} has no thermo rows yet: left out)")
-            return read_thermo(logs[:-1]), logs[:-1]
-        raise
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="folder with box.xyz and the pieces' pieceN.log and pieceN.dump")
@@ -46,20 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from ase.data import atomic_numbers
-    from ase.io import read
 
     from equipot.data.melts import MeltCheck
+    from equipot.data.readers import read_structure
     from equipot.errors import EquipotError
-    from equipot.lammps.traces import read_dumps, read_thermo, relative_drift
+    from equipot.lammps.traces import has_thermo, read_dumps, read_thermo, relative_drift
 
     folder = Path(args.folder)
     logs, dumps = _pieces(folder, ".log"), _pieces(folder, ".dump")
     try:
         if not (folder / "box.xyz").is_file() or not logs:
             raise EquipotError(f"{folder} needs box.xyz (md/melt_box.py) and at least one pieceN.log")
-        reference = read(folder / "box.xyz")
+        reference = read_structure(folder / "box.xyz")
         elements = sorted(set(reference.get_chemical_symbols()), key=atomic_numbers.get)
-        thermo, logs = _thermo_of_finished_rows(logs, read_thermo)
+        if len(logs) > 1 and not has_thermo(logs[-1]):  # a piece that has just started
+            print(f"({logs[-1].name} has no thermo rows yet: left out)")
+            logs = logs[:-1]
+        thermo = read_thermo(logs)
         frames = read_dumps(dumps, elements)
         t = thermo["Time"]
         summary = {

@@ -207,7 +207,10 @@ def read_structure(spec: str | Path):
                 if not len(store):
                     raise EquipotError(f"frame store {path} holds no frames")
                 return store.to_atoms(0)
-        return read(path)
+        try:
+            return read(path)
+        except Exception as err:  # ASE's own parse error: the file is not a structure it can read
+            raise EquipotError(f"cannot read a structure from {path} ({brief(err)})") from err
     shipped = resources.files("equipot") / "geometries" / f"{spec}.xyz"
     if shipped.is_file():
         return read(str(shipped))

