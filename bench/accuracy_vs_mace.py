@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -46,69 +45,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SIDE = Path(__file__).with_name("_mace_fit_side.py")
-# e3nn 0.4.4 (MACE's pin) torch.loads its own constants the pre-2.6 way
-MACE_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
-
-
-def mace_recipe(args, work: Path, epochs: int) -> list[str]:
-    """MACE's documented settings for a MACE L=1 model, as ``mace_run_train`` arguments."""
-    return [
-        "--name",
-        "mace",
-        "--train_file",
-        str(work / "train.xyz"),
-        "--valid_file",
-        str(work / "valid.xyz"),
-        "--energy_key",
-        "REF_energy",
-        "--forces_key",
-        "REF_forces",
-        "--E0s",
-        "average",
-        "--model",
-        "MACE",
-        "--hidden_irreps",
-        args.mace_irreps,
-        "--max_L",
-        "1",
-        "--correlation",
-        "3",
-        "--num_interactions",
-        "2",
-        "--r_max",
-        "5.0",
-        "--batch_size",
-        "5",
-        "--valid_batch_size",
-        "10",
-        "--max_num_epochs",
-        str(epochs),
-        "--lr",
-        "0.01",
-        "--energy_weight",
-        "1.0",
-        "--forces_weight",
-        "100.0",
-        "--ema",
-        "--ema_decay",
-        "0.99",
-        "--amsgrad",
-        "--device",
-        args.mace_device,
-        "--default_dtype",
-        "float64",
-        "--seed",
-        str(args.seed),
-        "--model_dir",
-        str(work),
-        "--checkpoints_dir",
-        str(work / "checkpoints"),
-        "--results_dir",
-        str(work / "results"),
-        "--log_dir",
-        str(work / "logs"),
-    ]
+sys.path.insert(0, str(Path(__file__).parent))
+from _mace_runs import MACE_ENV, SIDE, cached, evaluate_mace, labelled, mace_runs  # noqa: E402
 
 
 def data_paths(items: list[str]) -> list[str]:
@@ -140,95 +78,14 @@ def export_frames(args, work: Path) -> dict[str, dict[str, list[int]]]:
             splits[path] = {k: [int(i) for i in v] for k, v in split.items()}
             for name, key in (("train", "train"), ("valid", "val"), ("test", "test")):
                 if not (work / f"{name}.xyz").is_file():
-                    frames[name] += [_labelled(store[i]) for i in splits[path][key]]
+                    frames[name] += [labelled(store[i]) for i in splits[path][key]]
     for path in data_paths(args.hot) if not (work / "hot.xyz").is_file() else []:
         with FrameStore(path) as store:
-            frames["hot"] += [_labelled(store[i]) for i in range(len(store))]
+            frames["hot"] += [labelled(store[i]) for i in range(len(store))]
     for name, atoms in frames.items():
         if atoms:
             write(work / f"{name}.xyz", atoms, format="extxyz")
     return splits
-
-
-def _labelled(frame):
-    atoms = frame.to_atoms()
-    atoms.calc = None
-    atoms.info["REF_energy"] = float(frame.energy)
-    atoms.arrays["REF_forces"] = frame.forces
-    return atoms
-
-
-def cached(path: Path, make, *args):
-    """The JSON in ``path``, or ``make(*args)``'s result written there."""
-    if path.is_file():
-        return json.loads(path.read_text())
-    result = make(*args)
-    path.write_text(json.dumps(result, indent=1))
-    return result
-
-
-def mace_runs(args, work: Path) -> dict[int, dict]:
-    """MACE trained for each of ``--mace-epochs``, shortest first: ``{epochs: {"minutes", "model", ...}}``.
-
-    A longer run continues the longest one already done from MACE's latest checkpoint
-    (``--restart_latest``), so rows for 24, 39 and 60 epochs cost one 60-epoch run (plus the
-    epoch MACE repeats at each resume); its minutes include those of the run it continued."""
-    runs: dict[int, dict] = {}
-    for epochs in sorted(set(args.mace_epochs)):
-        done = max(runs, default=None)
-        runs[epochs] = cached(work / f"mace-{epochs}ep_train.json", train_mace, args, work, epochs, runs.get(done))
-        logged = mace_log_minutes(work, epochs)
-        if logged is not None:  # the training loop's time, as equipot's metrics.csv counts its own
-            runs[epochs] = {**runs[epochs], "wall_minutes": runs[epochs]["minutes"], "minutes": logged}
-    return runs
-
-
-def mace_log_minutes(work: Path, epochs: int) -> float | None:
-    """Minutes MACE's training loop took to finish ``epochs`` epochs, from the time stamps of its
-    log: from each run's "Started training" to its last "Epoch N:" line, summed over the run and
-    the runs it continued. Leaves out MACE's setup and the error tables it computes on the whole
-    training and validation sets after training, which on large sets take as long as an epoch.
-    None without a log that reaches that epoch."""
-    import re
-    from datetime import datetime
-
-    logs = sorted(p for p in (work / "logs").glob("*.log") if "debug" not in p.name)
-    total, start, last = 0.0, None, None
-    for line in logs[0].read_text().splitlines() if len(logs) == 1 else []:
-        try:
-            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f").timestamp()
-        except ValueError:
-            continue
-        if "Started training" in line:
-            total += (last - start) if start is not None and last is not None else 0.0
-            start, last = stamp, None
-        epoch = re.search(r" Epoch (\d+):", line)
-        if epoch and start is not None:
-            last = stamp
-            if int(epoch.group(1)) + 1 >= epochs:
-                return (total + last - start) / 60
-    return None
-
-
-def train_mace(args, work: Path, epochs: int, before: dict | None) -> dict:
-    """MACE's recipe for ``epochs`` epochs, continuing ``before`` (a shorter run's record) if given."""
-    import shutil
-
-    command = [str(Path(args.mace_python).with_name("mace_run_train")), *mace_recipe(args, work, epochs)]
-    if before:
-        command.append("--restart_latest")
-    t0 = time.perf_counter()
-    subprocess.run(command, check=True, env=MACE_ENV)
-    minutes = (time.perf_counter() - t0) / 60 + (before.get("wall_minutes", before["minutes"]) if before else 0.0)
-    model = work / f"mace-{epochs}ep.model"
-    shutil.copy(work / "mace.model", model)
-    return {
-        "minutes": minutes,
-        "device": args.mace_device,
-        "model": str(model),
-        "continued_from": before and before["epochs"],
-        "epochs": epochs,
-    }
 
 
 def train_equipot(args, work: Path, preset: str, minutes: float) -> dict:
@@ -307,20 +164,6 @@ def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     return out
 
 
-def evaluate_mace(args, model_path: str, work: Path) -> dict:
-    out = {}
-    for label in ("test", "hot") if data_paths(args.hot) else ("test",):
-        result = subprocess.run(
-            [args.mace_python, str(SIDE), "evaluate", model_path, "float64", str(work / f"{label}.xyz")],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=MACE_ENV,
-        )
-        out[label] = json.loads(result.stdout.strip().splitlines()[-1])
-    return out
-
-
 def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, float]]:
     """Median MD steps/s per model and dtype from ``start``, the models taking turns in each round."""
     from mace_compare import equipot_rate
@@ -350,7 +193,7 @@ def md_rates(args, models: dict[str, dict], start: Path) -> dict[str, dict[str, 
     return {name: {d: statistics.median(v) for d, v in r.items()} for name, r in rates.items()}
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mace-python", required=True, help="python of an environment with mace-torch 0.3.16")
     parser.add_argument(
@@ -396,9 +239,13 @@ def main() -> None:
     parser.add_argument("--md-steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", default="runs/accuracy_vs_mace")
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
     import torch
 
+    args = _parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     work = Path(args.out)
@@ -414,7 +261,10 @@ def main() -> None:
         return
     models = {}
     for epochs, mace in maces.items():
-        errors = cached(work / f"mace-{epochs}ep_eval.json", evaluate_mace, args, mace["model"], work)
+        labels = ("test", "hot") if data_paths(args.hot) else ("test",)
+        errors = cached(
+            work / f"mace-{epochs}ep_eval.json", evaluate_mace, args.mace_python, mace["model"], work, labels
+        )
         name = f"MACE {args.mace_irreps}, {epochs} epochs"
         if mace.get("continued_from"):
             name += f" (continuing {mace['continued_from']})"
@@ -431,6 +281,12 @@ def main() -> None:
 
     read_structure(args.md_structure).write(start)
     speeds = md_rates(args, models, start)
+    print_table(args, splits, models, speeds)
+    (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))
+
+
+def print_table(args, splits: dict, models: dict[str, dict], speeds: dict[str, dict[str, float]]) -> None:
+    """The side-by-side table: errors on the test and hot frames against MD steps/s."""
     counts = {k: sum(len(split[k]) for split in splits.values()) for k in ("train", "test")}
     print(
         f"{counts['train']} training frames of {' '.join(args.data)}; test: {counts['test']} held-out frames; "
@@ -454,7 +310,6 @@ def main() -> None:
             f"{e['test'][energy]:.1f} | {hot[energy]:.1f} | {speeds[name]['float32']:.1f} | "
             f"{speeds[name]['float64']:.1f} |"
         )
-    (work / "table.json").write_text(json.dumps({"models": models, "md_steps_per_s": speeds}, indent=1, default=str))
 
 
 if __name__ == "__main__":

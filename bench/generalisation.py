@@ -1,16 +1,16 @@
 """Generalisation across polymer chemistry and temperature: leave-classes-out folds, equipot
 (energy+forces and forces only) beside MACE L=1, at equal CPU time.
 
-Folds (``equipot.data.polymers.CLASS_FOLDS``): each holds out two whole chemistry classes, every
-class is held out once, and every element of a held-out class stays in training. A model is
-trained on the other classes' frames and tested on the test frames of both: "seen" (families it
-trained on, frames it did not) and "unseen" (classes it never saw). The temperature fold trains
-on every family's 300 K and 450 K files and tests at 600 K ("unseen") against the 450 K test
-frames ("seen"). Every file gets the same seeded train/val/test split (``--train/--val/--test``
+Folds (``equipot.data.folds``): each holds out two whole chemistry classes, every class is held
+out once, and every element of a held-out class stays in training. A model is trained on the
+other classes' frames and tested on the test frames of both: "seen" (families it trained on,
+frames it did not) and "unseen" (classes it never saw). The temperature fold trains on every
+family's 300 K and 450 K files and tests at 600 K ("unseen") against the 450 K test frames
+("seen"). Every file gets the same seeded train/val/test split (``--train/--val/--test``
 frames per file), so a family's test frames are the same whether a fold saw it or not.
 
 Equal CPU time: with ``--mace-python``, MACE trains first with its recipe
-(``bench/accuracy_vs_mace.py``: ``64x0e+64x1o``, max_L 1, ``--mace-epochs`` epochs) and each
+(``bench/_mace_runs.py``, as ``bench/accuracy_vs_mace.py`` trains it: ``64x0e+64x1o``, max_L 1, ``--mace-epochs`` epochs) and each
 equipot model gets the minutes MACE's training loop took; without it, every model gets
 ``--minutes``. Everything runs on ``--threads`` threads. Results are cached per fold and model in
 ``--out``, so a rerun (or an interrupted run) only does what is missing.
@@ -25,7 +25,6 @@ Prints the table and writes it to ``OUT/table.md`` (and every number to ``OUT/re
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import re
@@ -41,45 +40,6 @@ DATA = ROOT / "datasets" / "polymers_gfn2"
 # equipot's polymer recipe (equipot/models/polymers-gfn2.yaml) without its data and budget
 RECIPE = dict(model={"preset": "small16"}, energy_weight=200.0, epochs=1000, patience=1000, warmup_epochs=0.3)
 MODELS = {"ef": "equipot e+f", "fo": "equipot forces-only", "mace": "MACE 64x0e+64x1o"}
-
-
-def folds(quick: bool, frames: int, data: Path = DATA) -> list[dict]:
-    """[{"name", "seen": [files], "unseen": [files], "train": [files]}]: class folds and the
-    temperature fold over the complete files in ``data``; ``quick``: the first class fold and
-    the temperature fold."""
-    from equipot.data.polymers import CLASS_FOLDS, POLYMER_CLASSES, family_of_file
-
-    files = [f for f in sorted(data.glob("*_*_*K.h5")) if complete(f, frames)]
-    info = {f: family_of_file(f) for f in files}
-    out = []
-    for held in CLASS_FOLDS[:1] if quick else CLASS_FOLDS:
-        seen = [f for f in files if POLYMER_CLASSES[info[f][0]] not in held]
-        unseen = [f for f in files if POLYMER_CLASSES[info[f][0]] in held]
-        if unseen:
-            out.append({"name": " + ".join(held), "train": seen, "seen": seen, "unseen": unseen})
-    cool = [f for f in files if info[f][2] <= 450]
-    out.append(
-        {
-            "name": "temperature: 300+450 K -> 600 K",
-            "train": cool,
-            "seen": [f for f in cool if info[f][2] == 450],
-            "unseen": [f for f in files if info[f][2] > 450],
-        }
-    )
-    return out
-
-
-def complete(path: Path, frames: int) -> bool:
-    """Whether a dataset file can be split ``frames`` ways: not open for writing by a generation
-    still running, and holding that many frames."""
-    from equipot.data.store import FrameStore
-    from equipot.errors import EquipotError
-
-    try:
-        with FrameStore(path) as store:
-            return len(store) >= frames
-    except EquipotError:
-        return False
 
 
 def linked(path: Path, work: Path) -> str:
@@ -106,78 +66,26 @@ def sizes(args) -> dict:
     return {"train": args.train, "val": args.val, "test": args.test}
 
 
-def isolated_atom_energies() -> dict[str, float]:
-    """GFN2-xTB energies (eV) of free atoms in their ground-state spin: E0 that holds for any
-    composition, against the least-squares E0 of the training compositions."""
-    from ase import Atoms
-
-    from equipot.errors import require
-
-    TBLite = require("tblite.ase", "xtb", "isolated-atom energies").TBLite
-    multiplicity = {"H": 2, "C": 3, "N": 4, "O": 3, "F": 2, "S": 3, "Cl": 2}
-    out = {}
-    for symbol, m in multiplicity.items():
-        atom = Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
-        atom.calc = TBLite(method="GFN2-xTB", verbosity=0, multiplicity=m)
-        out[symbol] = float(atom.get_potential_energy())
-    return out
-
-
 # variant keys that choose the training files rather than set the training config
 DATA_KEYS = ("families", "temperatures")
 
 
 def variant_settings(kind: str, variants: dict[str, dict]) -> dict:
     """TrainConfig settings of a model kind: ef, fo, or a named --variant (e+f with overrides)."""
+    from equipot.data.reference import gfn2_free_atom_energies
+
     if kind in ("ef", "fo"):
         return {"force_only": kind == "fo"}
     settings = {k: v for k, v in variants[kind].items() if k not in DATA_KEYS}
     if settings.get("reference_energies") == "isolated":
-        settings["reference_energies"] = isolated_atom_energies()
+        settings["reference_energies"] = gfn2_free_atom_energies()
     if "model" in settings:
         settings["model"] = {**RECIPE["model"], **settings["model"]}
     return settings
 
 
-@functools.cache
-def family_elements(short: str) -> frozenset[str]:
-    """The elements of a polymer family: those of its H-capped monomer, as the generator builds it."""
-    from equipot.data.polymers import build_oligomer
-
-    return frozenset(build_oligomer(short, 1, relax=False).get_chemical_symbols())
-
-
-def training_files(files: list[Path], selection: dict) -> list[Path]:
-    """The files a variant trains on: those at ``temperatures`` (K, a list) only, and of a
-    fraction ``families`` of the families only, spread evenly over each chemistry class (so a
-    class is never dropped whole), with a family added back wherever the fraction would drop
-    the only carrier of an element (the model could not run on that element's test frames).
-    Without either key, every file. The test frames stay the fold's, so a variant that trains
-    on fewer families or temperatures is still tested on all."""
-    from equipot.data.polymers import POLYMER_CLASSES, family_of_file
-
-    temperatures = selection.get("temperatures")
-    if temperatures is not None:
-        files = [f for f in files if family_of_file(f)[2] in {float(t) for t in temperatures}]
-    fraction = selection.get("families")
-    if fraction is not None:
-        by_class: dict[str, list[str]] = {}
-        for short in sorted({family_of_file(f)[0] for f in files}):
-            by_class.setdefault(POLYMER_CLASSES[short], []).append(short)
-        keep = set()
-        for members in by_class.values():  # round(n * fraction) of each class, at least one, spread out
-            k = max(1, round(len(members) * fraction))
-            keep |= {s for i, s in enumerate(members) if (i + 1) * k // len(members) > i * k // len(members)}
-        for short in sorted(set().union(*by_class.values())):  # and every element the files have
-            if not family_elements(short) <= set().union(*(family_elements(s) for s in keep)):
-                keep.add(short)
-        files = [f for f in files if family_of_file(f)[0] in keep]
-    if not files:
-        raise SystemExit(f"the selection {selection} leaves no training file")
-    return files
-
-
 def train_equipot(args, fold: dict, work: Path, kind: str, minutes: float) -> dict:
+    from equipot.data.folds import training_files
     from equipot.train import TrainConfig, Trainer
 
     out = work / f"equipot-{kind}"
@@ -231,7 +139,7 @@ def evaluate_equipot(args, model_path: str, fold: dict) -> dict:
 
 def mace_side(args, fold: dict, work: Path) -> tuple[dict, dict]:
     """MACE trained with its recipe on the fold's training frames; (training record, errors)."""
-    from accuracy_vs_mace import _labelled, evaluate_mace, mace_runs
+    from _mace_runs import evaluate_mace, labelled, mace_runs
     from ase.io import write
 
     from equipot.data.splits import make_splits
@@ -247,7 +155,7 @@ def mace_side(args, fold: dict, work: Path) -> tuple[dict, dict]:
             with FrameStore(path) as store:
                 split = make_splits(len(store), sizes(args), args.seed)
                 key = {"train": "train", "valid": "val"}.get(name, "test")
-                atoms += [_labelled(store[int(i)]) for i in split[key]]
+                atoms += [labelled(store[int(i)]) for i in split[key]]
         write(work / f"{name}.xyz", atoms, format="extxyz")
     mace_args = argparse.Namespace(
         mace_python=args.mace_python,
@@ -261,9 +169,7 @@ def mace_side(args, fold: dict, work: Path) -> tuple[dict, dict]:
     for label in ("seen", "unseen"):
         (work / "test.xyz").unlink(missing_ok=True)
         (work / "test.xyz").symlink_to(work / f"{label}.xyz")
-        errors[label] = evaluate_mace(argparse.Namespace(mace_python=args.mace_python, hot=[]), run["model"], work)[
-            "test"
-        ]
+        errors[label] = evaluate_mace(args.mace_python, run["model"], work)["test"]
     return run, errors
 
 
@@ -347,7 +253,7 @@ def parse_variants(items: list[str]) -> dict[str, dict]:
     return variants
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick",
@@ -393,6 +299,14 @@ def main() -> None:
         "temperatures=[K,...], e.g. half:families=0.5 t450:temperatures=[450] (a variant's "
         "train_size may be lower than --train, never higher: its frames stay off the test frames)",
     )
+    return parser
+
+
+def main() -> None:
+    from equipot.data.folds import class_folds
+    from equipot.errors import EquipotError
+
+    parser = _parser()
     args = parser.parse_args()
     args.variants = parse_variants(args.variant)
     if args.quick:
@@ -405,10 +319,13 @@ def main() -> None:
         args.minutes = args.minutes or 10.0
     args.out = (args.out or ROOT / "runs" / ("generalisation_quick" if args.quick else "generalisation")).resolve()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    chosen = list(enumerate(folds(args.quick, args.train + args.val + args.test, args.data.resolve())))
+    chosen = list(enumerate(class_folds(args.data.resolve(), args.train + args.val + args.test, args.quick)))
     if args.folds is not None:
         chosen = [chosen[k] for k in args.folds]
-    all_results = [(fold, run_fold(args, k, fold)) for k, fold in chosen]
+    try:
+        all_results = [(fold, run_fold(args, k, fold)) for k, fold in chosen]
+    except EquipotError as error:
+        raise SystemExit(f"error: {error}") from None
     text = table(all_results, args)
     print(text)
     (args.out / "table.md").write_text(text + "\n")

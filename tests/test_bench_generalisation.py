@@ -1,14 +1,19 @@
-"""bench/generalisation.py's data-selection variants: which files a variant trains on, and how a
-variant's settings are read from the command line."""
+"""The generalisation benchmark's folds and data-selection variants (``equipot.data.folds``):
+which files a fold and a variant train on, and how bench/generalisation.py reads a variant's
+settings from the command line."""
 
 import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from generalisation import family_elements, parse_variants, training_files  # noqa: E402
+import pytest
 
-from equipot.data.polymers import POLYMER_CLASSES, family_of_file  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from generalisation import parse_variants  # noqa: E402
+
+from equipot.data.folds import class_folds, family_elements, training_files  # noqa: E402
+from equipot.data.polymers import CLASS_FOLDS, POLYMER_CLASSES, family_of_file  # noqa: E402
+from equipot.errors import EquipotError  # noqa: E402
 
 
 def _files():
@@ -52,3 +57,46 @@ def test_parse_variants_keeps_lists_whole():
         "c4": {"model": {"cutoff": 4}},
         "s1": {"seed": 1},
     }
+
+
+def test_empty_selection_is_an_error():
+    with pytest.raises(EquipotError, match="leaves no training file"):
+        training_files(_files(), {"temperatures": [900]})
+
+
+def test_class_folds_hold_out_every_class_once(tmp_path):
+    """Over a real folder: every class is unseen in exactly one fold, never trained on there, and
+    the temperature fold trains at 300 and 450 K only; a store with too few frames is left out."""
+    import numpy as np
+
+    from equipot.data.store import Frame, FrameStore
+
+    def store(name, frames):
+        with FrameStore.create(tmp_path / name, level_of_theory="t", code="t", code_version="0", created_with="t"):
+            pass
+        with FrameStore(tmp_path / name, mode="a") as s:
+            s.append(
+                [
+                    Frame(np.array([6, 1]), np.array([[0, 0, 0], [1.1, 0, k * 0.01]]), -1.0, np.zeros((2, 3)))
+                    for k in range(frames)
+                ]
+            )
+
+    shorts = sorted(POLYMER_CLASSES)
+    for short in shorts:
+        store(f"{short}_30_300K.h5", 3)
+        store(f"{short}_30_600K.h5", 3)
+    store(f"{shorts[0]}_60_450K.h5", 2)  # too few to split 3 ways
+    folds = class_folds(tmp_path, 3)
+    assert len(folds) == len(CLASS_FOLDS) + 1
+    unseen = Counter(
+        cls for fold in folds[:-1] for cls in {POLYMER_CLASSES[family_of_file(f)[0]] for f in fold["unseen"]}
+    )
+    assert set(unseen.values()) == {1} and set(unseen) == set(POLYMER_CLASSES.values())
+    for fold in folds[:-1]:
+        assert not set(fold["train"]) & set(fold["unseen"]) and fold["seen"] == fold["train"]
+    temperature = folds[-1]
+    assert {family_of_file(f)[2] for f in temperature["train"]} == {300.0}
+    assert {family_of_file(f)[2] for f in temperature["unseen"]} == {600.0}
+    assert all(family_of_file(f)[1] == 30 for fold in folds for f in fold["train"] + fold["unseen"])
+    assert len(class_folds(tmp_path, 3, quick=True)) == 2

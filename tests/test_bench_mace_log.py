@@ -1,4 +1,4 @@
-"""bench/accuracy_vs_mace.py reads MACE's training time from its log, as equipot's metrics.csv
+"""bench/_mace_runs.py reads MACE's training time from its log, as equipot's metrics.csv
 counts its own: the training loop only, summed over a run and the runs it continued."""
 
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from accuracy_vs_mace import mace_log_minutes  # noqa: E402
+from _mace_runs import mace_log_minutes  # noqa: E402
 
 LOG = """\
 2026-12-02 01:54:10.000 INFO: Number of gradient updates: 1920

@@ -23,6 +23,28 @@ def gfn2_calculator() -> Calculator:
     return TBLite(method="GFN2-xTB", verbosity=0)
 
 
+# ground-state spin multiplicity of the free atoms of the polymer data
+FREE_ATOM_MULTIPLICITY = {"H": 2, "C": 3, "N": 4, "O": 3, "F": 2, "S": 3, "Cl": 2}
+
+
+def gfn2_free_atom_energies(symbols=tuple(FREE_ATOM_MULTIPLICITY)) -> dict[str, float]:
+    """GFN2-xTB energies (eV) of free atoms in their ground-state spin: reference energies (E0)
+    that hold for any composition, where a least-squares E0 fits the training compositions."""
+    from ase import Atoms
+
+    TBLite = require("tblite.ase", "xtb", "free-atom energies").TBLite
+    out = {}
+    for symbol in symbols:
+        if symbol not in FREE_ATOM_MULTIPLICITY:
+            raise EquipotError(
+                f"no ground-state multiplicity for {symbol!r}; known: {' '.join(FREE_ATOM_MULTIPLICITY)}"
+            )
+        atom = Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
+        atom.calc = TBLite(method="GFN2-xTB", verbosity=0, multiplicity=FREE_ATOM_MULTIPLICITY[symbol])
+        out[symbol] = float(atom.get_potential_energy())
+    return out
+
+
 def code_version(name: str) -> str:
     from importlib.metadata import version
 
