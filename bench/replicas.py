@@ -28,7 +28,7 @@ from equipot.dynamics.md import initialise_velocities
 from equipot.dynamics.replicas import ReplicaDynamics
 
 
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
@@ -57,7 +57,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--compile", action="store_true", help="torch.compile both sides (compiled before timing)")
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = _parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     seq_device = args.sequential_device or args.device

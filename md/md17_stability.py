@@ -155,9 +155,7 @@ def write_report(nvt: dict, nve: dict, molecules, args, model_info: dict, out: P
     (out / "report.md").write_text("\n".join(lines))
 
 
-def main(argv: list[str] | None = None) -> None:
-    import sys
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="md17-gfn2")
     parser.add_argument("--molecules", nargs="+", default=MOLECULES)
@@ -204,6 +202,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--out", default=str(ROOT / "md" / "reports" / "md17"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    parser = _parser()
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     if args.duration_ps <= 0 and args.nve_duration_ps <= 0:
