@@ -384,31 +384,6 @@ def test_fine_tune_starts_from_the_checkpoint(morse_store, tmp_path):
     assert tuned_model.metadata["init_from"] == str(tmp_path / "base" / "best.pt")
     lineage = lineage_metadata(tuned_model)  # the fine-tune, then the checkpoint it started from
     assert [m["train_config"]["out"] for m in lineage] == [str(tmp_path / "tuned"), str(tmp_path / "base")]
-    # data with an element the checkpoint does not know
-    from ase.build import molecule
-    from ase.calculators.morse import MorsePotential
-
-    store = FrameStore.create(
-        tmp_path / "mecn.h5", level_of_theory="Morse", code="ase", code_version="test", created_with="pytest"
-    )
-    for k in range(12):
-        atoms = molecule("CH3CN")
-        atoms.positions += np.random.default_rng(k).normal(scale=0.05, size=atoms.positions.shape)
-        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
-        atoms.get_forces()
-        store.append(atoms)
-    store.close()
-    with pytest.raises(ValueError, match=r"not \['N'\]"):
-        Trainer(
-            config(
-                tmp_path / "mecn.h5",
-                tmp_path / "mecn",
-                train_size=8,
-                val_size=2,
-                test_size=2,
-                init_from=str(tmp_path / "base" / "best.pt"),
-            )
-        )
 
 
 def test_weight_decay_shrinks_matrices_and_spares_biases_and_norms(tiny_model):

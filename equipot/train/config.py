@@ -71,8 +71,8 @@ class TrainConfig(Config):
     )
     init_from: str | None = setting(
         None,
-        "fine-tune: start from a checkpoint or shipped model (of model: only dispersion then "
-        "applies; optimizer and schedule start fresh)",
+        "fine-tune: start from a checkpoint or shipped model (elements it lacks are added; of model: "
+        "only species and dispersion then apply; optimizer and schedule start fresh)",
     )
 
     def __post_init__(self) -> None:

@@ -39,6 +39,7 @@ from equipot.train.data import (
     least_squares_reference_energies,
     species_in,
 )
+from equipot.train.finetune import extend_species, residual_reference_energies, swap_dispersion
 from equipot.train.losses import energy_force_loss
 from equipot.train.metrics import evaluate_batches
 from equipot.train.optim import make_optimizer
@@ -65,13 +66,13 @@ class Trainer:
         model_cfg = dict(c.model)
         preset = model_cfg.pop("preset", "small")
         species = model_cfg.pop("species", None)
-        pretrained = _pretrained(c.init_from) if c.init_from else None
+        pretrained = _pretrained(c.init_from, c.dtype) if c.init_from else None
         cutoff = pretrained.cutoff if pretrained else EquiformerConfig.preset(preset, species=["H"], **model_cfg).cutoff
         self._load_data(cutoff)
         species = species or species_in(self.train_set)
-        unknown = sorted(set(species) - set(pretrained.species)) if pretrained else []
-        if unknown:
-            raise EquipotError(f"init_from {c.init_from!r} knows {pretrained.species}, not {unknown} in the data")
+        added = [s for s in species if s not in pretrained.species] if pretrained else []
+        if added:  # elements the checkpoint never saw: new embedding rows, E0 fitted below
+            pretrained = extend_species(pretrained, added, seed=c.seed)
         stats = dataset_statistics(self.train_set)
         # element counts and energies of the training frames, read once: the E0 fit at the start
         # and the force-only refit after every epoch both use them
@@ -85,13 +86,16 @@ class Trainer:
             pretrained is not None
             and model_cfg.get("dispersion", pretrained.config.dispersion) != pretrained.config.dispersion
         ):
-            pretrained = self._swap_dispersion(pretrained, model_cfg["dispersion"])
+            pretrained = swap_dispersion(pretrained, model_cfg["dispersion"], self.train_set, self._composition)
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
+        self.model.to(device=self.device, dtype=self.dtype)
+        if added and self.has_energies and not resume:  # a resumed run loads its own E0
+            batches = self._batches(self.train_set, False, 0, split=False)
+            self.model.set_reference_energies(residual_reference_energies(self.model, batches, self._composition))
         self.stats = {
             **stats,
             "reference_energies": dict(zip(self.model.species, self.model.reference_energies.tolist())),
         }
-        self.model.to(device=self.device, dtype=self.dtype)
         if ddp.is_distributed():
             ddp.broadcast_parameters(self.model)
         self.ema = copy.deepcopy(self.model).eval()
@@ -141,23 +145,6 @@ class Trainer:
             ConcatGraphDataset([GraphDataset(p, cutoff, self.splits[p][name], cache=c.cache) for p in self.data_paths])
             for name in ("train", "val")
         )
-
-    def _swap_dispersion(self, model: Potential, spec: str | None) -> Potential:
-        """The checkpoint with the dispersion term ``spec`` in place of its own, starting where
-        the checkpoint stood: the least-squares fit of the change in dispersion energy over the
-        training frames goes into the reference energies, so only its non-additive part is new
-        to the network."""
-        config = EquiformerConfig.from_dict({**model.config.to_dict(), "dispersion": spec})
-        swapped = Potential(config, metadata=model.metadata)
-        swapped.load_state_dict(model.state_dict())
-        species, counts, _ = self._composition
-        change = dispersion_energies(self.train_set, swapped.dispersion) - dispersion_energies(
-            self.train_set, model.dispersion
-        )
-        shift = least_squares_reference_energies(counts, change, species)
-        current = dict(zip(model.species, model.reference_energies.tolist()))
-        swapped.set_reference_energies({s: current[s] - shift[s] for s in model.species})
-        return swapped.train()
 
     def _new_model(self, preset: str, model_cfg: dict, species: list[str], stats: dict) -> Potential:
         """A fresh potential: E0 from ``reference_energies`` or a least-squares fit to the
@@ -302,13 +289,8 @@ class Trainer:
         """Force-only training cannot see a constant per-element energy, so the network drifts
         off the energy scale; after each epoch E0 is refitted by least squares on the training
         energies minus the EMA model's, and copied into the trained model (loss unaffected)."""
-        predicted = []
-        for batch in self._batches(self.train_set, False, 0, split=False):
-            predicted.append(self.ema(batch, compute_forces=False)["energy"].detach().double().cpu().numpy())
-        species, counts, energies = self._composition
-        shift = least_squares_reference_energies(counts, energies - np.concatenate(predicted), species)
-        current = dict(zip(self.ema.species, self.ema.reference_energies.tolist()))
-        e0 = {s: current[s] + shift[s] for s in species}
+        batches = self._batches(self.train_set, False, 0, split=False)
+        e0 = residual_reference_energies(self.ema, batches, self._composition)
         self.ema.set_reference_energies(e0)
         self.model.set_reference_energies(e0)
         self.stats["reference_energies"] = e0
@@ -391,11 +373,12 @@ class Trainer:
             dataset.close()
 
 
-def _pretrained(spec: str) -> Potential:
-    """The model to fine-tune (checkpoint path or shipped name), in training mode."""
+def _pretrained(spec: str, dtype: str) -> Potential:
+    """The model to fine-tune (checkpoint path or shipped name), in the run's dtype (a float64
+    run starts from the checkpoint's weights as they are, not rounded), in training mode."""
     from equipot.checkpoint import load_model
 
-    return load_model(spec, device="cpu", dtype="float32").train()
+    return load_model(spec, device="cpu", dtype=dtype).train()
 
 
 def _collate_or_none(graphs):

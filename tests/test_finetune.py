@@ -1,0 +1,93 @@
+"""Fine-tuning onto elements a checkpoint never saw (equipot.train.finetune.extend_species)."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import molecule as ase_molecule
+from ase.calculators.morse import MorsePotential
+
+from equipot import EquiformerCalculator, load_model
+from equipot.data.store import FrameStore
+from equipot.errors import EquipotError
+from equipot.train import TrainConfig, Trainer
+from equipot.train.finetune import extend_species
+from tests.conftest import TINY, make_model, molecule, write_morse_store
+
+
+def _energy_forces(model, atoms):
+    atoms = atoms.copy()
+    atoms.calc = EquiformerCalculator(model)
+    return atoms.get_potential_energy(), atoms.get_forces()
+
+
+def test_added_elements_leave_the_known_ones_exactly_as_they_were():
+    base = make_model(species=("H", "C", "O"))
+    base.set_reference_energies({"H": -13.1, "C": -1030.0, "O": -2040.5})
+    grown = extend_species(base, ["N", "S"], seed=3)
+    assert grown.species == ["H", "C", "O", "N", "S"]
+    assert grown.reference_energies.tolist() == [-13.1, -1030.0, -2040.5, 0.0, 0.0]
+    assert grown.repulsion.z.tolist() == [1, 6, 8, 7, 16]
+    ethanol = molecule("ethanol")
+    e0, f0 = _energy_forces(base, ethanol)
+    e1, f1 = _energy_forces(grown, ethanol)
+    assert e1 == pytest.approx(e0, abs=1e-10) and np.allclose(f1, f0, atol=1e-10, rtol=0)
+    # the new elements take part: an N in place of an O changes energy and forces
+    swapped = ethanol.copy()
+    swapped.numbers[swapped.numbers == 8] = 7
+    e2, f2 = _energy_forces(grown, swapped)
+    assert np.isfinite(f2).all() and abs(e2 - e1) > 1e-3
+    # seeded: the same seed draws the same rows, another seed others
+    row = "network.atom_embedding.linear.weights.0"
+    again, other = extend_species(base, ["N", "S"], seed=3), extend_species(base, ["N", "S"], seed=4)
+    assert torch.equal(again.state_dict()[row], grown.state_dict()[row])
+    assert not torch.equal(other.state_dict()[row][3:], grown.state_dict()[row][3:])
+    with pytest.raises(EquipotError, match="none it knows"):
+        extend_species(base, ["N", "C"])
+    with pytest.raises(EquipotError, match="each new element once"):
+        extend_species(base, ["N", "N"])
+
+
+def _acetonitrile_store(path, frames=12):
+    store = FrameStore.create(path, level_of_theory="Morse", code="ase", code_version="test", created_with="pytest")
+    for k in range(frames):
+        atoms = ase_molecule("CH3CN")
+        atoms.positions += np.random.default_rng(k).normal(scale=0.05, size=atoms.positions.shape)
+        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
+        atoms.get_forces()
+        store.append(atoms)
+    store.close()
+    return path
+
+
+def test_fine_tune_onto_a_new_element(tmp_path):
+    """init_from a model of H, C, O on data with N: the run adds N, starts with the known
+    elements' forces unchanged and E0 fitted to the new data (the training residuals sum to
+    zero for each element), trains, and its checkpoint loads with N."""
+    settings = dict(
+        batch_size=4, lr=5e-3, warmup_epochs=0.5, progress=False, dtype="float64", train_size=8, val_size=2, test_size=2
+    )
+    base_store = write_morse_store(tmp_path / "ethanol.h5", 12)
+    model = {"preset": "small", **TINY, "cutoff": 4.0}
+    Trainer(TrainConfig(data=str(base_store), out=str(tmp_path / "base"), epochs=1, model=model, **settings)).fit()
+    base = load_model(tmp_path / "base" / "best.pt")
+    tuned = Trainer(
+        TrainConfig(
+            data=str(_acetonitrile_store(tmp_path / "mecn.h5")),
+            out=str(tmp_path / "tuned"),
+            epochs=1,
+            init_from=str(tmp_path / "base" / "best.pt"),
+            **settings,
+        )
+    )
+    assert tuned.model.species == base.species + ["N"]
+    ethanol = molecule("ethanol")
+    assert np.allclose(_energy_forces(tuned.model, ethanol)[1], _energy_forces(base, ethanol)[1], atol=1e-10, rtol=0)
+    species, counts, energies = tuned._composition
+    predicted = np.array(
+        [_energy_forces(tuned.model, tuned.train_set.frame(k).to_atoms())[0] for k in range(len(tuned.train_set))]
+    )
+    assert np.abs(counts.T @ (energies - predicted)).max() < 1e-6  # least squares: residuals orthogonal
+    assert abs(np.mean(energies - predicted)) < 1e-7
+    tuned.fit()
+    reloaded = load_model(tmp_path / "tuned" / "best.pt")
+    assert reloaded.species == ["H", "C", "O", "N"] and reloaded.metadata["init_from"].endswith("best.pt")
