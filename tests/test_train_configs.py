@@ -38,3 +38,17 @@ def test_force_only_33_family_config_differs_from_the_shipped_one_only_by_its_ob
     assert not any(f in d for d in fo.data for f in ("/pmma_", "/pma_", "/paa_"))  # the acrylates stay out
     for key in ("data", "train_size", "val_size", "test_size", "split_seed", "model", "time_limit_minutes", "seed"):
         assert getattr(fo, key) == getattr(ef, key), key
+
+
+def test_md17_started_33_family_config_differs_from_the_shipped_one_only_by_its_start():
+    """polymers33-from-md17-gfn2 trains what polymers33-gfn2 trained, from md17-gfn2's weights:
+    the same files, split, objective and budget, the acrylates held out."""
+    ef = TrainConfig.from_yaml(ROOT / "equipot" / "models" / "polymers33-gfn2.yaml")
+    pre = TrainConfig.from_yaml(ROOT / "equipot" / "models" / "polymers33-from-md17-gfn2.yaml")
+    assert pre.init_from == "md17-gfn2" and ef.init_from is None and pre.out != ef.out
+    assert pre.model["species"] == ef.model["species"]
+    assert not any(f in d for d in pre.data for f in ("/pmma_", "/pma_", "/paa_"))
+    for key in ("data", "train_size", "val_size", "test_size", "split_seed", "force_only", "energy_weight", "lr"):
+        assert getattr(pre, key) == getattr(ef, key), key
+    for key in ("time_limit_minutes", "seed", "batch_size", "warmup_epochs"):
+        assert getattr(pre, key) == getattr(ef, key), key

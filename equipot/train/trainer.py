@@ -90,6 +90,11 @@ class Trainer:
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
         self.model.to(device=self.device, dtype=self.dtype)
         if added and self.has_energies and not resume:  # a resumed run loads its own E0
+            if self.is_main:
+                print(
+                    f"equipot: adding {', '.join(added)} to {c.init_from}; fitting the reference energies "
+                    f"on the {len(self.train_set)} training frames"
+                )
             batches = self._batches(self.train_set, False, 0, split=False)
             self.model.set_reference_energies(residual_reference_energies(self.model, batches, self._composition))
         self.stats = {
