@@ -240,3 +240,27 @@ def test_generation_minutes_add_up_over_pieces_and_survive_a_stopped_piece(tmp_p
     with FrameStore(path) as store:
         assert len(store) == 5
         assert first < store.attrs["generation_minutes"] < first + 0.5
+
+
+def test_gfn2_free_atom_energies():
+    """Free-atom reference energies: H2 is bound against two free H atoms by a few eV; GFN2-xTB
+    has no spin polarisation, so the physical (Hund) multiplicities it uses lie within 0.2 eV of
+    the singlets, as the docstring says; an element without a listed spin is an error."""
+    pytest.importorskip("tblite")
+    from ase import Atoms
+    from ase.build import molecule
+    from tblite.ase import TBLite
+
+    from equipot.data.reference import gfn2_calculator, gfn2_free_atom_energies
+    from equipot.errors import EquipotError
+
+    e0 = gfn2_free_atom_energies(("H", "C", "O"))
+    h2 = molecule("H2")
+    h2.calc = gfn2_calculator()
+    assert -6.0 < h2.get_potential_energy() - 2 * e0["H"] < -4.0
+    for symbol in ("C", "O"):
+        singlet = Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
+        singlet.calc = TBLite(method="GFN2-xTB", verbosity=0, multiplicity=1)
+        assert 0.0 < e0[symbol] - singlet.get_potential_energy() < 0.2
+    with pytest.raises(EquipotError, match="no ground-state multiplicity for 'Na'"):
+        gfn2_free_atom_energies(("Na",))

@@ -29,7 +29,9 @@ FREE_ATOM_MULTIPLICITY = {"H": 2, "C": 3, "N": 4, "O": 3, "F": 2, "S": 3, "Cl": 
 
 def gfn2_free_atom_energies(symbols=tuple(FREE_ATOM_MULTIPLICITY)) -> dict[str, float]:
     """GFN2-xTB energies (eV) of free atoms in their ground-state spin: reference energies (E0)
-    that hold for any composition, where a least-squares E0 fits the training compositions."""
+    that hold for any composition, where a least-squares E0 fits the training compositions.
+    GFN2-xTB has no spin polarisation, so these high-spin occupations lie 0.05-0.1 eV above the
+    method's own singlet (C, O, S) or doublet (N) minimum; the physical multiplicity is used."""
     from ase import Atoms
 
     TBLite = require("tblite.ase", "xtb", "free-atom energies").TBLite
