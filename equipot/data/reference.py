@@ -17,10 +17,12 @@ from equipot.data.store import Frame, FrameStore
 from equipot.errors import EquipotError, require
 
 
-def gfn2_calculator() -> Calculator:
-    """GFN2-xTB from tblite with its default settings (needs ``pip install tblite``)."""
+def gfn2_calculator(multiplicity: int | None = None) -> Calculator:
+    """GFN2-xTB from tblite with its default settings (needs ``pip install tblite``); a spin
+    ``multiplicity`` where the default (lowest) one does not apply, e.g. a free atom."""
     TBLite = require("tblite.ase", "xtb", "GFN2-xTB labels").TBLite
-    return TBLite(method="GFN2-xTB", verbosity=0)
+    spin = {} if multiplicity is None else {"multiplicity": multiplicity}
+    return TBLite(method="GFN2-xTB", verbosity=0, **spin)
 
 
 # ground-state spin multiplicity of the free atoms of the polymer data
@@ -34,7 +36,6 @@ def gfn2_free_atom_energies(symbols=tuple(FREE_ATOM_MULTIPLICITY)) -> dict[str, 
     method's own singlet (C, O, S) or doublet (N) minimum; the physical multiplicity is used."""
     from ase import Atoms
 
-    TBLite = require("tblite.ase", "xtb", "free-atom energies").TBLite
     out = {}
     for symbol in symbols:
         if symbol not in FREE_ATOM_MULTIPLICITY:
@@ -42,7 +43,7 @@ def gfn2_free_atom_energies(symbols=tuple(FREE_ATOM_MULTIPLICITY)) -> dict[str, 
                 f"no ground-state multiplicity for {symbol!r}; known: {' '.join(FREE_ATOM_MULTIPLICITY)}"
             )
         atom = Atoms(symbol, positions=[[0.0, 0.0, 0.0]])
-        atom.calc = TBLite(method="GFN2-xTB", verbosity=0, multiplicity=FREE_ATOM_MULTIPLICITY[symbol])
+        atom.calc = gfn2_calculator(FREE_ATOM_MULTIPLICITY[symbol])
         out[symbol] = float(atom.get_potential_energy())
     return out
 
