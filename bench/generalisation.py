@@ -321,6 +321,9 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     chosen = list(enumerate(class_folds(args.data.resolve(), args.train + args.val + args.test, args.quick)))
     if args.folds is not None:
+        bad = [k for k in args.folds if not 0 <= k < len(chosen)]
+        if bad:
+            parser.error(f"--folds {bad}: the data has folds 0-{len(chosen) - 1} (the temperature fold is the last)")
         chosen = [chosen[k] for k in args.folds]
     try:
         all_results = [(fold, run_fold(args, k, fold)) for k, fold in chosen]
