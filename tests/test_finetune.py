@@ -5,6 +5,7 @@ import pytest
 import torch
 from ase.build import molecule as ase_molecule
 from ase.calculators.morse import MorsePotential
+from ase.calculators.singlepoint import SinglePointCalculator
 
 from equipot import EquiformerCalculator, load_model
 from equipot.data.store import FrameStore
@@ -91,3 +92,52 @@ def test_fine_tune_onto_a_new_element(tmp_path):
     tuned.fit()
     reloaded = load_model(tmp_path / "tuned" / "best.pt")
     assert reloaded.species == ["H", "C", "O", "N"] and reloaded.metadata["init_from"].endswith("best.pt")
+
+
+def test_fine_tune_onto_another_level_of_theory_starts_on_its_energy_scale(tmp_path):
+    """Labels of another method (here the same Morse forces with energies offset by a per-element
+    constant, as total energies of two electronic-structure methods differ): the fine-tune moves
+    E0 by the least-squares residual fit before its first step, leaving the forces as they were."""
+    settings = dict(
+        batch_size=4, lr=5e-3, warmup_epochs=0.5, progress=False, dtype="float64", train_size=8, val_size=2, test_size=2
+    )
+    base_store = write_morse_store(tmp_path / "ethanol.h5", 12)
+    model = {"preset": "small", **TINY, "cutoff": 4.0}
+    Trainer(TrainConfig(data=str(base_store), out=str(tmp_path / "base"), epochs=1, model=model, **settings)).fit()
+    base = load_model(tmp_path / "base" / "best.pt")
+    offset = {1: -13.6, 6: -1025.0, 8: -2035.0}  # eV per atom of H, C, O
+    shifted = FrameStore.create(
+        tmp_path / "shifted.h5", level_of_theory="Morse+offset", code="ase", code_version="test", created_with="pytest"
+    )
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        atoms = ase_molecule("CH3CH2OH")
+        atoms.positions += rng.normal(scale=0.08, size=atoms.positions.shape)
+        atoms.calc = MorsePotential(epsilon=1.0, r0=1.3, rho0=4.0, rcut1=3.5, rcut2=4.5)
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(
+            atoms, energy=energy + sum(offset[int(z)] for z in atoms.numbers), forces=forces
+        )
+        shifted.append(atoms)
+    shifted.close()
+    tuned = Trainer(
+        TrainConfig(
+            data=str(tmp_path / "shifted.h5"),
+            out=str(tmp_path / "tuned"),
+            epochs=1,
+            init_from=str(tmp_path / "base" / "best.pt"),
+            **settings,
+        )
+    )
+    ethanol = molecule("ethanol")
+    e_base, f_base = _energy_forces(base, ethanol)
+    e_tuned, f_tuned = _energy_forces(tuned.model, ethanol)
+    assert np.allclose(f_tuned, f_base, atol=1e-10, rtol=0)
+    # one composition (C2H6O): E0 moves by the offset of C2H6O plus the base model's mean
+    # residual on the training frames' Morse energies (the labels less the offset), nothing else
+    c2h6o = 2 * offset[6] + 6 * offset[1] + offset[8]
+    frames = [tuned.train_set.frame(k).to_atoms() for k in range(len(tuned.train_set))]
+    base_residual = np.mean([a.get_potential_energy() - c2h6o - _energy_forces(base, a)[0] for a in frames])
+    assert e_tuned - e_base == pytest.approx(c2h6o + base_residual, abs=1e-6)
+    predicted = np.array([_energy_forces(tuned.model, a)[0] for a in frames])
+    assert abs(np.mean([a.get_potential_energy() for a in frames] - predicted)) < 1e-7

@@ -89,12 +89,13 @@ class Trainer:
             pretrained = swap_dispersion(pretrained, model_cfg["dispersion"], self.train_set, self._composition)
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
         self.model.to(device=self.device, dtype=self.dtype)
-        if added and self.has_energies and not resume:  # a resumed run loads its own E0
+        if pretrained is not None and self.has_energies and not resume:  # a resumed run loads its own E0
+            # the new data may come from another level of theory (energies offset by eV per atom)
+            # or hold elements the checkpoint lacks: E0 moves by the least-squares fit of the
+            # residuals, so the fine-tune starts on the data's energy scale
             if self.is_main:
-                print(
-                    f"equipot: adding {', '.join(added)} to {c.init_from}; fitting the reference energies "
-                    f"on the {len(self.train_set)} training frames"
-                )
+                adding = f"adding {', '.join(added)} to {c.init_from}; " if added else ""
+                print(f"equipot: {adding}fitting the reference energies on the {len(self.train_set)} training frames")
             batches = self._batches(self.train_set, False, 0, split=False)
             self.model.set_reference_energies(residual_reference_energies(self.model, batches, self._composition))
         self.stats = {
