@@ -41,6 +41,7 @@ EXTRA = {
     },
 }
 EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
+EXTRA["ethanol-pbe-from-md17-gfn2"] = EXTRA["ethanol-pbe"]
 
 
 def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
