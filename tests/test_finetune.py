@@ -60,17 +60,25 @@ def _acetonitrile_store(path, frames=12):
     return path
 
 
+SETTINGS = dict(
+    batch_size=4, lr=5e-3, warmup_epochs=0.5, progress=False, dtype="float64", train_size=8, val_size=2, test_size=2
+)
+
+
+def _trained_base(tmp_path):
+    """The fine-tunes' starting point: a tiny model of H, C, O trained one epoch on Morse ethanol
+    frames (tmp_path/base/best.pt), and the training settings of the runs."""
+    base_store = write_morse_store(tmp_path / "ethanol.h5", 12)
+    model = {"preset": "small", **TINY, "cutoff": 4.0}
+    Trainer(TrainConfig(data=str(base_store), out=str(tmp_path / "base"), epochs=1, model=model, **SETTINGS)).fit()
+    return SETTINGS, load_model(tmp_path / "base" / "best.pt")
+
+
 def test_fine_tune_onto_a_new_element(tmp_path):
     """init_from a model of H, C, O on data with N: the run adds N, starts with the known
     elements' forces unchanged and E0 fitted to the new data (the training residuals sum to
     zero for each element), trains, and its checkpoint loads with N."""
-    settings = dict(
-        batch_size=4, lr=5e-3, warmup_epochs=0.5, progress=False, dtype="float64", train_size=8, val_size=2, test_size=2
-    )
-    base_store = write_morse_store(tmp_path / "ethanol.h5", 12)
-    model = {"preset": "small", **TINY, "cutoff": 4.0}
-    Trainer(TrainConfig(data=str(base_store), out=str(tmp_path / "base"), epochs=1, model=model, **settings)).fit()
-    base = load_model(tmp_path / "base" / "best.pt")
+    settings, base = _trained_base(tmp_path)
     tuned = Trainer(
         TrainConfig(
             data=str(_acetonitrile_store(tmp_path / "mecn.h5")),
@@ -98,13 +106,7 @@ def test_fine_tune_onto_another_level_of_theory_starts_on_its_energy_scale(tmp_p
     """Labels of another method (here the same Morse forces with energies offset by a per-element
     constant, as total energies of two electronic-structure methods differ): the fine-tune moves
     E0 by the least-squares residual fit before its first step, leaving the forces as they were."""
-    settings = dict(
-        batch_size=4, lr=5e-3, warmup_epochs=0.5, progress=False, dtype="float64", train_size=8, val_size=2, test_size=2
-    )
-    base_store = write_morse_store(tmp_path / "ethanol.h5", 12)
-    model = {"preset": "small", **TINY, "cutoff": 4.0}
-    Trainer(TrainConfig(data=str(base_store), out=str(tmp_path / "base"), epochs=1, model=model, **settings)).fit()
-    base = load_model(tmp_path / "base" / "best.pt")
+    settings, base = _trained_base(tmp_path)
     offset = {1: -13.6, 6: -1025.0, 8: -2035.0}  # eV per atom of H, C, O
     shifted = FrameStore.create(
         tmp_path / "shifted.h5", level_of_theory="Morse+offset", code="ase", code_version="test", created_with="pytest"
