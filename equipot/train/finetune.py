@@ -75,13 +75,17 @@ def residual_reference_energies(model: Potential, batches, composition) -> dict[
     return {s: current[s] + shift[s] for s in species}
 
 
-def swap_dispersion(model: Potential, spec: str | None, train_set, composition) -> Potential:
+def swap_dispersion(model: Potential, spec: str | None, train_set, composition, shift_reference=True) -> Potential:
     """``model`` with the dispersion term ``spec`` in place of its own, starting where the model
     stood: the least-squares fit of the change in dispersion energy over the training frames
-    goes into the reference energies, so only its non-additive part is new to the network."""
+    goes into the reference energies, so only its non-additive part is new to the network.
+    ``shift_reference=False`` leaves E0 as it was, for a caller that refits it to the training
+    energies next (that fit absorbs this shift; evaluating the term over the frames is skipped)."""
     config = EquiformerConfig.from_dict({**model.config.to_dict(), "dispersion": spec})
     swapped = Potential(config, metadata=model.metadata)
     swapped.load_state_dict(model.state_dict())
+    if not shift_reference:
+        return swapped.train()
     species, counts, _ = composition
     change = dispersion_energies(train_set, swapped.dispersion) - dispersion_energies(train_set, model.dispersion)
     shift = least_squares_reference_energies(counts, change, species)

@@ -86,7 +86,11 @@ class Trainer:
             pretrained is not None
             and model_cfg.get("dispersion", pretrained.config.dispersion) != pretrained.config.dispersion
         ):
-            pretrained = swap_dispersion(pretrained, model_cfg["dispersion"], self.train_set, self._composition)
+            # E0 is refitted below when the data has energies (a resumed run loads its own)
+            shift = not self.has_energies and not resume
+            pretrained = swap_dispersion(
+                pretrained, model_cfg["dispersion"], self.train_set, self._composition, shift_reference=shift
+            )
         self.model = pretrained or self._new_model(preset, model_cfg, species, stats)
         self.model.to(device=self.device, dtype=self.dtype)
         if pretrained is not None and self.has_energies and not resume:  # a resumed run loads its own E0
