@@ -7,6 +7,7 @@ the ``model:`` section included, is checked when it is loaded, before any data i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +32,9 @@ class TrainConfig(Config):
         help="earlier lengths of a store that grew, so its frames keep their split (equipot learn sets them)",
     )
     model: dict[str, Any] = setting(
-        factory=lambda: {"preset": "small"}, help="preset (small | medium | md17 | ...) plus any EquiformerConfig field"
+        factory=dict,
+        help="preset (small, the default | medium | md17 | ...) plus any EquiformerConfig field; "
+        "with init_from only species and dispersion",
     )
     epochs: int = setting(100, "training epochs (an upper bound with time_limit_minutes)")
     batch_size: int = setting(4, "frames per optimizer step (global, over all processes)")
@@ -105,6 +108,27 @@ class TrainConfig(Config):
         check_choice(f"{self.what} 'dtype'", self.dtype, ("float32", "float64"))
         if self.init_from is None:
             self.model = check_model_section(self.model)
+        else:
+            self.model = fine_tune_model_section(self.model, self.init_from)
+
+
+FINE_TUNE_MODEL_KEYS = ("species", "dispersion")
+
+
+def fine_tune_model_section(model: dict[str, Any], init_from: str) -> dict[str, Any]:
+    """The ``model:`` keys a fine-tune applies (``FINE_TUNE_MODEL_KEYS``); the architecture is
+    the checkpoint's. Other keys are dropped with a warning, so that the run's recorded config
+    says what it trained, not what the YAML asked for."""
+    if not isinstance(model, dict):
+        raise EquipotError(f"training config 'model' must be a mapping (species: [...], ...), got {model!r}")
+    ignored = sorted(k for k in model if k not in FINE_TUNE_MODEL_KEYS)
+    if ignored:
+        warnings.warn(
+            f"init_from {init_from}: the architecture is the checkpoint's; model keys {', '.join(ignored)} "
+            f"do not apply (a fine-tune uses only {' and '.join(FINE_TUNE_MODEL_KEYS)})",
+            stacklevel=4,  # the caller that built the config
+        )
+    return {k: v for k, v in model.items() if k in FINE_TUNE_MODEL_KEYS}
 
 
 def check_model_section(model: dict[str, Any]) -> dict[str, Any]:
