@@ -64,9 +64,11 @@ def main(argv: list[str] | None = None) -> None:
             print(f"| {name} | one density only | | | |")
             continue
         s = summaries[name] = density_summary(mine)
-        flag = " (extrapolated)" if s["extrapolated"] else ""
+        ref_flag, model_flag = (
+            " (extrapolated)" if s[f"{side}_extrapolated"] else "" for side in ("reference", "model")
+        )
         print(
-            f"| {name} | {s['reference_rho0']:.3f}{flag} | {s['model_rho0']:.3f} | "
+            f"| {name} | {s['reference_rho0']:.3f}{ref_flag} | {s['model_rho0']:.3f}{model_flag} | "
             f"{100 * s['rho0_relative_difference']:+.1f} % | "
             f"{s['pressure_mae_gpa']:.3f} / {s['reference_spread_gpa']:.3f} GPa "
             f"= {100 * s['pressure_mae_gpa'] / s['reference_spread_gpa']:.0f} % |"

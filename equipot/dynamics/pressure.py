@@ -110,6 +110,9 @@ def density_summary(points: Sequence[DensityPoint]) -> dict:
         "reference_rho0": ref_rho0,
         "model_rho0": model_rho0,
         "rho0_relative_difference": model_rho0 / ref_rho0 - 1,
+        # True where the curve does not cross zero between two of the densities measured
+        "reference_extrapolated": ref_extrapolated,
+        "model_extrapolated": model_extrapolated,
         "extrapolated": ref_extrapolated or model_extrapolated,
         "pressure_mae_gpa": float(np.abs(errors).mean()),
         "reference_spread_gpa": float(max(means) - min(means)),
