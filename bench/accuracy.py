@@ -42,6 +42,7 @@ EXTRA = {
 }
 EXTRA["polymers-gfn2-fo"] = EXTRA["polymers-gfn2"]
 EXTRA["ethanol-pbe-from-md17-gfn2"] = EXTRA["ethanol-pbe"]
+EXTRA["aspirin-gfn2-from-md17-gfn2"] = EXTRA["aspirin-gfn2"]
 
 
 def test_sets(model) -> dict[str, list[tuple[str, list[int] | None]]]:
