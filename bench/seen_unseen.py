@@ -4,7 +4,8 @@ Seen: the test frames of every file the checkpoint trained on (its own split, re
 training config), less any frame a model it was fine-tuned from trained on. Only isolated-chain
 stores (``<family>_<atoms>_<T>K.h5``) count; the periodic melts a model trained on are judged by
 ``bench/melt_vs_chain.py``. Unseen: every frame of the files given with ``--unseen`` (a class held out of
-training). Prints force and energy MAE per family and pooled, and the unseen/seen ratios.
+training). Prints force and energy MAE per family and pooled, and the unseen/seen ratios; the
+energy MAE also with each file's mean error removed (``pooled``).
 
     python bench/seen_unseen.py polymers33-gfn2 --unseen datasets/polymers_gfn2/{pmma,pma,paa}_*.h5
 """
@@ -25,9 +26,18 @@ from bench._held_out import add_model_options, load_with_lineage  # noqa: E402
 
 
 def pooled(parts: list[tuple]) -> dict:
+    """Error metrics over the frames of several files, and the energy MAE per atom once each
+    file's mean energy error is removed ("offset-free"): a chain's energy offset by a constant
+    changes neither its forces nor its MD, so this is the part of the energy error that moves
+    one conformation against another."""
     from equipot.train.metrics import error_metrics
 
-    return error_metrics(*(np.concatenate(a) for a in zip(*parts)))
+    relative = []
+    for energy_pred, energy_ref, _, _, n_atoms in parts:
+        per_atom = (np.asarray(energy_pred, float) - np.asarray(energy_ref, float)) / np.asarray(n_atoms, float)
+        relative.append(per_atom - per_atom.mean())
+    offset_free = 1000 * float(np.abs(np.concatenate(relative)).mean())
+    return {**error_metrics(*(np.concatenate(a) for a in zip(*parts))), "energy_per_atom_offset_free_mae": offset_free}
 
 
 def main() -> None:
@@ -58,19 +68,22 @@ def main() -> None:
         for family, parts in sorted(families.items()):
             m = pooled(parts)
             rows.append(
-                f"| {kind} | {family} | {sum(len(p[0]) for p in parts)} | {m['force_mae']:.1f} | {m['energy_per_atom_mae']:.2f} |"
+                f"| {kind} | {family} | {sum(len(p[0]) for p in parts)} | {m['force_mae']:.1f} | "
+                f"{m['energy_per_atom_mae']:.2f} | {m['energy_per_atom_offset_free_mae']:.2f} |"
             )
         out[kind] = pooled([p for parts in families.values() for p in parts])
     print(f"{args.model} ({args.dtype}): test frames of the files it trained on against unseen files\n")
-    print("| set | family | frames | force MAE (meV/Å) | energy MAE (meV/atom) |")
-    print("|---|---|---|---|---|")
+    print("| set | family | frames | force MAE (meV/Å) | energy MAE (meV/atom) | offset-free |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
     seen, unseen = out["seen"], out["unseen"]
     print(
         f"\npooled: force MAE seen {seen['force_mae']:.1f}, unseen {unseen['force_mae']:.1f} meV/Å "
         f"({unseen['force_mae'] / seen['force_mae']:.2f}x); energy seen {seen['energy_per_atom_mae']:.2f}, "
         f"unseen {unseen['energy_per_atom_mae']:.2f} meV/atom "
-        f"({unseen['energy_per_atom_mae'] / seen['energy_per_atom_mae']:.2f}x)"
+        f"({unseen['energy_per_atom_mae'] / seen['energy_per_atom_mae']:.2f}x); offset-free energy seen "
+        f"{seen['energy_per_atom_offset_free_mae']:.2f}, unseen {unseen['energy_per_atom_offset_free_mae']:.2f} meV/atom "
+        f"({unseen['energy_per_atom_offset_free_mae'] / seen['energy_per_atom_offset_free_mae']:.2f}x)"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -6,6 +6,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
@@ -100,3 +101,22 @@ def test_class_folds_hold_out_every_class_once(tmp_path):
     assert {family_of_file(f)[2] for f in temperature["unseen"]} == {600.0}
     assert all(family_of_file(f)[1] == 30 for fold in folds for f in fold["train"] + fold["unseen"])
     assert len(class_folds(tmp_path, 3, quick=True)) == 2
+
+
+def test_offset_free_energy_error_removes_one_constant_per_file():
+    """bench/seen_unseen.py: an energy offset per chain (file) weighs in the energy MAE and not
+    in the offset-free one, which keeps the frame-to-frame error."""
+    from seen_unseen import pooled
+
+    rng = np.random.default_rng(0)
+    n_atoms, ref = np.full(20, 30), rng.normal(size=20)
+    noise = rng.normal(scale=0.01, size=20)
+    noise -= noise.mean()
+    forces = np.zeros((600, 3))
+    plain = pooled([(ref + noise, ref, forces, forces, n_atoms)])
+    shifted = pooled(
+        [(ref + 0.3 + noise, ref, forces, forces, n_atoms), (ref - 0.6 + noise, ref, forces, forces, n_atoms)]
+    )
+    assert shifted["energy_per_atom_mae"] > 14  # offsets of 10 and 20 meV/atom
+    assert shifted["energy_per_atom_offset_free_mae"] == pytest.approx(plain["energy_per_atom_mae"], rel=1e-9)
+    assert plain["energy_per_atom_offset_free_mae"] == pytest.approx(plain["energy_per_atom_mae"], rel=1e-9)
