@@ -27,17 +27,11 @@ from bench._held_out import add_model_options, load_with_lineage  # noqa: E402
 
 def pooled(parts: list[tuple]) -> dict:
     """Error metrics over the frames of several files, and the energy MAE per atom once each
-    file's mean energy error is removed ("offset-free"): a chain's energy offset by a constant
-    changes neither its forces nor its MD, so this is the part of the energy error that moves
-    one conformation against another."""
-    from equipot.train.metrics import error_metrics
+    file's mean energy error is removed ("offset-free", ``offset_free_energy_mae``)."""
+    from equipot.train.metrics import error_metrics, offset_free_energy_mae
 
-    relative = []
-    for energy_pred, energy_ref, _, _, n_atoms in parts:
-        per_atom = (np.asarray(energy_pred, float) - np.asarray(energy_ref, float)) / np.asarray(n_atoms, float)
-        relative.append(per_atom - per_atom.mean())
-    offset_free = 1000 * float(np.abs(np.concatenate(relative)).mean())
-    return {**error_metrics(*(np.concatenate(a) for a in zip(*parts))), "energy_per_atom_offset_free_mae": offset_free}
+    pooled_arrays = (np.concatenate(a) for a in zip(*parts))
+    return {**error_metrics(*pooled_arrays), "energy_per_atom_offset_free_mae": offset_free_energy_mae(parts)}
 
 
 def main() -> None:

@@ -22,6 +22,19 @@ def error_metrics(energy_pred, energy_ref, forces_pred, forces_ref, n_atoms) -> 
     }
 
 
+def offset_free_energy_mae(parts) -> float:
+    """Energy MAE per atom (meV/atom) once each part's mean error is removed. ``parts`` are the
+    ``(energy_pred, energy_ref, forces_pred, forces_ref, n_atoms)`` arrays of ``evaluate_store``,
+    one per file (one chain): a chain's energy off by a constant has the right forces and MD, so
+    this is the error of one conformation against another, without the offset a chemistry never
+    trained on leaves in the per-element reference energies."""
+    relative = []
+    for energy_pred, energy_ref, _, _, n_atoms in parts:
+        per_atom = (np.asarray(energy_pred, float) - np.asarray(energy_ref, float)) / np.asarray(n_atoms, float)
+        relative.append(per_atom - per_atom.mean())
+    return 1000 * float(np.abs(np.concatenate(relative)).mean())
+
+
 def stress_metrics(stress_pred, stress_ref) -> dict[str, float]:
     """Stress MAE over the six independent components and pressure MAE (P = -tr(sigma)/3),
     both in GPa, of structures (S, 3, 3) in eV/Å^3."""
