@@ -134,6 +134,17 @@ def shipped_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.pt"))}
 
 
+def _suggest(spec: str | os.PathLike) -> str:
+    """The shipped names close to ``spec`` (a typo), else all of them, comma-separated."""
+    import difflib
+
+    names = sorted(shipped_models())
+    close = difflib.get_close_matches(Path(spec).stem, names, n=3, cutoff=0.75)
+    if close:
+        return f"did you mean {' or '.join(close)}?"
+    return f"shipped models: {', '.join(names) or 'none'}"
+
+
 def checkpoint_path(spec: str | os.PathLike) -> Path | None:
     """The checkpoint file ``spec`` names: a path, else a shipped model's; None if neither."""
     path = Path(spec)
@@ -153,10 +164,7 @@ def load_model(
     else:
         path = checkpoint_path(spec)
         if path is None:
-            raise MissingFileError(
-                f"no checkpoint file {spec!s} and no shipped model of that name; "
-                f"shipped models: {sorted(shipped_models()) or 'none'}"
-            )
+            raise MissingFileError(f"no checkpoint file {spec!s} and no shipped model of that name; {_suggest(spec)}")
         model = model_from_checkpoint(read_checkpoint(path), source=str(path))
     return model.to(device=torch.device(device), dtype=parse_dtype(dtype)).eval()
 

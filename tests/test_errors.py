@@ -267,3 +267,12 @@ def test_help_does_not_import_torch():
         [sys.executable, "-m", "equipot", "train", "--help-config"], capture_output=True, text=True, check=True
     ).stdout
     assert "batch_size: int = 4" in help_text and "irreps_node: str" in help_text
+
+
+def test_a_mistyped_model_name_gets_the_close_shipped_names():
+    from equipot.checkpoint import load_model
+
+    with pytest.raises(EquipotError, match="did you mean aspirin-gfn2 or "):
+        load_model("aspirin-gfn")
+    with pytest.raises(EquipotError, match="shipped models: .*md17-gfn2, polymers-gfn2"):
+        load_model("nothing.pt")
