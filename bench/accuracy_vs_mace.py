@@ -146,10 +146,9 @@ def cache_name(spec: str) -> str:
 
 def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     """Errors on the test frames of every ``--data`` file together, and on all ``--hot`` frames."""
-    import numpy as np
 
     from equipot.checkpoint import load_model
-    from equipot.train.metrics import error_metrics, evaluate_store
+    from equipot.train.metrics import evaluate_store, pooled_error_metrics
 
     model = load_model(model_path, dtype="float64")
     sets = {
@@ -160,7 +159,7 @@ def evaluate_equipot(args, model_path: str, splits: dict) -> dict:
     for label, parts in sets.items():
         if parts:
             arrays = [evaluate_store(model, path, indices)["arrays"] for path, indices in parts]
-            out[label] = error_metrics(*(np.concatenate(a) for a in zip(*arrays)))
+            out[label] = pooled_error_metrics(arrays)
     return out
 
 

@@ -125,17 +125,14 @@ def evaluate_equipot(args, model_path: str, fold: dict) -> dict:
     """Force MAE (meV/Å, over components) and energy MAE (meV/atom) on the seen and the
     unseen test frames, pooled over files; the energy MAE also with each file's mean error
     removed (``offset_free_energy_mae``)."""
-    import numpy as np
-
     from equipot.checkpoint import load_model
-    from equipot.train.metrics import error_metrics, evaluate_store, offset_free_energy_mae
+    from equipot.train.metrics import evaluate_store, pooled_error_metrics
 
     model = load_model(model_path, dtype="float64")
     out = {}
     for label in ("seen", "unseen"):
         arrays = [evaluate_store(model, str(f), test_indices(f, args))["arrays"] for f in fold[label]]
-        out[label] = error_metrics(*(np.concatenate(a) for a in zip(*arrays)))
-        out[label]["energy_per_atom_offset_free_mae"] = offset_free_energy_mae(arrays)
+        out[label] = pooled_error_metrics(arrays)
     return out
 
 
@@ -193,11 +190,9 @@ def run_fold(args, k: int, fold: dict) -> dict:
         path = work / f"{kind}.json"
         if args.table_only and not path.is_file():
             continue
-        if not path.is_file():
-            run = train_equipot(args, fold, work, kind, minutes)
-            path.write_text(json.dumps({"train": run, "errors": evaluate_equipot(args, run["model"], fold)}, indent=1))
-        elif args.reevaluate and not args.table_only:  # the cached model, its errors measured again
-            run = json.loads(path.read_text())["train"]
+        cached = path.is_file()
+        if not cached or (args.reevaluate and not args.table_only):  # --reevaluate: a cached model measured again
+            run = json.loads(path.read_text())["train"] if cached else train_equipot(args, fold, work, kind, minutes)
             path.write_text(json.dumps({"train": run, "errors": evaluate_equipot(args, run["model"], fold)}, indent=1))
         results[kind] = json.loads(path.read_text())
     return results

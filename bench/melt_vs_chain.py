@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("melts", nargs="+", help="periodic melt stores <family>_<atoms>_<T>K_<density>gcc.h5")
     parser.add_argument("--chains", default=str(ROOT / "datasets" / "polymers_gfn2"), help="folder of chain stores")
     args = parser.parse_args()
-    from equipot.train.metrics import error_metrics, evaluate_held_out, stress_metrics
+    from equipot.train.metrics import evaluate_held_out, pooled_error_metrics, stress_metrics
 
     model, lineage = load_with_lineage(args)
 
@@ -45,8 +45,8 @@ def main() -> None:
         if not melt or not chain:
             print(f"{family}: {'no held-out melt frames' if not melt else 'no chain stores'}; skipped")
             continue
-        m = error_metrics(*(np.concatenate(a) for a in zip(*(r["arrays"] for r in melt))))
-        c = error_metrics(*(np.concatenate(a) for a in zip(*(r["arrays"] for r in chain))))
+        m = pooled_error_metrics([r["arrays"] for r in melt])
+        c = pooled_error_metrics([r["arrays"] for r in chain])
         s = stress_metrics(*(np.concatenate(a) for a in zip(*(r["stress_arrays"] for r in melt))))
         n_melt = sum(len(r["arrays"][0]) for r in melt)
         n_chain = sum(len(r["arrays"][0]) for r in chain)

@@ -5,7 +5,7 @@ training config), less any frame a model it was fine-tuned from trained on. Only
 stores (``<family>_<atoms>_<T>K.h5``) count; the periodic melts a model trained on are judged by
 ``bench/melt_vs_chain.py``. Unseen: every frame of the files given with ``--unseen`` (a class held out of
 training). Prints force and energy MAE per family and pooled, and the unseen/seen ratios; the
-energy MAE also with each file's mean error removed (``pooled``).
+energy MAE also with each file's mean error removed (``offset_free_energy_mae``).
 
     python bench/seen_unseen.py polymers33-gfn2 --unseen datasets/polymers_gfn2/{pmma,pma,paa}_*.h5
 """
@@ -17,21 +17,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench._held_out import add_model_options, load_with_lineage  # noqa: E402
-
-
-def pooled(parts: list[tuple]) -> dict:
-    """Error metrics over the frames of several files, and the energy MAE per atom once each
-    file's mean energy error is removed ("offset-free", ``offset_free_energy_mae``)."""
-    from equipot.train.metrics import error_metrics, offset_free_energy_mae
-
-    pooled_arrays = (np.concatenate(a) for a in zip(*parts))
-    return {**error_metrics(*pooled_arrays), "energy_per_atom_offset_free_mae": offset_free_energy_mae(parts)}
 
 
 def main() -> None:
@@ -40,7 +29,7 @@ def main() -> None:
     parser.add_argument("--unseen", nargs="+", required=True, help="frame stores of families not trained on")
     args = parser.parse_args()
     from equipot.data.polymers import family_of_file
-    from equipot.train.metrics import evaluate_held_out
+    from equipot.train.metrics import evaluate_held_out, pooled_error_metrics
 
     model, lineage = load_with_lineage(args)
     trained = [Path(p) for p in (model.metadata or {}).get("data") or []]
@@ -60,12 +49,12 @@ def main() -> None:
     rows, out = [], {}
     for kind, families in groups.items():
         for family, parts in sorted(families.items()):
-            m = pooled(parts)
+            m = pooled_error_metrics(parts)
             rows.append(
                 f"| {kind} | {family} | {sum(len(p[0]) for p in parts)} | {m['force_mae']:.1f} | "
                 f"{m['energy_per_atom_mae']:.2f} | {m['energy_per_atom_offset_free_mae']:.2f} |"
             )
-        out[kind] = pooled([p for parts in families.values() for p in parts])
+        out[kind] = pooled_error_metrics([p for parts in families.values() for p in parts])
     print(f"{args.model} ({args.dtype}): test frames of the files it trained on against unseen files\n")
     print("| set | family | frames | force MAE (meV/Å) | energy MAE (meV/atom) | offset-free |")
     print("|---|---|---|---|---|---|")

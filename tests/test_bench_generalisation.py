@@ -15,6 +15,7 @@ from generalisation import parse_variants  # noqa: E402
 from equipot.data.folds import class_folds, family_elements, training_files  # noqa: E402
 from equipot.data.polymers import CLASS_FOLDS, POLYMER_CLASSES, family_of_file  # noqa: E402
 from equipot.errors import EquipotError  # noqa: E402
+from equipot.train.metrics import pooled_error_metrics  # noqa: E402
 
 
 def _files():
@@ -104,17 +105,15 @@ def test_class_folds_hold_out_every_class_once(tmp_path):
 
 
 def test_offset_free_energy_error_removes_one_constant_per_file():
-    """bench/seen_unseen.py: an energy offset per chain (file) weighs in the energy MAE and not
-    in the offset-free one, which keeps the frame-to-frame error."""
-    from seen_unseen import pooled
-
+    """The pooled metrics of seen_unseen and the folds: an energy offset per chain (file) weighs
+    in the energy MAE and not in the offset-free one, which keeps the frame-to-frame error."""
     rng = np.random.default_rng(0)
     n_atoms, ref = np.full(20, 30), rng.normal(size=20)
     noise = rng.normal(scale=0.01, size=20)
     noise -= noise.mean()
     forces = np.zeros((600, 3))
-    plain = pooled([(ref + noise, ref, forces, forces, n_atoms)])
-    shifted = pooled(
+    plain = pooled_error_metrics([(ref + noise, ref, forces, forces, n_atoms)])
+    shifted = pooled_error_metrics(
         [(ref + 0.3 + noise, ref, forces, forces, n_atoms), (ref - 0.6 + noise, ref, forces, forces, n_atoms)]
     )
     assert shifted["energy_per_atom_mae"] > 14  # offsets of 10 and 20 meV/atom

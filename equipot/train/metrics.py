@@ -35,6 +35,13 @@ def offset_free_energy_mae(parts) -> float:
     return 1000 * float(np.abs(np.concatenate(relative)).mean())
 
 
+def pooled_error_metrics(parts) -> dict[str, float]:
+    """``error_metrics`` over the frames of several parts (the ``evaluate_store`` arrays of one
+    file each) pooled, and ``energy_per_atom_offset_free_mae`` (``offset_free_energy_mae``)."""
+    pooled = error_metrics(*(np.concatenate(a) for a in zip(*parts)))
+    return {**pooled, "energy_per_atom_offset_free_mae": offset_free_energy_mae(parts)}
+
+
 def stress_metrics(stress_pred, stress_ref) -> dict[str, float]:
     """Stress MAE over the six independent components and pressure MAE (P = -tr(sigma)/3),
     both in GPa, of structures (S, 3, 3) in eV/Å^3."""
